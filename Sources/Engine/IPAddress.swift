@@ -1,0 +1,70 @@
+import CProbe
+import Glibc
+
+/// An IPv4 or IPv6 address as raw network-order bytes.
+public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
+    case v4(UInt32)            // host order
+    case v6(UInt64, UInt64)    // host order, high and low halves
+
+    public var family: Int32 { if case .v4 = self { AF_INET } else { AF_INET6 } }
+    public var isIPv6: Bool { if case .v6 = self { true } else { false } }
+
+    /// Parses a numeric IPv4 or IPv6 address (no names, no zone ids).
+    public init?(_ text: some StringProtocol) {
+        var a4 = in_addr()
+        var a6 = in6_addr()
+        let s = String(text)
+        if inet_pton(AF_INET, s, &a4) == 1 {
+            self = .v4(UInt32(bigEndian: a4.s_addr))
+        } else if inet_pton(AF_INET6, s, &a6) == 1 {
+            self = withUnsafeBytes(of: &a6) { IPAddress(bytes: Array($0))! }
+        } else {
+            return nil
+        }
+    }
+
+    /// From 4 or 16 network-order bytes.
+    public init?(bytes: [UInt8]) {
+        if bytes.count == 4 {
+            self = .v4(bytes.reduce(0) { $0 << 8 | UInt32($1) })
+        } else if bytes.count == 16 {
+            let hi = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            let lo = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            self = .v6(hi, lo)
+        } else {
+            return nil
+        }
+    }
+
+    /// Network-order bytes (4 or 16).
+    public var bytes: [UInt8] {
+        switch self {
+        case .v4(let v): return (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * $0)) }
+        case .v6(let hi, let lo):
+            return (0..<8).map { UInt8(truncatingIfNeeded: hi >> (56 - 8 * $0)) }
+                + (0..<8).map { UInt8(truncatingIfNeeded: lo >> (56 - 8 * $0)) }
+        }
+    }
+
+    public var description: String {
+        var b = bytes
+        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        _ = inet_ntop(family, &b, &out, socklen_t(out.count))
+        return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Fills a sockaddr for this address and `port`.
+    func write(to storage: UnsafeMutablePointer<sockaddr_storage>, port: UInt16) {
+        var b = bytes
+        _ = cprobe_sockaddr_make(storage, family, &b, port)
+    }
+
+    /// Reads the address out of a sockaddr.
+    init?(storage: UnsafePointer<sockaddr_storage>) {
+        var b = [UInt8](repeating: 0, count: 16)
+        let family = cprobe_sockaddr_address(storage, &b)
+        if family == AF_INET { self.init(bytes: Array(b[0..<4])) }
+        else if family == AF_INET6 { self.init(bytes: b) }
+        else { return nil }
+    }
+}

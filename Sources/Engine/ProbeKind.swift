@@ -1,0 +1,95 @@
+import CProbe
+
+/// A result field a probe kind produces: the CLI's columns, the JSON keys and
+/// (later) the control plane's schema all derive from these declarations.
+public struct ResultField: Sendable, Equatable {
+    public enum Unit: String, Sendable { case nanoseconds, count, text }
+    public var name: String
+    public var unit: Unit
+    public var summary: String
+
+    public init(_ name: String, _ unit: Unit, _ summary: String) {
+        self.name = name
+        self.unit = unit
+        self.summary = summary
+    }
+}
+
+/// The contract every probe kind implements: one file per kind, listed once
+/// in `ProbeRegistry.kinds`.
+public protocol ProbeKind: Sendable {
+    /// Name used on the command line and in results (`icmp`, `tcp`, ...).
+    static var name: String { get }
+    static var summary: String { get }
+    /// Port used when a target gives none; nil when ports do not apply.
+    static var defaultPort: UInt16? { get }
+    /// The timed phases, in the order of `ProbeResult.phases`. The first is
+    /// the latency the statistics summarise.
+    static var phases: [ResultField] { get }
+    /// Fields beyond phases and the common ones (outcome, ttl, ...).
+    static var extraFields: [ResultField] { get }
+
+    /// Creates the driver that runs this kind's probes on one ring thread.
+    /// Called on that thread.
+    static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver
+}
+
+extension ProbeKind {
+    public static var extraFields: [ResultField] { [] }
+}
+
+/// What a driver is given: its ring, the targets, the run's settings, and the
+/// sink to which it reports finished probes.
+public struct DriverContext {
+    let ring: Ring
+    public let targets: [ProbeTarget]
+    public let settings: ProbeSettings
+    /// Ring slots [0, probeSlots) belong to scheduler slots one to one.
+    let probeSlots: UInt32
+    /// Ring slots [probeSlots, probeSlots + auxiliarySlots) are the driver's own.
+    let auxiliarySlots: UInt32
+    let sink: ProbeSink
+}
+
+/// Receives finished probes from a driver (implemented by the ring loop).
+protocol ProbeSink: AnyObject {
+    /// The probe in scheduler slot `slot` has finished; the slot's ring ops
+    /// have all completed and it may be reused.
+    func finish(slot: UInt32, generation: UInt32, result: ProbeResult)
+    /// Counts a reply that matched an already answered probe.
+    func duplicate(target: Int32)
+    /// Counts a reply that arrived out of sequence order.
+    func reordered(target: Int32)
+}
+
+/// Runs one kind's probes on a ring thread. All calls happen on that thread.
+public protocol ProbeDriver: AnyObject {
+    /// Sends probe `sequence` to `targets[target]` using scheduler `slot`
+    /// (whose `generation` changes on every reuse).
+    func start(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32, now: UInt64)
+    /// A completion whose tag belongs to this driver.
+    func complete(_ completion: cprobe_completion)
+    /// Work after a batch of completions (error-queue draining, RTT finalisation).
+    func afterCompletions(now: UInt64)
+    /// The probe's deadline passed: finish it as a timeout once its ring ops allow.
+    func expire(slot: UInt32, generation: UInt32, now: UInt64)
+    /// Cancels outstanding auxiliary operations; returns once nothing more is needed.
+    func shutdown()
+    /// True when no ring operation of this driver is outstanding.
+    var isIdle: Bool { get }
+    /// A line for the report, e.g. which socket kind is used and why.
+    var note: String? { get }
+}
+
+/// The one list of probe kinds.
+public enum ProbeRegistry {
+    public static let kinds: [any ProbeKind.Type] = [
+        ICMPEchoProbe.self,
+        TCPConnectProbe.self,
+        UDPEchoProbe.self,
+    ]
+
+    public static func kind(named name: String) -> (any ProbeKind.Type)? {
+        kinds.first { $0.name == name }
+    }
+}

@@ -1,0 +1,102 @@
+import CProbe
+import Foundation
+import Synchronization
+
+/// The outcome of a whole run.
+public struct ProbeReport: Sendable {
+    public var kind: String
+    public var targets: [ProbeTarget]
+    /// Per target, in `targets` order.
+    public var summaries: [ProbeSummary]
+    public var wallNanoseconds: UInt64
+    /// Notes from the drivers (e.g. which ICMP socket kind was used and why).
+    public var notes: [String]
+
+    /// Everything merged.
+    public var total: ProbeSummary {
+        summaries.reduce(into: ProbeSummary()) { $0.absorb($1) }
+    }
+}
+
+/// Runs probes of one kind against many targets on `settings.threads` ring
+/// threads. Each thread owns its ring, its sockets and an interleaved share
+/// of the targets; nothing is shared on the per-probe path.
+public final class ProbeRun: Sendable {
+    public let kind: any ProbeKind.Type
+    public let targets: [ProbeTarget]
+    public let settings: ProbeSettings
+    public let progress = RunProgress()
+
+    public init(kind: any ProbeKind.Type, targets: [ProbeTarget], settings: ProbeSettings) throws(ConfigurationError) {
+        try settings.validate()
+        if kind.defaultPort != nil, let t = targets.first(where: { $0.port == 0 }) {
+            throw ConfigurationError(field: "target '\(t.name)'", "\(kind.name) probes need a port (host:port)")
+        }
+        self.kind = kind
+        self.targets = targets
+        self.settings = settings
+    }
+
+    /// Stops sending; probes in flight expire and the run returns promptly.
+    public func cancel() { progress.cancelled.store(true, ordering: .relaxed) }
+
+    /// Runs to completion (or cancellation). `observer` receives batches of
+    /// results on the ring threads: it must not block.
+    public func run(observer: (@Sendable ([ProbeResult]) -> Void)? = nil) async throws -> ProbeReport {
+        let threadCount = max(1, min(settings.threads, targets.count))
+        let started = cprobe_monotonic_ns()
+        let state = Mutex<(summaries: [[ProbeSummary]], notes: [String], error: Error?, remaining: Int)>(
+            (Array(repeating: [], count: threadCount), [], nil, threadCount))
+        let progress = self.progress
+        let kind = self.kind, settings = self.settings, targets = self.targets
+
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                for index in 0..<threadCount {
+                    let share = stride(from: index, to: targets.count, by: threadCount).map { targets[$0] }
+                    let thread = Thread {
+                        var summaries: [ProbeSummary] = []
+                        var notes: [String] = []
+                        var failure: Error? = nil
+                        do {
+                            let loop = try RingLoop(kind: kind, targets: share, settings: settings,
+                                                    threadIndex: index, threadCount: threadCount,
+                                                    progress: progress, observer: observer)
+                            if index == 0, let n = loop.note { notes.append(n) }
+                            try loop.run()
+                            summaries = loop.summaries
+                        } catch {
+                            failure = error
+                            progress.cancelled.store(true, ordering: .relaxed)
+                        }
+                        let last = state.withLock { s -> Bool in
+                            s.summaries[index] = summaries
+                            s.notes += notes
+                            if s.error == nil { s.error = failure }
+                            s.remaining -= 1
+                            return s.remaining == 0
+                        }
+                        if last {
+                            if let e = state.withLock({ $0.error }) { continuation.resume(throwing: e) }
+                            else { continuation.resume() }
+                        }
+                    }
+                    thread.name = "waddleperf-ring-\(index)"
+                    thread.stackSize = 1 << 20
+                    thread.start()
+                }
+            }
+        } onCancel: {
+            progress.cancelled.store(true, ordering: .relaxed)
+        }
+
+        let (perThread, notes) = state.withLock { ($0.summaries, $0.notes) }
+        var summaries = Array(repeating: ProbeSummary(), count: targets.count)
+        for (t, list) in perThread.enumerated() {
+            for (i, s) in list.enumerated() { summaries[i * threadCount + t] = s }
+        }
+        return ProbeReport(kind: kind.name, targets: targets, summaries: summaries,
+                           wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes)
+    }
+}
+

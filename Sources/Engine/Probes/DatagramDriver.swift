@@ -1,0 +1,323 @@
+import CProbe
+import Glibc
+
+/// What a datagram probe kind (ICMP echo, UDP echo) supplies to the shared
+/// datagram driver: its sockets and its packet codec.
+protocol DatagramCodec {
+    /// Opens the socket the run uses for `family`.
+    mutating func openSocket(family: Int32) throws -> Int32
+    /// Writes the request for `tag` into `buffer`; returns its length.
+    func buildRequest(into buffer: UnsafeMutablePointer<UInt8>, capacity: Int, family: Int32,
+                      tag: cprobe_tag, icmpSequence: UInt16) -> Int
+    /// Classifies a received datagram.
+    func parseReply(_ buffer: UnsafePointer<UInt8>, length: Int, family: Int32) -> DatagramReply
+    /// Classifies an ICMP error read from the error queue.
+    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply
+    /// A line for the report.
+    var note: String? { get }
+}
+
+/// A received datagram, as the codec reads it.
+enum DatagramReply {
+    /// Not ours (another process's traffic, or malformed).
+    case ignore
+    /// The answer to the probe tagged `tag`; `ttl` from the packet if known.
+    case reply(cprobe_tag, ttl: Int16)
+    /// An ICMP error about the probe tagged `tag` (or, when the quoted packet
+    /// was cut short, identified only by its ICMP sequence = slot).
+    case error(cprobe_tag?, slotHint: UInt32?, ProbeOutcome)
+}
+
+/// The shared driver for datagram probes: one socket per address family for
+/// all targets, a fixed set of receives kept posted, request tags that make
+/// replies self-identifying, kernel RX timestamps and (when enabled) kernel
+/// TX timestamps from the error queue.
+final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
+    private struct SlotState {
+        var generation: UInt32 = 0
+        var target: Int32 = 0
+        var sequence: UInt32 = 0
+        var active = false
+        var sendPending = false
+        var expired = false
+        var answered = false
+        var sentMonotonic: UInt64 = 0
+        var sentRealtime: UInt64 = 0
+        var transmitKernel: UInt64 = 0
+        var receiveKernel: UInt64 = 0
+        var receiveMonotonic: UInt64 = 0
+        var ttl: Int16 = -1
+        var socketIndex: UInt8 = 0
+    }
+
+    private struct Socket {
+        var fd: Int32
+        var family: Int32
+        /// OPT_ID key the next successful send gets.
+        var nextKey: UInt32 = 0
+        /// key % count → (slot, generation) of the send that used it.
+        var keys: [(UInt32, UInt32)]
+        var errorSignalled = false
+    }
+
+    private var codec: Codec
+    private let ring: Ring
+    private let sink: ProbeSink
+    private let targets: [ProbeTarget]
+    private let settings: ProbeSettings
+    private let probeSlots: UInt32
+    private let receiveSlotBase: UInt32
+    private let receivesPerSocket: UInt32
+    private let magic: UInt32
+    private var slots: [SlotState]
+    private var sockets: [Socket] = []
+    /// Socket index per target.
+    private var targetSocket: [UInt8]
+    /// Highest sequence answered per target, for reorder counting.
+    private var highestSequence: [Int64]
+    private var answeredThisBatch: [UInt32] = []
+    private var errorEntries: UnsafeMutablePointer<cprobe_errqueue_entry>
+    private static var errorBatch: Int { 256 }
+    private var receivesPosted: UInt32 = 0
+    private var sendsPending = 0
+    private var shuttingDown = false
+    private let keyMask: Int
+
+    init(codec: Codec, context: DriverContext) throws {
+        self.codec = codec
+        ring = context.ring
+        sink = context.sink
+        targets = context.targets
+        settings = context.settings
+        probeSlots = context.probeSlots
+        receiveSlotBase = context.probeSlots
+        magic = UInt32.random(in: 1...UInt32.max)
+        slots = Array(repeating: SlotState(), count: Int(context.probeSlots))
+        highestSequence = Array(repeating: -1, count: context.targets.count)
+        targetSocket = Array(repeating: 0, count: context.targets.count)
+        answeredThisBatch.reserveCapacity(Int(context.probeSlots))
+        errorEntries = .allocate(capacity: Self.errorBatch)
+        var keyCount = 1024
+        while keyCount < Int(context.probeSlots) * 2 { keyCount <<= 1 }
+        keyMask = keyCount - 1
+
+        let families = Set(context.targets.map { $0.address.family }).sorted()
+        receivesPerSocket = context.auxiliarySlots / UInt32(max(families.count, 1))
+        for family in families {
+            let fd = try self.codec.openSocket(family: family)
+            _ = cprobe_socket_set_buffers(fd, 8 << 20)
+            if settings.kernelTransmitTimestamps {
+                try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
+            }
+            sockets.append(Socket(fd: fd, family: family, keys: Array(repeating: (0, 0), count: keyCount)))
+        }
+        for (i, t) in context.targets.enumerated() {
+            targetSocket[i] = UInt8(sockets.firstIndex { $0.family == t.address.family }!)
+        }
+        for s in sockets.indices {
+            for r in 0..<receivesPerSocket { postReceive(slot: receiveSlotBase + UInt32(s) * receivesPerSocket + r) }
+        }
+    }
+
+    deinit {
+        for s in sockets { _ = cprobe_close(s.fd) }
+        errorEntries.deallocate()
+    }
+
+    var note: String? { codec.note }
+    var isIdle: Bool { receivesPosted == 0 && sendsPending == 0 }
+
+    private func socketIndex(ofReceiveSlot slot: UInt32) -> Int {
+        Int((slot - receiveSlotBase) / receivesPerSocket)
+    }
+
+    private func postReceive(slot: UInt32) {
+        let fd = sockets[socketIndex(ofReceiveSlot: slot)].fd
+        if cprobe_ring_prep_recvmsg(ring.pointer, slot, fd) > 0 { receivesPosted += 1 }
+    }
+
+    // MARK: ProbeDriver
+
+    func start(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32, now: UInt64) {
+        let socket = Int(targetSocket[Int(target)])
+        let family = sockets[socket].family
+        let t = targets[Int(target)]
+        t.address.write(to: ring.address(slot), port: t.port)
+        let tag = cprobe_tag(magic: magic, slot: slot, generation: generation, sequence: sequence)
+        let length = codec.buildRequest(into: ring.buffer(slot), capacity: ring.bufferSize, family: family,
+                                        tag: tag, icmpSequence: UInt16(truncatingIfNeeded: slot))
+        slots[Int(slot)] = SlotState(generation: generation, target: target, sequence: sequence, active: true,
+                                     sendPending: true, sentMonotonic: now, sentRealtime: cprobe_realtime_ns(),
+                                     socketIndex: UInt8(socket))
+        sendsPending += 1
+        let rc = cprobe_ring_prep_sendmsg(ring.pointer, slot, sockets[socket].fd, UInt32(length),
+                                          Int32(settings.ttl ?? 0))
+        if rc < 0 {
+            sendsPending -= 1
+            slots[Int(slot)].sendPending = false
+            finish(slot, .error(errno: -rc))
+        }
+    }
+
+    func complete(_ c: cprobe_completion) {
+        switch Int(c.op) {
+        case CPROBE_OP_SENDMSG:
+            sendsPending -= 1
+            let slot = Int(c.slot)
+            slots[slot].sendPending = false
+            guard slots[slot].active else { return }
+            if c.result < 0 {
+                finish(c.slot, Self.outcome(forSendErrno: -c.result))
+                return
+            }
+            let s = Int(slots[slot].socketIndex)
+            if settings.kernelTransmitTimestamps {
+                sockets[s].keys[Int(sockets[s].nextKey) & keyMask] = (c.slot, slots[slot].generation)
+                sockets[s].nextKey &+= 1
+            }
+            if slots[slot].expired { finish(c.slot, .timeout) }
+        case CPROBE_OP_RECVMSG:
+            receivesPosted -= 1
+            if c.result >= 0 {
+                let family = sockets[socketIndex(ofReceiveSlot: c.slot)].family
+                let reply = codec.parseReply(ring.buffer(c.slot), length: Int(c.result), family: family)
+                handle(reply, completion: c)
+            } else if c.result != -ECANCELED {
+                // IP_RECVERR sockets fail one receive with the ICMP error's errno;
+                // the details wait on the error queue.
+                sockets[socketIndex(ofReceiveSlot: c.slot)].errorSignalled = true
+            }
+            if !shuttingDown && c.result != -ECANCELED { postReceive(slot: c.slot) }
+        default:
+            break
+        }
+    }
+
+    func afterCompletions(now: UInt64) {
+        for s in sockets.indices where settings.kernelTransmitTimestamps || sockets[s].errorSignalled {
+            sockets[s].errorSignalled = false
+            drainErrorQueue(s)
+        }
+        for slot in answeredThisBatch { finalize(slot) }
+        answeredThisBatch.removeAll(keepingCapacity: true)
+    }
+
+    func expire(slot: UInt32, generation: UInt32, now: UInt64) {
+        let s = slots[Int(slot)]
+        guard s.active, s.generation == generation else { return }
+        if s.sendPending { slots[Int(slot)].expired = true } else { finish(slot, .timeout) }
+    }
+
+    func shutdown() {
+        shuttingDown = true
+        for (i, s) in sockets.enumerated() {
+            _ = cprobe_ring_prep_cancel_fd(ring.pointer, receiveSlotBase + UInt32(i) * receivesPerSocket, s.fd)
+        }
+    }
+
+    // MARK: Matching
+
+    private func handle(_ reply: DatagramReply, completion c: cprobe_completion) {
+        switch reply {
+        case .ignore:
+            return
+        case .reply(let tag, let ttl):
+            guard tag.magic == magic, tag.slot < probeSlots else { return }
+            let slot = Int(tag.slot)
+            let s = slots[slot]
+            // A reply for an older use of the slot is stale: it came after its timeout.
+            guard s.generation == tag.generation, s.sequence == tag.sequence else { return }
+            if s.answered { sink.duplicate(target: s.target); return }
+            guard s.active else { return }  // late: the probe already timed out
+            slots[slot].answered = true
+            slots[slot].receiveKernel = c.has_kernel_time != 0 ? c.kernel_ns : 0
+            slots[slot].receiveMonotonic = c.reaped_ns
+            slots[slot].ttl = c.ttl >= 0 ? c.ttl : ttl
+            let highest = highestSequence[Int(s.target)]
+            if Int64(s.sequence) < highest { sink.reordered(target: s.target) }
+            else { highestSequence[Int(s.target)] = Int64(s.sequence) }
+            answeredThisBatch.append(tag.slot)
+        case .error(let tag, let hint, let outcome):
+            var slot: UInt32
+            if let tag {
+                guard tag.magic == magic, tag.slot < probeSlots, slots[Int(tag.slot)].generation == tag.generation
+                else { return }
+                slot = tag.slot
+            } else if let hint, hint < probeSlots {
+                slot = hint
+            } else {
+                return
+            }
+            let s = slots[Int(slot)]
+            guard s.active, !s.answered, !s.sendPending else { return }
+            finish(slot, outcome)
+        }
+    }
+
+    private func drainErrorQueue(_ index: Int) {
+        let socket = sockets[index]
+        while true {
+            let n = cprobe_errqueue_drain(socket.fd, errorEntries, UInt32(Self.errorBatch))
+            guard n > 0 else { return }
+            for i in 0..<Int(n) {
+                let e = errorEntries + i
+                if e.pointee.origin == UInt8(CPROBE_ORIGIN_TIMESTAMPING) {
+                    let (slot, generation) = socket.keys[Int(e.pointee.key) & keyMask]
+                    if slot < probeSlots, slots[Int(slot)].generation == generation, slots[Int(slot)].active {
+                        slots[Int(slot)].transmitKernel = e.pointee.timestamp_ns
+                    }
+                } else {
+                    handle(codec.parseQueuedError(e, family: socket.family), completion: cprobe_completion())
+                }
+            }
+            if n < Int32(Self.errorBatch) { return }
+        }
+    }
+
+    /// Computes the RTT of an answered probe from the best clock pair:
+    /// kernel TX → kernel RX; else user send (realtime) → kernel RX; else
+    /// user monotonic at both ends. A kernel TX stamp that is not between the
+    /// user send time and the RX stamp is not trusted.
+    private func finalize(_ slot: UInt32) {
+        let s = slots[Int(slot)]
+        guard s.active, s.answered else { return }
+        var rtt: UInt64
+        var clock: TimestampSource
+        if s.receiveKernel != 0 {
+            if s.transmitKernel != 0, s.transmitKernel <= s.receiveKernel,
+               s.transmitKernel + 1_000_000 >= s.sentRealtime {
+                rtt = s.receiveKernel - s.transmitKernel
+                clock = .kernel
+            } else {
+                rtt = s.receiveKernel &- s.sentRealtime
+                clock = .kernelReceive
+                if s.receiveKernel < s.sentRealtime { rtt = s.receiveMonotonic - s.sentMonotonic; clock = .user }
+            }
+        } else {
+            rtt = s.receiveMonotonic - s.sentMonotonic
+            clock = .user
+        }
+        let result = ProbeResult(target: s.target, sequence: s.sequence, outcome: .success,
+                                 phases: (rtt, nil, nil), ttl: s.ttl, sentAt: s.sentMonotonic, clock: clock)
+        slots[Int(slot)].active = false
+        sink.finish(slot: slot, generation: s.generation, result: result)
+    }
+
+    private func finish(_ slot: UInt32, _ outcome: ProbeOutcome) {
+        let s = slots[Int(slot)]
+        guard s.active else { return }
+        slots[Int(slot)].active = false
+        sink.finish(slot: slot, generation: s.generation,
+                    result: ProbeResult(target: s.target, sequence: s.sequence, outcome: outcome,
+                                        sentAt: s.sentMonotonic))
+    }
+
+    static func outcome(forSendErrno e: Int32) -> ProbeOutcome {
+        switch e {
+        case ECONNREFUSED: .refused
+        case EHOSTUNREACH: .unreachable(type: 3, code: 1)
+        case ENETUNREACH: .unreachable(type: 3, code: 0)
+        default: .error(errno: e)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import CProbe
+import Glibc
+
+/// ICMP echo (ping), IPv4 and IPv6, over one ping or raw socket per family.
+public enum ICMPEchoProbe: ProbeKind {
+    public static let name = "icmp"
+    public static let summary = "ICMP echo request/reply round trip"
+    public static let defaultPort: UInt16? = nil
+    public static let phases = [
+        ResultField("rtt", .nanoseconds, "echo request sent → reply received (kernel timestamps when available)"),
+    ]
+    public static let extraFields = [
+        ResultField("ttl", .count, "TTL / hop limit of the reply"),
+    ]
+
+    public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
+        try DatagramDriver(codec: ICMPCodec(preferred: context.settings.icmpSocket, payloadSize: context.settings.size),
+                           context: context)
+    }
+}
+
+/// Why an ICMP socket could not be opened, in words an operator can act on.
+public struct ICMPUnavailableError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+struct ICMPCodec: DatagramCodec {
+    let preferred: ICMPSocketKind?
+    let payloadSize: Int
+    /// The echo id used on raw sockets (ping sockets get theirs from the kernel).
+    let identifier = UInt16.random(in: 1...UInt16.max)
+    private(set) var kinds: [Int32: ICMPSocketKind] = [:]
+    private(set) var reasons: [String] = []
+
+    init(preferred: ICMPSocketKind?, payloadSize: Int) {
+        self.preferred = preferred
+        self.payloadSize = max(payloadSize, Int(CPROBE_TAG_SIZE))
+    }
+
+    var note: String? {
+        let used = kinds.sorted { $0.key < $1.key }.map { "\($0.key == AF_INET ? "IPv4" : "IPv6"): \($0.value.rawValue) socket" }
+        guard !used.isEmpty else { return nil }
+        return "icmp: " + used.joined(separator: ", ") + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: "; ")))")
+    }
+
+    mutating func openSocket(family: Int32) throws -> Int32 {
+        let order: [ICMPSocketKind] = preferred.map { [$0] } ?? [.ping, .raw]
+        var failures: [String] = []
+        for kind in order {
+            let fd = cprobe_icmp_socket(family, kind == .ping ? Int32(CPROBE_ICMP_SOCKET_PING) : Int32(CPROBE_ICMP_SOCKET_RAW))
+            if fd >= 0 {
+                kinds[family] = kind
+                reasons += failures
+                return fd
+            }
+            failures.append(Self.explain(kind, errno: -fd))
+        }
+        throw ICMPUnavailableError(description: "cannot open an ICMP socket: " + failures.joined(separator: "; "))
+    }
+
+    static func explain(_ kind: ICMPSocketKind, errno e: Int32) -> String {
+        let why = String(cString: strerror(e))
+        switch (kind, e) {
+        case (.ping, EACCES), (.ping, EPERM):
+            return "ping socket not permitted (\(why)): the sysctl net.ipv4.ping_group_range does not include this process's group; e.g. sysctl -w net.ipv4.ping_group_range='0 2147483647'"
+        case (.raw, EPERM), (.raw, EACCES):
+            return "raw socket not permitted (\(why)): needs CAP_NET_RAW (run as root or setcap cap_net_raw+ep on the binary)"
+        default:
+            return "\(kind.rawValue) socket failed: \(why)"
+        }
+    }
+
+    func buildRequest(into buffer: UnsafeMutablePointer<UInt8>, capacity: Int, family: Int32,
+                      tag: cprobe_tag, icmpSequence: UInt16) -> Int {
+        var tag = tag
+        return Int(cprobe_icmp_build_echo(buffer, capacity, family == AF_INET6 ? 1 : 0, identifier,
+                                          icmpSequence, &tag, payloadSize))
+    }
+
+    func parseReply(_ buffer: UnsafePointer<UInt8>, length: Int, family: Int32) -> DatagramReply {
+        var info = cprobe_icmp_info()
+        let raw = kinds[family] == .raw
+        let v6: Int32 = family == AF_INET6 ? 1 : 0
+        guard cprobe_icmp_parse(buffer, length, v6, raw && v6 == 0 ? 1 : 0, &info) == 0 else { return .ignore }
+        // Raw sockets see every process's ICMP: keep only our echo id.
+        if raw && info.id != identifier { return .ignore }
+        if info.is_echo_reply != 0 {
+            guard info.has_tag != 0 else { return .ignore }
+            return .reply(info.tag, ttl: info.ttl)
+        }
+        return .error(info.has_tag != 0 ? info.tag : nil, slotHint: UInt32(info.sequence),
+                      .unreachable(type: info.type, code: info.code))
+    }
+
+    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply {
+        // Ping sockets queue ICMP errors with the request we sent as payload.
+        let e = entry.pointee
+        guard e.origin == UInt8(CPROBE_ORIGIN_ICMP) || e.origin == UInt8(CPROBE_ORIGIN_ICMP6) else { return .ignore }
+        var tag = cprobe_tag()
+        let hasTag = withUnsafeBytes(of: entry.pointee.payload) { raw -> Bool in
+            let p = raw.bindMemory(to: UInt8.self).baseAddress!
+            return e.payload_len >= 8 + UInt32(CPROBE_TAG_SIZE) && cprobe_payload_parse(p + 8, Int(e.payload_len) - 8, &tag) == 0
+        }
+        let sequence = withUnsafeBytes(of: entry.pointee.payload) { raw in
+            e.payload_len >= 8 ? UInt32(raw[6]) << 8 | UInt32(raw[7]) : UInt32.max
+        }
+        return .error(hasTag ? tag : nil, slotHint: sequence == UInt32.max ? nil : sequence,
+                      .unreachable(type: e.type, code: e.code))
+    }
+}

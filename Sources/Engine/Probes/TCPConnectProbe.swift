@@ -1,0 +1,191 @@
+import CProbe
+import Glibc
+
+/// TCP connect: time to establish a connection, optionally followed by a
+/// payload sent and an expected number of reply bytes read (a round trip
+/// through an echo service). Sockets close with RST.
+public enum TCPConnectProbe: ProbeKind {
+    public static let name = "tcp"
+    public static let summary = "TCP connect (and optional request/reply round trip)"
+    public static let defaultPort: UInt16? = 80
+    public static let phases = [
+        ResultField("connect", .nanoseconds, "connect() issued → connection established"),
+        ResultField("ttfb", .nanoseconds, "payload sent → first reply byte (with --size and --expect)"),
+        ResultField("total", .nanoseconds, "connect issued → last expected byte read"),
+    ]
+
+    public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
+        TCPConnectDriver(context)
+    }
+}
+
+final class TCPConnectDriver: ProbeDriver {
+    private enum Phase { case idle, connecting, sending, receiving }
+
+    private struct SlotState {
+        var generation: UInt32 = 0
+        var target: Int32 = 0
+        var sequence: UInt32 = 0
+        var fd: Int32 = -1
+        var phase = Phase.idle
+        /// Ring operations of this slot not yet completed (linked timeouts included).
+        var pendingOps = 0
+        var deadline: UInt64 = 0
+        var started: UInt64 = 0
+        var connected: UInt64 = 0
+        var sent: UInt64 = 0
+        var firstByte: UInt64 = 0
+        var received = 0
+        /// Set when the probe is decided; reported once `pendingOps` is 0.
+        var result: ProbeResult? = nil
+    }
+
+    private let ring: Ring
+    private let sink: ProbeSink
+    private let targets: [ProbeTarget]
+    private let payloadSize: Int
+    private let expectBytes: Int
+    private let timeout: UInt64
+    private var slots: [SlotState]
+    private var pendingTotal = 0
+    private let magic = UInt32.random(in: 1...UInt32.max)
+
+    init(_ context: DriverContext) {
+        ring = context.ring
+        sink = context.sink
+        targets = context.targets
+        payloadSize = context.settings.size
+        expectBytes = context.settings.expectBytes
+        timeout = context.settings.timeout
+        slots = Array(repeating: SlotState(), count: Int(context.probeSlots))
+    }
+
+    var isIdle: Bool { pendingTotal == 0 }
+    var note: String? { nil }
+
+    func start(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32, now: UInt64) {
+        let t = targets[Int(target)]
+        slots[Int(slot)] = SlotState(generation: generation, target: target, sequence: sequence,
+                                     phase: .connecting, deadline: now + timeout, started: now)
+        let fd = cprobe_tcp_socket(t.address.family)
+        if fd >= 0 {
+            slots[Int(slot)].fd = fd
+            t.address.write(to: ring.address(slot), port: t.port)
+            submitted(slot, cprobe_ring_prep_connect(ring.pointer, slot, fd, timeout), now: now)
+        } else {
+            decide(slot, .error(errno: -fd), now: now)
+        }
+        reportIfQuiet(slot)
+    }
+
+    func complete(_ c: cprobe_completion) {
+        let slot = c.slot
+        guard Int(slot) < slots.count else { return }
+        slots[Int(slot)].pendingOps -= 1
+        pendingTotal -= 1
+        let now = c.reaped_ns
+        if c.op != UInt8(CPROBE_OP_LINK_TIMEOUT), slots[Int(slot)].result == nil {
+            advance(slot, op: Int(c.op), result: c.result, now: now)
+        }
+        reportIfQuiet(slot)
+    }
+
+    func afterCompletions(now: UInt64) {}
+
+    func expire(slot: UInt32, generation: UInt32, now: UInt64) {
+        // Every operation carries a linked timeout ending at the same deadline,
+        // so the in-flight op comes back as -ECANCELED; only a probe with
+        // nothing in flight is decided here.
+        if slots[Int(slot)].generation == generation && slots[Int(slot)].pendingOps == 0 {
+            decide(slot, .timeout, now: now)
+            reportIfQuiet(slot)
+        }
+    }
+
+    func shutdown() {}
+
+    // MARK: Probe steps
+
+    private func advance(_ slot: UInt32, op: Int, result: Int32, now: UInt64) {
+        let i = Int(slot)
+        if result < 0 {
+            return decide(slot, Self.outcome(errno: -result), now: now)
+        }
+        let remaining = slots[i].deadline > now ? slots[i].deadline - now : 1
+        switch op {
+        case CPROBE_OP_CONNECT:
+            slots[i].connected = now
+            guard payloadSize > 0 else { return decide(slot, .success, now: now) }
+            var tag = cprobe_tag(magic: magic, slot: slot, generation: slots[i].generation, sequence: slots[i].sequence)
+            let length = min(payloadSize, ring.bufferSize)
+            if length >= Int(CPROBE_TAG_SIZE) { _ = cprobe_payload_build(ring.buffer(slot), length, &tag) }
+            else { ring.buffer(slot).update(repeating: 0x57, count: length) }
+            slots[i].phase = .sending
+            submitted(slot, cprobe_ring_prep_send(ring.pointer, slot, slots[i].fd, UInt32(length), remaining), now: now)
+        case CPROBE_OP_SEND:
+            slots[i].sent = now
+            guard expectBytes > 0 else { return decide(slot, .success, now: now) }
+            slots[i].phase = .receiving
+            receive(slot, remaining: remaining, now: now)
+        case CPROBE_OP_RECV:
+            if result == 0 { return decide(slot, .error(errno: ECONNRESET), now: now) }
+            if slots[i].received == 0 { slots[i].firstByte = now }
+            slots[i].received += Int(result)
+            if slots[i].received >= expectBytes { return decide(slot, .success, now: now) }
+            receive(slot, remaining: remaining, now: now)
+        default:
+            break
+        }
+    }
+
+    private func receive(_ slot: UInt32, remaining: UInt64, now: UInt64) {
+        let s = slots[Int(slot)]
+        let offset = s.received % ring.bufferSize
+        let length = min(expectBytes - s.received, ring.bufferSize - offset)
+        submitted(slot, cprobe_ring_prep_recv(ring.pointer, slot, s.fd, UInt32(offset), UInt32(length), remaining),
+                  now: now)
+    }
+
+    private func submitted(_ slot: UInt32, _ count: Int32, now: UInt64) {
+        if count < 0 { return decide(slot, .error(errno: -count), now: now) }
+        slots[Int(slot)].pendingOps += Int(count)
+        pendingTotal += Int(count)
+    }
+
+    private func decide(_ slot: UInt32, _ outcome: ProbeOutcome, now: UInt64) {
+        let s = slots[Int(slot)]
+        guard s.result == nil else { return }
+        if s.fd >= 0 {
+            _ = cprobe_close(s.fd)
+            slots[Int(slot)].fd = -1
+        }
+        var phases: (UInt64?, UInt64?, UInt64?) = (nil, nil, nil)
+        if outcome.isSuccess {
+            phases.0 = s.connected - s.started
+            if s.firstByte != 0 { phases.1 = s.firstByte - s.sent }
+            phases.2 = now - s.started
+        }
+        slots[Int(slot)].result = ProbeResult(target: s.target, sequence: s.sequence, outcome: outcome,
+                                              phases: phases, sentAt: s.started, clock: .user)
+        slots[Int(slot)].phase = .idle
+    }
+
+    /// Reports a decided probe once all its ring operations (including the
+    /// linked timeout) have completed, so the slot's tag can be reused.
+    private func reportIfQuiet(_ slot: UInt32) {
+        let s = slots[Int(slot)]
+        guard s.pendingOps == 0, let result = s.result else { return }
+        slots[Int(slot)].result = nil
+        sink.finish(slot: slot, generation: s.generation, result: result)
+    }
+
+    static func outcome(errno e: Int32) -> ProbeOutcome {
+        switch e {
+        case ECONNREFUSED: .refused
+        case ECANCELED, ETIMEDOUT, ETIME: .timeout
+        case EHOSTUNREACH: .unreachable(type: 3, code: 1)
+        case ENETUNREACH: .unreachable(type: 3, code: 0)
+        default: .error(errno: e)
+        }
+    }
+}

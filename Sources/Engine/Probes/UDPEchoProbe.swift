@@ -1,0 +1,54 @@
+import CProbe
+import Glibc
+
+/// UDP echo: a tagged datagram to an echo service (`waddleperf target`, or any
+/// RFC 862 echo), matched on its reply; per-packet RTT, loss, duplicates and
+/// reordering.
+public enum UDPEchoProbe: ProbeKind {
+    public static let name = "udp"
+    public static let summary = "UDP echo round trip"
+    public static let defaultPort: UInt16? = 7
+    public static let phases = [
+        ResultField("rtt", .nanoseconds, "datagram sent → echo received (kernel timestamps when available)"),
+    ]
+
+    public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
+        try DatagramDriver(codec: UDPCodec(payloadSize: context.settings.size), context: context)
+    }
+}
+
+struct UDPCodec: DatagramCodec {
+    let payloadSize: Int
+
+    init(payloadSize: Int) { self.payloadSize = max(payloadSize, Int(CPROBE_TAG_SIZE)) }
+
+    var note: String? { nil }
+
+    mutating func openSocket(family: Int32) throws -> Int32 {
+        try cprobeCall("UDP socket", cprobe_udp_socket(family))
+    }
+
+    func buildRequest(into buffer: UnsafeMutablePointer<UInt8>, capacity: Int, family: Int32,
+                      tag: cprobe_tag, icmpSequence: UInt16) -> Int {
+        var tag = tag
+        return cprobe_payload_build(buffer, min(payloadSize, capacity), &tag)
+    }
+
+    func parseReply(_ buffer: UnsafePointer<UInt8>, length: Int, family: Int32) -> DatagramReply {
+        var tag = cprobe_tag()
+        guard cprobe_payload_parse(buffer, length, &tag) == 0 else { return .ignore }
+        return .reply(tag, ttl: -1)
+    }
+
+    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply {
+        let e = entry.pointee
+        guard e.origin == UInt8(CPROBE_ORIGIN_ICMP) || e.origin == UInt8(CPROBE_ORIGIN_ICMP6) else { return .ignore }
+        var tag = cprobe_tag()
+        let hasTag = withUnsafeBytes(of: entry.pointee.payload) { raw in
+            cprobe_payload_parse(raw.bindMemory(to: UInt8.self).baseAddress!, Int(e.payload_len), &tag) == 0
+        }
+        guard hasTag else { return .ignore }
+        let outcome: ProbeOutcome = e.error == ECONNREFUSED ? .refused : .unreachable(type: e.type, code: e.code)
+        return .error(tag, slotHint: nil, outcome)
+    }
+}

@@ -1,0 +1,33 @@
+import CProbe
+
+/// Swift owner of one `cprobe_ring`. Not Sendable: created, used and
+/// destroyed on one dedicated thread (the ring is SINGLE_ISSUER).
+final class Ring {
+    let pointer: OpaquePointer
+    let slotCount: UInt32
+    let bufferSize: Int
+
+    init(entries: UInt32, slots: UInt32, bufferSize: UInt32) throws(SystemError) {
+        var raw: OpaquePointer? = nil
+        try cprobeCall("io_uring setup", cprobe_ring_create(&raw, entries, slots, bufferSize))
+        pointer = raw!
+        slotCount = slots
+        self.bufferSize = Int(bufferSize)
+    }
+
+    deinit { cprobe_ring_destroy(pointer) }
+
+    @inline(__always) func buffer(_ slot: UInt32) -> UnsafeMutablePointer<UInt8> {
+        cprobe_ring_slot_buffer(pointer, slot)
+    }
+
+    @inline(__always) func address(_ slot: UInt32) -> UnsafeMutablePointer<sockaddr_storage> {
+        cprobe_ring_slot_address(pointer, slot)
+    }
+
+    /// Submits and harvests; waits up to `waitNanoseconds` for a first completion.
+    func run(into buffer: UnsafeMutablePointer<cprobe_completion>, capacity: UInt32,
+             waitNanoseconds: UInt64) throws(SystemError) -> Int {
+        Int(try cprobeCall("io_uring_enter", cprobe_ring_run(pointer, buffer, capacity, waitNanoseconds)))
+    }
+}

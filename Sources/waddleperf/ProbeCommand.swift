@@ -1,0 +1,130 @@
+import ArgumentParser
+import Engine
+@preconcurrency import Foundation
+
+struct ProbeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "probe",
+        abstract: "Probe targets and print per-target statistics.",
+        discussion: """
+        KIND is one of: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")).
+        TARGET is a host, an IP address, host:port, [v6]:port, or a CIDR network (127.0.0.0/22).
+        """
+    )
+
+    @Argument(help: "Probe kind.")
+    var kind: String
+
+    @Argument(help: "Targets.")
+    var targets: [String] = []
+
+    @OptionGroup var options: ProbeOptions
+
+    @Option(name: .shortAndLong, help: "Output: table, json, ndjson (one line per probe, then per target) or csv.")
+    var format: String = "table"
+
+    mutating func run() async throws {
+        guard let kind = ProbeRegistry.kind(named: kind) else {
+            throw ConfigurationError(field: "kind", "unknown probe kind '\(kind)' (known: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")))")
+        }
+        guard let format = OutputFormat(rawValue: format) else {
+            throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
+        }
+        let settings = try options.settings(kind: kind, continuous: false)
+        let targets = try await parseTargets(self.targets, kind: kind, family: options.family)
+        let run = try ProbeRun(kind: kind, targets: targets, settings: settings)
+
+        let output = OutputWriter()
+        var observer: (@Sendable ([ProbeResult]) -> Void)? = nil
+        if format == .ndjson {
+            let kindType = kind
+            observer = { batch in
+                var text = ""
+                for r in batch { text += ReportFormatter.resultLine(r, kind: kindType, targets: targets) + "\n" }
+                output.write(text)
+            }
+        }
+        let progress = ProgressLine(run: run, total: UInt64(targets.count) * UInt64(settings.count ?? 0))
+        progress.start()
+        let signals = SignalCancellation(run: run)
+        defer { signals.cancel() }
+        let report = try await run.run(observer: observer)
+        await progress.stop()
+        output.write(ReportFormatter.render(report, kind: kind, format: format))
+        output.flush()
+    }
+}
+
+enum OutputFormat: String { case table, json, ndjson, csv }
+
+/// Buffered stdout, safe from any thread.
+final class OutputWriter: @unchecked Sendable {
+    private let lock = NSLock()
+    func write(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+    func flush() {}
+}
+
+/// Stops a run on SIGINT/SIGTERM so the summary of what was measured still prints.
+final class SignalCancellation: @unchecked Sendable {
+    private let sources: [DispatchSourceSignal]
+
+    init(run: ProbeRun) {
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { run.cancel() }
+            source.resume()
+            sources.append(source)
+        }
+        self.sources = sources
+    }
+
+    func cancel() {
+        for s in sources { s.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}
+
+/// A one-line progress display on a terminal, for runs longer than a second;
+/// nothing when stderr is not a terminal.
+final class ProgressLine: Sendable {
+    private let run: ProbeRun
+    private let total: UInt64
+    nonisolated(unsafe) private var handle: Task<Void, Never>? = nil
+
+    init(run: ProbeRun, total: UInt64) {
+        self.run = run
+        self.total = total
+    }
+
+    func start() {
+        guard isatty(STDERR_FILENO) == 1 else { return }
+        let run = self.run, total = self.total
+        handle = Task.detached {
+            let started = Date()
+            try? await Task.sleep(for: .seconds(1))
+            while !Task.isCancelled {
+                let sent = run.progress.sent.load(ordering: .relaxed)
+                let received = run.progress.received.load(ordering: .relaxed)
+                let elapsed = Date().timeIntervalSince(started)
+                let of = total > 0 ? "/\(total)" : ""
+                let line = String(format: "\r\u{1B}[K%llu%@ done, %llu answered, %.1fs", sent, of, received, elapsed)
+                FileHandle.standardError.write(Data(line.utf8))
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    func stop() async {
+        guard let handle else { return }
+        handle.cancel()
+        await handle.value
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
