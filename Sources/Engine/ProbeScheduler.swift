@@ -102,7 +102,9 @@ public struct ProbeScheduler: Sendable {
     /// 1. expire in-flight probes whose deadline has passed;
     /// 2. start every probe that is due, within concurrency and rate;
     /// 3. report `.finished` once, when nothing is left.
-    public mutating func poll(now: UInt64, into actions: inout [Action]) {
+    /// `maxStarts` bounds the starts of one poll so the shell can reap replies
+    /// between bursts (the socket buffers are finite).
+    public mutating func poll(now: UInt64, maxStarts: Int = .max, into actions: inout [Action]) {
         if startedAt == nil { startedAt = now; nextSendAt = now }
 
         while let head = deadlines.first {
@@ -118,7 +120,9 @@ public struct ProbeScheduler: Sendable {
         }
 
         if !cancelled {
-            while !free.isEmpty, let target = nextDueTarget(now: now) {
+            var budget = maxStarts
+            while budget > 0, !free.isEmpty, let target = nextDueTarget(now: now) {
+                budget -= 1
                 if spacing > 0 {
                     guard now >= nextSendAt else { break }
                     nextSendAt = Swift.max(nextSendAt, now - Swift.min(now, burst)) + spacing

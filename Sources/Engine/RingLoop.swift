@@ -35,6 +35,9 @@ final class RingLoop: ProbeSink {
 
     static let completionCapacity: UInt32 = 4096
     static let maximumWait: UInt64 = 20_000_000
+    /// Probes started per loop iteration at most: bursts stay within what the
+    /// posted receives and socket buffers absorb before the next reap.
+    static let startsPerIteration = 256
 
     init(kind: any ProbeKind.Type, targets: [ProbeTarget], settings: ProbeSettings,
          threadIndex: Int, threadCount: Int, progress: RunProgress,
@@ -84,7 +87,7 @@ final class RingLoop: ProbeSink {
                 scheduler.cancel()
             }
             actions.removeAll(keepingCapacity: true)
-            scheduler.poll(now: now, into: &actions)
+            scheduler.poll(now: now, maxStarts: Self.startsPerIteration, into: &actions)
             for action in actions {
                 switch action {
                 case .start(let slot, let generation, let target, let sequence):

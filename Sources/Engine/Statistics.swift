@@ -4,7 +4,13 @@ import Histogram
 /// min/max/mean/stddev (Welford), percentiles from an HdrHistogram with three
 /// significant digits, and jitter under explicit names.
 public struct LatencyStatistics: Sendable {
-    public private(set) var histogram: Histogram<UInt64>
+    /// Up to this many samples are kept exactly (percentiles by nearest
+    /// rank); beyond it they move into an HdrHistogram. A sweep of 65,536
+    /// targets with a few probes each must not allocate a histogram per target.
+    public static let exactSampleLimit = 256
+
+    private var samples: [UInt64] = []
+    public private(set) var histogram: Histogram<UInt64>? = nil
     public private(set) var count: UInt64 = 0
     public private(set) var minimum: UInt64 = .max
     public private(set) var maximum: UInt64 = 0
@@ -18,14 +24,30 @@ public struct LatencyStatistics: Sendable {
     /// be merged, so a merged statistic does not report it.
     private var isMerged = false
 
-    public init() {
-        histogram = Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000,
-                              numberOfSignificantValueDigits: .three)
+    public init() {}
+
+    static func makeHistogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000,
+                  numberOfSignificantValueDigits: .three)
+    }
+
+    private mutating func store(_ value: UInt64) {
+        if histogram == nil && samples.count < Self.exactSampleLimit {
+            samples.append(value)
+            return
+        }
+        if histogram == nil {
+            var h = Self.makeHistogram()
+            for v in samples { _ = h.record(Swift.max(v, 1)) }
+            samples = []
+            histogram = h
+        }
+        _ = histogram!.record(Swift.max(value, 1))
     }
 
     /// Records one sample, in arrival order (the order jitter is defined on).
     public mutating func record(_ nanoseconds: UInt64) {
-        _ = histogram.record(Swift.max(nanoseconds, 1))
+        store(nanoseconds)
         count += 1
         minimum = Swift.min(minimum, nanoseconds)
         maximum = Swift.max(maximum, nanoseconds)
@@ -56,10 +78,15 @@ public struct LatencyStatistics: Sendable {
     public var min: UInt64? { count > 0 ? minimum : nil }
     public var max: UInt64? { count > 0 ? maximum : nil }
 
-    /// Percentile (0-100) from the histogram: the value at or below which that
-    /// share of samples fall, within the histogram's 0.1% precision.
+    /// Percentile (0-100): the smallest recorded value at or below which at
+    /// least that share of samples fall (nearest rank). Exact while samples
+    /// are kept, within the HdrHistogram's 0.1% precision after that.
     public func percentile(_ p: Double) -> UInt64? {
-        count > 0 ? histogram.valueAtPercentile(p) : nil
+        guard count > 0 else { return nil }
+        if let histogram { return histogram.valueAtPercentile(p) }
+        let sorted = samples.sorted()
+        let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+        return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]
     }
 
     /// Merges another series (another target or thread). The mean absolute
@@ -68,7 +95,18 @@ public struct LatencyStatistics: Sendable {
     public mutating func absorb(_ other: LatencyStatistics) {
         guard other.count > 0 else { return }
         guard count > 0 else { self = other; return }
-        histogram.add(other.histogram)
+        if histogram == nil && other.histogram == nil && samples.count + other.samples.count <= Self.exactSampleLimit {
+            samples += other.samples
+        } else {
+            if histogram == nil {
+                var h = Self.makeHistogram()
+                for v in samples { _ = h.record(Swift.max(v, 1)) }
+                samples = []
+                histogram = h
+            }
+            if let oh = other.histogram { histogram!.add(oh) }
+            else { for v in other.samples { _ = histogram!.record(Swift.max(v, 1)) } }
+        }
         let n = Double(count), m = Double(other.count)
         let delta = other.mean_ - mean_
         mean_ += delta * m / (n + m)

@@ -166,7 +166,7 @@ public enum TargetResolver {
             let thread = Thread {
                 var hints = addrinfo()
                 hints.ai_family = family == .ipv4 ? AF_INET : family == .ipv6 ? AF_INET6 : AF_UNSPEC
-                hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
+                hints.ai_socktype = 2  // SOCK_DGRAM: one entry per address
                 var list: UnsafeMutablePointer<addrinfo>? = nil
                 let rc = getaddrinfo(name, nil, &hints, &list)
                 guard rc == 0 else {

@@ -7,17 +7,8 @@ enum ReportFormatter {
     static func render(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat) -> String {
         switch format {
         case .table: return table(report, kind: kind)
-        case .json: return json(document(report, kind: kind)) + "\n"
-        case .ndjson:
-            var out = ""
-            for (i, t) in report.targets.enumerated() {
-                var d = targetDocument(t, report.summaries[i], kind: kind)
-                d["type"] = "summary"
-                out += json(d) + "\n"
-            }
-            var total = runDocument(report, kind: kind)
-            total["type"] = "run"
-            return out + json(total) + "\n"
+        case .json: return json(report, kind: kind) + "\n"
+        case .ndjson: return ndjsonSummaries(report, kind: kind)
         case .csv: return csv(report, kind: kind)
         }
     }
@@ -33,26 +24,27 @@ enum ReportFormatter {
         for (i, t) in report.targets.enumerated() {
             out += row(pad(t.endpoint, width), report.summaries[i]) + "\n"
         }
-        if report.targets.count > 1 {
-            out += row(pad("(all)", width), report.total) + "\n"
-        }
         let total = report.total
-        out += String(format: "# %llu sent, %llu received, %.2f%% loss, %llu duplicates, %llu reordered in %.3f s; timeouts %llu, refused %llu, unreachable %llu, errors %llu; peak RSS %.1f MiB\n",
-                      total.sent, total.received, total.lossPercent, total.duplicates, total.reordered,
-                      Double(report.wallNanoseconds) / 1e9, total.timeouts, total.refused, total.unreachable,
-                      total.errors, Double(peakResidentKilobytes()) / 1024)
+        if report.targets.count > 1 {
+            out += row(pad("(all)", width), total) + "\n"
+        }
+        out += "# \(total.sent) sent, \(total.received) received, \(percentText(total.lossPercent, decimals: 3))% loss, "
+            + "\(total.duplicates) duplicates, \(total.reordered) reordered in "
+            + "\(millisecondsText(Double(report.wallNanoseconds) / 1000, width: 1)) s; timeouts \(total.timeouts), "
+            + "refused \(total.refused), unreachable \(total.unreachable), errors \(total.errors); "
+            + "peak RSS \(peakResidentKilobytes() / 1024) MiB\n"
         return out
     }
 
     private static func row(_ label: String, _ s: ProbeSummary) -> String {
         let l = s.latency
-        func ms(_ v: UInt64?) -> String { v.map { String(format: "%7.3f", Double($0) / 1e6) } ?? "      -" }
-        func msd(_ v: Double?) -> String { v.map { String(format: "%7.3f", $0 / 1e6) } ?? "      -" }
-        return label + String(format: "  %4llu  %4llu  %5.1f", s.sent, s.received, s.lossPercent)
-            + "   " + [ms(l.min), ms(l.percentile(50)), msd(l.mean), ms(l.percentile(90)), ms(l.percentile(99)),
-                      ms(l.max), msd(l.standardDeviation), " " + msd(l.jitterRFC3550), msd(l.jitterMeanAbsoluteDifference)]
-                .joined(separator: " ")
-            + (s.lastTTL >= 0 ? String(format: "  %3d", s.lastTTL) : "    -")
+        func ms(_ v: UInt64?) -> String { millisecondsText(v.map { Double($0) }) }
+        var line = label + "  " + rightAligned(String(s.sent), 4) + "  " + rightAligned(String(s.received), 4)
+            + "  " + rightAligned(percentText(s.lossPercent), 5) + "   "
+        line += [ms(l.min), ms(l.percentile(50)), millisecondsText(l.mean), ms(l.percentile(90)), ms(l.percentile(99)),
+                 ms(l.max), millisecondsText(l.standardDeviation), " " + millisecondsText(l.jitterRFC3550),
+                 millisecondsText(l.jitterMeanAbsoluteDifference)].joined(separator: " ")
+        return line + (s.lastTTL >= 0 ? "  " + rightAligned(String(s.lastTTL), 3) : "    -")
     }
 
     private static func pad(_ s: String, _ width: Int) -> String {
@@ -61,76 +53,87 @@ enum ReportFormatter {
 
     // MARK: Documents
 
-    static func latencyDocument(_ l: LatencyStatistics) -> [String: Any] {
-        guard l.count > 0 else { return ["count": 0] }
-        var d: [String: Any] = [
-            "count": l.count, "min_ns": l.min!, "max_ns": l.max!, "mean_ns": l.mean!,
-            "p50_ns": l.percentile(50)!, "p90_ns": l.percentile(90)!, "p99_ns": l.percentile(99)!,
-            "stddev_ns": l.standardDeviation!,
+    static func latencyDocument(_ l: LatencyStatistics) -> JSONValue {
+        guard l.count > 0 else { return .object([("count", .uint(0))]) }
+        var d: [(String, JSONValue)] = [
+            ("count", .uint(l.count)), ("min_ns", .uint(l.min!)), ("max_ns", .uint(l.max!)), ("mean_ns", .double(l.mean!)),
+            ("p50_ns", .uint(l.percentile(50)!)), ("p90_ns", .uint(l.percentile(90)!)), ("p99_ns", .uint(l.percentile(99)!)),
+            ("stddev_ns", .double(l.standardDeviation!)),
         ]
-        if let j = l.jitterRFC3550 { d["jitter_rfc3550_ns"] = j }
-        if let j = l.jitterMeanAbsoluteDifference { d["jitter_mean_abs_diff_ns"] = j }
-        return d
+        if let j = l.jitterRFC3550 { d.append(("jitter_rfc3550_ns", .double(j))) }
+        if let j = l.jitterMeanAbsoluteDifference { d.append(("jitter_mean_abs_diff_ns", .double(j))) }
+        return .object(d)
     }
 
-    static func summaryDocument(_ s: ProbeSummary, kind: any ProbeKind.Type) -> [String: Any] {
-        var d: [String: Any] = [
-            "sent": s.sent, "received": s.received, "lost": s.lost, "loss_percent": s.lossPercent,
-            "duplicates": s.duplicates, "reordered": s.reordered, "timeouts": s.timeouts,
-            "refused": s.refused, "unreachable": s.unreachable, "errors": s.errors,
-            kind.phases[0].name: latencyDocument(s.latency),
+    static func summaryFields(_ s: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
+        var d: [(String, JSONValue)] = [
+            ("sent", .uint(s.sent)), ("received", .uint(s.received)), ("lost", .uint(s.lost)),
+            ("loss_percent", .double(s.lossPercent)), ("duplicates", .uint(s.duplicates)),
+            ("reordered", .uint(s.reordered)), ("timeouts", .uint(s.timeouts)), ("refused", .uint(s.refused)),
+            ("unreachable", .uint(s.unreachable)), ("errors", .uint(s.errors)),
+            (kind.phases[0].name, latencyDocument(s.latency)),
         ]
         for (i, p) in s.secondaryPhases.enumerated() where i + 1 < kind.phases.count {
-            d[kind.phases[i + 1].name] = latencyDocument(p)
+            d.append((kind.phases[i + 1].name, latencyDocument(p)))
         }
-        if s.lastTTL >= 0 { d["ttl"] = Int(s.lastTTL) }
+        if s.lastTTL >= 0 { d.append(("ttl", .int(Int64(s.lastTTL)))) }
         return d
     }
 
-    static func targetDocument(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type) -> [String: Any] {
-        var d = summaryDocument(s, kind: kind)
-        d["target"] = t.name
-        d["address"] = t.address.description
-        if t.port != 0 { d["port"] = Int(t.port) }
-        return d
+    static func targetFields(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
+        var d: [(String, JSONValue)] = [("target", .string(t.name)), ("address", .string(t.address.description))]
+        if t.port != 0 { d.append(("port", .int(Int64(t.port)))) }
+        return d + summaryFields(s, kind: kind)
     }
 
-    static func runDocument(_ report: ProbeReport, kind: any ProbeKind.Type) -> [String: Any] {
-        var d = summaryDocument(report.total, kind: kind)
-        d["kind"] = report.kind
-        d["wall_ns"] = report.wallNanoseconds
-        d["peak_rss_kb"] = peakResidentKilobytes()
-        d["notes"] = report.notes
-        return d
+    static func runFields(_ report: ProbeReport, total: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
+        [("kind", .string(report.kind)), ("wall_ns", .uint(report.wallNanoseconds)),
+         ("peak_rss_kb", .int(Int64(peakResidentKilobytes()))), ("notes", .array(report.notes.map { .string($0) }))]
+            + summaryFields(total, kind: kind)
     }
 
-    static func document(_ report: ProbeReport, kind: any ProbeKind.Type) -> [String: Any] {
-        var d = runDocument(report, kind: kind)
-        d["targets"] = report.targets.enumerated().map { targetDocument($1, report.summaries[$0], kind: kind) }
-        return d
+    static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+        var out = "{"
+        for (key, value) in runFields(report, total: report.total, kind: kind) {
+            JSONValue.writeString(key, to: &out)
+            out += ":"
+            value.write(to: &out)
+            out += ","
+        }
+        out += "\"targets\":["
+        for (i, t) in report.targets.enumerated() {
+            if i > 0 { out += "," }
+            JSONValue.object(targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
+        }
+        return out + "]}"
+    }
+
+    static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+        var out = ""
+        for (i, t) in report.targets.enumerated() {
+            JSONValue.object([("type", .string("summary"))] + targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
+            out += "\n"
+        }
+        JSONValue.object([("type", .string("run"))] + runFields(report, total: report.total, kind: kind)).write(to: &out)
+        return out + "\n"
     }
 
     static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
         let t = targets[Int(r.target)]
-        var d: [String: Any] = [
-            "type": "result", "target": t.name, "address": t.address.description, "seq": r.sequence,
-            "outcome": r.outcome.name, "clock": r.clock.name,
+        var d: [(String, JSONValue)] = [
+            ("type", .string("result")), ("target", .string(t.name)), ("address", .string(t.address.description)),
         ]
-        if t.port != 0 { d["port"] = Int(t.port) }
+        if t.port != 0 { d.append(("port", .int(Int64(t.port)))) }
+        d += [("seq", .uint(UInt64(r.sequence))), ("outcome", .string(r.outcome.name)), ("clock", .string(r.clock.name))]
         switch r.outcome {
-        case .unreachable(let type, let code): d["icmp_type"] = Int(type); d["icmp_code"] = Int(code)
-        case .error(let e): d["errno"] = Int(e)
+        case .unreachable(let type, let code): d += [("icmp_type", .int(Int64(type))), ("icmp_code", .int(Int64(code)))]
+        case .error(let e): d.append(("errno", .int(Int64(e))))
         default: break
         }
         let phases = [r.phases.0, r.phases.1, r.phases.2]
-        for (i, field) in kind.phases.enumerated() { if let v = phases[i] { d[field.name + "_ns"] = v } }
-        if r.ttl >= 0 { d["ttl"] = Int(r.ttl) }
-        return json(d)
-    }
-
-    static func json(_ object: Any) -> String {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self)
+        for (i, field) in kind.phases.enumerated() { if let v = phases[i] { d.append((field.name + "_ns", .uint(v))) } }
+        if r.ttl >= 0 { d.append(("ttl", .int(Int64(r.ttl)))) }
+        return JSONValue.object(d).text
     }
 
     // MARK: CSV
@@ -142,10 +145,10 @@ enum ReportFormatter {
         for (i, t) in report.targets.enumerated() {
             let s = report.summaries[i], l = s.latency
             func o<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
-            func f(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "" }
+            func f(_ v: Double?) -> String { v.map { String(($0 * 10).rounded() / 10) } ?? "" }
             let name = t.name.contains(",") ? "\"\(t.name)\"" : t.name
             out += [name, t.address.description, t.port == 0 ? "" : "\(t.port)", "\(s.sent)", "\(s.received)", "\(s.lost)",
-                    String(format: "%.3f", s.lossPercent), "\(s.duplicates)", "\(s.reordered)", "\(s.timeouts)",
+                    percentText(s.lossPercent, decimals: 3), "\(s.duplicates)", "\(s.reordered)", "\(s.timeouts)",
                     "\(s.refused)", "\(s.unreachable)", "\(s.errors)", o(l.min), o(l.percentile(50)), f(l.mean),
                     o(l.percentile(90)), o(l.percentile(99)), o(l.max), f(l.standardDeviation),
                     f(l.jitterRFC3550), f(l.jitterMeanAbsoluteDifference), s.lastTTL >= 0 ? "\(s.lastTTL)" : ""]

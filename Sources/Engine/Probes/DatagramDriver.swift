@@ -105,7 +105,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         receivesPerSocket = context.auxiliarySlots / UInt32(max(families.count, 1))
         for family in families {
             let fd = try self.codec.openSocket(family: family)
-            _ = cprobe_socket_set_buffers(fd, 8 << 20)
+            _ = cprobe_socket_set_buffers(fd, 32 << 20)
             if settings.kernelTransmitTimestamps {
                 try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
             }
