@@ -54,6 +54,15 @@ int cprobe_payload_parse(const uint8_t *buf, size_t len, cprobe_tag *tag) {
     return 0;
 }
 
+int cprobe_payload_find(const uint8_t *buf, size_t len, uint32_t magic, cprobe_tag *tag) {
+    uint8_t m[4];
+    put32(m, magic);
+    for (size_t i = 0; i + CPROBE_TAG_SIZE <= len; i++) {
+        if (buf[i] == m[0] && memcmp(buf + i, m, 4) == 0) return cprobe_payload_parse(buf + i, len - i, tag);
+    }
+    return -ENOENT;
+}
+
 int cprobe_icmp_build_echo(uint8_t *buf, size_t cap, int ipv6, uint16_t id,
                            uint16_t sequence, const cprobe_tag *tag,
                            size_t payload_len) {

@@ -79,8 +79,7 @@ int cprobe_tcp_socket(int family) {
 }
 
 int cprobe_socket_enable_tx_timestamps(int fd) {
-    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+    int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
     if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) < 0) return -errno;
     return 0;
 }
@@ -127,7 +126,7 @@ int cprobe_errqueue_drain(int fd, cprobe_errqueue_entry *out, unsigned max) {
         if (n > DRAIN_BATCH) n = DRAIN_BATCH;
         for (unsigned i = 0; i < n; i++) {
             cprobe_errqueue_entry *e = &out[total + i];
-            memset(e, 0, offsetof(cprobe_errqueue_entry, offender));
+            memset(e, 0, sizeof(*e));
             iov[i].iov_base = e->payload;
             iov[i].iov_len = sizeof(e->payload);
             memset(&msgs[i], 0, sizeof(msgs[i]));

@@ -72,6 +72,11 @@ size_t cprobe_payload_build(uint8_t *buf, size_t len, const cprobe_tag *tag);
 /// Reads a tag from a payload. Returns 0, or -EINVAL if `len` is too short.
 int cprobe_payload_parse(const uint8_t *buf, size_t len, cprobe_tag *tag);
 
+/// Finds a tag with `magic` anywhere in `buf` (a quoted or looped-back
+/// packet whose header layout varies by socket kind) and reads it.
+/// Returns 0, or -ENOENT when no such tag is present.
+int cprobe_payload_find(const uint8_t *buf, size_t len, uint32_t magic, cprobe_tag *tag);
+
 /// Builds an ICMP(v6) echo request: 8-byte header + tagged payload of
 /// `payload_len` bytes (>= CPROBE_TAG_SIZE). The ICMPv4 checksum is filled;
 /// for ICMPv6 it is left 0 because the kernel computes it (RFC 3542 §3.1).
@@ -130,9 +135,10 @@ int cprobe_udp_socket(int family);
 /// tens of thousands of probes do not exhaust ephemeral ports in TIME_WAIT.
 int cprobe_tcp_socket(int family);
 
-/// Enables kernel software TX timestamps (SO_TIMESTAMPING with OPT_ID and
-/// OPT_TSONLY): each successful send queues one timestamp on the error queue,
-/// keyed by a per-socket counter that starts at 0.
+/// Enables kernel software TX timestamps (SO_TIMESTAMPING): each sent packet
+/// is looped back on the error queue with its timestamp, so the probe tag in
+/// it identifies the probe exactly (a counter key would drift whenever a send
+/// fails after the kernel numbered it, e.g. on a netfilter reject).
 int cprobe_socket_enable_tx_timestamps(int fd);
 
 /// Sets the receive and send buffer sizes (best effort, SO_*BUFFORCE as root).
@@ -166,7 +172,7 @@ typedef struct cprobe_errqueue_entry {
     uint64_t timestamp_ns; ///< software timestamp (CLOCK_REALTIME), 0 if none
     struct sockaddr_storage offender; ///< who sent the ICMP error
     struct sockaddr_storage destination; ///< msg_name: the original destination
-    uint8_t payload[64]; ///< start of the quoted packet / datagram payload
+    uint8_t payload[192]; ///< start of the quoted / looped-back packet
 } cprobe_errqueue_entry;
 
 /// Drains up to `max` messages from `fd`'s error queue without blocking.

@@ -11,8 +11,8 @@ protocol DatagramCodec {
                       tag: cprobe_tag, icmpSequence: UInt16) -> Int
     /// Classifies a received datagram.
     func parseReply(_ buffer: UnsafePointer<UInt8>, length: Int, family: Int32) -> DatagramReply
-    /// Classifies an ICMP error read from the error queue.
-    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply
+    /// The outcome an ICMP error read from the error queue stands for.
+    func outcome(ofQueuedError entry: UnsafePointer<cprobe_errqueue_entry>) -> ProbeOutcome
     /// A line for the report.
     var note: String? { get }
 }
@@ -48,15 +48,13 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         var receiveMonotonic: UInt64 = 0
         var ttl: Int16 = -1
         var socketIndex: UInt8 = 0
+        var length: UInt32 = 0
+        var sendRetried = false
     }
 
     private struct Socket {
         var fd: Int32
         var family: Int32
-        /// OPT_ID key the next successful send gets.
-        var nextKey: UInt32 = 0
-        /// key % count → (slot, generation) of the send that used it.
-        var keys: [(UInt32, UInt32)]
         var errorSignalled = false
     }
 
@@ -81,7 +79,6 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     private var receivesPosted: UInt32 = 0
     private var sendsPending = 0
     private var shuttingDown = false
-    private let keyMask: Int
 
     init(codec: Codec, context: DriverContext) throws {
         self.codec = codec
@@ -97,9 +94,6 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         targetSocket = Array(repeating: 0, count: context.targets.count)
         answeredThisBatch.reserveCapacity(Int(context.probeSlots))
         errorEntries = .allocate(capacity: Self.errorBatch)
-        var keyCount = 1024
-        while keyCount < Int(context.probeSlots) * 2 { keyCount <<= 1 }
-        keyMask = keyCount - 1
 
         let families = Set(context.targets.map { $0.address.family }).sorted()
         receivesPerSocket = context.auxiliarySlots / UInt32(max(families.count, 1))
@@ -109,7 +103,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
             if settings.kernelTransmitTimestamps {
                 try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
             }
-            sockets.append(Socket(fd: fd, family: family, keys: Array(repeating: (0, 0), count: keyCount)))
+            sockets.append(Socket(fd: fd, family: family))
         }
         for (i, t) in context.targets.enumerated() {
             targetSocket[i] = UInt8(sockets.firstIndex { $0.family == t.address.family }!)
@@ -149,6 +143,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         slots[Int(slot)] = SlotState(generation: generation, target: target, sequence: sequence, active: true,
                                      sendPending: true, sentMonotonic: now, sentRealtime: cprobe_realtime_ns(),
                                      socketIndex: UInt8(socket))
+        slots[Int(slot)].length = UInt32(length)
         sendsPending += 1
         let rc = cprobe_ring_prep_sendmsg(ring.pointer, slot, sockets[socket].fd, UInt32(length),
                                           Int32(settings.ttl ?? 0))
@@ -167,13 +162,23 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
             slots[slot].sendPending = false
             guard slots[slot].active else { return }
             if c.result < 0 {
-                finish(c.slot, Self.outcome(forSendErrno: -c.result))
+                let e = -c.result
+                let socket = Int(slots[slot].socketIndex)
+                // With IP_RECVERR the kernel hands a pending ICMP error (about
+                // some other probe) to the next send on the socket: that send
+                // did not fail for itself. Drain the error queue and send again once.
+                if Self.isAsynchronousError(e) && !slots[slot].sendRetried && !slots[slot].expired {
+                    sockets[socket].errorSignalled = true
+                    slots[slot].sendRetried = true
+                    slots[slot].sendPending = true
+                    sendsPending += 1
+                    if cprobe_ring_prep_sendmsg(ring.pointer, c.slot, sockets[socket].fd, slots[slot].length,
+                                                Int32(settings.ttl ?? 0)) > 0 { return }
+                    sendsPending -= 1
+                    slots[slot].sendPending = false
+                }
+                finish(c.slot, Self.outcome(forSendErrno: e))
                 return
-            }
-            let s = Int(slots[slot].socketIndex)
-            if settings.kernelTransmitTimestamps {
-                sockets[s].keys[Int(sockets[s].nextKey) & keyMask] = (c.slot, slots[slot].generation)
-                sockets[s].nextKey &+= 1
             }
             if slots[slot].expired { finish(c.slot, .timeout) }
         case CPROBE_OP_RECVMSG:
@@ -261,13 +266,23 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
             guard n > 0 else { return }
             for i in 0..<Int(n) {
                 let e = errorEntries + i
+                // Both TX timestamps and ICMP errors carry our packet back;
+                // its tag says exactly which probe it belongs to.
+                var tag = cprobe_tag()
+                let found = withUnsafeBytes(of: &e.pointee.payload) { raw in
+                    cprobe_payload_find(raw.bindMemory(to: UInt8.self).baseAddress!,
+                                        min(Int(e.pointee.payload_len), raw.count), magic, &tag) == 0
+                }
+                guard found, tag.slot < probeSlots else { continue }
                 if e.pointee.origin == UInt8(CPROBE_ORIGIN_TIMESTAMPING) {
-                    let (slot, generation) = socket.keys[Int(e.pointee.key) & keyMask]
-                    if slot < probeSlots, slots[Int(slot)].generation == generation, slots[Int(slot)].active {
-                        slots[Int(slot)].transmitKernel = e.pointee.timestamp_ns
-                    }
-                } else {
-                    handle(codec.parseQueuedError(e, family: socket.family), completion: cprobe_completion())
+                    let s = slots[Int(tag.slot)]
+                    if s.active, s.generation == tag.generation { slots[Int(tag.slot)].transmitKernel = e.pointee.timestamp_ns }
+                } else if e.pointee.origin == UInt8(CPROBE_ORIGIN_ICMP) || e.pointee.origin == UInt8(CPROBE_ORIGIN_ICMP6) {
+                    // msg_name holds the destination of the packet the error is about.
+                    let destination = withUnsafePointer(to: &e.pointee.destination) { IPAddress(storage: $0) }
+                    let s = slots[Int(tag.slot)]
+                    if let destination, s.active, targets[Int(s.target)].address != destination { continue }
+                    handle(.error(tag, slotHint: nil, codec.outcome(ofQueuedError: e)), completion: cprobe_completion())
                 }
             }
             if n < Int32(Self.errorBatch) { return }
@@ -310,6 +325,10 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         sink.finish(slot: slot, generation: s.generation,
                     result: ProbeResult(target: s.target, sequence: s.sequence, outcome: outcome,
                                         sentAt: s.sentMonotonic))
+    }
+
+    static func isAsynchronousError(_ e: Int32) -> Bool {
+        e == EHOSTUNREACH || e == ENETUNREACH || e == ECONNREFUSED || e == EHOSTDOWN || e == EPROTO || e == EMSGSIZE
     }
 
     static func outcome(forSendErrno e: Int32) -> ProbeOutcome {

@@ -88,23 +88,13 @@ struct ICMPCodec: DatagramCodec {
             guard info.has_tag != 0 else { return .ignore }
             return .reply(info.tag, ttl: info.ttl)
         }
-        return .error(info.has_tag != 0 ? info.tag : nil, slotHint: UInt32(info.sequence),
+        // The quoted request carries our tag unless the router quoted only
+        // 8 bytes (RFC 792's minimum); then the sequence is the slot.
+        return .error(info.has_tag != 0 ? info.tag : nil, slotHint: raw ? UInt32(info.sequence) : nil,
                       .unreachable(type: info.type, code: info.code))
     }
 
-    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply {
-        // Ping sockets queue ICMP errors with the request we sent as payload.
-        let e = entry.pointee
-        guard e.origin == UInt8(CPROBE_ORIGIN_ICMP) || e.origin == UInt8(CPROBE_ORIGIN_ICMP6) else { return .ignore }
-        var tag = cprobe_tag()
-        let hasTag = withUnsafeBytes(of: entry.pointee.payload) { raw -> Bool in
-            let p = raw.bindMemory(to: UInt8.self).baseAddress!
-            return e.payload_len >= 8 + UInt32(CPROBE_TAG_SIZE) && cprobe_payload_parse(p + 8, Int(e.payload_len) - 8, &tag) == 0
-        }
-        let sequence = withUnsafeBytes(of: entry.pointee.payload) { raw in
-            e.payload_len >= 8 ? UInt32(raw[6]) << 8 | UInt32(raw[7]) : UInt32.max
-        }
-        return .error(hasTag ? tag : nil, slotHint: sequence == UInt32.max ? nil : sequence,
-                      .unreachable(type: e.type, code: e.code))
+    func outcome(ofQueuedError entry: UnsafePointer<cprobe_errqueue_entry>) -> ProbeOutcome {
+        .unreachable(type: entry.pointee.type, code: entry.pointee.code)
     }
 }

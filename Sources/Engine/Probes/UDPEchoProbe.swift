@@ -40,15 +40,7 @@ struct UDPCodec: DatagramCodec {
         return .reply(tag, ttl: -1)
     }
 
-    func parseQueuedError(_ entry: UnsafePointer<cprobe_errqueue_entry>, family: Int32) -> DatagramReply {
-        let e = entry.pointee
-        guard e.origin == UInt8(CPROBE_ORIGIN_ICMP) || e.origin == UInt8(CPROBE_ORIGIN_ICMP6) else { return .ignore }
-        var tag = cprobe_tag()
-        let hasTag = withUnsafeBytes(of: entry.pointee.payload) { raw in
-            cprobe_payload_parse(raw.bindMemory(to: UInt8.self).baseAddress!, Int(e.payload_len), &tag) == 0
-        }
-        guard hasTag else { return .ignore }
-        let outcome: ProbeOutcome = e.error == ECONNREFUSED ? .refused : .unreachable(type: e.type, code: e.code)
-        return .error(tag, slotHint: nil, outcome)
+    func outcome(ofQueuedError entry: UnsafePointer<cprobe_errqueue_entry>) -> ProbeOutcome {
+        entry.pointee.error == ECONNREFUSED ? .refused : .unreachable(type: entry.pointee.type, code: entry.pointee.code)
     }
 }
