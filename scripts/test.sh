@@ -11,14 +11,19 @@ require_swift
 # Ping sockets are disabled by default (net.ipv4.ping_group_range = 1 0). The
 # suite tests both ICMP socket kinds, so as root it opens them for the run and
 # restores the previous value afterwards.
-restore=""
+# The kernel also rate-limits ICMP errors (1000/s, burst 50, host-wide); the
+# loss and unreachable tests need every error they provoke, so the limits are
+# lifted for the run too.
+sysctls=(net.ipv4.ping_group_range net.ipv4.icmp_msgs_per_sec net.ipv4.icmp_msgs_burst net.ipv4.icmp_ratelimit net.ipv6.icmp.ratelimit)
+declare -A saved=()
 if [ "$(id -u)" -eq 0 ]; then
-  restore=$(sysctl -n net.ipv4.ping_group_range | tr '\t' ' ')
-  sysctl -q -w net.ipv4.ping_group_range="0 2147483647"
+  for k in "${sysctls[@]}"; do saved[$k]=$(sysctl -n "$k" | tr '\t' ' '); done
+  sysctl -q -w net.ipv4.ping_group_range="0 2147483647" net.ipv4.icmp_msgs_per_sec=1000000 \
+    net.ipv4.icmp_msgs_burst=100000 net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
   export WADDLEPERF_REQUIRE_PRIVILEGED=1
 fi
 cleanup() {
-  [ -n "$restore" ] && sysctl -q -w net.ipv4.ping_group_range="$restore" || true
+  for k in "${!saved[@]}"; do sysctl -q -w "$k=${saved[$k]}" || true; done
   nft delete table inet waddleperf_test 2>/dev/null || true
 }
 trap cleanup EXIT

@@ -130,6 +130,14 @@ private final class EchoLoop {
             let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 50_000_000)
             for i in 0..<n { handle(completions[i]) }
         }
+        // Pending requests hold the sockets open (and the ports bound) even
+        // after close: cancel them and reap the cancellations first.
+        for fd in [udp, tcp] + connectionFD where fd >= 0 { _ = cprobe_ring_prep_cancel_fd(ring.pointer, 0, fd) }
+        var quiet = 0
+        while quiet < 2 {
+            let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 10_000_000)
+            quiet = n == 0 ? quiet + 1 : 0
+        }
         for fd in connectionFD where fd >= 0 { _ = cprobe_close(fd) }
     }
 

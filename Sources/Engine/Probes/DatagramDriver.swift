@@ -60,7 +60,8 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
 
     private var codec: Codec
     private let ring: Ring
-    private let sink: ProbeSink
+    /// The ring loop, which owns this driver.
+    private unowned let sink: ProbeSink
     private let targets: [ProbeTarget]
     private let settings: ProbeSettings
     private let probeSlots: UInt32

@@ -41,7 +41,8 @@ final class TCPConnectDriver: ProbeDriver {
     }
 
     private let ring: Ring
-    private let sink: ProbeSink
+    /// The ring loop, which owns this driver.
+    private unowned let sink: ProbeSink
     private let targets: [ProbeTarget]
     private let payloadSize: Int
     private let expectBytes: Int
