@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+
+/// The built `waddleperf` binary: bad input exits 2 with one line naming the
+/// field, before anything is sent.
+@Suite struct CommandLineTests {
+    static let binary = PackagingTests.root.appendingPathComponent(".build/debug/waddleperf")
+
+    func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)), arguments: [
+        (["probe", "bogus", "127.0.0.1"], "kind"),
+        (["probe", "tcp", "127.0.0.0/33:80"], "target '127.0.0.0/33:80'"),
+        (["probe", "tcp", "127.0.0.1:0"], "target '127.0.0.1:0'"),
+        (["probe", "tcp", "127.0.0.1:65536"], "target '127.0.0.1:65536'"),
+        (["probe", "icmp", "127.0.0.1", "--count", "0"], "count"),
+        (["probe", "icmp", "127.0.0.1", "--interval", "-1s"], "interval"),
+        (["probe", "icmp", "127.0.0.1", "--format", "xml"], "format"),
+        (["probe", "icmp", "127.0.0.1:80"], "target '127.0.0.1:80'"),
+        (["probe", "icmp", "127.0.0.1", "--count", "many"], "count"),
+    ])
+    func badInputExitsTwoNamingTheField(arguments: [String], field: String) throws {
+        let r = try run(arguments)
+        #expect(r.status == 2, "\(arguments): \(r.stderr)")
+        #expect(r.stderr.hasPrefix("waddleperf: error: "), "\(r.stderr)")
+        #expect(r.stderr.contains(field), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path) && (isPrivileged || mustBePrivileged)))
+    func jsonOutputIsParseable() throws {
+        let r = try run(["probe", "icmp", "127.0.0.1", "::1", "-c", "2", "-i", "10ms", "-f", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(doc["sent"] as? Int == 4 && doc["received"] as? Int == 4)
+        let targets = try #require(doc["targets"] as? [[String: Any]])
+        #expect(targets.count == 2 && (targets[0]["rtt"] as? [String: Any])?["p50_ns"] != nil)
+    }
+}
