@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of waddleperf against peer tools, on loopback, in one
-# run. Raw outputs go to Benchmarks/results/; a table of ratios is printed last.
+# run. Raw outputs go to Benchmarks/results/ (emptied at the start of each run);
+# a table of ratios is printed last (and saved as results/summary.txt).
 #
 #   Benchmarks/run.sh [icmp|tcp|udp|all]        (default: all)
 #
 #   icmp  fping -g 127.0.0.0/16 vs waddleperf probe icmp (1 and 2 threads)
 #   tcp   Benchmarks/tcp_ceiling.c (plain io_uring loop) vs waddleperf probe tcp,
 #         both against `waddleperf target`'s TCP echo service
-#   udp   sockperf ping-pong vs waddleperf probe udp (RTT percentiles)
+#   udp   sockperf ping-pong vs waddleperf probe udp (RTT percentiles), each
+#         against its own server, unpinned and pinned to the same/split CPUs
 #
 # Env: WADDLEPERF (default .build/release/waddleperf), RUNS (default 3; the run
 # with the median wall time is reported).
@@ -23,6 +25,7 @@ RUNS=${RUNS:-3}
 RES=Benchmarks/results
 BIN=Benchmarks/bin
 TCP_PORT=17007 UDP_PORT=17007 SOCKPERF_PORT=17100
+SERVED=""
 mkdir -p "$RES" "$BIN"
 rm -f "$RES"/*
 
@@ -65,11 +68,11 @@ timed() {
 # CPU seconds (user+sys) a process has used so far, from /proc.
 proc_cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo nan; }
 
-# Starts `waddleperf target` once (TCP + UDP echo) and waits for it to listen.
+# Starts `waddleperf target`'s TCP echo once and waits for it to listen.
 TARGET_PID=""
 start_target() {
   [ -n "$TARGET_PID" ] && return 0
-  "$WP" target --tcp-port $TCP_PORT --udp-port $UDP_PORT >"$RES/target.log" 2>&1 &
+  "$WP" target --tcp-port $TCP_PORT --udp-port=-1 >"$RES/target.log" 2>&1 &
   TARGET_PID=$!; PIDS+=("$TARGET_PID")
   for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$TCP_PORT") 2>/dev/null && return 0
@@ -111,28 +114,51 @@ bench_tcp() {
 }
 
 # --- UDP --------------------------------------------------------------------
+# serve NAME CPU CMD... : starts a server in the background (pinned to CPU
+# unless CPU is "-"), sets SERVED to its pid, fails if it dies at once.
+serve() {
+  local name=$1 cpu=$2; shift 2
+  [ "$cpu" = - ] || set -- taskset -c "$cpu" "$@"
+  "$@" >"$RES/$name.log" 2>&1 &
+  SERVED=$!; PIDS+=("$SERVED"); sleep 0.5
+  kill -0 "$SERVED" 2>/dev/null && return 0
+  echo "FAILED: $name did not start:"; cat "$RES/$name.log"; return 1
+}
+unserve() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
 bench_udp() {
   say "UDP: 64 B echo RTT, sockperf ping-pong vs waddleperf probe udp"
-  sockperf server -i 127.0.0.1 -p $SOCKPERF_PORT >"$RES/sockperf_server.log" 2>&1 &
-  local sp=$!; PIDS+=("$sp")
-  sleep 1
-  if ! kill -0 "$sp" 2>/dev/null; then
-    echo "FAILED: sockperf server did not start:"; cat "$RES/sockperf_server.log"
-  else
-    # --full-rtt: sockperf otherwise reports RTT/2 ("latency"); we report RTT.
-    timed sockperf sockperf ping-pong -i 127.0.0.1 -p $SOCKPERF_PORT -t 5 -m 64 --full-rtt
-    # Same message rate as ours below (one every 50 us), for a like-for-like row.
-    timed sockperf_20k sockperf ping-pong -i 127.0.0.1 -p $SOCKPERF_PORT -t 5 -m 64 --full-rtt --mps 20000
-    # Does our probe get replies from sockperf's server? (It only answers
-    # messages carrying sockperf's own header.)
+  # Can each client use the other's server? (sockperf's server only answers
+  # sockperf-framed messages; sockperf ignores a plain echo of its message.)
+  if serve sockperf_server - sockperf server -i 127.0.0.1 -p $SOCKPERF_PORT; then
     timed udp_ours_vs_sockperf "$WP" probe udp 127.0.0.1:$SOCKPERF_PORT -c 100 -i 1ms -t 200ms -s 64 -f json
+    unserve "$SERVED"
   fi
-  # And does sockperf get replies from our plain echo server?
-  if start_target; then
+  if serve udp_target - "$WP" target --tcp-port=-1 --udp-port $UDP_PORT; then
     timed sockperf_vs_ours sockperf ping-pong -i 127.0.0.1 -p $UDP_PORT -t 1 -m 64 --full-rtt
-    timed udp_ours "$WP" probe udp 127.0.0.1:$UDP_PORT -c 20000 -i 50us -s 64 -f json
+    unserve "$SERVED"
   fi
-  kill "$sp" 2>/dev/null || true
+  # Loopback RTT depends mostly on whether client and server share a CPU (a
+  # cross-CPU wake-up is slow in VMs), so each pair runs in three placements:
+  # unpinned, both on CPU 0 ("same"), client on CPU 0 and server on CPU 1 ("split").
+  local placements="unpinned:-:- same:0:0"
+  [ "$(nproc)" -ge 2 ] && placements+=" split:0:1"
+  for pl in $placements; do
+    IFS=: read -r name ccpu scpu <<<"$pl"
+    local pin=(); [ "$ccpu" = - ] || pin=(taskset -c "$ccpu")
+    echo "  -- $name (client CPU $ccpu, server CPU $scpu)"
+    if serve "sockperf_server.$name" "$scpu" sockperf server -i 127.0.0.1 -p $SOCKPERF_PORT; then
+      # --full-rtt: sockperf otherwise reports RTT/2 ("latency"); we report RTT.
+      timed "sockperf.$name" "${pin[@]}" sockperf ping-pong -i 127.0.0.1 -p $SOCKPERF_PORT -t 5 -m 64 --full-rtt
+      # One message every 50 us, the pacing of our run below.
+      timed "sockperf_20k.$name" "${pin[@]}" sockperf ping-pong -i 127.0.0.1 -p $SOCKPERF_PORT -t 5 -m 64 --full-rtt --mps 20000
+      unserve "$SERVED"
+    fi
+    if serve "udp_target.$name" "$scpu" "$WP" target --tcp-port=-1 --udp-port $UDP_PORT; then
+      timed "udp_ours.$name" "${pin[@]}" "$WP" probe udp 127.0.0.1:$UDP_PORT -c 20000 -i 50us -s 64 -f json
+      unserve "$SERVED"
+    fi
+  done
 }
 
 case $MODE in
@@ -274,48 +300,49 @@ if mode in ("tcp", "all"):
 
 # UDP
 if mode in ("udp", "all"):
-    print("\nUDP   64 B echo round trip (RTT, microseconds)")
+    print("\nUDP   64 B echo round trip (RTT, microseconds; sockperf run with --full-rtt)")
     def sockperf(n):
         s = read(n + ".out") or ""
         p = {float(a): float(b) for a, b in re.findall(r"percentile\s+([\d.]+)\s*=\s*([\d.]+)", s)}
         avg = re.search(r"avg-(?:latency|rtt)=([\d.]+)", s)
         obs = re.search(r"Total (\d+) observations", s)
         drop = re.search(r"# dropped messages = (\d+)", s)
-        if 50.0 not in p: return None
+        if 50.0 not in p:
+            if read(n + ".rc") is not None and not n.endswith("_vs_ours"): fail(n, "no percentiles in output")
+            return None
         return dict(p50=p[50.0], p99=p.get(99.0, float("nan")), mean=float(avg[1]) if avg else float("nan"),
                     n=int(obs[1]) if obs else 0, lost=int(drop[1]) if drop else "?")
-    rows = []
-    sp, sp20 = sockperf("sockperf"), sockperf("sockperf_20k")
-    for name, n, r, srv in [("sockperf ping-pong (max rate)", "sockperf", sp, "sockperf server"),
-                            ("sockperf ping-pong --mps 20000", "sockperf_20k", sp20, "sockperf server")]:
-        if r: rows.append([name, srv, r["n"], r["lost"], f"{r['mean']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", "1.00" if r is sp else f2(ratio(r["p50"], sp["p50"]) if sp else float("nan"))])
-        elif read(n + ".rc") is not None: fail(n, "no percentiles in output")
-    ou = None
-    if read("udp_ours.rc") is not None:
-        try: ou = ours("udp_ours", "rtt")
-        except Exception as e: fail("udp_ours", f"unparseable output: {e}")
-    if ou:
-        rows.append(["waddleperf -c 20000 -i 50us", "waddleperf target", ou["recv"], f"{ou['lost']}",
-                     f"{ou['mean']:.1f}", f"{ou['p50']:.1f}", f"{ou['p99']:.1f}", f2(ratio(ou["p50"], sp["p50"])) if sp else "-"])
-    table(["client", "server", "replies", "lost", "mean", "p50", "p99", "x p50 vs sockperf"], rows)
-    if ou and sp:
-        r1, r2 = ratio(ou["p50"], sp["p50"]), ratio(ou["p50"], sp20["p50"]) if sp20 else float("nan")
-        print(f"  waddleperf p50 / sockperf p50 = {r1:.2f} (max rate), {r2:.2f} (same 20k msg/s); goal <= 1.10: "
-              + ("MET" if r1 <= 1.10 else "NOT MET"))
-        if ou["wall"] > 1.5 * 20000 * 50e-6:
-            print(f"  note: 20000 probes at -i 50us should take ~1.0 s; waddleperf took {ou['wall']:.2f} s wall, {ou['cpu']:.2f} CPU-s")
-    # Cross checks: can each client use the other's server?
-    x = None
-    try: x = json.loads(read("udp_ours_vs_sockperf.out") or "null")
+    rows, goals = [], []
+    for pl in ("unpinned", "same", "split"):
+        if read(f"udp_ours.{pl}.rc") is None and read(f"sockperf.{pl}.rc") is None: continue
+        sp, sp20 = sockperf(f"sockperf.{pl}"), sockperf(f"sockperf_20k.{pl}")
+        ou = None
+        if read(f"udp_ours.{pl}.rc") is not None:
+            try: ou = ours(f"udp_ours.{pl}", "rtt")
+            except Exception as e: fail(f"udp_ours.{pl}", f"unparseable output: {e}")
+        x = lambda r, b: f2(ratio(r["p50"], b["p50"])) if r and b else "-"
+        for name, srv, r in [("sockperf ping-pong (max rate)", "sockperf server", sp),
+                             ("sockperf ping-pong --mps 20000", "sockperf server", sp20)]:
+            if r: rows.append([pl, name, srv, r["n"], r["lost"], "-", f"{r['mean']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", x(r, sp), x(r, sp20)])
+        if ou:
+            rows.append([pl, "waddleperf -c 20000 -i 50us", "waddleperf target", ou["recv"], ou["lost"],
+                         f"{ou['wall']:.2f}/{ou['cpu']:.2f}", f"{ou['mean']:.1f}", f"{ou['p50']:.1f}", f"{ou['p99']:.1f}", x(ou, sp), x(ou, sp20)])
+            if sp: goals.append(f"{pl}: {ratio(ou['p50'], sp['p50']):.2f} " + ("(met)" if ratio(ou['p50'], sp['p50']) <= 1.10 else "(NOT met)"))
+    table(["CPUs", "client", "server", "replies", "lost", "wall/CPU s", "mean", "p50", "p99",
+           "x p50 vs max", "x p50 vs 20k"], rows)
+    if goals: print("  waddleperf p50 / sockperf (max rate) p50, goal <= 1.10 -- " + "; ".join(goals))
+    print("  CPUs: unpinned; same = client and server both on CPU 0; split = client CPU 0, server CPU 1.\n"
+          "  20000 probes at -i 50us should take ~1.0 s of wall time.")
+    xo = None
+    try: xo = json.loads(read("udp_ours_vs_sockperf.out") or "null")
     except Exception: pass
     xs = sockperf("sockperf_vs_ours")
     cross = []
-    if x is not None: cross.append(f"waddleperf -> sockperf server: {x['received']}/{x['sent']} replies")
+    if xo is not None: cross.append(f"waddleperf -> sockperf server: {xo['received']}/{xo['sent']} replies")
     if read("sockperf_vs_ours.rc") is not None:
         cross.append("sockperf -> waddleperf target: " + (f"{xs['n']} replies" if xs else "no replies"))
-    if cross:
-        print("  cross-check: " + "; ".join(cross) + ".")
-    if (x is not None and x["received"] == 0) or (read("sockperf_vs_ours.rc") is not None and not xs):
-        print("  => NOT the same server: each client is measured against its own server (sockperf server only\n"
+    if cross: print("  cross-check: " + "; ".join(cross) + ".")
+    if (xo is not None and xo["received"] == 0) or (read("sockperf_vs_ours.rc") is not None and not xs):
+        print("  => NOT the same server: each client is measured against its own server (sockperf's server only\n"
               "     answers sockperf-framed messages; sockperf ignores plain echoes of its own messages).")
 PY
