@@ -93,29 +93,34 @@ enum ReportFormatter {
     }
 
     static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var out = "{"
+        var out: [UInt8] = []
+        out.reserveCapacity(report.targets.count * 400 + 1024)
+        out.append(UInt8(ascii: "{"))
         for (key, value) in runFields(report, total: report.total, kind: kind) {
             JSONValue.writeString(key, to: &out)
-            out += ":"
+            out.append(UInt8(ascii: ":"))
             value.write(to: &out)
-            out += ","
+            out.append(UInt8(ascii: ","))
         }
-        out += "\"targets\":["
+        out.append(contentsOf: "\"targets\":[".utf8)
         for (i, t) in report.targets.enumerated() {
-            if i > 0 { out += "," }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONValue.object(targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
         }
-        return out + "]}"
+        out.append(contentsOf: "]}".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(report.targets.count * 400 + 1024)
         for (i, t) in report.targets.enumerated() {
             JSONValue.object([("type", .string("summary"))] + targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
-            out += "\n"
+            out.append(UInt8(ascii: "\n"))
         }
         JSONValue.object([("type", .string("run"))] + runFields(report, total: report.total, kind: kind)).write(to: &out)
-        return out + "\n"
+        out.append(UInt8(ascii: "\n"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
