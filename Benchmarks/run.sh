@@ -72,7 +72,7 @@ proc_cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' 
 TARGET_PID=""
 start_target() {
   [ -n "$TARGET_PID" ] && return 0
-  "$WP" target --tcp-port $TCP_PORT --udp-port=-1 >"$RES/target.log" 2>&1 &
+  "$WP" target --tcp-port $TCP_PORT --udp-port off >"$RES/target.log" 2>&1 &
   TARGET_PID=$!; PIDS+=("$TARGET_PID")
   for _ in $(seq 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$TCP_PORT") 2>/dev/null && return 0
@@ -134,7 +134,7 @@ bench_udp() {
     timed udp_ours_vs_sockperf "$WP" probe udp 127.0.0.1:$SOCKPERF_PORT -c 100 -i 1ms -t 200ms -s 64 -f json
     unserve "$SERVED"
   fi
-  if serve udp_target - "$WP" target --tcp-port=-1 --udp-port $UDP_PORT; then
+  if serve udp_target - "$WP" target --tcp-port off --udp-port $UDP_PORT; then
     timed sockperf_vs_ours sockperf ping-pong -i 127.0.0.1 -p $UDP_PORT -t 1 -m 64 --full-rtt
     unserve "$SERVED"
   fi
@@ -154,7 +154,7 @@ bench_udp() {
       timed "sockperf_20k.$name" "${pin[@]}" sockperf ping-pong -i 127.0.0.1 -p $SOCKPERF_PORT -t 5 -m 64 --full-rtt --mps 20000
       unserve "$SERVED"
     fi
-    if serve "udp_target.$name" "$scpu" "$WP" target --tcp-port=-1 --udp-port $UDP_PORT; then
+    if serve "udp_target.$name" "$scpu" "$WP" target --tcp-port off --udp-port $UDP_PORT; then
       timed "udp_ours.$name" "${pin[@]}" "$WP" probe udp 127.0.0.1:$UDP_PORT -c 20000 -i 50us -s 64 -f json
       unserve "$SERVED"
     fi

@@ -11,11 +11,11 @@ struct TargetCommand: AsyncParsableCommand {
     @Option(help: "Address to bind.")
     var bind: String = "127.0.0.1"
 
-    @Option(name: .customLong("tcp-port"), help: "TCP echo port (0: any free port, -1: off).")
-    var tcpPort: Int = 7
+    @Option(name: .customLong("tcp-port"), help: "TCP echo port (0: any free port, 'off': no TCP).")
+    var tcpPort: String = "7"
 
-    @Option(name: .customLong("udp-port"), help: "UDP echo port (0: any free port, -1: off).")
-    var udpPort: Int = 7
+    @Option(name: .customLong("udp-port"), help: "UDP echo port (0: any free port, 'off': no UDP).")
+    var udpPort: String = "7"
 
     @Option(name: .customLong("udp-drop-every"), help: "Drop every Nth UDP datagram (0: never): a known loss for tests.")
     var udpDropEvery: Int = 0
@@ -24,9 +24,11 @@ struct TargetCommand: AsyncParsableCommand {
         var c = EchoServer.Configuration()
         guard let address = IPAddress(bind) else { throw ConfigurationError(field: "bind", "'\(bind)' is not an IP address") }
         c.bind = address
-        func port(_ v: Int, _ field: String) throws -> UInt16? {
-            if v == -1 { return nil }
-            guard (0...65535).contains(v) else { throw ConfigurationError(field: field, "must be 0-65535 or -1, got \(v)") }
+        func port(_ text: String, _ field: String) throws -> UInt16? {
+            if text == "off" { return nil }
+            guard let v = Int(text), (0...65535).contains(v) else {
+                throw ConfigurationError(field: field, "must be 0-65535 or 'off', got '\(text)'")
+            }
             return UInt16(v)
         }
         c.tcpPort = try port(tcpPort, "tcp-port")

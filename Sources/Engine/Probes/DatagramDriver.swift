@@ -72,6 +72,8 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     private var sockets: [Socket] = []
     /// Socket index per target.
     private var targetSocket: [UInt8]
+    /// Destination sockaddr per target, built once (no allocation per probe).
+    private var destinations: [sockaddr_storage]
     /// Highest sequence answered per target, for reorder counting.
     private var highestSequence: [Int64]
     private var answeredThisBatch: [UInt32] = []
@@ -93,6 +95,11 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         slots = Array(repeating: SlotState(), count: Int(context.probeSlots))
         highestSequence = Array(repeating: -1, count: context.targets.count)
         targetSocket = Array(repeating: 0, count: context.targets.count)
+        destinations = context.targets.map { t in
+            var storage = sockaddr_storage()
+            t.address.write(to: &storage, port: t.port)
+            return storage
+        }
         answeredThisBatch.reserveCapacity(Int(context.probeSlots))
         errorEntries = .allocate(capacity: Self.errorBatch)
 
@@ -136,8 +143,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     func start(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32, now: UInt64) {
         let socket = Int(targetSocket[Int(target)])
         let family = sockets[socket].family
-        let t = targets[Int(target)]
-        t.address.write(to: ring.address(slot), port: t.port)
+        ring.address(slot).pointee = destinations[Int(target)]
         let tag = cprobe_tag(magic: magic, slot: slot, generation: generation, sequence: sequence)
         let length = codec.buildRequest(into: ring.buffer(slot), capacity: ring.bufferSize, family: family,
                                         tag: tag, icmpSequence: UInt16(truncatingIfNeeded: slot))

@@ -48,6 +48,8 @@ final class TCPConnectDriver: ProbeDriver {
     private let expectBytes: Int
     private let timeout: UInt64
     private var slots: [SlotState]
+    /// Destination sockaddr per target, built once (no allocation per probe).
+    private let destinations: [sockaddr_storage]
     private var pendingTotal = 0
     private let magic = UInt32.random(in: 1...UInt32.max)
 
@@ -59,6 +61,11 @@ final class TCPConnectDriver: ProbeDriver {
         expectBytes = context.settings.expectBytes
         timeout = context.settings.timeout
         slots = Array(repeating: SlotState(), count: Int(context.probeSlots))
+        destinations = context.targets.map { t in
+            var storage = sockaddr_storage()
+            t.address.write(to: &storage, port: t.port)
+            return storage
+        }
     }
 
     var isIdle: Bool { pendingTotal == 0 }
@@ -71,7 +78,7 @@ final class TCPConnectDriver: ProbeDriver {
         let fd = cprobe_tcp_socket(t.address.family)
         if fd >= 0 {
             slots[Int(slot)].fd = fd
-            t.address.write(to: ring.address(slot), port: t.port)
+            ring.address(slot).pointee = destinations[Int(target)]
             submitted(slot, cprobe_ring_prep_connect(ring.pointer, slot, fd, timeout), now: now)
         } else {
             decide(slot, .error(errno: -fd), now: now)
