@@ -11,6 +11,7 @@
 #include <linux/icmp.h>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
+#include <linux/filter.h>
 
 #define CHECK(expr) do { if ((expr) < 0) { int e = errno; close(fd); return -e; } } while (0)
 
@@ -56,6 +57,31 @@ int cprobe_icmp_socket(int family, int kind) {
         }
     }
     return fd;
+}
+
+int cprobe_icmp_attach_id_filter(int fd, int family, uint16_t id) {
+    struct sock_filter v4[] = {
+        BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0),              /* X = IP header length */
+        BPF_STMT(BPF_LD | BPF_B | BPF_IND, 0),               /* A = ICMP type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CPROBE_ICMP4_ECHO_REPLY, 0, 2),
+        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4),               /* A = echo id */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_filter v6[] = {
+        BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),               /* A = ICMPv6 type */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CPROBE_ICMP6_ECHO_REPLY, 0, 2),
+        BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4),               /* A = echo id */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, 0xffff),
+        BPF_STMT(BPF_RET | BPF_K, 0),
+    };
+    struct sock_fprog prog;
+    if (family == AF_INET) { prog.len = sizeof(v4) / sizeof(v4[0]); prog.filter = v4; }
+    else { prog.len = sizeof(v6) / sizeof(v6[0]); prog.filter = v6; }
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) return -errno;
+    return 0;
 }
 
 int cprobe_udp_socket(int family) {

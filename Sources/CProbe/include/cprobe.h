@@ -128,6 +128,12 @@ enum {
 /// filter that passes only echo replies and errors. Returns fd or -errno.
 int cprobe_icmp_socket(int family, int kind);
 
+/// Attaches a classic BPF filter to a raw ICMP socket that drops echo replies
+/// whose id is not `id` (ICMP errors pass). Every raw socket on the host sees
+/// every ICMP message; with the filter, rings on several threads each queue
+/// only their own replies.
+int cprobe_icmp_attach_id_filter(int fd, int family, uint16_t id);
+
 /// Opens a non-blocking UDP socket with RX timestamps and IP_RECVERR.
 int cprobe_udp_socket(int family);
 

@@ -49,6 +49,10 @@ struct ICMPCodec: DatagramCodec {
         for kind in order {
             let fd = cprobe_icmp_socket(family, kind == .ping ? Int32(CPROBE_ICMP_SOCKET_PING) : Int32(CPROBE_ICMP_SOCKET_RAW))
             if fd >= 0 {
+                if kind == .raw {
+                    let rc = cprobe_icmp_attach_id_filter(fd, family, identifier)
+                    if rc < 0 { _ = cprobe_close(fd); throw SystemError("ICMP id filter", errno: -rc) }
+                }
                 kinds[family] = kind
                 reasons += failures
                 return fd
