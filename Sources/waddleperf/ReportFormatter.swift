@@ -80,47 +80,83 @@ enum ReportFormatter {
         return d
     }
 
-    static func targetFields(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
-        var d: [(String, JSONValue)] = [("target", .string(t.name)), ("address", .string(t.address.description))]
-        if t.port != 0 { d.append(("port", .int(Int64(t.port)))) }
-        return d + summaryFields(s, kind: kind)
-    }
-
     static func runFields(_ report: ProbeReport, total: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
         [("kind", .string(report.kind)), ("wall_ns", .uint(report.wallNanoseconds)),
          ("peak_rss_kb", .int(Int64(peakResidentKilobytes()))), ("notes", .array(report.notes.map { .string($0) }))]
             + summaryFields(total, kind: kind)
     }
 
+    /// Writes one target's summary: the same keys as `targetFields`, without
+    /// intermediate values (this runs 65,534 times for a /16 sweep).
+    static func writeTarget(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type, type: String?,
+                            into w: inout JSONWriter) {
+        w.beginObject()
+        if let type { w.field("type", type) }
+        w.field("target", t.name)
+        w.field("address", t.address.description)
+        if t.port != 0 { w.field("port", Int(t.port)) }
+        w.field("sent", s.sent)
+        w.field("received", s.received)
+        w.field("lost", s.lost)
+        w.field("loss_percent", s.lossPercent)
+        w.field("duplicates", s.duplicates)
+        w.field("reordered", s.reordered)
+        w.field("timeouts", s.timeouts)
+        w.field("refused", s.refused)
+        w.field("unreachable", s.unreachable)
+        w.field("errors", s.errors)
+        writeLatency(kind.phases[0].name, s.latency, into: &w)
+        for (i, p) in s.secondaryPhases.enumerated() where i + 1 < kind.phases.count {
+            writeLatency(kind.phases[i + 1].name, p, into: &w)
+        }
+        if s.lastTTL >= 0 { w.field("ttl", Int(s.lastTTL)) }
+        w.endObject()
+    }
+
+    static func writeLatency(_ name: String, _ l: LatencyStatistics, into w: inout JSONWriter) {
+        w.key(name)
+        w.beginObject()
+        w.field("count", l.count)
+        if l.count > 0 {
+            w.field("min_ns", l.min!)
+            w.field("max_ns", l.max!)
+            w.field("mean_ns", l.mean!)
+            w.field("p50_ns", l.percentile(50)!)
+            w.field("p90_ns", l.percentile(90)!)
+            w.field("p99_ns", l.percentile(99)!)
+            w.field("stddev_ns", l.standardDeviation!)
+            if let j = l.jitterRFC3550 { w.field("jitter_rfc3550_ns", j) }
+            if let j = l.jitterMeanAbsoluteDifference { w.field("jitter_mean_abs_diff_ns", j) }
+        }
+        w.endObject()
+    }
+
     static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(report.targets.count * 400 + 1024)
-        out.append(UInt8(ascii: "{"))
-        for (key, value) in runFields(report, total: report.total, kind: kind) {
-            JSONValue.writeString(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            value.write(to: &out)
-            out.append(UInt8(ascii: ","))
-        }
-        out.append(contentsOf: "\"targets\":[".utf8)
+        var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
+        w.beginObject()
+        for (key, value) in runFields(report, total: report.total, kind: kind) { w.field(key, value) }
+        w.key("targets")
+        w.raw("[")
         for (i, t) in report.targets.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: ",")) }
-            JSONValue.object(targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
+            writeTarget(t, report.summaries[i], kind: kind, type: nil, into: &w)
         }
-        out.append(contentsOf: "]}".utf8)
-        return String(decoding: out, as: UTF8.self)
+        w.raw("]")
+        w.endObject()
+        return w.text
     }
 
     static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(report.targets.count * 400 + 1024)
+        var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
         for (i, t) in report.targets.enumerated() {
-            JSONValue.object([("type", .string("summary"))] + targetFields(t, report.summaries[i], kind: kind)).write(to: &out)
-            out.append(UInt8(ascii: "\n"))
+            writeTarget(t, report.summaries[i], kind: kind, type: "summary", into: &w)
+            w.newline()
         }
-        JSONValue.object([("type", .string("run"))] + runFields(report, total: report.total, kind: kind)).write(to: &out)
-        out.append(UInt8(ascii: "\n"))
-        return String(decoding: out, as: UTF8.self)
+        w.beginObject()
+        w.field("type", "run")
+        for (key, value) in runFields(report, total: report.total, kind: kind) { w.field(key, value) }
+        w.endObject()
+        w.newline()
+        return w.text
     }
 
     static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
