@@ -132,9 +132,9 @@ public struct ProbeSummary: Sendable {
     public var errors: UInt64 = 0
     public var lastTTL: Int16 = -1
     public var latency = LatencyStatistics()
-    /// Phases after the first, for kinds with several (e.g. TCP reply time).
+    /// Phases after the first, for kinds with several (e.g. TCP ttfb, total);
+    /// like the first, recorded for successful probes only.
     public var secondaryPhases: [LatencyStatistics] = []
-    /// Per-phase statistics exist only for successful probes.
 
     public init() {}
 

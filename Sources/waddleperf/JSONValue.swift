@@ -40,12 +40,6 @@ enum JSONValue {
         }
     }
 
-    func write(to out: inout String) {
-        var bytes: [UInt8] = []
-        write(to: &bytes)
-        out += String(decoding: bytes, as: UTF8.self)
-    }
-
     var text: String {
         var bytes: [UInt8] = []
         write(to: &bytes)
@@ -65,12 +59,6 @@ enum JSONValue {
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    static func writeString(_ s: String, to out: inout String) {
-        var bytes: [UInt8] = []
-        writeString(s, to: &bytes)
-        out += String(decoding: bytes, as: UTF8.self)
     }
 }
 

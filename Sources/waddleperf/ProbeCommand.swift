@@ -51,7 +51,6 @@ struct ProbeCommand: AsyncParsableCommand {
         let report = try await run.run(observer: observer)
         await progress.stop()
         output.write(ReportFormatter.render(report, kind: kind, format: format))
-        output.flush()
     }
 }
 
@@ -65,7 +64,6 @@ final class OutputWriter: @unchecked Sendable {
         defer { lock.unlock() }
         FileHandle.standardOutput.write(Data(text.utf8))
     }
-    func flush() {}
 }
 
 /// Stops a run on SIGINT/SIGTERM so the summary of what was measured still prints.

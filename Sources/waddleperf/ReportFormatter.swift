@@ -53,39 +53,6 @@ enum ReportFormatter {
 
     // MARK: Documents
 
-    static func latencyDocument(_ l: LatencyStatistics) -> JSONValue {
-        guard l.count > 0 else { return .object([("count", .uint(0))]) }
-        var d: [(String, JSONValue)] = [
-            ("count", .uint(l.count)), ("min_ns", .uint(l.min!)), ("max_ns", .uint(l.max!)), ("mean_ns", .double(l.mean!)),
-            ("p50_ns", .uint(l.percentile(50)!)), ("p90_ns", .uint(l.percentile(90)!)), ("p99_ns", .uint(l.percentile(99)!)),
-            ("stddev_ns", .double(l.standardDeviation!)),
-        ]
-        if let j = l.jitterRFC3550 { d.append(("jitter_rfc3550_ns", .double(j))) }
-        if let j = l.jitterMeanAbsoluteDifference { d.append(("jitter_mean_abs_diff_ns", .double(j))) }
-        return .object(d)
-    }
-
-    static func summaryFields(_ s: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
-        var d: [(String, JSONValue)] = [
-            ("sent", .uint(s.sent)), ("received", .uint(s.received)), ("lost", .uint(s.lost)),
-            ("loss_percent", .double(s.lossPercent)), ("duplicates", .uint(s.duplicates)),
-            ("reordered", .uint(s.reordered)), ("timeouts", .uint(s.timeouts)), ("refused", .uint(s.refused)),
-            ("unreachable", .uint(s.unreachable)), ("errors", .uint(s.errors)),
-            (kind.phases[0].name, latencyDocument(s.latency)),
-        ]
-        for (i, p) in s.secondaryPhases.enumerated() where i + 1 < kind.phases.count {
-            d.append((kind.phases[i + 1].name, latencyDocument(p)))
-        }
-        if s.lastTTL >= 0 { d.append(("ttl", .int(Int64(s.lastTTL)))) }
-        return d
-    }
-
-    static func runFields(_ report: ProbeReport, total: ProbeSummary, kind: any ProbeKind.Type) -> [(String, JSONValue)] {
-        [("kind", .string(report.kind)), ("wall_ns", .uint(report.wallNanoseconds)),
-         ("peak_rss_kb", .int(Int64(peakResidentKilobytes()))), ("notes", .array(report.notes.map { .string($0) }))]
-            + summaryFields(total, kind: kind)
-    }
-
     /// Writes one target's summary: the same keys as `targetFields`, without
     /// intermediate values (this runs 65,534 times for a /16 sweep).
     static func writeTarget(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type, type: String?,
@@ -95,6 +62,12 @@ enum ReportFormatter {
         w.field("target", t.name)
         w.field("address", t.address.description)
         if t.port != 0 { w.field("port", Int(t.port)) }
+        writeSummaryFields(s, kind: kind, into: &w)
+        w.endObject()
+    }
+
+    /// The counters and latency objects shared by target and run documents.
+    static func writeSummaryFields(_ s: ProbeSummary, kind: any ProbeKind.Type, into w: inout JSONWriter) {
         w.field("sent", s.sent)
         w.field("received", s.received)
         w.field("lost", s.lost)
@@ -110,7 +83,15 @@ enum ReportFormatter {
             writeLatency(kind.phases[i + 1].name, p, into: &w)
         }
         if s.lastTTL >= 0 { w.field("ttl", Int(s.lastTTL)) }
-        w.endObject()
+    }
+
+    /// Run-level fields: what ran, how long, and the merged summary.
+    static func writeRunFields(_ report: ProbeReport, kind: any ProbeKind.Type, into w: inout JSONWriter) {
+        w.field("kind", report.kind)
+        w.field("wall_ns", report.wallNanoseconds)
+        w.field("peak_rss_kb", peakResidentKilobytes())
+        w.field("notes", JSONValue.array(report.notes.map { .string($0) }))
+        writeSummaryFields(report.total, kind: kind, into: &w)
     }
 
     static func writeLatency(_ name: String, _ l: LatencyStatistics, into w: inout JSONWriter) {
@@ -134,7 +115,7 @@ enum ReportFormatter {
     static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
         var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
         w.beginObject()
-        for (key, value) in runFields(report, total: report.total, kind: kind) { w.field(key, value) }
+        writeRunFields(report, kind: kind, into: &w)
         w.key("targets")
         w.raw("[")
         for (i, t) in report.targets.enumerated() {
@@ -153,7 +134,7 @@ enum ReportFormatter {
         }
         w.beginObject()
         w.field("type", "run")
-        for (key, value) in runFields(report, total: report.total, kind: kind) { w.field(key, value) }
+        writeRunFields(report, kind: kind, into: &w)
         w.endObject()
         w.newline()
         return w.text

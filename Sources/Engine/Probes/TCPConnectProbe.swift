@@ -20,14 +20,11 @@ public enum TCPConnectProbe: ProbeKind {
 }
 
 final class TCPConnectDriver: ProbeDriver {
-    private enum Phase { case idle, connecting, sending, receiving }
-
     private struct SlotState {
         var generation: UInt32 = 0
         var target: Int32 = 0
         var sequence: UInt32 = 0
         var fd: Int32 = -1
-        var phase = Phase.idle
         /// Ring operations of this slot not yet completed (linked timeouts included).
         var pendingOps = 0
         var deadline: UInt64 = 0
@@ -74,7 +71,7 @@ final class TCPConnectDriver: ProbeDriver {
     func start(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32, now: UInt64) {
         let t = targets[Int(target)]
         slots[Int(slot)] = SlotState(generation: generation, target: target, sequence: sequence,
-                                     phase: .connecting, deadline: now + timeout, started: now)
+                                     deadline: now + timeout, started: now)
         let fd = cprobe_tcp_socket(t.address.family)
         if fd >= 0 {
             slots[Int(slot)].fd = fd
@@ -128,12 +125,10 @@ final class TCPConnectDriver: ProbeDriver {
             let length = min(payloadSize, ring.bufferSize)
             if length >= Int(CPROBE_TAG_SIZE) { _ = cprobe_payload_build(ring.buffer(slot), length, &tag) }
             else { ring.buffer(slot).update(repeating: 0x57, count: length) }
-            slots[i].phase = .sending
             submitted(slot, cprobe_ring_prep_send(ring.pointer, slot, slots[i].fd, UInt32(length), remaining), now: now)
         case CPROBE_OP_SEND:
             slots[i].sent = now
             guard expectBytes > 0 else { return decide(slot, .success, now: now) }
-            slots[i].phase = .receiving
             receive(slot, remaining: remaining, now: now)
         case CPROBE_OP_RECV:
             if result == 0 { return decide(slot, .error(errno: ECONNRESET), now: now) }
@@ -175,7 +170,6 @@ final class TCPConnectDriver: ProbeDriver {
         }
         slots[Int(slot)].result = ProbeResult(target: s.target, sequence: s.sequence, outcome: outcome,
                                               phases: phases, sentAt: s.started, clock: .user)
-        slots[Int(slot)].phase = .idle
     }
 
     /// Reports a decided probe once all its ring operations (including the
