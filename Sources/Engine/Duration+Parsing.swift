@@ -1,8 +1,8 @@
-/// Parses durations written as `250ms`, `1.5s`, `20us`, `100ns`, `2m`, or a
+/// Parses durations written as `250ms`, `1.5s`, `20us`, `100ns`, `2m`, `24h`, `90d`, or a
 /// plain number of seconds.
 public enum DurationParser {
     public static func nanoseconds(_ text: String, field: String) throws(ConfigurationError) -> UInt64 {
-        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        let units: [(String, Double)] = [("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9), ("d", 86400e9)]
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         var number = Substring(trimmed)
         var scale = 1e9

@@ -1,0 +1,99 @@
+import Hummingbird
+
+/// What a route requires. Declared once per operation (`API.operations`); the router, the
+/// authorisation check, the OpenAPI document (`x-permission`) and the RBAC matrix test all read it.
+public enum Permission: String, Sendable, CaseIterable {
+    /// No authentication at all.
+    case none = "public"
+    /// Any authenticated user (own account, own keys, own MFA).
+    case authenticated
+    case usersRead = "users:read"
+    case usersWrite = "users:write"
+    case ousRead = "ous:read"
+    case ousWrite = "ous:write"
+    case resultsRead = "results:read"
+    case resultsWrite = "results:write"
+    case auditRead = "audit:read"
+    case serverKeysWrite = "server_keys:write"
+
+    /// The permissions each role holds. OU roles hold them only within their OU subtree; the
+    /// controllers apply that scope.
+    static func granted(to role: Role) -> Set<Permission> {
+        let base: Set<Permission> = [.authenticated, .resultsRead, .resultsWrite]
+        switch role {
+        case .user: return base
+        case .ouReporter: return base.union([.usersRead, .ousRead])
+        case .ouAdmin: return base.union([.usersRead, .ousRead, .usersWrite, .ousWrite])
+        case .globalReporter: return base.union([.usersRead, .ousRead, .auditRead])
+        case .globalAdmin: return Set(allCases)
+        }
+    }
+
+    /// Server keys (`X-Manager-Key`) are for server-to-server result upload only.
+    static let serverKey: Set<Permission> = [.resultsWrite]
+}
+
+/// Who is calling and how they proved it.
+public struct Principal: Sendable {
+    public enum Credential: Sendable, Equatable {
+        case token(jti: String)
+        case apiKey(id: Int64)
+        case session(id: String)
+        case basic
+        case serverKey(id: Int64)
+    }
+
+    public var user: User?
+    public var credential: Credential
+
+    var permissions: Set<Permission> {
+        if case .serverKey = credential { return Permission.serverKey }
+        guard let user else { return [] }
+        return Permission.granted(to: user.role)
+    }
+
+    var displayName: String {
+        switch credential {
+        case .serverKey(let id): "server-key:\(id)"
+        default: user.map { "user:\($0.username)" } ?? "anonymous"
+        }
+    }
+}
+
+/// The organisation units a principal may act on: every unit (global roles), an OU and its
+/// descendants (OU roles), or none (plain users act only on themselves).
+public struct Scope: Sendable, Equatable {
+    public var ouIDs: Set<Int64>?   // nil = everything
+
+    public static let everything = Scope(ouIDs: nil)
+
+    public func contains(_ ouID: Int64?) -> Bool {
+        guard let ouIDs else { return true }
+        guard let ouID else { return false }
+        return ouIDs.contains(ouID)
+    }
+
+    /// The subtree rooted at `root`.
+    static func subtree(of root: Int64, in units: [OrganizationUnit]) -> Set<Int64> {
+        var children: [Int64: [Int64]] = [:]
+        for unit in units { if let parent = unit.parentID { children[parent, default: []].append(unit.id) } }
+        var result: Set<Int64> = []
+        var stack = [root]
+        while let next = stack.popLast() {
+            guard result.insert(next).inserted else { continue }
+            stack += children[next] ?? []
+        }
+        return result
+    }
+
+    static func of(_ principal: Principal, units: @autoclosure () async throws -> [OrganizationUnit]) async rethrows -> Scope {
+        guard let user = principal.user else { return Scope(ouIDs: []) }
+        switch user.role {
+        case .globalAdmin, .globalReporter: return .everything
+        case .ouAdmin, .ouReporter:
+            guard let ou = user.ouID else { return Scope(ouIDs: []) }
+            return Scope(ouIDs: subtree(of: ou, in: try await units()))
+        case .user: return Scope(ouIDs: [])
+        }
+    }
+}

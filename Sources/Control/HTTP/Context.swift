@@ -1,0 +1,17 @@
+import Hummingbird
+import NIOCore
+
+/// The per-request context: who is calling (set by `AuthenticationMiddleware`) and from where.
+public struct ControlContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var principal: Principal?
+    public let remoteAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+    }
+
+    /// Bodies are read by `APIRequest.decode` with each route's own limit.
+    public var maxUploadSize: Int { 1 << 20 }
+}

@@ -1,0 +1,229 @@
+import Hummingbird
+
+/// One REST operation: the single declaration the router, the authorisation check, the OpenAPI
+/// document and the tests all read.
+public struct Operation: Sendable {
+    public let id: String
+    public let method: HTTPRequest.Method
+    /// OpenAPI path template, e.g. `/api/v1/users/{id}`.
+    public let path: String
+    public let permission: Permission
+    public let tag: String
+    public let summary: String
+    public let request: ObjectSchema?
+    public let response: ObjectSchema?
+    public let successStatus: Int
+    /// Largest request body accepted (413 beyond).
+    public let maxBody: Int
+    /// Query parameters (documented; unknown ones are ignored).
+    public let query: [Field]
+
+    init(_ id: String, _ method: HTTPRequest.Method, _ path: String, _ permission: Permission, tag: String, _ summary: String,
+         request: ObjectSchema? = nil, response: ObjectSchema? = nil, status: Int = 200, maxBody: Int = 64 << 10, query: [Field] = []) {
+        self.id = id
+        self.method = method
+        self.path = path
+        self.permission = permission
+        self.tag = tag
+        self.summary = summary
+        self.request = request
+        self.response = response
+        self.successStatus = status
+        self.maxBody = maxBody
+        self.query = query
+    }
+
+    /// The same path in Hummingbird's syntax (`{id}` → `:id`).
+    var routerPath: String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            segment.hasPrefix("{") && segment.hasSuffix("}") ? ":" + segment.dropFirst().dropLast() : String(segment)
+        }.joined(separator: "/")
+    }
+
+    var pathParameters: [String] {
+        path.split(separator: "/").filter { $0.hasPrefix("{") }.map { String($0.dropFirst().dropLast()) }
+    }
+}
+
+/// Schemas of request and response bodies.
+enum Schemas {
+    static let username = JSONSchema.string(maxLength: 64, minLength: 3, pattern: "[A-Za-z0-9._@-]+")
+    static let password = JSONSchema.string(maxLength: 256, minLength: 1)
+    static let email = JSONSchema.string(maxLength: 255, minLength: 3, pattern: "[^@\\s]+@[^@\\s]+")
+    static let role = JSONSchema.string(maxLength: 32, values: Role.allCases.map(\.rawValue))
+    static let id = JSONSchema.integer(minimum: 1)
+    static let totp = JSONSchema.string(maxLength: 6, minLength: 6, pattern: "[0-9]{6}")
+    static let timestamp = JSONSchema.string(maxLength: 40, format: "date-time")
+
+    static let login = ObjectSchema("LoginRequest", [
+        Field("username", .string(maxLength: 255, minLength: 1), required: true),
+        Field("password", password, required: true),
+        Field("mfa_code", totp, "required when the account has MFA enabled"),
+        Field("session", .boolean, "also start a cookie session for the web UI (returns a CSRF token)"),
+    ])
+    static let loginResponse = ObjectSchema("LoginResponse", strict: false, [
+        Field("token", .string(), required: true, "HS256 JWT for `Authorization: Bearer`"),
+        Field("token_type", .string(values: ["Bearer"]), required: true),
+        Field("expires_in", .integer(), required: true, "seconds"),
+        Field("csrf_token", .string(), "present when a cookie session was started"),
+        Field("user", .object(user), required: true),
+    ])
+    static let user = ObjectSchema("User", strict: false, [
+        Field("id", id, required: true), Field("username", username, required: true), Field("email", .nullable(email)),
+        Field("role", role, required: true), Field("ou_id", .nullable(id)), Field("active", .boolean, required: true),
+        Field("mfa_enabled", .boolean, required: true), Field("created_at", timestamp, required: true),
+        Field("last_login_at", .nullable(timestamp)),
+    ])
+    static let userList = ObjectSchema("UserList", strict: false, [
+        Field("users", .array(of: .object(user)), required: true), Field("total", .integer(), required: true),
+        Field("limit", .integer(), required: true), Field("offset", .integer(), required: true),
+    ])
+    static let createUser = ObjectSchema("CreateUserRequest", [
+        Field("username", username, required: true), Field("password", password, required: true),
+        Field("email", .nullable(email)), Field("role", role), Field("ou_id", .nullable(id)), Field("active", .boolean),
+    ])
+    static let updateUser = ObjectSchema("UpdateUserRequest", [
+        Field("email", .nullable(email)), Field("role", role), Field("ou_id", .nullable(id)), Field("active", .boolean),
+    ])
+    static let setPassword = ObjectSchema("SetPasswordRequest", [Field("password", password, required: true)])
+    static let changePassword = ObjectSchema("ChangePasswordRequest", [
+        Field("current_password", password, required: true), Field("new_password", password, required: true),
+    ])
+    static let mfaSetup = ObjectSchema("MFASetupResponse", strict: false, [
+        Field("secret", .string(), required: true, "base32, shown once"), Field("otpauth_uri", .string(), required: true, "encode as a QR code"),
+    ])
+    static let mfaCode = ObjectSchema("MFACodeRequest", [Field("code", totp, required: true)])
+    static let mfaDisable = ObjectSchema("MFADisableRequest", [Field("password", password, required: true), Field("code", totp, required: true)])
+    static let message = ObjectSchema("Message", strict: false, [Field("message", .string(), required: true)])
+    static let ou = ObjectSchema("OrganizationUnit", strict: false, [
+        Field("id", id, required: true), Field("parent_id", .nullable(id)), Field("name", .string(), required: true),
+        Field("description", .string(), required: true), Field("created_at", timestamp, required: true),
+    ])
+    static let ouList = ObjectSchema("OrganizationUnitList", strict: false, [Field("organization_units", .array(of: .object(ou)), required: true)])
+    static let ouTree = ObjectSchema("OrganizationUnitTree", strict: false, [Field("roots", .array(of: .freeform), required: true, "units with nested `children`")])
+    static let createOU = ObjectSchema("CreateOrganizationUnitRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1), required: true), Field("description", .string(maxLength: 1024)),
+        Field("parent_id", .nullable(id)),
+    ])
+    static let updateOU = ObjectSchema("UpdateOrganizationUnitRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1)), Field("description", .string(maxLength: 1024)), Field("parent_id", .nullable(id)),
+    ])
+    static let apiKey = ObjectSchema("APIKey", strict: false, [
+        Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
+        Field("created_at", timestamp, required: true), Field("last_used_at", .nullable(timestamp)), Field("revoked_at", .nullable(timestamp)),
+        Field("key", .string(), "64 hex characters; only in the creation response"),
+    ])
+    static let apiKeyList = ObjectSchema("APIKeyList", strict: false, [Field("api_keys", .array(of: .object(apiKey)), required: true)])
+    static let createKey = ObjectSchema("CreateKeyRequest", [Field("name", .string(maxLength: 128, minLength: 1), required: true)])
+    static let serverKey = ObjectSchema("ServerKey", strict: false, [
+        Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
+        Field("key", .string(), required: true, "send as X-Manager-Key; shown once"),
+    ])
+    static let result = ObjectSchema("TestResult", [
+        Field("test_type", .string(maxLength: 32, minLength: 1, pattern: "[a-z0-9_]+"), required: true, "icmp, tcp, udp, http, dns, traceroute, ..."),
+        Field("protocol_detail", .string(maxLength: 64)),
+        Field("target", .string(maxLength: 255, minLength: 1), required: true),
+        Field("resolved_address", .nullable(.string(maxLength: 64))),
+        Field("outcome", .string(maxLength: 32, minLength: 1, pattern: "[a-z_]+(\\([0-9,]+\\))?"), required: true, "success, timeout, refused, unreachable(3,1), error, ..."),
+        Field("success", .boolean, required: true),
+        Field("created_at", .integer(minimum: 0), "milliseconds since the epoch; defaults to receipt time"),
+        Field("sent", .nullable(.integer(minimum: 0))), Field("received", .nullable(.integer(minimum: 0))),
+        Field("loss_percent", .nullable(.number(minimum: 0, maximum: 100))),
+        Field("latency_ms", .nullable(.number(minimum: 0))), Field("min_ms", .nullable(.number(minimum: 0))),
+        Field("max_ms", .nullable(.number(minimum: 0))), Field("p50_ms", .nullable(.number(minimum: 0))),
+        Field("p99_ms", .nullable(.number(minimum: 0))), Field("jitter_ms", .nullable(.number(minimum: 0))),
+        Field("stddev_ms", .nullable(.number(minimum: 0))), Field("throughput_mbps", .nullable(.number(minimum: 0))),
+        Field("dns_ms", .nullable(.number(minimum: 0))), Field("connect_ms", .nullable(.number(minimum: 0))),
+        Field("tls_ms", .nullable(.number(minimum: 0))), Field("ttfb_ms", .nullable(.number(minimum: 0))),
+        Field("transfer_ms", .nullable(.number(minimum: 0))), Field("total_ms", .nullable(.number(minimum: 0))),
+        Field("device_id", .nullable(id)),
+        Field("raw", .freeform, "the full result document, stored as JSON"),
+    ])
+    static let resultUpload = ObjectSchema("ResultUpload", [
+        Field("results", .array(of: .object(result), maxItems: 10_000), required: true),
+        Field("ou_id", .nullable(id), "for server keys: the OU the results belong to"),
+    ])
+    static let resultAck = ObjectSchema("ResultAck", strict: false, [
+        Field("accepted", .integer(), required: true), Field("last_id", .integer(), required: true, "all rows are committed at or below this id"),
+    ])
+    static let storedResult = ObjectSchema("StoredResult", strict: false, result.fields + [
+        Field("id", id, required: true), Field("user_id", .nullable(id)), Field("ou_id", .nullable(id)),
+    ])
+    static let resultPage = ObjectSchema("ResultPage", strict: false, [
+        Field("results", .array(of: .object(storedResult)), required: true),
+        Field("next_cursor", .nullable(.string()), required: true, "pass as `cursor` for the next page"),
+    ])
+    static let audit = ObjectSchema("AuditPage", strict: false, [Field("entries", .array(of: .freeform), required: true)])
+    static let health = ObjectSchema("Health", strict: false, [Field("status", .string(), required: true)])
+}
+
+/// Every route of the control plane.
+public enum API {
+    static let limitQuery = Field("limit", .integer(minimum: 1, maximum: 1000))
+
+    public static let operations: [Operation] = [
+        Operation("health", .get, "/health", .none, tag: "system", "Liveness", response: Schemas.health),
+        Operation("ready", .get, "/ready", .none, tag: "system", "Readiness: the database answers", response: Schemas.health),
+        Operation("openapi", .get, "/api/v1/openapi.json", .none, tag: "system", "This document"),
+
+        Operation("login", .post, "/api/v1/auth/login", .none, tag: "auth", "Log in with username, password and (if enabled) a TOTP code",
+                  request: Schemas.login, response: Schemas.loginResponse),
+        Operation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
+        Operation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
+        Operation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
+                  request: Schemas.changePassword, response: Schemas.message),
+        Operation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
+                  response: Schemas.mfaSetup),
+        Operation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
+                  request: Schemas.mfaCode, response: Schemas.message),
+        Operation("mfaDisable", .post, "/api/v1/auth/mfa/disable", .authenticated, tag: "auth", "Disable MFA (password and a current code)",
+                  request: Schemas.mfaDisable, response: Schemas.message),
+
+        Operation("listUsers", .get, "/api/v1/users", .usersRead, tag: "users", "Users in your scope, paged, searchable",
+                  response: Schemas.userList, query: [limitQuery, Field("offset", .integer(minimum: 0)), Field("search", .string(maxLength: 64)), Field("role", Schemas.role)]),
+        Operation("createUser", .post, "/api/v1/users", .usersWrite, tag: "users", "Create a user (role no higher than yours, OU in your scope)",
+                  request: Schemas.createUser, response: Schemas.user, status: 201),
+        Operation("getUser", .get, "/api/v1/users/{id}", .usersRead, tag: "users", "One user", response: Schemas.user),
+        Operation("updateUser", .patch, "/api/v1/users/{id}", .usersWrite, tag: "users", "Change email, role, OU or active flag",
+                  request: Schemas.updateUser, response: Schemas.user),
+        Operation("deleteUser", .delete, "/api/v1/users/{id}", .usersWrite, tag: "users", "Delete a user", status: 204),
+        Operation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users", "Set a user's password (revokes their tokens)",
+                  request: Schemas.setPassword, response: Schemas.message),
+        Operation("revokeUserTokens", .post, "/api/v1/users/{id}/revoke-tokens", .usersWrite, tag: "users", "Revoke every token and session of a user",
+                  response: Schemas.message),
+        Operation("listAPIKeys", .get, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "API keys of a user (yourself, or as their admin)",
+                  response: Schemas.apiKeyList),
+        Operation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "Issue an API key; the key is shown once",
+                  request: Schemas.createKey, response: Schemas.apiKey, status: 201),
+        Operation("revokeAPIKey", .delete, "/api/v1/users/{id}/api-keys/{key_id}", .authenticated, tag: "api-keys", "Revoke an API key", status: 204),
+
+        Operation("listOUs", .get, "/api/v1/ous", .ousRead, tag: "organization-units", "Organisation units in your scope", response: Schemas.ouList),
+        Operation("ouTree", .get, "/api/v1/ous/tree", .ousRead, tag: "organization-units", "Your scope as a tree", response: Schemas.ouTree),
+        Operation("createOU", .post, "/api/v1/ous", .ousWrite, tag: "organization-units", "Create a unit (under one in your scope)",
+                  request: Schemas.createOU, response: Schemas.ou, status: 201),
+        Operation("getOU", .get, "/api/v1/ous/{id}", .ousRead, tag: "organization-units", "One unit", response: Schemas.ou),
+        Operation("updateOU", .patch, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Rename, describe or move a unit",
+                  request: Schemas.updateOU, response: Schemas.ou),
+        Operation("deleteOU", .delete, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Delete an empty unit", status: 204),
+
+        Operation("uploadResults", .post, "/api/v1/results", .resultsWrite, tag: "results",
+                  "Upload a batch of results; answered after the batch is committed", request: Schemas.resultUpload, response: Schemas.resultAck,
+                  status: 201, maxBody: 16 << 20),
+        Operation("listResults", .get, "/api/v1/results", .resultsRead, tag: "results", "Results in your scope, newest first, cursor-paged",
+                  response: Schemas.resultPage,
+                  query: [limitQuery, Field("cursor", .string()), Field("test_type", .string()), Field("target", .string()),
+                          Field("device_id", Schemas.id), Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
+
+        Operation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
+                  response: Schemas.audit, query: [limitQuery, Field("cursor", .string())]),
+        Operation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
+                  "Issue a server key for X-Manager-Key; shown once", request: Schemas.createKey, response: Schemas.serverKey, status: 201),
+    ]
+
+    static let byID: [String: Operation] = Dictionary(uniqueKeysWithValues: operations.map { ($0.id, $0) })
+
+    static func operation(_ id: String) -> Operation {
+        guard let operation = byID[id] else { preconditionFailure("no operation \(id)") }
+        return operation
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+
+/// Registers handlers by operation id. Each handler is wrapped in the operation's permission
+/// check, and `finish()` refuses to start a server in which a declared operation has no handler.
+struct Routes {
+    typealias Handler = @Sendable (Request, ControlContext, Operation) async throws -> Response
+    let router: Router<ControlContext>
+    private(set) var registered: Set<String> = []
+
+    init(router: Router<ControlContext>) { self.router = router }
+
+    mutating func on(_ id: String, _ handler: @escaping Handler) {
+        let operation = API.operation(id)
+        precondition(registered.insert(id).inserted, "operation \(id) registered twice")
+        router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
+            if operation.permission != .none {
+                guard let principal = context.principal else { throw APIError.unauthorized }
+                guard principal.permissions.contains(operation.permission) else {
+                    throw APIError.forbidden("requires \(operation.permission.rawValue)")
+                }
+            }
+            return try await handler(request, context, operation)
+        }
+    }
+
+    func finish() {
+        let missing = API.operations.map(\.id).filter { !registered.contains($0) }
+        precondition(missing.isEmpty, "declared operations without a handler: \(missing)")
+    }
+}
+
+// MARK: Request and response helpers
+
+extension Request {
+    /// The body validated against the operation's request schema, at most `maxBody` bytes.
+    mutating func json(_ operation: Operation) async throws -> JSONObject {
+        guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: operation.maxBody)
+        } catch {
+            throw APIError(.contentTooLarge, "too_large", "request body exceeds \(operation.maxBody) bytes")
+        }
+        if let type = headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/json")
+        }
+        return try SchemaValidator.parse(Data(buffer: buffer), as: schema)
+    }
+
+    func queryInt(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = uri.queryParameters[Substring(name)] else { return value }
+        guard let parsed = Int(text), range.contains(parsed) else {
+            throw APIError.invalid(name, "must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return parsed
+    }
+
+    func queryInt64(_ name: String) throws -> Int64? {
+        guard let text = uri.queryParameters[Substring(name)] else { return nil }
+        guard let parsed = Int64(text), parsed >= 0 else { throw APIError.invalid(name, "must be a non-negative integer") }
+        return parsed
+    }
+
+    func queryString(_ name: String, maxLength: Int = 255) throws -> String? {
+        guard let text = uri.queryParameters[Substring(name)] else { return nil }
+        guard text.count <= maxLength else { throw APIError.invalid(name, "must be at most \(maxLength) characters") }
+        return String(text)
+    }
+}
+
+extension ControlContext {
+    func pathID(_ name: String = "id") throws -> Int64 {
+        guard let text = parameters.get(name), let id = Int64(text), id > 0 else {
+            throw APIError.invalid(name, "must be a positive integer")
+        }
+        return id
+    }
+
+    var caller: Principal {
+        get throws {
+            guard let principal else { throw APIError.unauthorized }
+            return principal
+        }
+    }
+}
+
+enum JSONResponse {
+    static func make(_ object: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        headers.append(contentsOf: extra)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func noContent() -> Response { Response(status: .noContent) }
+
+    static func timestamp(_ millis: Int64?) -> Any {
+        guard let millis else { return NSNull() }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(millis) / 1000))
+    }
+
+    static func optional(_ value: Any?) -> Any { value ?? NSNull() }
+}
+
+extension HTTPResponse.Status {
+    init(operation: Operation) { self.init(code: operation.successStatus) }
+}

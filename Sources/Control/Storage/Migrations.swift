@@ -1,0 +1,237 @@
+import Foundation
+
+/// Versioned schema migrations shared by both stores. Each migration is a list of statements in a
+/// small portable SQL with `{id}`, `{text}`, `{blob}` and `{table}` tokens that `SQLDialect`
+/// expands; timestamps are BIGINT milliseconds since the epoch (UTC).
+enum Schema {
+    struct Migration {
+        let version: Int
+        let name: String
+        let statements: [String]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "initial", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS organization_units (
+              id {id},
+              parent_id BIGINT NULL REFERENCES organization_units(id),
+              name VARCHAR(128) NOT NULL,
+              description VARCHAR(1024) NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL,
+              updated_at BIGINT NOT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS users (
+              id {id},
+              username VARCHAR(64) NOT NULL UNIQUE,
+              email VARCHAR(255) NULL UNIQUE,
+              password_hash VARCHAR(128) NOT NULL,
+              role VARCHAR(32) NOT NULL,
+              ou_id BIGINT NULL REFERENCES organization_units(id),
+              active INTEGER NOT NULL DEFAULT 1,
+              mfa_enabled INTEGER NOT NULL DEFAULT 0,
+              mfa_secret {blob} NULL,
+              mfa_pending_secret {blob} NULL,
+              mfa_last_step BIGINT NOT NULL DEFAULT 0,
+              failed_logins INTEGER NOT NULL DEFAULT 0,
+              locked_until BIGINT NOT NULL DEFAULT 0,
+              password_changed_at BIGINT NOT NULL,
+              last_login_at BIGINT NULL,
+              created_at BIGINT NOT NULL,
+              updated_at BIGINT NOT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS web_sessions (
+              id CHAR(64) NOT NULL PRIMARY KEY,
+              user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              csrf_hash CHAR(64) NOT NULL,
+              source_address VARCHAR(64) NOT NULL DEFAULT '',
+              created_at BIGINT NOT NULL,
+              expires_at BIGINT NOT NULL,
+              revoked INTEGER NOT NULL DEFAULT 0
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS issued_tokens (
+              jti CHAR(32) NOT NULL PRIMARY KEY,
+              user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              issued_at BIGINT NOT NULL,
+              expires_at BIGINT NOT NULL,
+              revoked INTEGER NOT NULL DEFAULT 0
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS issued_tokens_user ON issued_tokens(user_id)",
+            """
+            CREATE TABLE IF NOT EXISTS api_keys (
+              id {id},
+              user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+              name VARCHAR(128) NOT NULL,
+              prefix CHAR(8) NOT NULL,
+              key_hash CHAR(64) NOT NULL UNIQUE,
+              created_at BIGINT NOT NULL,
+              last_used_at BIGINT NULL,
+              revoked_at BIGINT NULL
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id)",
+            """
+            CREATE TABLE IF NOT EXISTS server_keys (
+              id {id},
+              name VARCHAR(128) NOT NULL,
+              prefix CHAR(8) NOT NULL,
+              key_hash CHAR(64) NOT NULL UNIQUE,
+              created_at BIGINT NOT NULL,
+              last_used_at BIGINT NULL,
+              revoked_at BIGINT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS enrollment_secrets (
+              id {id},
+              ou_id BIGINT NOT NULL REFERENCES organization_units(id),
+              name VARCHAR(128) NOT NULL,
+              prefix CHAR(8) NOT NULL,
+              secret_hash CHAR(64) NOT NULL UNIQUE,
+              created_by BIGINT NULL REFERENCES users(id) ON DELETE SET NULL,
+              created_at BIGINT NOT NULL,
+              revoked_at BIGINT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS devices (
+              id {id},
+              serial VARCHAR(128) NOT NULL UNIQUE,
+              hostname VARCHAR(255) NOT NULL DEFAULT '',
+              os VARCHAR(64) NOT NULL DEFAULT '',
+              os_version VARCHAR(64) NOT NULL DEFAULT '',
+              client_type VARCHAR(32) NOT NULL DEFAULT '',
+              client_version VARCHAR(32) NOT NULL DEFAULT '',
+              ou_id BIGINT NOT NULL REFERENCES organization_units(id),
+              enrollment_secret_id BIGINT NULL REFERENCES enrollment_secrets(id) ON DELETE SET NULL,
+              token_hash CHAR(64) NULL UNIQUE,
+              active INTEGER NOT NULL DEFAULT 1,
+              enrolled_at BIGINT NOT NULL,
+              last_seen_at BIGINT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS client_configs (
+              id {id},
+              scope_key BIGINT NOT NULL UNIQUE,
+              ou_id BIGINT NULL REFERENCES organization_units(id) ON DELETE CASCADE,
+              name VARCHAR(128) NOT NULL,
+              config_json {text} NOT NULL,
+              updated_by BIGINT NULL REFERENCES users(id) ON DELETE SET NULL,
+              updated_at BIGINT NOT NULL
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS test_results (
+              id {id},
+              created_at BIGINT NOT NULL,
+              received_at BIGINT NOT NULL,
+              source VARCHAR(16) NOT NULL,
+              test_type VARCHAR(32) NOT NULL,
+              protocol_detail VARCHAR(64) NOT NULL DEFAULT '',
+              target VARCHAR(255) NOT NULL,
+              resolved_address VARCHAR(64) NULL,
+              outcome VARCHAR(32) NOT NULL,
+              success INTEGER NOT NULL,
+              sent BIGINT NULL,
+              received BIGINT NULL,
+              loss_percent DOUBLE NULL,
+              latency_ms DOUBLE NULL,
+              min_ms DOUBLE NULL,
+              max_ms DOUBLE NULL,
+              p50_ms DOUBLE NULL,
+              p99_ms DOUBLE NULL,
+              jitter_ms DOUBLE NULL,
+              stddev_ms DOUBLE NULL,
+              throughput_mbps DOUBLE NULL,
+              dns_ms DOUBLE NULL,
+              connect_ms DOUBLE NULL,
+              tls_ms DOUBLE NULL,
+              ttfb_ms DOUBLE NULL,
+              transfer_ms DOUBLE NULL,
+              total_ms DOUBLE NULL,
+              device_id BIGINT NULL,
+              user_id BIGINT NULL,
+              ou_id BIGINT NULL,
+              raw_json {text} NULL
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS test_results_created ON test_results(created_at)",
+            "CREATE INDEX IF NOT EXISTS test_results_ou ON test_results(ou_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS test_results_user ON test_results(user_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS test_results_device ON test_results(device_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS test_results_target ON test_results(target, created_at)",
+            """
+            CREATE TABLE IF NOT EXISTS audit_log (
+              id {id},
+              at BIGINT NOT NULL,
+              actor_user_id BIGINT NULL,
+              actor VARCHAR(128) NOT NULL,
+              action VARCHAR(64) NOT NULL,
+              subject VARCHAR(128) NOT NULL DEFAULT '',
+              source_address VARCHAR(64) NOT NULL DEFAULT '',
+              outcome VARCHAR(16) NOT NULL,
+              detail VARCHAR(1024) NOT NULL DEFAULT ''
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
+        ]),
+    ]
+
+    static func expand(_ statement: String, for dialect: SQLDialect) -> String {
+        switch dialect {
+        case .sqlite:
+            return statement
+                .replacingOccurrences(of: "{id}", with: "INTEGER PRIMARY KEY AUTOINCREMENT")
+                .replacingOccurrences(of: "{text}", with: "TEXT")
+                .replacingOccurrences(of: "{blob}", with: "BLOB")
+                .replacingOccurrences(of: "{table}", with: "")
+        case .mariadb:
+            return statement
+                .replacingOccurrences(of: "{id}", with: "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY")
+                .replacingOccurrences(of: "{text}", with: "LONGTEXT")
+                .replacingOccurrences(of: "{blob}", with: "VARBINARY(512)")
+                .replacingOccurrences(of: "{table}", with: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+        }
+    }
+
+    /// Applies every migration newer than the recorded version. On MariaDB a named lock keeps two
+    /// servers starting at once from racing.
+    static func migrate(_ connection: any SQLConnection) throws {
+        let dialect = connection.dialect
+        if dialect == .mariadb { _ = try connection.query("SELECT GET_LOCK('waddleperf_migrate', 60)") }
+        defer { if dialect == .mariadb { _ = try? connection.query("SELECT RELEASE_LOCK('waddleperf_migrate')") } }
+        try connection.execute(expand("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+              version INTEGER NOT NULL PRIMARY KEY,
+              name VARCHAR(64) NOT NULL,
+              applied_at BIGINT NOT NULL
+            ){table}
+            """, for: dialect))
+        let current = try connection.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") ?? 0
+        for migration in migrations where migration.version > current {
+            for statement in migration.statements {
+                try connection.execute(expand(statement, for: dialect))
+            }
+            try connection.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                                   [.int(Int64(migration.version)), .text(migration.name), .int(Clock.nowMillis())])
+        }
+    }
+
+    static var latestVersion: Int { migrations.last?.version ?? 0 }
+}
+
+enum Clock {
+    static func nowMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+
+/// The five roles, ordered by what they may do. An OU role covers its OU and every descendant.
+public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
+    case user
+    case ouReporter = "ou_reporter"
+    case ouAdmin = "ou_admin"
+    case globalReporter = "global_reporter"
+    case globalAdmin = "global_admin"
+
+    var rank: Int {
+        switch self {
+        case .user: 0
+        case .ouReporter: 1
+        case .ouAdmin: 2
+        case .globalReporter: 3
+        case .globalAdmin: 4
+        }
+    }
+
+    public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
+
+    public var isGlobal: Bool { self == .globalAdmin || self == .globalReporter }
+    public var isAdmin: Bool { self == .globalAdmin || self == .ouAdmin }
+    public var isReporter: Bool { self != .user }
+}
+
+public struct OrganizationUnit: Sendable, Equatable {
+    public var id: Int64
+    public var parentID: Int64?
+    public var name: String
+    public var description: String
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+public struct User: Sendable, Equatable {
+    public var id: Int64
+    public var username: String
+    public var email: String?
+    public var passwordHash: String
+    public var role: Role
+    public var ouID: Int64?
+    public var active: Bool
+    public var mfaEnabled: Bool
+    /// AES-GCM sealed TOTP secret (never leaves the server after setup).
+    public var mfaSecret: [UInt8]?
+    public var mfaPendingSecret: [UInt8]?
+    public var mfaLastStep: Int64
+    public var failedLogins: Int
+    public var lockedUntil: Int64
+    public var passwordChangedAt: Int64
+    public var lastLoginAt: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+public struct NewUser: Sendable {
+    public var username: String
+    public var email: String?
+    public var passwordHash: String
+    public var role: Role
+    public var ouID: Int64?
+    public var active: Bool = true
+}
+
+public struct UserChanges: Sendable {
+    public var email: String??
+    public var role: Role?
+    public var ouID: Int64??
+    public var active: Bool?
+}
+
+public struct APIKeyRecord: Sendable, Equatable {
+    public var id: Int64
+    public var userID: Int64
+    public var name: String
+    public var prefix: String
+    public var createdAt: Int64
+    public var lastUsedAt: Int64?
+    public var revokedAt: Int64?
+}
+
+public struct ServerKeyRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var prefix: String
+    public var createdAt: Int64
+    public var lastUsedAt: Int64?
+    public var revokedAt: Int64?
+}
+
+public struct AuditEntry: Sendable, Equatable {
+    public var id: Int64 = 0
+    public var at: Int64
+    public var actorUserID: Int64?
+    public var actor: String
+    public var action: String
+    public var subject: String
+    public var sourceAddress: String
+    public var outcome: String
+    public var detail: String
+}
+
+/// One stored test result: typed metric columns for SQL statistics plus the full JSON document.
+public struct ResultRow: Sendable, Equatable {
+    public var createdAt: Int64
+    public var receivedAt: Int64 = 0
+    public var source: String
+    public var testType: String
+    public var protocolDetail: String = ""
+    public var target: String
+    public var resolvedAddress: String?
+    public var outcome: String
+    public var success: Bool
+    public var sent: Int64?
+    public var received: Int64?
+    public var lossPercent: Double?
+    public var latencyMs: Double?
+    public var minMs: Double?
+    public var maxMs: Double?
+    public var p50Ms: Double?
+    public var p99Ms: Double?
+    public var jitterMs: Double?
+    public var stddevMs: Double?
+    public var throughputMbps: Double?
+    public var dnsMs: Double?
+    public var connectMs: Double?
+    public var tlsMs: Double?
+    public var ttfbMs: Double?
+    public var transferMs: Double?
+    public var totalMs: Double?
+    public var deviceID: Int64?
+    public var userID: Int64?
+    public var ouID: Int64?
+    public var rawJSON: String?
+
+    static let columns = [
+        "created_at", "received_at", "source", "test_type", "protocol_detail", "target", "resolved_address",
+        "outcome", "success", "sent", "received", "loss_percent", "latency_ms", "min_ms", "max_ms", "p50_ms",
+        "p99_ms", "jitter_ms", "stddev_ms", "throughput_mbps", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms",
+        "transfer_ms", "total_ms", "device_id", "user_id", "ou_id", "raw_json",
+    ]
+
+    func append(to binds: inout [SQLValue]) {
+        binds.append(.int(createdAt)); binds.append(.int(receivedAt)); binds.append(.text(source))
+        binds.append(.text(testType)); binds.append(.text(protocolDetail)); binds.append(.text(target))
+        binds.append(.optional(resolvedAddress)); binds.append(.text(outcome)); binds.append(.bool(success))
+        binds.append(.optional(sent)); binds.append(.optional(received)); binds.append(.optional(lossPercent))
+        binds.append(.optional(latencyMs)); binds.append(.optional(minMs)); binds.append(.optional(maxMs))
+        binds.append(.optional(p50Ms)); binds.append(.optional(p99Ms)); binds.append(.optional(jitterMs))
+        binds.append(.optional(stddevMs)); binds.append(.optional(throughputMbps)); binds.append(.optional(dnsMs))
+        binds.append(.optional(connectMs)); binds.append(.optional(tlsMs)); binds.append(.optional(ttfbMs))
+        binds.append(.optional(transferMs)); binds.append(.optional(totalMs)); binds.append(.optional(deviceID))
+        binds.append(.optional(userID)); binds.append(.optional(ouID)); binds.append(.optional(rawJSON))
+    }
+
+    init(row: SQLRow) {
+        createdAt = row.int("created_at") ?? 0
+        receivedAt = row.int("received_at") ?? 0
+        source = row.string("source") ?? ""
+        testType = row.string("test_type") ?? ""
+        protocolDetail = row.string("protocol_detail") ?? ""
+        target = row.string("target") ?? ""
+        resolvedAddress = row.string("resolved_address")
+        outcome = row.string("outcome") ?? ""
+        success = row.bool("success")
+        sent = row.int("sent"); received = row.int("received"); lossPercent = row.double("loss_percent")
+        latencyMs = row.double("latency_ms"); minMs = row.double("min_ms"); maxMs = row.double("max_ms")
+        p50Ms = row.double("p50_ms"); p99Ms = row.double("p99_ms"); jitterMs = row.double("jitter_ms")
+        stddevMs = row.double("stddev_ms"); throughputMbps = row.double("throughput_mbps")
+        dnsMs = row.double("dns_ms"); connectMs = row.double("connect_ms"); tlsMs = row.double("tls_ms")
+        ttfbMs = row.double("ttfb_ms"); transferMs = row.double("transfer_ms"); totalMs = row.double("total_ms")
+        deviceID = row.int("device_id"); userID = row.int("user_id"); ouID = row.int("ou_id")
+        rawJSON = row.string("raw_json")
+    }
+
+    public init(createdAt: Int64, source: String, testType: String, target: String, outcome: String, success: Bool) {
+        self.createdAt = createdAt
+        self.source = source
+        self.testType = testType
+        self.target = target
+        self.outcome = outcome
+        self.success = success
+    }
+}
+
+public struct StoredResult: Sendable {
+    public var id: Int64
+    public var row: ResultRow
+}
+
+/// Which results a query may see and which it asks for.
+public struct ResultFilter: Sendable {
+    /// nil = every OU (global roles); otherwise results of these OUs only.
+    public var ouIDs: [Int64]?
+    /// Restricts to one user's own results (role `user`).
+    public var userID: Int64?
+    public var deviceID: Int64?
+    public var testType: String?
+    public var target: String?
+    public var since: Int64?
+    public var until: Int64?
+    /// Cursor: only results with id below this one (newest first).
+    public var beforeID: Int64?
+    public var limit: Int = 50
+    public init() {}
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Synchronization
+
+public enum ResultWriterError: Error, Equatable, Sendable {
+    /// The queue holds more rows than the configured bound: the sender should retry later.
+    case overloaded
+    /// The writer is stopping (or stopped) and could not commit these rows.
+    case unavailable(String)
+    /// These rows were rejected by the database on their own (not because of other rows).
+    case rejected(String)
+}
+
+/// Groups submitted results into multi-row INSERTs inside one transaction per batch, on its own
+/// thread with its own connection. A batch is flushed when it reaches `maxBatchRows` or when its
+/// oldest row has waited `maxDelay`. Every `write` returns only after its rows are committed;
+/// a batch that fails on a connection error is retried with back-off, one that the database
+/// refuses is split so only the offending submission fails (and says why). `shutdown()` drains.
+public final class ResultWriter: Sendable {
+    public struct Configuration: Sendable {
+        public var maxBatchRows = 5_000
+        public var maxDelay: Duration = .milliseconds(5)
+        public var maxQueuedRows = 500_000
+        public var rowsPerStatement = 500
+        public init() {}
+    }
+
+    private struct Submission: Sendable {
+        let rows: [ResultRow]
+        let continuation: CheckedContinuation<Int64, any Error>
+    }
+
+    private struct State {
+        var queue: [Submission] = []
+        var queuedRows = 0
+        var oldest: ContinuousClock.Instant?
+        var stopping = false
+        var stopped = false
+        var committedRows: Int64 = 0
+        var committedBatches: Int64 = 0
+        var retries: Int64 = 0
+    }
+
+    public struct Statistics: Sendable {
+        public var committedRows: Int64
+        public var committedBatches: Int64
+        public var retries: Int64
+        public var queuedRows: Int
+    }
+
+    private let configuration: Configuration
+    private let connect: @Sendable () throws -> any SQLConnection
+    private let state = Mutex(State())
+    private let condition = NSCondition()
+    private let done = DispatchSemaphore(value: 0)
+
+    public convenience init(store: Store, configuration: Configuration = .init()) {
+        self.init(configuration: configuration) { try store.makeConnection() }
+    }
+
+    init(configuration: Configuration, connect: @escaping @Sendable () throws -> any SQLConnection) {
+        self.configuration = configuration
+        self.connect = connect
+        let thread = Thread { [self] in run() }
+        thread.name = "result-writer"
+        thread.start()
+    }
+
+    public var statistics: Statistics {
+        state.withLock { Statistics(committedRows: $0.committedRows, committedBatches: $0.committedBatches, retries: $0.retries, queuedRows: $0.queuedRows) }
+    }
+
+    /// Queues `rows` and returns once they are committed, with the id of the last row inserted.
+    @discardableResult
+    public func write(_ rows: [ResultRow]) async throws -> Int64 {
+        if rows.isEmpty { return 0 }
+        return try await withCheckedThrowingContinuation { continuation in
+            let verdict: ResultWriterError? = state.withLock { state in
+                if state.stopping { return .unavailable("the result writer is shutting down") }
+                if state.queuedRows + rows.count > configuration.maxQueuedRows && state.queuedRows > 0 { return .overloaded }
+                state.queue.append(Submission(rows: rows, continuation: continuation))
+                state.queuedRows += rows.count
+                if state.oldest == nil { state.oldest = .now }
+                return nil
+            }
+            if let verdict {
+                continuation.resume(throwing: verdict)
+            } else {
+                condition.lock(); condition.signal(); condition.unlock()
+            }
+        }
+    }
+
+    /// Stops accepting rows, commits everything queued, then stops the thread.
+    public func shutdown() {
+        let alreadyStopped = state.withLock { state -> Bool in
+            defer { state.stopping = true }
+            return state.stopped
+        }
+        if alreadyStopped { return }
+        condition.lock(); condition.signal(); condition.unlock()
+        done.wait()
+    }
+
+    /// Takes the next batch: waits for rows, then for the batch to fill or its oldest row to age.
+    private func nextBatch() -> [Submission]? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let decision = state.withLock { state -> (take: Bool, finished: Bool, deadline: ContinuousClock.Instant?) in
+                if state.queue.isEmpty { return (false, state.stopping, nil) }
+                let deadline = state.oldest!.advanced(by: configuration.maxDelay)
+                if state.queuedRows >= configuration.maxBatchRows || state.stopping || ContinuousClock.now >= deadline {
+                    return (true, false, nil)
+                }
+                return (false, false, deadline)
+            }
+            if decision.finished { return nil }
+            if decision.take {
+                return state.withLock { state in
+                    var batch: [Submission] = []
+                    var rows = 0
+                    var taken = 0
+                    for submission in state.queue {
+                        if rows > 0 && rows + submission.rows.count > configuration.maxBatchRows { break }
+                        batch.append(submission)
+                        rows += submission.rows.count
+                        taken += 1
+                    }
+                    state.queue.removeFirst(taken)
+                    state.queuedRows -= rows
+                    state.oldest = state.queue.isEmpty ? nil : .now
+                    return batch
+                }
+            }
+            if let deadline = decision.deadline {
+                let remaining = ContinuousClock.now.duration(to: deadline)
+                let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    private func run() {
+        var connection: (any SQLConnection)?
+        while let batch = nextBatch() {
+            commit(batch, connection: &connection)
+        }
+        connection = nil
+        state.withLock { $0.stopped = true }
+        done.signal()
+    }
+
+    private func commit(_ batch: [Submission], connection: inout (any SQLConnection)?) {
+        var attempt = 0
+        while true {
+            do {
+                if connection == nil { connection = try connect() }
+                let lastID = try insert(batch.flatMap(\.rows), on: connection!)
+                let rows = batch.reduce(0) { $0 + $1.rows.count }
+                state.withLock { $0.committedRows += Int64(rows); $0.committedBatches += 1 }
+                // Each submission learns the last id of the whole batch: its rows are all at or below it.
+                for submission in batch { submission.continuation.resume(returning: lastID) }
+                return
+            } catch let error as SQLError where error.kind == .connection || isTransient(error) {
+                connection = nil
+                attempt += 1
+                state.withLock { $0.retries += 1 }
+                let stopping = state.withLock { $0.stopping }
+                if stopping && attempt > 20 {
+                    for submission in batch { submission.continuation.resume(throwing: ResultWriterError.unavailable(error.description)) }
+                    return
+                }
+                Thread.sleep(forTimeInterval: min(0.05 * Double(1 << min(attempt, 6)), 2.0))
+            } catch {
+                // The database refused the batch. Retry submissions one by one so only the
+                // offending one fails, with the reason.
+                if batch.count == 1 {
+                    batch[0].continuation.resume(throwing: ResultWriterError.rejected(String(describing: error)))
+                    return
+                }
+                for submission in batch { commit([submission], connection: &connection) }
+                return
+            }
+        }
+    }
+
+    private func isTransient(_ error: SQLError) -> Bool {
+        // MariaDB deadlock / lock wait timeout, SQLite busy / locked.
+        [1205, 1213, 5, 6].contains(error.code)
+    }
+
+    private func insert(_ rows: [ResultRow], on connection: any SQLConnection) throws -> Int64 {
+        let columns = ResultRow.columns.joined(separator: ", ")
+        let rowPlaceholders = "(" + placeholders(ResultRow.columns.count) + ")"
+        return try connection.transaction {
+            var lastID: Int64 = 0
+            var start = 0
+            var binds: [SQLValue] = []
+            binds.reserveCapacity(min(rows.count, configuration.rowsPerStatement) * ResultRow.columns.count)
+            let receivedAt = Clock.nowMillis()
+            while start < rows.count {
+                let end = min(start + configuration.rowsPerStatement, rows.count)
+                binds.removeAll(keepingCapacity: true)
+                for index in start..<end {
+                    var row = rows[index]
+                    row.receivedAt = receivedAt
+                    row.append(to: &binds)
+                }
+                let values = Array(repeating: rowPlaceholders, count: end - start).joined(separator: ", ")
+                let result = try connection.execute("INSERT INTO test_results (\(columns)) VALUES \(values)", binds)
+                // SQLite reports the last row's id, MariaDB the first row's.
+                lastID = connection.dialect == .sqlite ? result.lastInsertID : result.lastInsertID + Int64(end - start - 1)
+                start = end
+            }
+            return lastID
+        }
+    }
+}

@@ -1,0 +1,542 @@
+import Foundation
+
+/// Where the control plane keeps its data.
+public enum StoreBackend: Sendable, Equatable {
+    /// The zero-setup default: a SQLite file (WAL) next to the server.
+    case embedded(path: String)
+    /// MariaDB through Connector/C, for production and Galera clusters.
+    case mariadb(MariaDBConfiguration)
+}
+
+public enum StoreError: Error, Equatable, Sendable {
+    case notFound(String)
+    case conflict(String)
+    case invalid(field: String, message: String)
+}
+
+/// The storage contract of the control plane. One implementation runs on either backend: the SQL
+/// is portable (see `Schema`), the blocking drivers sit behind `SQLConnection` on their own threads,
+/// and backend-specific fast paths (bulk array binding on MariaDB) live in `ResultWriter`.
+/// The same test suite runs against both backends.
+public final class Store: Sendable {
+    public let backend: StoreBackend
+    let pool: DatabasePool
+
+    public var dialect: SQLDialect { pool.dialect }
+
+    private init(backend: StoreBackend, pool: DatabasePool) {
+        self.backend = backend
+        self.pool = pool
+    }
+
+    /// Opens the store and applies pending migrations.
+    public static func open(_ backend: StoreBackend, connections: Int = 4) async throws -> Store {
+        let pool: DatabasePool
+        switch backend {
+        case .embedded(let path):
+            // SQLite serialises writers anyway; readers run in parallel under WAL.
+            pool = DatabasePool(dialect: .sqlite, size: connections, name: "sqlite") { try SQLiteConnection(path: path) }
+        case .mariadb(let configuration):
+            // Create the database once (connecting without selecting it), then open the pool.
+            let bootstrap = DatabasePool(dialect: .mariadb, size: 1, name: "mariadb-setup") {
+                try MariaDBConnection(configuration, createDatabase: true)
+            }
+            defer { bootstrap.close() }
+            _ = try await bootstrap.withConnection { _ in true }
+            pool = DatabasePool(dialect: .mariadb, size: connections, name: "mariadb") { try MariaDBConnection(configuration) }
+        }
+        do {
+            try await pool.withConnection { try Schema.migrate($0) }
+        } catch {
+            pool.close()
+            throw error
+        }
+        return Store(backend: backend, pool: pool)
+    }
+
+    /// A new connection of this backend, for a component that owns its own thread (the result writer).
+    func makeConnection() throws -> any SQLConnection {
+        switch backend {
+        case .embedded(let path): try SQLiteConnection(path: path)
+        case .mariadb(let configuration): try MariaDBConnection(configuration)
+        }
+    }
+
+    public func close() { pool.close() }
+
+    public func ping() async -> Bool {
+        (try? await pool.withConnection { connection in
+            connection.isAlive() ? try connection.scalar("SELECT 1") == 1 : false
+        }) ?? false
+    }
+
+    public func schemaVersion() async throws -> Int {
+        Int(try await pool.withConnection { try $0.scalar("SELECT MAX(version) FROM schema_migrations") ?? 0 })
+    }
+
+    static func translate(_ error: any Error, conflict: String) -> any Error {
+        if let error = error as? SQLError {
+            switch error.kind {
+            case .uniqueViolation: return StoreError.conflict(conflict)
+            case .foreignKeyViolation: return StoreError.invalid(field: "reference", message: "refers to something that does not exist or is still in use")
+            default: break
+            }
+        }
+        return error
+    }
+}
+
+// MARK: Organisation units
+
+extension OrganizationUnit {
+    init(row: SQLRow) {
+        self.init(id: row.int("id") ?? 0, parentID: row.int("parent_id"), name: row.string("name") ?? "",
+                  description: row.string("description") ?? "", createdAt: row.int("created_at") ?? 0,
+                  updatedAt: row.int("updated_at") ?? 0)
+    }
+}
+
+extension Store {
+    public func createOU(name: String, description: String, parentID: Int64?) async throws -> OrganizationUnit {
+        let now = Clock.nowMillis()
+        do {
+            return try await pool.transaction { c in
+                if let parentID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(parentID)]) == 0 {
+                    throw StoreError.invalid(field: "parent_id", message: "organisation unit \(parentID) does not exist")
+                }
+                let r = try c.execute("INSERT INTO organization_units (parent_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                                      [.optional(parentID), .text(name), .text(description), .int(now), .int(now)])
+                return OrganizationUnit(id: r.lastInsertID, parentID: parentID, name: name, description: description, createdAt: now, updatedAt: now)
+            }
+        } catch { throw Self.translate(error, conflict: "organisation unit exists") }
+    }
+
+    public func ou(_ id: Int64) async throws -> OrganizationUnit? {
+        try await pool.withConnection { c in
+            try c.query("SELECT * FROM organization_units WHERE id = ?", [.int(id)]).first.map(OrganizationUnit.init(row:))
+        }
+    }
+
+    public func listOUs() async throws -> [OrganizationUnit] {
+        try await pool.withConnection { c in
+            try c.query("SELECT * FROM organization_units ORDER BY id").map(OrganizationUnit.init(row:))
+        }
+    }
+
+    /// Moves or renames a unit; refuses to make a unit its own ancestor.
+    public func updateOU(_ id: Int64, name: String?, description: String?, parentID: Int64??) async throws -> OrganizationUnit {
+        try await pool.transaction { c in
+            guard var unit = try c.query("SELECT * FROM organization_units WHERE id = ?", [.int(id)]).first.map(OrganizationUnit.init(row:)) else {
+                throw StoreError.notFound("organisation unit \(id)")
+            }
+            if let name { unit.name = name }
+            if let description { unit.description = description }
+            if let parentID {
+                if let newParent = parentID {
+                    let all = try c.query("SELECT id, parent_id FROM organization_units")
+                    var parentOf: [Int64: Int64] = [:]
+                    for row in all { if let p = row.int("parent_id") { parentOf[row.int("id")!] = p } }
+                    guard all.contains(where: { $0.int("id") == newParent }) else {
+                        throw StoreError.invalid(field: "parent_id", message: "organisation unit \(newParent) does not exist")
+                    }
+                    var cursor: Int64? = newParent
+                    while let current = cursor {
+                        if current == id { throw StoreError.invalid(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
+                        cursor = parentOf[current]
+                    }
+                }
+                unit.parentID = parentID
+            }
+            unit.updatedAt = Clock.nowMillis()
+            try c.execute("UPDATE organization_units SET name = ?, description = ?, parent_id = ?, updated_at = ? WHERE id = ?",
+                          [.text(unit.name), .text(unit.description), .optional(unit.parentID), .int(unit.updatedAt), .int(id)])
+            return unit
+        }
+    }
+
+    /// Deletes an empty unit: no child units, users, devices or enrollment secrets.
+    public func deleteOU(_ id: Int64) async throws {
+        try await pool.transaction { c in
+            guard try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(id)]) == 1 else {
+                throw StoreError.notFound("organisation unit \(id)")
+            }
+            for (table, what) in [("organization_units WHERE parent_id", "child units"), ("users WHERE ou_id", "users"),
+                                  ("devices WHERE ou_id", "devices"), ("enrollment_secrets WHERE revoked_at IS NULL AND ou_id", "enrollment secrets")] {
+                if try c.scalar("SELECT COUNT(*) FROM \(table) = ?", [.int(id)]) ?? 0 > 0 {
+                    throw StoreError.conflict("organisation unit \(id) still has \(what)")
+                }
+            }
+            try c.execute("DELETE FROM enrollment_secrets WHERE ou_id = ?", [.int(id)])
+            try c.execute("DELETE FROM organization_units WHERE id = ?", [.int(id)])
+        }
+    }
+}
+
+// MARK: Users
+
+extension User {
+    init(row: SQLRow) {
+        self.init(id: row.int("id") ?? 0, username: row.string("username") ?? "", email: row.string("email"),
+                  passwordHash: row.string("password_hash") ?? "", role: Role(rawValue: row.string("role") ?? "") ?? .user,
+                  ouID: row.int("ou_id"), active: row.bool("active"), mfaEnabled: row.bool("mfa_enabled"),
+                  mfaSecret: row.bytes("mfa_secret"), mfaPendingSecret: row.bytes("mfa_pending_secret"),
+                  mfaLastStep: row.int("mfa_last_step") ?? 0, failedLogins: Int(row.int("failed_logins") ?? 0),
+                  lockedUntil: row.int("locked_until") ?? 0, passwordChangedAt: row.int("password_changed_at") ?? 0,
+                  lastLoginAt: row.int("last_login_at"), createdAt: row.int("created_at") ?? 0, updatedAt: row.int("updated_at") ?? 0)
+    }
+}
+
+public struct UserQuery: Sendable {
+    public var ouIDs: [Int64]?
+    public var search: String?
+    public var role: Role?
+    public var limit = 50
+    public var offset = 0
+    public init() {}
+}
+
+extension Store {
+    public func createUser(_ new: NewUser) async throws -> User {
+        let now = Clock.nowMillis()
+        do {
+            let id = try await pool.withConnection { c in
+                try c.execute("""
+                    INSERT INTO users (username, email, password_hash, role, ou_id, active, password_changed_at, created_at, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, [.text(new.username), .optional(new.email), .text(new.passwordHash), .text(new.role.rawValue),
+                          .optional(new.ouID), .bool(new.active), .int(now), .int(now), .int(now)]).lastInsertID
+            }
+            guard let user = try await user(id: id) else { throw StoreError.notFound("user \(id)") }
+            return user
+        } catch { throw Self.translate(error, conflict: "a user with this username or email exists") }
+    }
+
+    public func user(id: Int64) async throws -> User? {
+        try await pool.withConnection { c in try c.query("SELECT * FROM users WHERE id = ?", [.int(id)]).first.map(User.init(row:)) }
+    }
+
+    public func user(username: String) async throws -> User? {
+        try await pool.withConnection { c in try c.query("SELECT * FROM users WHERE username = ?", [.text(username)]).first.map(User.init(row:)) }
+    }
+
+    public func countUsers() async throws -> Int64 {
+        try await pool.withConnection { c in try c.scalar("SELECT COUNT(*) FROM users") ?? 0 }
+    }
+
+    public func listUsers(_ query: UserQuery) async throws -> (users: [User], total: Int64) {
+        try await pool.withConnection { c in
+            var clauses: [String] = []
+            var binds: [SQLValue] = []
+            if let ouIDs = query.ouIDs {
+                if ouIDs.isEmpty { return ([], 0) }
+                clauses.append("ou_id IN (\(placeholders(ouIDs.count)))")
+                binds += ouIDs.map(SQLValue.int)
+            }
+            if let search = query.search, !search.isEmpty {
+                let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                    .replacingOccurrences(of: "_", with: "\\_") + "%"
+                clauses.append("(username LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
+                binds += [.text(pattern), .text(pattern)]
+            }
+            if let role = query.role { clauses.append("role = ?"); binds.append(.text(role.rawValue)) }
+            let filter = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+            let total = try c.scalar("SELECT COUNT(*) FROM users" + filter, binds) ?? 0
+            let users = try c.query("SELECT * FROM users\(filter) ORDER BY id LIMIT ? OFFSET ?",
+                                    binds + [.int(Int64(query.limit)), .int(Int64(query.offset))]).map(User.init(row:))
+            return (users, total)
+        }
+    }
+
+    public func updateUser(_ id: Int64, _ changes: UserChanges) async throws -> User {
+        do {
+            return try await pool.transaction { c in
+                guard var user = try c.query("SELECT * FROM users WHERE id = ?", [.int(id)]).first.map(User.init(row:)) else {
+                    throw StoreError.notFound("user \(id)")
+                }
+                if let email = changes.email { user.email = email }
+                if let role = changes.role { user.role = role }
+                if let ouID = changes.ouID { user.ouID = ouID }
+                if let active = changes.active { user.active = active }
+                user.updatedAt = Clock.nowMillis()
+                try c.execute("UPDATE users SET email = ?, role = ?, ou_id = ?, active = ?, updated_at = ? WHERE id = ?",
+                              [.optional(user.email), .text(user.role.rawValue), .optional(user.ouID), .bool(user.active), .int(user.updatedAt), .int(id)])
+                if !user.active {
+                    try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                    try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                }
+                return user
+            }
+        } catch { throw Self.translate(error, conflict: "a user with this email exists") }
+    }
+
+    public func deleteUser(_ id: Int64) async throws {
+        try await pool.transaction { c in
+            guard try c.execute("DELETE FROM users WHERE id = ?", [.int(id)]).affectedRows == 1 else {
+                throw StoreError.notFound("user \(id)")
+            }
+        }
+    }
+
+    /// Sets a new password hash and revokes every token and session the user had.
+    public func setPassword(_ id: Int64, hash: String) async throws {
+        try await pool.transaction { c in
+            let now = Clock.nowMillis()
+            guard try c.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = 0, updated_at = ? WHERE id = ?",
+                                [.text(hash), .int(now), .int(now), .int(id)]).affectedRows == 1 else {
+                throw StoreError.notFound("user \(id)")
+            }
+            try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
+            try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
+        }
+    }
+
+    /// Counts a failed login; returns the new count. `lockedUntil` is set by the caller's policy.
+    public func recordLoginFailure(_ id: Int64, lockedUntil: @escaping @Sendable (Int) -> Int64) async throws {
+        try await pool.transaction { c in
+            let failures = Int(try c.scalar("SELECT failed_logins FROM users WHERE id = ?", [.int(id)]) ?? 0) + 1
+            try c.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE id = ?",
+                          [.int(Int64(failures)), .int(lockedUntil(failures)), .int(id)])
+        }
+    }
+
+    public func recordLoginSuccess(_ id: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(Clock.nowMillis()), .int(id)])
+        }
+    }
+
+    public func setPendingMFASecret(_ id: Int64, sealed: [UInt8]) async throws {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET mfa_pending_secret = ?, updated_at = ? WHERE id = ?", [.blob(sealed), .int(Clock.nowMillis()), .int(id)])
+        }
+    }
+
+    /// Moves the pending secret into place once a code has been verified against it.
+    public func enableMFA(_ id: Int64, step: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, mfa_enabled = 1, mfa_last_step = ?, updated_at = ? WHERE id = ? AND mfa_pending_secret IS NOT NULL",
+                          [.int(step), .int(Clock.nowMillis()), .int(id)])
+        }
+    }
+
+    public func disableMFA(_ id: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET mfa_secret = NULL, mfa_pending_secret = NULL, mfa_enabled = 0, mfa_last_step = 0, updated_at = ? WHERE id = ?",
+                          [.int(Clock.nowMillis()), .int(id)])
+        }
+    }
+
+    /// Records that TOTP step `step` was used; false when it (or a later one) was used already,
+    /// which is how a replayed code is refused even by two servers at once.
+    public func consumeTOTPStep(_ id: Int64, step: Int64) async throws -> Bool {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET mfa_last_step = ? WHERE id = ? AND mfa_last_step < ?", [.int(step), .int(id), .int(step)]).affectedRows == 1
+        }
+    }
+}
+
+// MARK: Issued tokens
+
+extension Store {
+    public func recordToken(jti: String, userID: Int64, issuedAt: Int64, expiresAt: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("INSERT INTO issued_tokens (jti, user_id, issued_at, expires_at) VALUES (?, ?, ?, ?)",
+                          [.text(jti), .int(userID), .int(issuedAt), .int(expiresAt)])
+        }
+    }
+
+    /// True while the token is recorded, unrevoked and unexpired.
+    public func tokenIsActive(jti: String, now: Int64) async throws -> Bool {
+        try await pool.withConnection { c in
+            try c.scalar("SELECT COUNT(*) FROM issued_tokens WHERE jti = ? AND revoked = 0 AND expires_at > ?", [.text(jti), .int(now)]) == 1
+        }
+    }
+
+    public func revokeToken(jti: String) async throws {
+        try await pool.withConnection { c in try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE jti = ?", [.text(jti)]) }
+    }
+
+    public func revokeTokens(userID: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(userID)])
+            try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(userID)])
+        }
+    }
+}
+
+// MARK: API keys and server keys
+
+extension APIKeyRecord {
+    init(row: SQLRow) {
+        self.init(id: row.int("id") ?? 0, userID: row.int("user_id") ?? 0, name: row.string("name") ?? "",
+                  prefix: row.string("prefix") ?? "", createdAt: row.int("created_at") ?? 0,
+                  lastUsedAt: row.int("last_used_at"), revokedAt: row.int("revoked_at"))
+    }
+}
+
+extension Store {
+    public func createAPIKey(userID: Int64, name: String, prefix: String, hash: String) async throws -> APIKeyRecord {
+        let now = Clock.nowMillis()
+        let id = try await pool.withConnection { c in
+            try c.execute("INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                          [.int(userID), .text(name), .text(prefix), .text(hash), .int(now)]).lastInsertID
+        }
+        return APIKeyRecord(id: id, userID: userID, name: name, prefix: prefix, createdAt: now)
+    }
+
+    public func apiKeys(userID: Int64) async throws -> [APIKeyRecord] {
+        try await pool.withConnection { c in
+            try c.query("SELECT * FROM api_keys WHERE user_id = ? ORDER BY id", [.int(userID)]).map(APIKeyRecord.init(row:))
+        }
+    }
+
+    /// The live key with this hash and its owner; marks it used.
+    public func authenticateAPIKey(hash: String) async throws -> (APIKeyRecord, User)? {
+        try await pool.withConnection { c in
+            guard let key = try c.query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first.map(APIKeyRecord.init(row:)),
+                  let user = try c.query("SELECT * FROM users WHERE id = ?", [.int(key.userID)]).first.map(User.init(row:)) else { return nil }
+            let now = Clock.nowMillis()
+            // Coarse last-used tracking: one write per key per minute, not per request.
+            if (key.lastUsedAt ?? 0) < now - 60_000 {
+                try c.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(key.id)])
+            }
+            return (key, user)
+        }
+    }
+
+    public func revokeAPIKey(id: Int64, userID: Int64) async throws {
+        try await pool.withConnection { c in
+            guard try c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                                [.int(Clock.nowMillis()), .int(id), .int(userID)]).affectedRows == 1 else {
+                throw StoreError.notFound("API key \(id)")
+            }
+        }
+    }
+
+    public func createServerKey(name: String, prefix: String, hash: String) async throws -> ServerKeyRecord {
+        let now = Clock.nowMillis()
+        let id = try await pool.withConnection { c in
+            try c.execute("INSERT INTO server_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
+                          [.text(name), .text(prefix), .text(hash), .int(now)]).lastInsertID
+        }
+        return ServerKeyRecord(id: id, name: name, prefix: prefix, createdAt: now)
+    }
+
+    public func authenticateServerKey(hash: String) async throws -> ServerKeyRecord? {
+        try await pool.withConnection { c in
+            guard let row = try c.query("SELECT * FROM server_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first else { return nil }
+            let now = Clock.nowMillis()
+            if (row.int("last_used_at") ?? 0) < now - 60_000 {
+                try c.execute("UPDATE server_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(row.int("id")!)])
+            }
+            return ServerKeyRecord(id: row.int("id")!, name: row.string("name") ?? "", prefix: row.string("prefix") ?? "",
+                                   createdAt: row.int("created_at") ?? 0, lastUsedAt: row.int("last_used_at"), revokedAt: nil)
+        }
+    }
+}
+
+// MARK: Audit log
+
+extension Store {
+    public func audit(_ entry: AuditEntry) async throws {
+        try await pool.withConnection { c in
+            try c.execute("INSERT INTO audit_log (at, actor_user_id, actor, action, subject, source_address, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          [.int(entry.at), .optional(entry.actorUserID), .text(entry.actor), .text(entry.action), .text(entry.subject),
+                           .text(entry.sourceAddress), .text(entry.outcome), .text(String(entry.detail.prefix(1024)))])
+        }
+    }
+
+    public func auditEntries(limit: Int, beforeID: Int64? = nil) async throws -> [AuditEntry] {
+        try await pool.withConnection { c in
+            try c.query("SELECT * FROM audit_log WHERE id < ? ORDER BY id DESC LIMIT ?", [.int(beforeID ?? Int64.max), .int(Int64(limit))]).map { row in
+                AuditEntry(id: row.int("id") ?? 0, at: row.int("at") ?? 0, actorUserID: row.int("actor_user_id"), actor: row.string("actor") ?? "",
+                           action: row.string("action") ?? "", subject: row.string("subject") ?? "", sourceAddress: row.string("source_address") ?? "",
+                           outcome: row.string("outcome") ?? "", detail: row.string("detail") ?? "")
+            }
+        }
+    }
+}
+
+// MARK: Results (reads; writes go through ResultWriter)
+
+extension Store {
+    public func results(_ filter: ResultFilter) async throws -> [StoredResult] {
+        try await pool.withConnection { c in
+            var clauses: [String] = []
+            var binds: [SQLValue] = []
+            if let ouIDs = filter.ouIDs {
+                if ouIDs.isEmpty && filter.userID == nil { return [] }
+                if let userID = filter.userID {
+                    // Reporters see their OUs plus their own results.
+                    clauses.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
+                    binds += ouIDs.map(SQLValue.int) + [.int(userID)]
+                } else {
+                    clauses.append("ou_id IN (\(placeholders(ouIDs.count)))")
+                    binds += ouIDs.map(SQLValue.int)
+                }
+            } else if let userID = filter.userID {
+                clauses.append("user_id = ?"); binds.append(.int(userID))
+            }
+            if let v = filter.deviceID { clauses.append("device_id = ?"); binds.append(.int(v)) }
+            if let v = filter.testType { clauses.append("test_type = ?"); binds.append(.text(v)) }
+            if let v = filter.target { clauses.append("target = ?"); binds.append(.text(v)) }
+            if let v = filter.since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
+            if let v = filter.until { clauses.append("created_at < ?"); binds.append(.int(v)) }
+            if let v = filter.beforeID { clauses.append("id < ?"); binds.append(.int(v)) }
+            let filterSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
+            binds.append(.int(Int64(filter.limit)))
+            return try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds).map {
+                StoredResult(id: $0.int("id") ?? 0, row: ResultRow(row: $0))
+            }
+        }
+    }
+
+    public func countResults() async throws -> Int64 {
+        try await pool.withConnection { c in try c.scalar("SELECT COUNT(*) FROM test_results") ?? 0 }
+    }
+
+    /// Deletes results older than `cutoff` in chunks of `chunk` rows so no single statement holds
+    /// locks for long; returns how many were deleted.
+    public func deleteResults(olderThan cutoff: Int64, chunk: Int = 5_000) async throws -> Int64 {
+        var total: Int64 = 0
+        while true {
+            let deleted = try await pool.withConnection { c -> Int64 in
+                guard let maxID = try c.scalar("SELECT MAX(id) FROM (SELECT id FROM test_results WHERE created_at < ? ORDER BY id LIMIT ?) AS oldest",
+                                               [.int(cutoff), .int(Int64(chunk))]) else { return 0 }
+                return try c.execute("DELETE FROM test_results WHERE id <= ? AND created_at < ?", [.int(maxID), .int(cutoff)]).affectedRows
+            }
+            total += deleted
+            if deleted < chunk { return total }
+        }
+    }
+}
+
+// MARK: Web sessions
+
+public struct WebSession: Sendable {
+    public var userID: Int64
+    public var csrfHash: String
+    public var expiresAt: Int64
+}
+
+extension Store {
+    public func createSession(idHash: String, userID: Int64, csrfHash: String, sourceAddress: String, expiresAt: Int64) async throws {
+        try await pool.withConnection { c in
+            try c.execute("INSERT INTO web_sessions (id, user_id, csrf_hash, source_address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          [.text(idHash), .int(userID), .text(csrfHash), .text(sourceAddress), .int(Clock.nowMillis()), .int(expiresAt)])
+        }
+    }
+
+    public func activeSession(idHash: String, now: Int64) async throws -> WebSession? {
+        try await pool.withConnection { c in
+            try c.query("SELECT user_id, csrf_hash, expires_at FROM web_sessions WHERE id = ? AND revoked = 0 AND expires_at > ?",
+                        [.text(idHash), .int(now)]).first.map {
+                WebSession(userID: $0.int("user_id") ?? 0, csrfHash: $0.string("csrf_hash") ?? "", expiresAt: $0.int("expires_at") ?? 0)
+            }
+        }
+    }
+
+    public func revokeSession(idHash: String) async throws {
+        try await pool.withConnection { c in try c.execute("UPDATE web_sessions SET revoked = 1 WHERE id = ?", [.text(idHash)]) }
+    }
+}

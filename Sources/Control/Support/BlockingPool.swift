@@ -1,0 +1,108 @@
+import Foundation
+import Synchronization
+
+/// A fixed set of OS threads for blocking work (libsqlite3, libmariadb, bcrypt). Each thread owns
+/// a `Resource` that it opens lazily and never shares; async callers enqueue a closure and await
+/// the result through a continuation, so blocking calls never occupy the cooperative pool or the
+/// HTTP event loops.
+final class BlockingPool<Resource>: Sendable {
+    typealias Factory = @Sendable () throws -> Resource
+
+    // Handed from the caller to exactly one pool thread under the lock.
+    private struct Job: @unchecked Sendable {
+        let run: (inout Resource?) -> Void
+        let fail: (any Error) -> Void
+    }
+
+    private struct State {
+        var jobs: [Job] = []
+        var head = 0
+        var closed = false
+    }
+
+    let size: Int
+    private let factory: Factory
+    /// Errors after which a thread drops its resource and opens a fresh one for the next job.
+    private let discardsResource: @Sendable (any Error) -> Bool
+    private let state = Mutex(State())
+    private let wakeup = NSCondition()
+    private let finished = DispatchGroup()
+
+    init(size: Int, name: String, factory: @escaping Factory, discardsResource: @escaping @Sendable (any Error) -> Bool = { _ in false }) {
+        precondition(size > 0)
+        self.size = size
+        self.factory = factory
+        self.discardsResource = discardsResource
+        for index in 0..<size {
+            finished.enter()
+            let thread = Thread { [self] in work() }
+            thread.name = "\(name)-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `body` on one of the pool's threads with that thread's resource.
+    func run<T: Sendable>(_ body: @escaping @Sendable (Resource) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+            let job = Job(
+                run: { [factory, discardsResource] resource in
+                    do {
+                        if resource == nil { resource = try factory() }
+                        continuation.resume(returning: try body(resource!))
+                    } catch {
+                        if discardsResource(error) { resource = nil }
+                        continuation.resume(throwing: error)
+                    }
+                },
+                fail: { continuation.resume(throwing: $0) }
+            )
+            let accepted = state.withLock { state -> Bool in
+                guard !state.closed else { return false }
+                state.jobs.append(job)
+                return true
+            }
+            if accepted {
+                wakeup.lock(); wakeup.signal(); wakeup.unlock()
+            } else {
+                job.fail(CancellationError())
+            }
+        }
+    }
+
+    /// Finishes queued jobs, then stops the threads and releases their resources.
+    func close() {
+        state.withLock { $0.closed = true }
+        wakeup.lock(); wakeup.broadcast(); wakeup.unlock()
+        finished.wait()
+    }
+
+    private func take() -> Job? {
+        wakeup.lock()
+        defer { wakeup.unlock() }
+        while true {
+            let taken = state.withLock { state -> Job?? in
+                if state.head < state.jobs.count {
+                    let job = state.jobs[state.head]
+                    state.head += 1
+                    if state.head >= 64 && state.head * 2 >= state.jobs.count {
+                        state.jobs.removeFirst(state.head)
+                        state.head = 0
+                    }
+                    return .some(job)
+                }
+                return state.closed ? .some(nil) : nil
+            }
+            if let taken { return taken }
+            wakeup.wait()
+        }
+    }
+
+    private func work() {
+        var resource: Resource?
+        while let job = take() {
+            job.run(&resource)
+        }
+        resource = nil
+        finished.leave()
+    }
+}
