@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Logging
+import Synchronization
 
 /// Settings of the control plane. Read from a JSON file and `WADDLEPERF_*` environment variables
 /// (environment wins); see docs/control-plane.md.
@@ -110,6 +111,7 @@ public final class ControlServices: Sendable {
     let throttle = LoginThrottle()
     let decoyHash: String
     let logger: Logger
+    let retentionTask = Mutex<Task<Void, Never>?>(nil)
 
     init(configuration: ControlConfiguration, store: Store, jwtSecret: String, logger: Logger) async {
         self.configuration = configuration
@@ -124,6 +126,7 @@ public final class ControlServices: Sendable {
 
     /// Drains the result writer, then closes the store and the bcrypt threads.
     public func shutdown() {
+        retentionTask.withLock { $0?.cancel() }
         writer.shutdown()
         hasher.close()
         store.close()
