@@ -1,0 +1,128 @@
+import ArgumentParser
+import Control
+import Engine
+import Foundation
+import Logging
+
+/// Options shared by `control` and `serve`; every one can also come from a JSON file
+/// (`--config`) or a `WADDLEPERF_*` environment variable (see docs/control-plane.md).
+struct ControlOptions: ParsableArguments {
+    @Option(help: "JSON configuration file.")
+    var config: String?
+
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on (default 8080; 0 picks a free one).")
+    var port: Int?
+
+    @Option(help: "sqlite://PATH (embedded, default sqlite://waddleperf.db) or mariadb://user:password@host:port/database.")
+    var database: String?
+
+    @Flag(help: "Development mode: allow a missing JWT secret (a random one per start).")
+    var dev = false
+
+    func configuration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ControlConfiguration {
+        var configuration = ControlConfiguration()
+        try configuration.load(file: config, environment: environment)
+        var overrides: [String: String] = [:]
+        if let host { overrides["host"] = host }
+        if let port { overrides["port"] = String(port) }
+        if let database { overrides["database"] = database }
+        if dev { overrides["dev"] = "true" }
+        try configuration.load(file: nil, environment: Dictionary(uniqueKeysWithValues: overrides.map { ("WADDLEPERF_" + $0.key.uppercased(), $0.value) }))
+        return configuration
+    }
+}
+
+func runControlPlane(_ configuration: ControlConfiguration, label: String) async throws {
+    var logger = Logger(label: label)
+    logger.logLevel = .info
+    let plane = try await buildApplication(configuration, logger: logger) { port in
+        print("waddleperf: control plane listening on http://\(configuration.host):\(port) (store: \(configuration.store.summary))")
+        FileHandle.standardOutput.synchronizeFile()
+    }
+    do {
+        try await plane.application.runService()
+    } catch {
+        plane.services.shutdown()
+        throw error
+    }
+    // SIGTERM/SIGINT: the server has stopped taking requests; commit what is queued.
+    plane.services.shutdown()
+    print("waddleperf: stopped; \(plane.services.writer.statistics.committedRows) results committed this run")
+}
+
+extension StoreBackend {
+    var summary: String {
+        switch self {
+        case .embedded(let path): "embedded sqlite \(path)"
+        case .mariadb(let c): "mariadb \(c.user)@\(c.socket ?? "\(c.host):\(c.port)")/\(c.database)"
+        }
+    }
+}
+
+struct ControlCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control",
+        abstract: "Run the control plane (REST API, auth, storage)."
+    )
+
+    @OptionGroup var options: ControlOptions
+
+    mutating func run() async throws {
+        try await runControlPlane(try options.configuration(), label: "waddleperf.control")
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "All in one: the control plane on the embedded store plus the TCP/UDP echo responder."
+    )
+
+    @OptionGroup var options: ControlOptions
+
+    @Option(name: .customLong("echo-port"), help: "TCP and UDP echo port ('off' for none).")
+    var echoPort: String = "7007"
+
+    @Option(name: .customLong("secret-file"), help: "Where a generated JWT secret is kept when none is configured (mode 0600).")
+    var secretFile: String = "waddleperf.secret"
+
+    mutating func run() async throws {
+        var configuration = try options.configuration()
+        if configuration.jwtSecret == nil && !configuration.development {
+            configuration.jwtSecret = try Self.loadOrCreateSecret(secretFile)
+        }
+        var echo: EchoServer?
+        if echoPort != "off" {
+            guard let port = UInt16(echoPort) else { throw ConfigurationError(field: "echo-port", "must be 0-65535 or 'off', got '\(echoPort)'") }
+            var c = EchoServer.Configuration()
+            c.bind = IPAddress(configuration.host) ?? IPAddress("127.0.0.1")!
+            c.tcpPort = port
+            c.udpPort = port
+            let server = try EchoServer(c)
+            try server.start()
+            print("waddleperf: echo responder on tcp/udp \(c.bind):\(server.tcpPort ?? port)")
+            echo = server
+        }
+        defer { echo?.stop() }
+        try await runControlPlane(configuration, label: "waddleperf.serve")
+    }
+
+    /// A random secret generated on first start and kept in a 0600 file, so a zero-setup install
+    /// has a real secret that survives restarts without ever having a built-in default.
+    static func loadOrCreateSecret(_ path: String) throws -> String {
+        if let data = FileManager.default.contents(atPath: path) {
+            let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard secret.utf8.count >= 32 else { throw ConfigurationError(field: "secret-file", "\(path) holds fewer than 32 bytes") }
+            return secret
+        }
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw ConfigurationError(field: "secret-file", "cannot create \(path)")
+        }
+        return secret
+    }
+}
