@@ -22,7 +22,14 @@ if [ "$(id -u)" -eq 0 ]; then
     net.ipv4.icmp_msgs_burst=100000 net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
   export WADDLEPERF_REQUIRE_PRIVILEGED=1
 fi
+# A private MariaDB server (own datadir, loopback port, no systemd) for the
+# store suite, the API tests and the durability test.
+mariadb_dir=$(mktemp -d /tmp/waddleperf-mariadb.XXXXXX)
+export WADDLEPERF_TEST_MARIADB=$(scripts/mariadb.sh start "$mariadb_dir" "${WADDLEPERF_TEST_MARIADB_PORT:-13307}")
+export WADDLEPERF_REQUIRE_MARIADB=1
 cleanup() {
+  scripts/mariadb.sh stop "$mariadb_dir" || true
+  rm -rf "$mariadb_dir"
   for k in "${!saved[@]}"; do sysctl -q -w "$k=${saved[$k]}" || true; done
   nft delete table inet waddleperf_test 2>/dev/null || true
 }

@@ -233,9 +233,10 @@ extension Store {
                 binds += ouIDs.map(SQLValue.int)
             }
             if let search = query.search, !search.isEmpty {
-                let pattern = "%" + search.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                    .replacingOccurrences(of: "_", with: "\\_") + "%"
-                clauses.append("(username LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\')")
+                // '!' escapes LIKE wildcards: a backslash would mean different things to SQLite and MariaDB.
+                let pattern = "%" + search.replacingOccurrences(of: "!", with: "!!").replacingOccurrences(of: "%", with: "!%")
+                    .replacingOccurrences(of: "_", with: "!_") + "%"
+                clauses.append("(username LIKE ? ESCAPE '!' OR email LIKE ? ESCAPE '!')")
                 binds += [.text(pattern), .text(pattern)]
             }
             if let role = query.role { clauses.append("role = ?"); binds.append(.text(role.rawValue)) }
