@@ -2,7 +2,7 @@ import Hummingbird
 
 /// One REST operation: the single declaration the router, the authorisation check, the OpenAPI
 /// document and the tests all read.
-public struct Operation: Sendable {
+public struct APIOperation: Sendable {
     public let id: String
     public let method: HTTPRequest.Method
     /// OpenAPI path template, e.g. `/api/v1/users/{id}`.
@@ -47,7 +47,7 @@ public struct Operation: Sendable {
 
 /// Schemas of request and response bodies.
 enum Schemas {
-    static let username = JSONSchema.string(maxLength: 64, minLength: 3, pattern: "[A-Za-z0-9._@-]+")
+    static let username = JSONSchema.string(maxLength: 64, minLength: 3, pattern: "[A-Za-z0-9._@+-]+")
     static let password = JSONSchema.string(maxLength: 256, minLength: 1)
     static let email = JSONSchema.string(maxLength: 255, minLength: 3, pattern: "[^@\\s]+@[^@\\s]+")
     static let role = JSONSchema.string(maxLength: 32, values: Role.allCases.map(\.rawValue))
@@ -161,68 +161,68 @@ enum Schemas {
 public enum API {
     static let limitQuery = Field("limit", .integer(minimum: 1, maximum: 1000))
 
-    public static let operations: [Operation] = [
-        Operation("health", .get, "/health", .none, tag: "system", "Liveness", response: Schemas.health),
-        Operation("ready", .get, "/ready", .none, tag: "system", "Readiness: the database answers", response: Schemas.health),
-        Operation("openapi", .get, "/api/v1/openapi.json", .none, tag: "system", "This document"),
+    public static let operations: [APIOperation] = [
+        APIOperation("health", .get, "/health", .none, tag: "system", "Liveness", response: Schemas.health),
+        APIOperation("ready", .get, "/ready", .none, tag: "system", "Readiness: the database answers", response: Schemas.health),
+        APIOperation("openapi", .get, "/api/v1/openapi.json", .none, tag: "system", "This document"),
 
-        Operation("login", .post, "/api/v1/auth/login", .none, tag: "auth", "Log in with username, password and (if enabled) a TOTP code",
+        APIOperation("login", .post, "/api/v1/auth/login", .none, tag: "auth", "Log in with username, password and (if enabled) a TOTP code",
                   request: Schemas.login, response: Schemas.loginResponse),
-        Operation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
-        Operation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
-        Operation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
+        APIOperation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
+        APIOperation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
+        APIOperation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
                   request: Schemas.changePassword, response: Schemas.message),
-        Operation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
+        APIOperation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
                   response: Schemas.mfaSetup),
-        Operation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
+        APIOperation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
                   request: Schemas.mfaCode, response: Schemas.message),
-        Operation("mfaDisable", .post, "/api/v1/auth/mfa/disable", .authenticated, tag: "auth", "Disable MFA (password and a current code)",
+        APIOperation("mfaDisable", .post, "/api/v1/auth/mfa/disable", .authenticated, tag: "auth", "Disable MFA (password and a current code)",
                   request: Schemas.mfaDisable, response: Schemas.message),
 
-        Operation("listUsers", .get, "/api/v1/users", .usersRead, tag: "users", "Users in your scope, paged, searchable",
+        APIOperation("listUsers", .get, "/api/v1/users", .usersRead, tag: "users", "Users in your scope, paged, searchable",
                   response: Schemas.userList, query: [limitQuery, Field("offset", .integer(minimum: 0)), Field("search", .string(maxLength: 64)), Field("role", Schemas.role)]),
-        Operation("createUser", .post, "/api/v1/users", .usersWrite, tag: "users", "Create a user (role no higher than yours, OU in your scope)",
+        APIOperation("createUser", .post, "/api/v1/users", .usersWrite, tag: "users", "Create a user (role no higher than yours, OU in your scope)",
                   request: Schemas.createUser, response: Schemas.user, status: 201),
-        Operation("getUser", .get, "/api/v1/users/{id}", .usersRead, tag: "users", "One user", response: Schemas.user),
-        Operation("updateUser", .patch, "/api/v1/users/{id}", .usersWrite, tag: "users", "Change email, role, OU or active flag",
+        APIOperation("getUser", .get, "/api/v1/users/{id}", .usersRead, tag: "users", "One user", response: Schemas.user),
+        APIOperation("updateUser", .patch, "/api/v1/users/{id}", .usersWrite, tag: "users", "Change email, role, OU or active flag",
                   request: Schemas.updateUser, response: Schemas.user),
-        Operation("deleteUser", .delete, "/api/v1/users/{id}", .usersWrite, tag: "users", "Delete a user", status: 204),
-        Operation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users", "Set a user's password (revokes their tokens)",
+        APIOperation("deleteUser", .delete, "/api/v1/users/{id}", .usersWrite, tag: "users", "Delete a user", status: 204),
+        APIOperation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users", "Set a user's password (revokes their tokens)",
                   request: Schemas.setPassword, response: Schemas.message),
-        Operation("revokeUserTokens", .post, "/api/v1/users/{id}/revoke-tokens", .usersWrite, tag: "users", "Revoke every token and session of a user",
+        APIOperation("revokeUserTokens", .post, "/api/v1/users/{id}/revoke-tokens", .usersWrite, tag: "users", "Revoke every token and session of a user",
                   response: Schemas.message),
-        Operation("listAPIKeys", .get, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "API keys of a user (yourself, or as their admin)",
+        APIOperation("listAPIKeys", .get, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "API keys of a user (yourself, or as their admin)",
                   response: Schemas.apiKeyList),
-        Operation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "Issue an API key; the key is shown once",
+        APIOperation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "Issue an API key; the key is shown once",
                   request: Schemas.createKey, response: Schemas.apiKey, status: 201),
-        Operation("revokeAPIKey", .delete, "/api/v1/users/{id}/api-keys/{key_id}", .authenticated, tag: "api-keys", "Revoke an API key", status: 204),
+        APIOperation("revokeAPIKey", .delete, "/api/v1/users/{id}/api-keys/{key_id}", .authenticated, tag: "api-keys", "Revoke an API key", status: 204),
 
-        Operation("listOUs", .get, "/api/v1/ous", .ousRead, tag: "organization-units", "Organisation units in your scope", response: Schemas.ouList),
-        Operation("ouTree", .get, "/api/v1/ous/tree", .ousRead, tag: "organization-units", "Your scope as a tree", response: Schemas.ouTree),
-        Operation("createOU", .post, "/api/v1/ous", .ousWrite, tag: "organization-units", "Create a unit (under one in your scope)",
+        APIOperation("listOUs", .get, "/api/v1/ous", .ousRead, tag: "organization-units", "Organisation units in your scope", response: Schemas.ouList),
+        APIOperation("ouTree", .get, "/api/v1/ous/tree", .ousRead, tag: "organization-units", "Your scope as a tree", response: Schemas.ouTree),
+        APIOperation("createOU", .post, "/api/v1/ous", .ousWrite, tag: "organization-units", "Create a unit (under one in your scope)",
                   request: Schemas.createOU, response: Schemas.ou, status: 201),
-        Operation("getOU", .get, "/api/v1/ous/{id}", .ousRead, tag: "organization-units", "One unit", response: Schemas.ou),
-        Operation("updateOU", .patch, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Rename, describe or move a unit",
+        APIOperation("getOU", .get, "/api/v1/ous/{id}", .ousRead, tag: "organization-units", "One unit", response: Schemas.ou),
+        APIOperation("updateOU", .patch, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Rename, describe or move a unit",
                   request: Schemas.updateOU, response: Schemas.ou),
-        Operation("deleteOU", .delete, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Delete an empty unit", status: 204),
+        APIOperation("deleteOU", .delete, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Delete an empty unit", status: 204),
 
-        Operation("uploadResults", .post, "/api/v1/results", .resultsWrite, tag: "results",
+        APIOperation("uploadResults", .post, "/api/v1/results", .resultsWrite, tag: "results",
                   "Upload a batch of results; answered after the batch is committed", request: Schemas.resultUpload, response: Schemas.resultAck,
                   status: 201, maxBody: 16 << 20),
-        Operation("listResults", .get, "/api/v1/results", .resultsRead, tag: "results", "Results in your scope, newest first, cursor-paged",
+        APIOperation("listResults", .get, "/api/v1/results", .resultsRead, tag: "results", "Results in your scope, newest first, cursor-paged",
                   response: Schemas.resultPage,
                   query: [limitQuery, Field("cursor", .string()), Field("test_type", .string()), Field("target", .string()),
                           Field("device_id", Schemas.id), Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
 
-        Operation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
+        APIOperation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
                   response: Schemas.audit, query: [limitQuery, Field("cursor", .string())]),
-        Operation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
+        APIOperation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
                   "Issue a server key for X-Manager-Key; shown once", request: Schemas.createKey, response: Schemas.serverKey, status: 201),
     ]
 
-    static let byID: [String: Operation] = Dictionary(uniqueKeysWithValues: operations.map { ($0.id, $0) })
+    static let byID: [String: APIOperation] = Dictionary(uniqueKeysWithValues: operations.map { ($0.id, $0) })
 
-    static func operation(_ id: String) -> Operation {
+    static func operation(_ id: String) -> APIOperation {
         guard let operation = byID[id] else { preconditionFailure("no operation \(id)") }
         return operation
     }

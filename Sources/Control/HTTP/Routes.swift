@@ -5,7 +5,7 @@ import HTTPTypes
 /// Registers handlers by operation id. Each handler is wrapped in the operation's permission
 /// check, and `finish()` refuses to start a server in which a declared operation has no handler.
 struct Routes {
-    typealias Handler = @Sendable (Request, ControlContext, Operation) async throws -> Response
+    typealias Handler = @Sendable (Request, ControlContext, APIOperation) async throws -> Response
     let router: Router<ControlContext>
     private(set) var registered: Set<String> = []
 
@@ -35,7 +35,7 @@ struct Routes {
 
 extension Request {
     /// The body validated against the operation's request schema, at most `maxBody` bytes.
-    mutating func json(_ operation: Operation) async throws -> JSONObject {
+    mutating func json(_ operation: APIOperation) async throws -> JSONObject {
         guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
         let buffer: ByteBuffer
         do {
@@ -107,5 +107,5 @@ enum JSONResponse {
 }
 
 extension HTTPResponse.Status {
-    init(operation: Operation) { self.init(code: operation.successStatus) }
+    init(operation: APIOperation) { self.init(code: operation.successStatus) }
 }

@@ -1,0 +1,100 @@
+@testable import Control
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// A control plane on a fresh store, driven through Hummingbird's test client.
+struct APIHarness {
+    static let jwtSecret = "test-secret-0123456789abcdef0123456789abcdef"
+    static let adminPassword = "Root-Secret-Pass-42"
+
+    static func configuration(_ backend: StoreBackend) -> ControlConfiguration {
+        var configuration = ControlConfiguration()
+        configuration.store = backend
+        configuration.jwtSecret = jwtSecret
+        configuration.bcryptCost = 4          // production is 12; the policy code paths are the same
+        configuration.adminPassword = adminPassword
+        configuration.port = 0
+        return configuration
+    }
+
+    static func run(_ kind: String = "sqlite", configure: (inout ControlConfiguration) -> Void = { _ in },
+                    _ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+        var configuration = configuration(try TestStores.backend(kind))
+        configure(&configuration)
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let plane = try await buildApplication(configuration, logger: logger)
+        defer { plane.services.shutdown() }
+        try await plane.application.test(.router) { client in
+            try await body(Client(client: client, services: plane.services))
+        }
+    }
+
+    struct Reply: @unchecked Sendable {
+        var status: Int
+        var json: [String: Any]
+        var text: String
+        var headers: HTTPFields
+    }
+
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+        let services: ControlServices
+
+        @discardableResult
+        func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, headers extra: HTTPFields = [:],
+                  json: Any? = nil, raw: String? = nil) async throws -> Reply {
+            var headers = extra
+            if let token { headers[.authorization] = token.contains(" ") ? token : "Bearer \(token)" }
+            var body: ByteBuffer?
+            if let json {
+                body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
+                headers[.contentType] = "application/json"
+            } else if let raw {
+                body = ByteBuffer(string: raw)
+                headers[.contentType] = "application/json"
+            }
+            return try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+                let text = String(buffer: response.body)
+                let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+                return Reply(status: Int(response.status.code), json: json, text: text, headers: response.headers)
+            }
+        }
+
+        func login(_ username: String, _ password: String, mfa: String? = nil) async throws -> Reply {
+            var body: [String: Any] = ["username": username, "password": password]
+            if let mfa { body["mfa_code"] = mfa }
+            return try await call(.post, "/api/v1/auth/login", json: body)
+        }
+
+        func token(_ username: String, _ password: String) async throws -> String {
+            let reply = try await login(username, password)
+            guard let token = reply.json["token"] as? String else {
+                Issue.record("login \(username) failed: \(reply.status) \(reply.text)")
+                return ""
+            }
+            return token
+        }
+
+        func adminToken() async throws -> String { try await token("admin", APIHarness.adminPassword) }
+
+        func createOU(_ name: String, parent: Int64?, token: String) async throws -> Int64 {
+            var body: [String: Any] = ["name": name]
+            if let parent { body["parent_id"] = parent }
+            let reply = try await call(.post, "/api/v1/ous", token: token, json: body)
+            #expect(reply.status == 201, "\(reply.text)")
+            return (reply.json["id"] as? NSNumber)?.int64Value ?? 0
+        }
+
+        func createUser(_ username: String, role: Role, ou: Int64?, token: String, password: String = "Sturdy-Walrus-17") async throws -> Int64 {
+            var body: [String: Any] = ["username": username, "password": password, "role": role.rawValue]
+            if let ou { body["ou_id"] = ou }
+            let reply = try await call(.post, "/api/v1/users", token: token, json: body)
+            #expect(reply.status == 201, "\(reply.text)")
+            return (reply.json["id"] as? NSNumber)?.int64Value ?? 0
+        }
+    }
+}

@@ -1,0 +1,176 @@
+@testable import Control
+import Foundation
+import Hummingbird
+import Testing
+
+/// Every route × every role × inside/outside the caller's OU subtree, generated from
+/// `API.operations`: a declared route without a case here fails the suite.
+@Suite("RBAC matrix")
+struct RBACMatrixTests {
+    /// OU "a" (with child "a1") holds every OU-scoped caller; "b" is outside their subtree.
+    struct World: Sendable {
+        var admin: String
+        var a: Int64, a1: Int64, b: Int64
+        var callers: [Role: (username: String, id: Int64)]
+    }
+
+    struct Case: Sendable {
+        var method: HTTPRequest.Method
+        var path: String
+        var body: [String: any Sendable]?
+        /// Status for an OU-scoped caller when the target is outside their subtree (nil: not scoped).
+        var outside: Int?
+        /// Overrides the permission-derived expectation.
+        var expect: (@Sendable (Role, Bool) -> Int)?
+    }
+
+    typealias Fixture = @Sendable (APIHarness.Client, World, _ inside: Bool, _ caller: (username: String, id: Int64)) async throws -> Case
+
+    static let password = "Sturdy-Walrus-17"
+
+    /// A fresh user to act on, inside (OU a1) or outside (OU b).
+    static func target(_ c: APIHarness.Client, _ w: World, _ inside: Bool) async throws -> Int64 {
+        try await c.createUser("t\(UInt32.random(in: 0...UInt32.max))", role: .user, ou: inside ? w.a1 : w.b, token: w.admin)
+    }
+
+    static let fixtures: [String: Fixture] = [
+        "health": { _, _, _, _ in Case(method: .get, path: "/health") },
+        "ready": { _, _, _, _ in Case(method: .get, path: "/ready") },
+        "openapi": { _, _, _, _ in Case(method: .get, path: "/api/v1/openapi.json") },
+        "login": { _, _, _, caller in Case(method: .post, path: "/api/v1/auth/login", body: ["username": caller.username, "password": password]) },
+        "logout": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/logout") },
+        "whoami": { _, _, _, _ in Case(method: .get, path: "/api/v1/auth/whoami") },
+        "changePassword": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/password", body: ["current_password": password, "new_password": "Another-Sturdy-2"]) },
+        "mfaSetup": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/setup") },
+        // mfaSetup ran first (declaration order), so a setup is pending and a wrong code is a 400.
+        "mfaVerify": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/verify", body: ["code": "000000"], expect: { _, _ in 400 }) },
+        "mfaDisable": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/disable", body: ["password": password, "code": "123456"], expect: { _, _ in 409 }) },
+        "listUsers": { _, _, _, _ in Case(method: .get, path: "/api/v1/users") },
+        "createUser": { _, w, inside, _ in
+            Case(method: .post, path: "/api/v1/users",
+                 body: ["username": "n\(UInt32.random(in: 0...UInt32.max))", "password": password, "role": "user", "ou_id": inside ? w.a1 : w.b], outside: 403)
+        },
+        "getUser": { c, w, inside, _ in Case(method: .get, path: "/api/v1/users/\(try await target(c, w, inside))", outside: 404) },
+        "updateUser": { c, w, inside, _ in Case(method: .patch, path: "/api/v1/users/\(try await target(c, w, inside))", body: ["email": "x\(UInt32.random(in: 0...UInt32.max))@example.com"], outside: 404) },
+        "deleteUser": { c, w, inside, _ in Case(method: .delete, path: "/api/v1/users/\(try await target(c, w, inside))", outside: 404) },
+        "setUserPassword": { c, w, inside, _ in Case(method: .put, path: "/api/v1/users/\(try await target(c, w, inside))/password", body: ["password": "Brand-New-Pass-3"], outside: 404) },
+        "revokeUserTokens": { c, w, inside, _ in Case(method: .post, path: "/api/v1/users/\(try await target(c, w, inside))/revoke-tokens", outside: 404) },
+        "listAPIKeys": { c, w, inside, _ in
+            Case(method: .get, path: "/api/v1/users/\(try await target(c, w, inside))/api-keys", outside: 404, expect: Self.othersKeys(success: 200))
+        },
+        "createAPIKey": { c, w, inside, _ in
+            Case(method: .post, path: "/api/v1/users/\(try await target(c, w, inside))/api-keys", body: ["name": "k"], outside: 404, expect: Self.othersKeys(success: 201))
+        },
+        "revokeAPIKey": { c, w, inside, _ in
+            let id = try await target(c, w, inside)
+            let key = try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: w.admin, json: ["name": "k"] as [String: String])
+            let keyID = (key.json["id"] as? NSNumber)?.int64Value ?? 0
+            return Case(method: .delete, path: "/api/v1/users/\(id)/api-keys/\(keyID)", outside: 404, expect: Self.othersKeys(success: 204))
+        },
+        "listOUs": { _, _, _, _ in Case(method: .get, path: "/api/v1/ous") },
+        "ouTree": { _, _, _, _ in Case(method: .get, path: "/api/v1/ous/tree") },
+        "createOU": { _, w, inside, _ in Case(method: .post, path: "/api/v1/ous", body: ["name": "new", "parent_id": inside ? w.a1 : w.b], outside: 403) },
+        "getOU": { _, w, inside, _ in Case(method: .get, path: "/api/v1/ous/\(inside ? w.a1 : w.b)", outside: 404) },
+        "updateOU": { _, w, inside, _ in Case(method: .patch, path: "/api/v1/ous/\(inside ? w.a1 : w.b)", body: ["description": "changed"], outside: 404) },
+        "deleteOU": { c, w, inside, _ in
+            let unit = try await c.createOU("doomed", parent: inside ? w.a1 : w.b, token: w.admin)
+            return Case(method: .delete, path: "/api/v1/ous/\(unit)", outside: 404)
+        },
+        "uploadResults": { _, _, _, _ in
+            Case(method: .post, path: "/api/v1/results", body: ["results": [["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true] as [String: any Sendable]] as [any Sendable]])
+        },
+        "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
+        "listAudit": { _, _, _, _ in Case(method: .get, path: "/api/v1/audit") },
+        "createServerKey": { _, _, _, _ in Case(method: .post, path: "/api/v1/server-keys", body: ["name": "probe-server"]) },
+    ]
+
+    /// Another user's API keys: admins within scope only; everyone else is refused.
+    static func othersKeys(success: Int) -> @Sendable (Role, Bool) -> Int {
+        { role, inside in
+            switch role {
+            case .globalAdmin: success
+            case .ouAdmin: inside ? success : 404
+            case .globalReporter: 403
+            case .ouReporter: inside ? 403 : 404
+            case .user: 404
+            }
+        }
+    }
+
+    static func expected(_ operation: APIOperation, _ fixture: Case, role: Role, inside: Bool) -> Int {
+        if let expect = fixture.expect { return expect(role, inside) }
+        if operation.permission == .none { return operation.successStatus }
+        if !Permission.granted(to: role).contains(operation.permission) { return 403 }
+        if let outside = fixture.outside, !inside, !role.isGlobal { return outside }
+        return operation.successStatus
+    }
+
+    @Test("every declared operation has a matrix case")
+    func coverage() {
+        #expect(Set(Self.fixtures.keys) == Set(API.operations.map(\.id)))
+    }
+
+    @Test("every route × role × inside/outside gives the declared status")
+    func matrix() async throws {
+        try await APIHarness.run { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("a", parent: nil, token: admin)
+            let a1 = try await c.createOU("a1", parent: a, token: admin)
+            let b = try await c.createOU("b", parent: nil, token: admin)
+            var world = World(admin: admin, a: a, a1: a1, b: b, callers: [:])
+            for role in Role.allCases {
+                let name = "caller.\(role.rawValue.replacingOccurrences(of: "_", with: "-"))"
+                world.callers[role] = (name, try await c.createUser(name, role: role, ou: role.isGlobal ? nil : a, token: admin))
+            }
+            var failures: [String] = []
+            for operation in API.operations {
+                guard let fixture = Self.fixtures[operation.id] else { continue }
+                for role in Role.allCases {
+                    for inside in [true, false] {
+                        let caller = world.callers[role]!
+                        // A fresh token per case: some operations (password change, logout) revoke it.
+                        let token = try await c.token(caller.username, Self.password)
+                        let request = try await fixture(c, world, inside, caller)
+                        let reply = try await c.call(request.method, request.path, token: operation.permission == .none ? nil : token,
+                                                     json: request.body.map { $0 as [String: Any] })
+                        let want = Self.expected(operation, request, role: role, inside: inside)
+                        if reply.status != want {
+                            failures.append("\(operation.id) as \(role.rawValue) \(inside ? "inside" : "outside"): \(reply.status), want \(want): \(reply.text.prefix(160))")
+                        }
+                        if operation.id == "changePassword" && reply.status == 200 {
+                            _ = try await c.call(.put, "/api/v1/users/\(caller.id)/password", token: admin, json: ["password": Self.password])
+                        }
+                    }
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+            // Without credentials every protected route is a 401.
+            for operation in API.operations where operation.permission != .none {
+                let path = operation.path.replacingOccurrences(of: "{id}", with: "1").replacingOccurrences(of: "{key_id}", with: "1")
+                let reply = try await c.call(operation.method, path)
+                #expect(reply.status == 401, "\(operation.id) without credentials: \(reply.status)")
+            }
+        }
+    }
+
+    @Test("the OpenAPI document lists exactly the declared routes, with their permissions")
+    func openAPI() async throws {
+        try await APIHarness.run { c in
+            let reply = try await c.call(.get, "/api/v1/openapi.json")
+            #expect(reply.status == 200)
+            let paths = reply.json["paths"] as? [String: [String: Any]] ?? [:]
+            var documented: Set<String> = []
+            for (path, methods) in paths {
+                for (method, entry) in methods {
+                    documented.insert("\(method.uppercased()) \(path)")
+                    let id = (entry as? [String: Any])?["operationId"] as? String
+                    let permission = (entry as? [String: Any])?["x-permission"] as? String
+                    #expect(id.flatMap { API.byID[$0]?.permission.rawValue } == permission)
+                }
+            }
+            #expect(documented == Set(API.operations.map { "\($0.method.rawValue) \($0.path)" }))
+            // And nothing answers outside the declarations.
+            #expect(try await c.call(.get, "/api/v1/undeclared").status == 404)
+        }
+    }
+}
