@@ -138,6 +138,8 @@ public final class ControlServices: Sendable {
     func checkPassword(username: String, password: String, mfaCode: String?, source: String, allowMFA: Bool) async throws -> User {
         let generic = APIError(.unauthorized, "invalid_credentials", "invalid username or password")
         if let wait = throttle.retryAfter(source) {
+            await audit(actor: "unknown", userID: nil, action: "login", subject: username, source: source, outcome: "failure",
+                        detail: "throttled for \(wait.components.seconds + 1)s")
             throw APIError(.tooManyRequests, "too_many_attempts", "too many failed logins from this address",
                            retryAfterSeconds: Int(wait.components.seconds) + 1)
         }
