@@ -1,22 +1,20 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds waddleperf (release), starts
-# the echo responder and watches a few local targets over ICMP, TCP and UDP,
-# printing a live summary until interrupted (Ctrl-C).
+# The main job: installs what is needed, builds waddleperf (release) and runs
+# the all-in-one server: the control plane (REST API on http://127.0.0.1:8080)
+# on the embedded store, plus the TCP/UDP echo responder on port 7007.
+# On first start it creates the global admin 'admin' and prints a one-time
+# password once. Data lives in ./waddleperf-data (override: WADDLEPERF_DATA).
+# Extra arguments go to `waddleperf serve` (see `waddleperf serve --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-apt_install $(package_list scripts/packages-build.txt)
+apt_install $(package_list scripts/packages-build.txt scripts/packages-runtime.txt)
 require_swift
-swift build -c release
-bin=.build/release/waddleperf
+swift build -c release --product waddleperf
+bin=$PWD/.build/release/waddleperf
 
-"$bin" target --bind 127.0.0.1 --tcp-port "${WADDLEPERF_ECHO_PORT:-7007}" --udp-port "${WADDLEPERF_ECHO_PORT:-7007}" &
-target_pid=$!
-trap 'kill $target_pid 2>/dev/null || true' EXIT
-sleep 0.5
-
-exec_args=(watch --icmp 127.0.0.1 --icmp ::1
-  --tcp "127.0.0.1:${WADDLEPERF_ECHO_PORT:-7007}" --udp "127.0.0.1:${WADDLEPERF_ECHO_PORT:-7007}"
-  --interval 1s --report-every 5s "$@")
-"$bin" "${exec_args[@]}"
+data=${WADDLEPERF_DATA:-$PWD/waddleperf-data}
+mkdir -p "$data"
+exec "$bin" serve --database "sqlite://$data/waddleperf.db" --secret-file "$data/jwt.secret" \
+  --port "${WADDLEPERF_PORT:-8080}" --echo-port "${WADDLEPERF_ECHO_PORT:-7007}" "$@"
