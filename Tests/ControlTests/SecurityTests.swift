@@ -144,6 +144,33 @@ struct SecurityTests {
         }
     }
 
+    @Test("cookie sessions: HttpOnly SameSite cookie, CSRF token required on writes, logout ends the session")
+    func cookieSession() async throws {
+        try await APIHarness.run { c in
+            let login = try await c.call(.post, "/api/v1/auth/login", json: ["username": "admin", "password": APIHarness.adminPassword, "session": true])
+            #expect(login.status == 200)
+            let setCookie = login.headers[.setCookie] ?? ""
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("SameSite=Strict"))
+            let session = String(setCookie.split(separator: ";")[0])   // wp_session=...
+            let csrf = login.json["csrf_token"] as? String ?? ""
+            #expect(!csrf.isEmpty)
+            let cookie: HTTPFields = [.cookie: session]
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", headers: cookie).status == 200)
+            // A state-changing request on the cookie alone (what a cross-site form would send) is refused.
+            let forged = try await c.call(.post, "/api/v1/ous", headers: cookie, json: ["name": "forged"])
+            #expect(forged.status == 403 && forged.json["error"] as? String == "csrf")
+            var wrong = cookie
+            wrong[AuthenticationMiddleware.csrfHeader] = String(repeating: "0", count: 64)
+            #expect(try await c.call(.post, "/api/v1/ous", headers: wrong, json: ["name": "forged"]).status == 403)
+            #expect(try await c.services.store.listOUs().isEmpty)
+            var good = cookie
+            good[AuthenticationMiddleware.csrfHeader] = csrf
+            #expect(try await c.call(.post, "/api/v1/ous", headers: good, json: ["name": "real"]).status == 201)
+            #expect(try await c.call(.post, "/api/v1/auth/logout", headers: good).status == 200)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", headers: cookie).status == 401)
+        }
+    }
+
     @Test("bad input: clear 4xx naming the field, and no partial rows", arguments: TestStores.backends)
     func badInput(kind: String) async throws {
         try await APIHarness.run(kind) { c in
