@@ -83,7 +83,7 @@ extension ControlServices {
         let interval = configuration.retentionInterval
         let task = Task.detached { [store, logger] in
             while !Task.isCancelled {
-                let cutoff = Clock.nowMillis() - Int64(retention.components.seconds) * 1000
+                let cutoff = WallClock.nowMillis() - Int64(retention.components.seconds) * 1000
                 do {
                     let deleted = try await store.deleteResults(olderThan: cutoff)
                     if deleted > 0 { logger.info("retention: deleted \(deleted) results older than \(retention)") }

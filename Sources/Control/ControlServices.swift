@@ -52,7 +52,11 @@ public struct ControlConfiguration: Sendable {
         try apply(settings)
     }
 
-    mutating func apply(_ settings: [String: String]) throws {
+    /// A new random secret (32 bytes as hex) for `jwt_secret`.
+    public static func generateSecret() -> String { Secrets.randomHex(bytes: 32) }
+
+    /// Applies settings named by their file keys (`port`, `database`, ...), checking each.
+    public mutating func apply(_ settings: [String: String]) throws {
         func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
             guard let text = settings[key] else { return nil }
             guard let value = Int(text), range.contains(value) else {
@@ -145,7 +149,7 @@ public final class ControlServices: Sendable {
         }
         let user = try await store.user(username: username)
         let verified = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         guard let user, verified, user.active, user.lockedUntil <= now else {
             throttle.recordFailure(source)
             if let user {
@@ -179,7 +183,7 @@ public final class ControlServices: Sendable {
     }
 
     func audit(actor: String, userID: Int64?, action: String, subject: String, source: String, outcome: String = "success", detail: String = "") async {
-        let entry = AuditEntry(at: Clock.nowMillis(), actorUserID: userID, actor: actor, action: action, subject: subject,
+        let entry = AuditEntry(at: WallClock.nowMillis(), actorUserID: userID, actor: actor, action: action, subject: subject,
                                sourceAddress: source, outcome: outcome, detail: detail)
         do {
             try await store.audit(entry)

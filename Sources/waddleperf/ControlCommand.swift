@@ -30,7 +30,7 @@ struct ControlOptions: ParsableArguments {
         if let port { overrides["port"] = String(port) }
         if let database { overrides["database"] = database }
         if dev { overrides["dev"] = "true" }
-        try configuration.load(file: nil, environment: Dictionary(uniqueKeysWithValues: overrides.map { ("WADDLEPERF_" + $0.key.uppercased(), $0.value) }))
+        try configuration.apply(overrides)
         return configuration
     }
 }
@@ -98,7 +98,10 @@ struct ServeCommand: AsyncParsableCommand {
         if echoPort != "off" {
             guard let port = UInt16(echoPort) else { throw ConfigurationError(field: "echo-port", "must be 0-65535 or 'off', got '\(echoPort)'") }
             var c = EchoServer.Configuration()
-            c.bind = IPAddress(configuration.host) ?? IPAddress("127.0.0.1")!
+            guard let bind = IPAddress(configuration.host) else {
+                throw ConfigurationError(field: "host", "the echo responder binds an IP address, got '\(configuration.host)' (or pass --echo-port off)")
+            }
+            c.bind = bind
             c.tcpPort = port
             c.udpPort = port
             let server = try EchoServer(c)
@@ -118,8 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard secret.utf8.count >= 32 else { throw ConfigurationError(field: "secret-file", "\(path) holds fewer than 32 bytes") }
             return secret
         }
-        var generator = SystemRandomNumberGenerator()
-        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let secret = ControlConfiguration.generateSecret()
         guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ConfigurationError(field: "secret-file", "cannot create \(path)")
         }

@@ -184,6 +184,10 @@ struct SecurityTests {
             let fields = mixed.json["fields"] as? [String: String] ?? [:]
             #expect(fields["results[2].success"] == "must be true or false")
             #expect(fields["results[2].latency_ms"] == "must be at least 0.0")
+            var bigRaw = good
+            bigRaw["raw"] = ["output": String(repeating: "y", count: 70_000)]
+            let tooBig = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": [good, bigRaw]])
+            #expect(tooBig.status == 400 && (tooBig.json["fields"] as? [String: String])?["results[1].raw"] != nil)
             let unknown = try await c.call(.post, "/api/v1/ous", token: admin, json: ["name": "x", "colour": "red"])
             #expect(unknown.status == 400 && (unknown.json["fields"] as? [String: String])?["colour"] == "unknown field")
             let wrongType = try await c.call(.post, "/api/v1/ous", token: admin, json: ["name": 5])

@@ -69,12 +69,12 @@ struct StoreTests {
         query.search = "al_"   // '_' is literal, not a wildcard
         #expect(try await store.listUsers(query).users.map(\.username) == ["al_x"])
 
-        try await store.recordToken(jti: "j1", userID: alice.id, issuedAt: 0, expiresAt: Clock.nowMillis() + 60_000)
-        try await store.recordToken(jti: "j2", userID: alice.id, issuedAt: 0, expiresAt: Clock.nowMillis() - 1)
-        #expect(try await store.tokenIsActive(jti: "j1", now: Clock.nowMillis()))
-        #expect(try await !store.tokenIsActive(jti: "j2", now: Clock.nowMillis()))   // expired
+        try await store.recordToken(jti: "j1", userID: alice.id, issuedAt: 0, expiresAt: WallClock.nowMillis() + 60_000)
+        try await store.recordToken(jti: "j2", userID: alice.id, issuedAt: 0, expiresAt: WallClock.nowMillis() - 1)
+        #expect(try await store.tokenIsActive(jti: "j1", now: WallClock.nowMillis()))
+        #expect(try await !store.tokenIsActive(jti: "j2", now: WallClock.nowMillis()))   // expired
         try await store.setPassword(alice.id, hash: "h2")
-        #expect(try await !store.tokenIsActive(jti: "j1", now: Clock.nowMillis()))   // revoked with the password
+        #expect(try await !store.tokenIsActive(jti: "j1", now: WallClock.nowMillis()))   // revoked with the password
 
         // A TOTP step is accepted once; the same or an older step never again.
         #expect(try await store.consumeTOTPStep(alice.id, step: 100))
@@ -141,7 +141,7 @@ struct StoreTests {
         defer { store.close() }
         let writer = ResultWriter(store: store)
         defer { writer.shutdown() }
-        let rows = (0..<2_500).map { i in ResultRow(createdAt: i < 2_000 ? 1_000 : Clock.nowMillis(), source: "client", testType: "tcp", target: "t", outcome: "success", success: true) }
+        let rows = (0..<2_500).map { i in ResultRow(createdAt: i < 2_000 ? 1_000 : WallClock.nowMillis(), source: "client", testType: "tcp", target: "t", outcome: "success", success: true) }
         try await writer.write(rows)
         #expect(try await store.deleteResults(olderThan: 10_000, chunk: 300) == 2_000)
         #expect(try await store.countResults() == 500)

@@ -29,11 +29,10 @@ public struct APIError: Error, Sendable {
     func response() -> Response {
         var object: [String: Any] = ["error": code, "message": message]
         if let fields { object["fields"] = fields }
-        var headers: HTTPFields = [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"]
+        var headers: HTTPFields = [:]
         if let retryAfterSeconds { headers[.retryAfter] = String(max(1, retryAfterSeconds)) }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"waddleperf\"" }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return JSONResponse.make(object, status: status, headers: headers)
     }
 }
 

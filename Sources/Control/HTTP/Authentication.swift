@@ -64,7 +64,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
         } catch {
             throw APIError(.unauthorized, "unauthorized", "invalid or expired token")
         }
-        guard try await services.store.tokenIsActive(jti: claims.jti, now: Clock.nowMillis()) else {
+        guard try await services.store.tokenIsActive(jti: claims.jti, now: WallClock.nowMillis()) else {
             throw APIError(.unauthorized, "unauthorized", "token has been revoked")
         }
         return Principal(user: try await activeUser(claims.userID), credential: .token(jti: claims.jti))
@@ -90,7 +90,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     private func session(_ value: String, request: Request) async throws -> Principal {
         let idHash = Secrets.sha256Hex(value)
-        guard let session = try await services.store.activeSession(idHash: idHash, now: Clock.nowMillis()) else {
+        guard let session = try await services.store.activeSession(idHash: idHash, now: WallClock.nowMillis()) else {
             throw APIError(.unauthorized, "unauthorized", "session expired or logged out")
         }
         if ![.get, .head, .options].contains(request.method) {

@@ -12,6 +12,7 @@ public struct ControlContext: RequestContext {
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
-    /// Bodies are read by `APIRequest.decode` with each route's own limit.
+    /// Bodies are read by `Request.json(_:)` with each route's own limit; this is Hummingbird's
+    /// fallback for anything else.
     public var maxUploadSize: Int { 1 << 20 }
 }

@@ -13,8 +13,6 @@ public indirect enum JSONSchema: Sendable {
     /// Any JSON object, stored as given (e.g. raw probe output).
     case freeform
     case nullable(JSONSchema)
-
-    public static func ref(_ object: ObjectSchema) -> JSONSchema { .object(object) }
 }
 
 public struct Field: Sendable {
@@ -49,12 +47,10 @@ public struct JSONObject: @unchecked Sendable {
     public let values: [String: Any]
 
     public func has(_ key: String) -> Bool { values[key] != nil }
-    public func isNull(_ key: String) -> Bool { values[key] is NSNull }
     public func string(_ key: String) -> String? { values[key] as? String }
     public func int(_ key: String) -> Int64? { (values[key] as? NSNumber).map { $0.int64Value } }
     public func double(_ key: String) -> Double? { (values[key] as? NSNumber).map { $0.doubleValue } }
     public func bool(_ key: String) -> Bool? { (values[key] as? NSNumber).map { $0.boolValue } }
-    public func object(_ key: String) -> JSONObject? { (values[key] as? [String: Any]).map(JSONObject.init(values:)) }
     public func objects(_ key: String) -> [JSONObject] { ((values[key] as? [Any]) ?? []).compactMap { ($0 as? [String: Any]).map(JSONObject.init(values:)) } }
 }
 

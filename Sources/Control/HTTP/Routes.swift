@@ -98,12 +98,13 @@ enum JSONResponse {
 
     static func timestamp(_ millis: Int64?) -> Any {
         guard let millis else { return NSNull() }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(millis) / 1000))
+        return Date(timeIntervalSince1970: TimeInterval(millis) / 1000).formatted(iso8601)
     }
 
     static func optional(_ value: Any?) -> Any { value ?? NSNull() }
+
+    /// A value type, so one format serves every response without a formatter per timestamp.
+    private static let iso8601 = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 }
 
 extension HTTPResponse.Status {

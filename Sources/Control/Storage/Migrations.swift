@@ -221,14 +221,15 @@ enum Schema {
                 try connection.execute(expand(statement, for: dialect))
             }
             try connection.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                                   [.int(Int64(migration.version)), .text(migration.name), .int(Clock.nowMillis())])
+                                   [.int(Int64(migration.version)), .text(migration.name), .int(WallClock.nowMillis())])
         }
     }
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
 }
 
-enum Clock {
+/// Wall-clock time for stored timestamps (not a Swift `Clock`: these are calendar milliseconds).
+enum WallClock {
     static func nowMillis() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)

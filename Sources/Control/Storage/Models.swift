@@ -21,8 +21,6 @@ public enum Role: String, Codable, Sendable, CaseIterable, Comparable {
     public static func < (a: Role, b: Role) -> Bool { a.rank < b.rank }
 
     public var isGlobal: Bool { self == .globalAdmin || self == .globalReporter }
-    public var isAdmin: Bool { self == .globalAdmin || self == .ouAdmin }
-    public var isReporter: Bool { self != .user }
 }
 
 public struct OrganizationUnit: Sendable, Equatable {
@@ -142,7 +140,8 @@ public struct ResultRow: Sendable, Equatable {
         "transfer_ms", "total_ms", "device_id", "user_id", "ou_id", "raw_json",
     ]
 
-    func append(to binds: inout [SQLValue]) {
+    /// Appends this row's values in `columns` order; `receivedAt` is the batch's receipt time.
+    func append(to binds: inout [SQLValue], receivedAt: Int64) {
         binds.append(.int(createdAt)); binds.append(.int(receivedAt)); binds.append(.text(source))
         binds.append(.text(testType)); binds.append(.text(protocolDetail)); binds.append(.text(target))
         binds.append(.optional(resolvedAddress)); binds.append(.text(outcome)); binds.append(.bool(success))

@@ -26,13 +26,13 @@ public final class ResultWriter: Sendable {
 
     private struct Submission: Sendable {
         let rows: [ResultRow]
+        let queuedAt: ContinuousClock.Instant
         let continuation: CheckedContinuation<Int64, any Error>
     }
 
     private struct State {
         var queue: [Submission] = []
         var queuedRows = 0
-        var oldest: ContinuousClock.Instant?
         var stopping = false
         var stopped = false
         var committedRows: Int64 = 0
@@ -48,6 +48,8 @@ public final class ResultWriter: Sendable {
     }
 
     private let configuration: Configuration
+    /// The INSERT for a full chunk of `rowsPerStatement` rows, built once.
+    private let fullStatement: String
     private let connect: @Sendable () throws -> any SQLConnection
     private let state = Mutex(State())
     private let condition = NSCondition()
@@ -59,6 +61,7 @@ public final class ResultWriter: Sendable {
 
     init(configuration: Configuration, connect: @escaping @Sendable () throws -> any SQLConnection) {
         self.configuration = configuration
+        self.fullStatement = Self.insertStatement(rows: configuration.rowsPerStatement)
         self.connect = connect
         let thread = Thread { [self] in run() }
         thread.name = "result-writer"
@@ -77,9 +80,8 @@ public final class ResultWriter: Sendable {
             let verdict: ResultWriterError? = state.withLock { state in
                 if state.stopping { return .unavailable("the result writer is shutting down") }
                 if state.queuedRows + rows.count > configuration.maxQueuedRows && state.queuedRows > 0 { return .overloaded }
-                state.queue.append(Submission(rows: rows, continuation: continuation))
+                state.queue.append(Submission(rows: rows, queuedAt: .now, continuation: continuation))
                 state.queuedRows += rows.count
-                if state.oldest == nil { state.oldest = .now }
                 return nil
             }
             if let verdict {
@@ -107,8 +109,9 @@ public final class ResultWriter: Sendable {
         defer { condition.unlock() }
         while true {
             let decision = state.withLock { state -> (take: Bool, finished: Bool, deadline: ContinuousClock.Instant?) in
-                if state.queue.isEmpty { return (false, state.stopping, nil) }
-                let deadline = state.oldest!.advanced(by: configuration.maxDelay)
+                // The queue is FIFO: its first submission holds the oldest rows.
+                guard let first = state.queue.first else { return (false, state.stopping, nil) }
+                let deadline = first.queuedAt.advanced(by: configuration.maxDelay)
                 if state.queuedRows >= configuration.maxBatchRows || state.stopping || ContinuousClock.now >= deadline {
                     return (true, false, nil)
                 }
@@ -128,7 +131,6 @@ public final class ResultWriter: Sendable {
                     }
                     state.queue.removeFirst(taken)
                     state.queuedRows -= rows
-                    state.oldest = state.queue.isEmpty ? nil : .now
                     return batch
                 }
             }
@@ -186,30 +188,30 @@ public final class ResultWriter: Sendable {
         }
     }
 
+    static func insertStatement(rows: Int) -> String {
+        let row = "(" + placeholders(ResultRow.columns.count) + ")"
+        return "INSERT INTO test_results (\(ResultRow.columns.joined(separator: ", "))) VALUES "
+            + Array(repeating: row, count: rows).joined(separator: ", ")
+    }
+
     private func isTransient(_ error: SQLError) -> Bool {
         // MariaDB deadlock / lock wait timeout, SQLite busy / locked.
         [1205, 1213, 5, 6].contains(error.code)
     }
 
     private func insert(_ rows: [ResultRow], on connection: any SQLConnection) throws -> Int64 {
-        let columns = ResultRow.columns.joined(separator: ", ")
-        let rowPlaceholders = "(" + placeholders(ResultRow.columns.count) + ")"
         return try connection.transaction {
             var lastID: Int64 = 0
             var start = 0
             var binds: [SQLValue] = []
             binds.reserveCapacity(min(rows.count, configuration.rowsPerStatement) * ResultRow.columns.count)
-            let receivedAt = Clock.nowMillis()
+            let receivedAt = WallClock.nowMillis()
             while start < rows.count {
                 let end = min(start + configuration.rowsPerStatement, rows.count)
                 binds.removeAll(keepingCapacity: true)
-                for index in start..<end {
-                    var row = rows[index]
-                    row.receivedAt = receivedAt
-                    row.append(to: &binds)
-                }
-                let values = Array(repeating: rowPlaceholders, count: end - start).joined(separator: ", ")
-                let result = try connection.execute("INSERT INTO test_results (\(columns)) VALUES \(values)", binds)
+                for index in start..<end { rows[index].append(to: &binds, receivedAt: receivedAt) }
+                let sql = end - start == configuration.rowsPerStatement ? fullStatement : Self.insertStatement(rows: end - start)
+                let result = try connection.execute(sql, binds)
                 // SQLite reports the last row's id, MariaDB the first row's.
                 lastID = connection.dialect == .sqlite ? result.lastInsertID : result.lastInsertID + Int64(end - start - 1)
                 start = end

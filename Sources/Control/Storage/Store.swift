@@ -98,7 +98,7 @@ extension OrganizationUnit {
 
 extension Store {
     public func createOU(name: String, description: String, parentID: Int64?) async throws -> OrganizationUnit {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         do {
             return try await pool.transaction { c in
                 if let parentID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(parentID)]) == 0 {
@@ -147,7 +147,7 @@ extension Store {
                 }
                 unit.parentID = parentID
             }
-            unit.updatedAt = Clock.nowMillis()
+            unit.updatedAt = WallClock.nowMillis()
             try c.execute("UPDATE organization_units SET name = ?, description = ?, parent_id = ?, updated_at = ? WHERE id = ?",
                           [.text(unit.name), .text(unit.description), .optional(unit.parentID), .int(unit.updatedAt), .int(id)])
             return unit
@@ -197,7 +197,7 @@ public struct UserQuery: Sendable {
 
 extension Store {
     public func createUser(_ new: NewUser) async throws -> User {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         do {
             let id = try await pool.withConnection { c in
                 try c.execute("""
@@ -258,7 +258,7 @@ extension Store {
                 if let role = changes.role { user.role = role }
                 if let ouID = changes.ouID { user.ouID = ouID }
                 if let active = changes.active { user.active = active }
-                user.updatedAt = Clock.nowMillis()
+                user.updatedAt = WallClock.nowMillis()
                 try c.execute("UPDATE users SET email = ?, role = ?, ou_id = ?, active = ?, updated_at = ? WHERE id = ?",
                               [.optional(user.email), .text(user.role.rawValue), .optional(user.ouID), .bool(user.active), .int(user.updatedAt), .int(id)])
                 if !user.active {
@@ -281,7 +281,7 @@ extension Store {
     /// Sets a new password hash and revokes every token and session the user had.
     public func setPassword(_ id: Int64, hash: String) async throws {
         try await pool.transaction { c in
-            let now = Clock.nowMillis()
+            let now = WallClock.nowMillis()
             guard try c.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = 0, updated_at = ? WHERE id = ?",
                                 [.text(hash), .int(now), .int(now), .int(id)]).affectedRows == 1 else {
                 throw StoreError.notFound("user \(id)")
@@ -291,7 +291,7 @@ extension Store {
         }
     }
 
-    /// Counts a failed login; returns the new count. `lockedUntil` is set by the caller's policy.
+    /// Counts a failed login; `lockedUntil` maps the new count to the lock expiry (the caller's policy).
     public func recordLoginFailure(_ id: Int64, lockedUntil: @escaping @Sendable (Int) -> Int64) async throws {
         try await pool.transaction { c in
             let failures = Int(try c.scalar("SELECT failed_logins FROM users WHERE id = ?", [.int(id)]) ?? 0) + 1
@@ -302,13 +302,13 @@ extension Store {
 
     public func recordLoginSuccess(_ id: Int64) async throws {
         try await pool.withConnection { c in
-            try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(Clock.nowMillis()), .int(id)])
+            try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(WallClock.nowMillis()), .int(id)])
         }
     }
 
     public func setPendingMFASecret(_ id: Int64, sealed: [UInt8]) async throws {
         try await pool.withConnection { c in
-            try c.execute("UPDATE users SET mfa_pending_secret = ?, updated_at = ? WHERE id = ?", [.blob(sealed), .int(Clock.nowMillis()), .int(id)])
+            try c.execute("UPDATE users SET mfa_pending_secret = ?, updated_at = ? WHERE id = ?", [.blob(sealed), .int(WallClock.nowMillis()), .int(id)])
         }
     }
 
@@ -316,14 +316,14 @@ extension Store {
     public func enableMFA(_ id: Int64, step: Int64) async throws {
         try await pool.withConnection { c in
             try c.execute("UPDATE users SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, mfa_enabled = 1, mfa_last_step = ?, updated_at = ? WHERE id = ? AND mfa_pending_secret IS NOT NULL",
-                          [.int(step), .int(Clock.nowMillis()), .int(id)])
+                          [.int(step), .int(WallClock.nowMillis()), .int(id)])
         }
     }
 
     public func disableMFA(_ id: Int64) async throws {
         try await pool.withConnection { c in
             try c.execute("UPDATE users SET mfa_secret = NULL, mfa_pending_secret = NULL, mfa_enabled = 0, mfa_last_step = 0, updated_at = ? WHERE id = ?",
-                          [.int(Clock.nowMillis()), .int(id)])
+                          [.int(WallClock.nowMillis()), .int(id)])
         }
     }
 
@@ -377,7 +377,7 @@ extension APIKeyRecord {
 
 extension Store {
     public func createAPIKey(userID: Int64, name: String, prefix: String, hash: String) async throws -> APIKeyRecord {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         let id = try await pool.withConnection { c in
             try c.execute("INSERT INTO api_keys (user_id, name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                           [.int(userID), .text(name), .text(prefix), .text(hash), .int(now)]).lastInsertID
@@ -396,7 +396,7 @@ extension Store {
         try await pool.withConnection { c in
             guard let key = try c.query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first.map(APIKeyRecord.init(row:)),
                   let user = try c.query("SELECT * FROM users WHERE id = ?", [.int(key.userID)]).first.map(User.init(row:)) else { return nil }
-            let now = Clock.nowMillis()
+            let now = WallClock.nowMillis()
             // Coarse last-used tracking: one write per key per minute, not per request.
             if (key.lastUsedAt ?? 0) < now - 60_000 {
                 try c.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(key.id)])
@@ -408,14 +408,14 @@ extension Store {
     public func revokeAPIKey(id: Int64, userID: Int64) async throws {
         try await pool.withConnection { c in
             guard try c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-                                [.int(Clock.nowMillis()), .int(id), .int(userID)]).affectedRows == 1 else {
+                                [.int(WallClock.nowMillis()), .int(id), .int(userID)]).affectedRows == 1 else {
                 throw StoreError.notFound("API key \(id)")
             }
         }
     }
 
     public func createServerKey(name: String, prefix: String, hash: String) async throws -> ServerKeyRecord {
-        let now = Clock.nowMillis()
+        let now = WallClock.nowMillis()
         let id = try await pool.withConnection { c in
             try c.execute("INSERT INTO server_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
                           [.text(name), .text(prefix), .text(hash), .int(now)]).lastInsertID
@@ -426,7 +426,7 @@ extension Store {
     public func authenticateServerKey(hash: String) async throws -> ServerKeyRecord? {
         try await pool.withConnection { c in
             guard let row = try c.query("SELECT * FROM server_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first else { return nil }
-            let now = Clock.nowMillis()
+            let now = WallClock.nowMillis()
             if (row.int("last_used_at") ?? 0) < now - 60_000 {
                 try c.execute("UPDATE server_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(row.int("id")!)])
             }
@@ -524,7 +524,7 @@ extension Store {
     public func createSession(idHash: String, userID: Int64, csrfHash: String, sourceAddress: String, expiresAt: Int64) async throws {
         try await pool.withConnection { c in
             try c.execute("INSERT INTO web_sessions (id, user_id, csrf_hash, source_address, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                          [.text(idHash), .int(userID), .text(csrfHash), .text(sourceAddress), .int(Clock.nowMillis()), .int(expiresAt)])
+                          [.text(idHash), .int(userID), .text(csrfHash), .text(sourceAddress), .int(WallClock.nowMillis()), .int(expiresAt)])
         }
     }
 

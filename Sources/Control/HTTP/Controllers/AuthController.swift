@@ -28,7 +28,7 @@ struct AuthController {
                 let sessionID = Secrets.randomHex(bytes: 32), csrf = Secrets.randomHex(bytes: 32)
                 let lifetime = services.configuration.sessionLifetime.components.seconds
                 try await services.store.createSession(idHash: Secrets.sha256Hex(sessionID), userID: user.id, csrfHash: Secrets.sha256Hex(csrf),
-                                                       sourceAddress: context.remoteAddress, expiresAt: Clock.nowMillis() + lifetime * 1000)
+                                                       sourceAddress: context.remoteAddress, expiresAt: WallClock.nowMillis() + lifetime * 1000)
                 let cookie = Cookie(name: AuthenticationMiddleware.sessionCookie, value: sessionID, maxAge: Int(lifetime), path: "/",
                                     secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
                 headers[.setCookie] = cookie.description

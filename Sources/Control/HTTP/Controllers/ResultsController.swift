@@ -12,6 +12,8 @@ struct ResultsController {
         ("total_ms", \.totalMs),
     ]
 
+    static let maxRawBytes = 65_536
+
     static func row(from item: JSONObject, now: Int64, userID: Int64?, ouID: Int64?) -> ResultRow {
         var row = ResultRow(createdAt: item.int("created_at") ?? now, source: userID == nil ? "server" : "client",
                             testType: item.string("test_type")!, target: item.string("target")!, outcome: item.string("outcome")!,
@@ -59,11 +61,11 @@ struct ResultsController {
             } else {
                 ouID = body.int("ou_id")
             }
-            for (index, item) in items.enumerated() where item.string("raw").map({ $0.utf8.count > 65_536 }) ?? false {
-                throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB")
-            }
-            let now = Clock.nowMillis()
+            let now = WallClock.nowMillis()
             let rows = items.map { Self.row(from: $0, now: now, userID: principal.user?.id, ouID: ouID) }
+            for (index, row) in rows.enumerated() where (row.rawJSON?.utf8.count ?? 0) > Self.maxRawBytes {
+                throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB as JSON")
+            }
             let lastID = try await services.writer.write(rows)
             return JSONResponse.make(["accepted": rows.count, "last_id": lastID], status: .created)
         }

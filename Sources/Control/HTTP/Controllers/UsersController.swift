@@ -15,7 +15,7 @@ struct UsersController {
             guard let target = try await services.store.user(id: id) else { throw APIError.notFound("user \(id)") }
             if target.id == principal.user?.id { return target }
             let scope = try await services.scope(of: principal)
-            guard scope.contains(target.ouID) || scope == .everything else { throw APIError.notFound("user \(id)") }
+            guard scope.contains(target.ouID) else { throw APIError.notFound("user \(id)") }
             return target
         }
 
