@@ -40,6 +40,8 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     UsersController(services: services).register(&routes)
     OUController(services: services).register(&routes)
     ResultsController(services: services).register(&routes)
+    DevicesController(services: services).register(&routes)
+    ConfigsController(services: services).register(&routes)
     routes.finish()
 
     let application = Application(

@@ -33,6 +33,12 @@ struct APIHarness {
         }
     }
 
+    /// A valid client config body for PUT /configs/... .
+    static let sampleConfig: [String: any Sendable] = [
+        "name": "probe set",
+        "config": ["interval_seconds": 60, "tests": [["type": "icmp", "target": "127.0.0.1"] as [String: any Sendable]] as [any Sendable]] as [String: any Sendable],
+    ]
+
     struct Reply: @unchecked Sendable {
         var status: Int
         var json: [String: Any]
@@ -87,6 +93,27 @@ struct APIHarness {
             let reply = try await call(.post, "/api/v1/ous", token: token, json: body)
             #expect(reply.status == 201, "\(reply.text)")
             return (reply.json["id"] as? NSNumber)?.int64Value ?? 0
+        }
+
+        func enrollmentSecret(ou: Int64, token: String, maxUses: Int? = nil) async throws -> (id: Int64, secret: String) {
+            var body: [String: Any] = ["ou_id": ou, "name": "rollout"]
+            if let maxUses { body["max_uses"] = maxUses }
+            let reply = try await call(.post, "/api/v1/enrollment/secrets", token: token, json: body)
+            #expect(reply.status == 201, "\(reply.text)")
+            return ((reply.json["id"] as? NSNumber)?.int64Value ?? 0, reply.json["secret"] as? String ?? "")
+        }
+
+        /// Enrolls a device; returns its id and token.
+        func enroll(secret: String, serial: String, expect status: Int = 201) async throws -> (id: Int64, token: String) {
+            let reply = try await call(.post, "/api/v1/enrollment/enroll", json: ["secret": secret, "serial": serial, "hostname": "host-\(serial)", "os": "linux"])
+            #expect(reply.status == status, "\(reply.text)")
+            let device = reply.json["device"] as? [String: Any] ?? [:]
+            return ((device["id"] as? NSNumber)?.int64Value ?? 0, reply.json["token"] as? String ?? "")
+        }
+
+        func putConfig(_ path: String, token: String, body: [String: any Sendable] = APIHarness.sampleConfig) async throws {
+            let reply = try await call(.put, path, token: token, json: body as [String: Any])
+            #expect(reply.status == 200, "\(reply.text)")
         }
 
         func createUser(_ username: String, role: Role, ou: Int64?, token: String, password: String = "Sturdy-Walrus-17") async throws -> Int64 {

@@ -82,7 +82,54 @@ struct RBACMatrixTests {
         "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
         "listAudit": { _, _, _, _ in Case(method: .get, path: "/api/v1/audit") },
         "createServerKey": { _, _, _, _ in Case(method: .post, path: "/api/v1/server-keys", body: ["name": "probe-server"]) },
+        "statistics": { _, _, _, _ in Case(method: .get, path: "/api/v1/statistics?group_by=target") },
+        "listDevices": { _, _, _, _ in Case(method: .get, path: "/api/v1/devices") },
+        "deviceSummary": { _, _, _, _ in Case(method: .get, path: "/api/v1/devices/summary") },
+        "getDevice": { c, w, inside, _ in Case(method: .get, path: "/api/v1/devices/\(try await device(c, w, inside))", outside: 404) },
+        "deactivateDevice": { c, w, inside, _ in Case(method: .post, path: "/api/v1/devices/\(try await device(c, w, inside))/deactivate", outside: 404) },
+        "reactivateDevice": { c, w, inside, _ in Case(method: .post, path: "/api/v1/devices/\(try await device(c, w, inside))/reactivate", outside: 404) },
+        "listEnrollmentSecrets": { _, _, _, _ in Case(method: .get, path: "/api/v1/enrollment/secrets") },
+        "createEnrollmentSecret": { _, w, inside, _ in
+            Case(method: .post, path: "/api/v1/enrollment/secrets", body: ["ou_id": inside ? w.a1 : w.b, "name": "rollout"], outside: 403)
+        },
+        "revokeEnrollmentSecret": { c, w, inside, _ in
+            let secret = try await c.enrollmentSecret(ou: inside ? w.a1 : w.b, token: w.admin)
+            return Case(method: .delete, path: "/api/v1/enrollment/secrets/\(secret.id)", outside: 404)
+        },
+        "enroll": { c, w, inside, _ in
+            let secret = try await c.enrollmentSecret(ou: inside ? w.a1 : w.b, token: w.admin)
+            return Case(method: .post, path: "/api/v1/enrollment/enroll", body: ["secret": secret.secret, "serial": "sn-\(UInt32.random(in: 0...UInt32.max))"])
+        },
+        // Only enrolled devices hold `device`: every user role is refused whatever its rank.
+        "deviceConfig": { _, _, _, _ in Case(method: .get, path: "/api/v1/device/config") },
+        "deviceHeartbeat": { _, _, _, _ in Case(method: .post, path: "/api/v1/device/heartbeat") },
+        "listConfigs": { _, _, _, _ in Case(method: .get, path: "/api/v1/configs") },
+        "getDefaultConfig": { c, w, _, _ in
+            try await c.putConfig("/api/v1/configs/default", token: w.admin)
+            return Case(method: .get, path: "/api/v1/configs/default")
+        },
+        "putDefaultConfig": { _, _, _, _ in
+            // configs:write within an OU does not reach the default: global administrators only.
+            Case(method: .put, path: "/api/v1/configs/default", body: APIHarness.sampleConfig, expect: { role, _ in role == .globalAdmin ? 200 : 403 })
+        },
+        "getOUConfig": { c, w, inside, _ in
+            let path = "/api/v1/ous/\(inside ? w.a1 : w.b)/config"
+            try await c.putConfig(path, token: w.admin)
+            return Case(method: .get, path: path, outside: 404)
+        },
+        "putOUConfig": { _, w, inside, _ in Case(method: .put, path: "/api/v1/ous/\(inside ? w.a1 : w.b)/config", body: APIHarness.sampleConfig, outside: 404) },
+        "deleteOUConfig": { c, w, inside, _ in
+            let path = "/api/v1/ous/\(inside ? w.a1 : w.b)/config"
+            try await c.putConfig(path, token: w.admin)
+            return Case(method: .delete, path: path, outside: 404)
+        },
     ]
+
+    /// A freshly enrolled device, inside (OU a1) or outside (OU b).
+    static func device(_ c: APIHarness.Client, _ w: World, _ inside: Bool) async throws -> Int64 {
+        let secret = try await c.enrollmentSecret(ou: inside ? w.a1 : w.b, token: w.admin)
+        return try await c.enroll(secret: secret.secret, serial: "sn-\(UInt32.random(in: 0...UInt32.max))").id
+    }
 
     /// Another user's API keys: admins within scope only; everyone else is refused.
     static func othersKeys(success: Int) -> @Sendable (Role, Bool) -> Int {

@@ -34,6 +34,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
             guard parts.count == 2 else { throw APIError(.unauthorized, "unauthorized", "malformed Authorization header") }
             let scheme = parts[0].lowercased(), value = String(parts[1]).trimmingCharacters(in: .whitespaces)
             switch scheme {
+            case "bearer" where DeviceTokens.looksLikeToken(value):
+                guard let device = try await services.store.authenticateDevice(tokenHash: Secrets.sha256Hex(value)) else {
+                    throw APIError(.unauthorized, "unauthorized", "invalid device token, or the device is deactivated")
+                }
+                return Principal(user: nil, credential: .device(id: device.id), device: device)
             case "bearer" where APIKeys.looksLikeKey(value), "apikey":
                 return try await apiKey(value)
             case "bearer":
@@ -111,4 +116,11 @@ enum APIKeys {
     }
 
     static func prefix(_ key: String) -> String { String(key.prefix(8)) }
+}
+
+/// Device tokens: `wpd_` and 64 hex characters, so a bearer value says which kind it is.
+enum DeviceTokens {
+    static let prefix = "wpd_"
+    static func generate() -> String { prefix + Secrets.randomHex(bytes: 32) }
+    static func looksLikeToken(_ value: String) -> Bool { value.hasPrefix(prefix) && APIKeys.looksLikeKey(String(value.dropFirst(prefix.count))) }
 }

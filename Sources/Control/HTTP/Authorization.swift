@@ -15,6 +15,12 @@ public enum Permission: String, Sendable, CaseIterable {
     case resultsWrite = "results:write"
     case auditRead = "audit:read"
     case serverKeysWrite = "server_keys:write"
+    case devicesRead = "devices:read"
+    /// Deactivate/reactivate devices and manage enrollment secrets.
+    case devicesWrite = "devices:write"
+    case configsWrite = "configs:write"
+    /// Held only by enrolled devices (their own config and heartbeat).
+    case device
 
     /// The permissions each role holds. OU roles hold them only within their OU subtree; the
     /// controllers apply that scope.
@@ -22,15 +28,18 @@ public enum Permission: String, Sendable, CaseIterable {
         let base: Set<Permission> = [.authenticated, .resultsRead, .resultsWrite]
         switch role {
         case .user: return base
-        case .ouReporter: return base.union([.usersRead, .ousRead])
-        case .ouAdmin: return base.union([.usersRead, .ousRead, .usersWrite, .ousWrite])
-        case .globalReporter: return base.union([.usersRead, .ousRead, .auditRead])
-        case .globalAdmin: return Set(allCases)
+        case .ouReporter: return base.union([.usersRead, .ousRead, .devicesRead])
+        case .ouAdmin: return base.union([.usersRead, .ousRead, .devicesRead, .usersWrite, .ousWrite, .devicesWrite, .configsWrite])
+        case .globalReporter: return base.union([.usersRead, .ousRead, .devicesRead, .auditRead])
+        case .globalAdmin: return Set(allCases).subtracting([.device])
         }
     }
 
     /// Server keys (`X-Manager-Key`) are for server-to-server result upload only.
     static let serverKey: Set<Permission> = [.resultsWrite]
+
+    /// An enrolled device uploads its results and reads its config.
+    static let enrolledDevice: Set<Permission> = [.device, .resultsWrite]
 }
 
 /// Who is calling and how they proved it.
@@ -41,13 +50,23 @@ public struct Principal: Sendable {
         case session(id: String)
         case basic
         case serverKey(id: Int64)
+        case device(id: Int64)
     }
 
     public var user: User?
     public var credential: Credential
+    /// The enrolled device, for `.device` credentials.
+    public var device: Device?
+
+    init(user: User?, credential: Credential, device: Device? = nil) {
+        self.user = user
+        self.credential = credential
+        self.device = device
+    }
 
     var permissions: Set<Permission> {
         if case .serverKey = credential { return Permission.serverKey }
+        if case .device = credential { return Permission.enrolledDevice }
         guard let user else { return [] }
         return Permission.granted(to: user.role)
     }
@@ -55,6 +74,7 @@ public struct Principal: Sendable {
     var displayName: String {
         switch credential {
         case .serverKey(let id): "server-key:\(id)"
+        case .device(let id): "device:\(id)"
         default: user.map { "user:\($0.username)" } ?? "anonymous"
         }
     }

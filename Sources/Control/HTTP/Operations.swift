@@ -153,6 +153,92 @@ enum Schemas {
         Field("results", .array(of: .object(storedResult)), required: true),
         Field("next_cursor", .nullable(.string()), required: true, "pass as `cursor` for the next page"),
     ])
+    static let statistics = ObjectSchema("Statistics", strict: false, [
+        Field("group_by", .string(), required: true), Field("metric", .string(), required: true),
+        Field("groups", .array(of: .object(ObjectSchema("StatisticsGroup", strict: false, [
+            Field("key", .nullable(.string()), required: true, "test type, target, device id (null: no device) or bucket start in ms"),
+            Field("start", timestamp, "time groups: the bucket's start"),
+            Field("count", .integer(), required: true), Field("successes", .integer(), required: true),
+            Field("success_rate", .number(), required: true, "0...1"), Field("mean_loss_percent", .nullable(.number())),
+            Field("samples", .integer(), required: true, "rows with a value of the metric; the figures below use only these"),
+            Field("mean", .nullable(.number())), Field("min", .nullable(.number())), Field("max", .nullable(.number())),
+            Field("p50", .nullable(.number()), "nearest-rank percentile"), Field("p90", .nullable(.number())), Field("p99", .nullable(.number())),
+        ]))), required: true),
+    ])
+    static let deviceStatus = JSONSchema.string(maxLength: 16, values: DeviceStatus.allCases.map(\.rawValue))
+    static let device = ObjectSchema("Device", strict: false, [
+        Field("id", id, required: true), Field("serial", .string(), required: true), Field("hostname", .string(), required: true),
+        Field("os", .string(), required: true), Field("os_version", .string(), required: true), Field("client_type", .string(), required: true),
+        Field("client_version", .string(), required: true), Field("ou_id", id, required: true), Field("active", .boolean, required: true),
+        Field("status", deviceStatus, required: true, "online < 5 min, recent < 1 h, offline < 24 h, stale beyond or never seen"),
+        Field("enrolled_at", timestamp, required: true), Field("enrolled_address", .string(), required: true),
+        Field("last_seen_at", .nullable(timestamp), required: true),
+    ])
+    static let deviceList = ObjectSchema("DeviceList", strict: false, [
+        Field("devices", .array(of: .object(device)), required: true), Field("total", .integer(), required: true),
+        Field("limit", .integer(), required: true), Field("offset", .integer(), required: true),
+    ])
+    static let deviceSummary = ObjectSchema("DeviceSummary", strict: false, [
+        Field("total", .integer(), required: true), Field("active", .integer(), required: true), Field("inactive", .integer(), required: true),
+        Field("online", .integer(), required: true), Field("recent", .integer(), required: true), Field("offline", .integer(), required: true),
+        Field("stale", .integer(), required: true, "active devices only, in each status"),
+    ])
+    static let enrollmentSecret = ObjectSchema("EnrollmentSecret", strict: false, [
+        Field("id", id, required: true), Field("ou_id", id, required: true), Field("name", .string(), required: true),
+        Field("prefix", .string(), required: true), Field("created_at", timestamp, required: true),
+        Field("expires_at", .nullable(timestamp), required: true), Field("max_uses", .nullable(.integer()), required: true),
+        Field("uses", .integer(), required: true), Field("revoked_at", .nullable(timestamp), required: true),
+        Field("secret", .string(), "only in the creation response"),
+    ])
+    static let enrollmentSecretList = ObjectSchema("EnrollmentSecretList", strict: false, [
+        Field("enrollment_secrets", .array(of: .object(enrollmentSecret)), required: true),
+    ])
+    static let createEnrollmentSecret = ObjectSchema("CreateEnrollmentSecretRequest", [
+        Field("ou_id", id, required: true, "devices enrolled with it join this OU"), Field("name", .string(maxLength: 128, minLength: 1), required: true),
+        Field("expires_in_seconds", .integer(minimum: 60, maximum: 31_536_000)), Field("max_uses", .integer(minimum: 1, maximum: 1_000_000)),
+    ])
+    static let enroll = ObjectSchema("EnrollRequest", [
+        Field("secret", .string(maxLength: 128, minLength: 1), required: true),
+        Field("serial", .string(maxLength: 128, minLength: 1, pattern: "[A-Za-z0-9._:@-]+"), required: true, "stable identity of the device"),
+        Field("hostname", .string(maxLength: 255)), Field("os", .string(maxLength: 64)), Field("os_version", .string(maxLength: 64)),
+        Field("client_type", .string(maxLength: 32)), Field("client_version", .string(maxLength: 32)),
+    ])
+    static let enrolled = ObjectSchema("Enrollment", strict: false, [
+        Field("device", .object(device), required: true),
+        Field("token", .string(), required: true, "send as `Authorization: Bearer <token>`; shown once, replaced by re-enrolling"),
+    ])
+    static let probeSpec = ObjectSchema("ProbeSpec", [
+        Field("type", .string(maxLength: 16, values: ["icmp", "tcp", "udp", "http", "dns", "traceroute"]), required: true),
+        Field("target", .string(maxLength: 255, minLength: 1), required: true), Field("port", .integer(minimum: 1, maximum: 65535)),
+        Field("count", .integer(minimum: 1, maximum: 1000)), Field("timeout_ms", .integer(minimum: 1, maximum: 300_000)),
+        Field("protocol_detail", .string(maxLength: 64)), Field("enabled", .boolean),
+    ])
+    static let clientConfigDocument = ObjectSchema("ClientConfigDocument", [
+        Field("interval_seconds", .integer(minimum: 10, maximum: 86_400), required: true, "how often a device runs its tests"),
+        Field("jitter_percent", .integer(minimum: 0, maximum: 50), "spread of the interval and check-in, ± this percentage"),
+        Field("checkin_seconds", .integer(minimum: 60, maximum: 86_400), "how often a device pulls its config (default 900)"),
+        Field("tests", .array(of: .object(probeSpec), maxItems: 256), required: true),
+        Field("thresholds", .object(ObjectSchema("Thresholds", [
+            Field("latency_ms", .number(minimum: 0)), Field("loss_percent", .number(minimum: 0, maximum: 100)),
+        ]))),
+    ])
+    static let putClientConfig = ObjectSchema("PutClientConfigRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1), required: true), Field("config", .object(clientConfigDocument), required: true),
+    ])
+    static let clientConfig = ObjectSchema("ClientConfig", strict: false, [
+        Field("ou_id", .nullable(id), required: true, "null: the default config"), Field("name", .string(), required: true),
+        Field("config", .object(clientConfigDocument), required: true), Field("updated_at", timestamp, required: true),
+        Field("updated_by", .nullable(id), required: true),
+    ])
+    static let clientConfigList = ObjectSchema("ClientConfigList", strict: false, [Field("configs", .array(of: .object(clientConfig)), required: true)])
+    static let deviceConfig = ObjectSchema("DeviceConfig", strict: false, [
+        Field("config", .nullable(.object(clientConfigDocument)), required: true, "null when neither the OU, its ancestors nor the default has one"),
+        Field("name", .nullable(.string()), required: true), Field("source_ou_id", .nullable(id), required: true, "the OU whose config applies; null: the default"),
+        Field("next_checkin_seconds", .integer(), required: true, "checkin_seconds ± jitter_percent, so a fleet does not call in at once"),
+    ])
+    static let heartbeat = ObjectSchema("Heartbeat", strict: false, [
+        Field("device_id", id, required: true), Field("last_seen_at", timestamp, required: true),
+    ])
     static let audit = ObjectSchema("AuditPage", strict: false, [Field("entries", .array(of: .freeform), required: true)])
     static let health = ObjectSchema("Health", strict: false, [Field("status", .string(), required: true)])
 }
@@ -213,6 +299,55 @@ public enum API {
                   response: Schemas.resultPage,
                   query: [limitQuery, Field("cursor", .string()), Field("test_type", .string()), Field("target", .string()),
                           Field("device_id", Schemas.id), Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
+
+        APIOperation("statistics", .get, "/api/v1/statistics", .resultsRead, tag: "results",
+                  "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99",
+                  response: Schemas.statistics,
+                  query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
+                          Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600)"),
+                          Field("metric", .string(values: StatisticsQuery.metrics), "default latency_ms"),
+                          Field("limit", .integer(minimum: 1, maximum: 10_000), "groups returned (default 100)"),
+                          Field("test_type", .string()), Field("target", .string()), Field("device_id", Schemas.id),
+                          Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
+
+        APIOperation("listDevices", .get, "/api/v1/devices", .devicesRead, tag: "devices", "Enrolled devices in your scope, paged, filtered",
+                  response: Schemas.deviceList,
+                  query: [limitQuery, Field("offset", .integer(minimum: 0)), Field("status", Schemas.deviceStatus), Field("active", .boolean),
+                          Field("search", .string(maxLength: 128), "substring of serial or hostname"), Field("ou_id", Schemas.id)]),
+        APIOperation("deviceSummary", .get, "/api/v1/devices/summary", .devicesRead, tag: "devices", "Device counts by status in your scope",
+                  response: Schemas.deviceSummary),
+        APIOperation("getDevice", .get, "/api/v1/devices/{id}", .devicesRead, tag: "devices", "One device", response: Schemas.device),
+        APIOperation("deactivateDevice", .post, "/api/v1/devices/{id}/deactivate", .devicesWrite, tag: "devices",
+                  "Deactivate a device: its token stops working at once", response: Schemas.device),
+        APIOperation("reactivateDevice", .post, "/api/v1/devices/{id}/reactivate", .devicesWrite, tag: "devices",
+                  "Reactivate a device; it enrolls again to get a new token", response: Schemas.device),
+        APIOperation("listEnrollmentSecrets", .get, "/api/v1/enrollment/secrets", .devicesWrite, tag: "enrollment",
+                  "Enrollment secrets of the OUs in your scope (never the secret itself)", response: Schemas.enrollmentSecretList),
+        APIOperation("createEnrollmentSecret", .post, "/api/v1/enrollment/secrets", .devicesWrite, tag: "enrollment",
+                  "Issue an enrollment secret for an OU in your scope; shown once", request: Schemas.createEnrollmentSecret,
+                  response: Schemas.enrollmentSecret, status: 201),
+        APIOperation("revokeEnrollmentSecret", .delete, "/api/v1/enrollment/secrets/{id}", .devicesWrite, tag: "enrollment",
+                  "Revoke an enrollment secret (enrolled devices keep working)", status: 204),
+        APIOperation("enroll", .post, "/api/v1/enrollment/enroll", .none, tag: "enrollment",
+                  "A device enrolls with a secret and receives its token; the secret decides the OU. 201 new, 200 re-enrolled",
+                  request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10),
+        APIOperation("deviceConfig", .get, "/api/v1/device/config", .device, tag: "devices",
+                  "The calling device's config: its OU's, the nearest ancestor's, or the default", response: Schemas.deviceConfig),
+        APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices", "The calling device is alive",
+                  response: Schemas.heartbeat),
+
+        APIOperation("listConfigs", .get, "/api/v1/configs", .devicesRead, tag: "configs", "Client configs of the OUs in your scope, and the default",
+                  response: Schemas.clientConfigList),
+        APIOperation("getDefaultConfig", .get, "/api/v1/configs/default", .devicesRead, tag: "configs", "The default client config",
+                  response: Schemas.clientConfig),
+        APIOperation("putDefaultConfig", .put, "/api/v1/configs/default", .configsWrite, tag: "configs",
+                  "Replace the default client config (global administrators)", request: Schemas.putClientConfig, response: Schemas.clientConfig),
+        APIOperation("getOUConfig", .get, "/api/v1/ous/{id}/config", .devicesRead, tag: "configs", "An OU's own client config",
+                  response: Schemas.clientConfig),
+        APIOperation("putOUConfig", .put, "/api/v1/ous/{id}/config", .configsWrite, tag: "configs", "Create or replace an OU's client config",
+                  request: Schemas.putClientConfig, response: Schemas.clientConfig),
+        APIOperation("deleteOUConfig", .delete, "/api/v1/ous/{id}/config", .configsWrite, tag: "configs",
+                  "Remove an OU's config; it inherits again", status: 204),
 
         APIOperation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
                   response: Schemas.audit, query: [limitQuery, Field("cursor", .string())]),

@@ -53,8 +53,10 @@ final class MariaDBConnection: SQLConnection {
         _ = cmariadb_set_bool(mysql, MYSQL_OPT_RECONNECT, 0)
         _ = cmariadb_set_string(mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4")
         let database = createDatabase ? nil : configuration.database
+        // CLIENT_FOUND_ROWS: an UPDATE reports the rows it matched, as SQLite does, so "one row
+        // changed" checks mean the same on both stores even when the new values equal the old.
         guard mysql_real_connect(mysql, configuration.host, configuration.user, configuration.password,
-                                 database, configuration.port, configuration.socket, 0) != nil else {
+                                 database, configuration.port, configuration.socket, UInt(CLIENT_FOUND_ROWS)) != nil else {
             let failure = Self.error(mysql, context: "connect to \(configuration.host):\(configuration.port)")
             mysql_close(mysql)
             throw SQLError(kind: .connection, code: failure.code, message: failure.message)

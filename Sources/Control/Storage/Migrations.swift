@@ -183,6 +183,15 @@ enum Schema {
             """,
             "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
         ]),
+        Migration(version: 2, name: "enrollment limits and device addresses", statements: [
+            "ALTER TABLE enrollment_secrets ADD COLUMN expires_at BIGINT NULL",
+            "ALTER TABLE enrollment_secrets ADD COLUMN max_uses BIGINT NULL",
+            "ALTER TABLE enrollment_secrets ADD COLUMN uses BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE devices ADD COLUMN enrolled_address VARCHAR(64) NOT NULL DEFAULT ''",
+            "CREATE INDEX IF NOT EXISTS devices_ou ON devices(ou_id, last_seen_at)",
+            "CREATE INDEX IF NOT EXISTS enrollment_secrets_ou ON enrollment_secrets(ou_id)",
+            "CREATE INDEX IF NOT EXISTS test_results_type ON test_results(test_type, created_at)",
+        ]),
     ]
 
     static func expand(_ statement: String, for dialect: SQLDialect) -> String {

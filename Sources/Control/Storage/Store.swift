@@ -74,6 +74,12 @@ public final class Store: Sendable {
         Int(try await pool.withConnection { try $0.scalar("SELECT MAX(version) FROM schema_migrations") ?? 0 })
     }
 
+    /// `%search%` for `LIKE ? ESCAPE '!'`: a backslash escape would mean different things to
+    /// SQLite and MariaDB.
+    static func likePattern(_ search: String) -> String {
+        "%" + search.replacingOccurrences(of: "!", with: "!!").replacingOccurrences(of: "%", with: "!%").replacingOccurrences(of: "_", with: "!_") + "%"
+    }
+
     static func translate(_ error: any Error, conflict: String) -> any Error {
         if let error = error as? SQLError {
             switch error.kind {
@@ -233,9 +239,7 @@ extension Store {
                 binds += ouIDs.map(SQLValue.int)
             }
             if let search = query.search, !search.isEmpty {
-                // '!' escapes LIKE wildcards: a backslash would mean different things to SQLite and MariaDB.
-                let pattern = "%" + search.replacingOccurrences(of: "!", with: "!!").replacingOccurrences(of: "%", with: "!%")
-                    .replacingOccurrences(of: "_", with: "!_") + "%"
+                let pattern = Store.likePattern(search)
                 clauses.append("(username LIKE ? ESCAPE '!' OR email LIKE ? ESCAPE '!')")
                 binds += [.text(pattern), .text(pattern)]
             }
@@ -462,31 +466,9 @@ extension Store {
 
 extension Store {
     public func results(_ filter: ResultFilter) async throws -> [StoredResult] {
-        try await pool.withConnection { c in
-            var clauses: [String] = []
-            var binds: [SQLValue] = []
-            if let ouIDs = filter.ouIDs {
-                if ouIDs.isEmpty && filter.userID == nil { return [] }
-                if let userID = filter.userID {
-                    // Reporters see their OUs plus their own results.
-                    clauses.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
-                    binds += ouIDs.map(SQLValue.int) + [.int(userID)]
-                } else {
-                    clauses.append("ou_id IN (\(placeholders(ouIDs.count)))")
-                    binds += ouIDs.map(SQLValue.int)
-                }
-            } else if let userID = filter.userID {
-                clauses.append("user_id = ?"); binds.append(.int(userID))
-            }
-            if let v = filter.deviceID { clauses.append("device_id = ?"); binds.append(.int(v)) }
-            if let v = filter.testType { clauses.append("test_type = ?"); binds.append(.text(v)) }
-            if let v = filter.target { clauses.append("target = ?"); binds.append(.text(v)) }
-            if let v = filter.since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
-            if let v = filter.until { clauses.append("created_at < ?"); binds.append(.int(v)) }
-            if let v = filter.beforeID { clauses.append("id < ?"); binds.append(.int(v)) }
-            let filterSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
-            binds.append(.int(Int64(filter.limit)))
-            return try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds).map {
+        guard let (filterSQL, binds) = filter.whereClause() else { return [] }
+        return try await pool.withConnection { c in
+            try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds + [.int(Int64(filter.limit))]).map {
                 StoredResult(id: $0.int("id") ?? 0, row: ResultRow(row: $0))
             }
         }

@@ -54,30 +54,45 @@ struct ResultsController {
             let body = try await request.json(operation)
             let items = body.objects("results")
             if items.isEmpty { throw APIError.invalid("results", "must not be empty") }
+            // Attribution comes from the credential: a device's results are its own and its OU's; a
+            // user's are theirs; only server keys name an OU and a device.
             let ouID: Int64?
-            if let user = principal.user {
+            if let device = principal.device {
+                if body.has("ou_id") { throw APIError.invalid("ou_id", "a device's results belong to its own OU") }
+                ouID = device.ouID
+            } else if let user = principal.user {
                 if body.has("ou_id") { throw APIError.invalid("ou_id", "only server keys name an OU; yours is \(user.ouID.map(String.init) ?? "none")") }
                 ouID = user.ouID
             } else {
                 ouID = body.int("ou_id")
             }
             let now = WallClock.nowMillis()
-            let rows = items.map { Self.row(from: $0, now: now, userID: principal.user?.id, ouID: ouID) }
-            for (index, row) in rows.enumerated() where (row.rawJSON?.utf8.count ?? 0) > Self.maxRawBytes {
-                throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB as JSON")
+            var rows: [ResultRow] = []
+            rows.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                var row = Self.row(from: item, now: now, userID: principal.user?.id, ouID: ouID)
+                if let device = principal.device {
+                    if let claimed = row.deviceID, claimed != device.id {
+                        throw APIError.invalid("results[\(index)].device_id", "a device uploads only its own results (\(device.id))")
+                    }
+                    row.deviceID = device.id
+                    row.source = "device"
+                } else if principal.user != nil, row.deviceID != nil {
+                    throw APIError.invalid("results[\(index)].device_id", "only devices and server keys attribute results to a device")
+                }
+                if (row.rawJSON?.utf8.count ?? 0) > Self.maxRawBytes {
+                    throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB as JSON")
+                }
+                rows.append(row)
             }
             let lastID = try await services.writer.write(rows)
             return JSONResponse.make(["accepted": rows.count, "last_id": lastID], status: .created)
         }
 
-        routes.on("listResults") { request, context, _ in
+        /// The caller's scope and the query's common filters.
+        @Sendable func filter(_ request: Request, _ context: ControlContext) async throws -> ResultFilter {
             let principal = try context.caller
             var filter = ResultFilter()
-            filter.limit = try request.queryInt("limit", default: 50, range: 1...1000)
-            if let cursor = try request.queryString("cursor", maxLength: 24) {
-                guard let id = Int64(cursor), id > 0 else { throw APIError.invalid("cursor", "is not a cursor this API returned") }
-                filter.beforeID = id
-            }
             filter.testType = try request.queryString("test_type", maxLength: 32)
             filter.target = try request.queryString("target")
             filter.deviceID = try request.queryInt64("device_id")
@@ -88,9 +103,54 @@ struct ResultsController {
                 filter.ouIDs = Array(ouIDs)
                 filter.userID = principal.user?.id
             }
+            return filter
+        }
+
+        routes.on("listResults") { request, context, _ in
+            var filter = try await filter(request, context)
+            filter.limit = try request.queryInt("limit", default: 50, range: 1...1000)
+            if let cursor = try request.queryString("cursor", maxLength: 24) {
+                guard let id = Int64(cursor), id > 0 else { throw APIError.invalid("cursor", "is not a cursor this API returned") }
+                filter.beforeID = id
+            }
             let results = try await services.store.results(filter)
             let next: Any = results.count == filter.limit ? String(results.last!.id) : NSNull()
             return JSONResponse.make(["results": results.map(Self.json), "next_cursor": next])
+        }
+
+        routes.on("statistics") { request, context, _ in
+            var query = StatisticsQuery()
+            query.filter = try await filter(request, context)
+            query.limit = try request.queryInt("limit", default: 100, range: 1...10_000)
+            let grouping = try request.queryString("group_by", maxLength: 16) ?? "test_type"
+            switch grouping {
+            case "test_type": query.grouping = .testType
+            case "target": query.grouping = .target
+            case "device": query.grouping = .device
+            case "time": query.grouping = .time(bucket: Int64(try request.queryInt("bucket", default: 3600, range: 1...2_592_000)) * 1000)
+            default: throw APIError.invalid("group_by", "must be one of test_type, target, device, time")
+            }
+            if grouping != "time", request.uri.queryParameters["bucket"] != nil {
+                throw APIError.invalid("bucket", "applies only to group_by=time")
+            }
+            let metric = try request.queryString("metric", maxLength: 32) ?? "latency_ms"
+            guard StatisticsQuery.metrics.contains(metric) else {
+                throw APIError.invalid("metric", "must be one of \(StatisticsQuery.metrics.joined(separator: ", "))")
+            }
+            query.metric = metric
+            let groups = try await services.store.statistics(query).map { row -> [String: Any] in
+                var json: [String: Any] = [
+                    "key": row.key, "count": row.count, "successes": row.successes,
+                    "success_rate": row.count > 0 ? Double(row.successes) / Double(row.count) : 0,
+                    "mean_loss_percent": JSONResponse.optional(row.meanLossPercent), "samples": row.samples,
+                    "mean": JSONResponse.optional(row.mean), "min": JSONResponse.optional(row.min), "max": JSONResponse.optional(row.max),
+                    "p50": JSONResponse.optional(row.p50), "p90": JSONResponse.optional(row.p90), "p99": JSONResponse.optional(row.p99),
+                ]
+                if case .time = query.grouping { json["start"] = JSONResponse.timestamp(Int64(row.key)) }
+                if case .device = query.grouping, row.key == "0" { json["key"] = NSNull() }
+                return json
+            }
+            return JSONResponse.make(["group_by": grouping, "metric": metric, "groups": groups])
         }
     }
 }

@@ -1,0 +1,231 @@
+@testable import Control
+import Foundation
+import Hummingbird
+import Testing
+
+/// Enrollment, device tokens, device status, client configs and SQL statistics, through the REST
+/// API on both stores.
+@Suite("Devices, configs and statistics")
+struct DevicesTests {
+    static func int(_ value: Any?) -> Int64? { (value as? NSNumber)?.int64Value }
+
+    @Test("enrollment: secret shown once and hashed, use limits, re-enrollment, OU pinning, deactivation", arguments: TestStores.backends)
+    func enrollment(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("a", parent: nil, token: admin)
+            let b = try await c.createOU("b", parent: nil, token: admin)
+            let secret = try await c.enrollmentSecret(ou: a, token: admin, maxUses: 2)
+            #expect(secret.secret.count == 64)
+
+            // The list never carries the secret, and the store holds only its hash.
+            let list = try await c.call(.get, "/api/v1/enrollment/secrets", token: admin)
+            #expect(!list.text.contains(secret.secret))
+            let stored = try await c.services.store.pool.withConnection { try $0.query("SELECT secret_hash FROM enrollment_secrets") }
+            #expect(stored.map { $0.string("secret_hash") } == [Secrets.sha256Hex(secret.secret)])
+
+            let first = try await c.enroll(secret: secret.secret, serial: "sn-1")
+            #expect(first.token.hasPrefix("wpd_") && first.token.count == 68)
+            let device = try await c.call(.get, "/api/v1/devices/\(first.id)", token: admin)
+            #expect(Self.int(device.json["ou_id"]) == a)
+            #expect(device.json["status"] as? String == "online")
+            #expect(!device.text.contains(first.token))
+
+            // The device token authenticates the device, not a user.
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: first.token).status == 200)
+            #expect(try await c.call(.get, "/api/v1/users", token: first.token).status == 403)
+            #expect(try await c.call(.get, "/api/v1/device/config", token: "wpd_" + String(repeating: "0", count: 64)).status == 401)
+
+            // Re-enrolling the same serial: 200, a new token, the old one dead, OU unchanged.
+            let again = try await c.enroll(secret: secret.secret, serial: "sn-1", expect: 200)
+            #expect(again.id == first.id && again.token != first.token)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: first.token).status == 401)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: again.token).status == 200)
+
+            // max_uses = 2 is spent; a wrong secret is a 401 and counts against the address.
+            _ = try await c.enroll(secret: secret.secret, serial: "sn-2", expect: 401)
+            _ = try await c.enroll(secret: String(repeating: "f", count: 64), serial: "sn-3", expect: 401)
+
+            // A secret of another OU cannot take over a device.
+            let other = try await c.enrollmentSecret(ou: b, token: admin)
+            _ = try await c.enroll(secret: other.secret, serial: "sn-1", expect: 409)
+
+            // Deactivation kills the token at once; re-enrolling is refused until reactivated.
+            #expect(try await c.call(.post, "/api/v1/devices/\(first.id)/deactivate", token: admin).json["active"] as? Bool == false)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: again.token).status == 401)
+            let more = try await c.enrollmentSecret(ou: a, token: admin)
+            _ = try await c.enroll(secret: more.secret, serial: "sn-1", expect: 403)
+            #expect(try await c.call(.post, "/api/v1/devices/\(first.id)/reactivate", token: admin).status == 200)
+            let back = try await c.enroll(secret: more.secret, serial: "sn-1", expect: 200)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: back.token).status == 200)
+
+            // A revoked secret enrolls nothing; bad bodies name the field.
+            #expect(try await c.call(.delete, "/api/v1/enrollment/secrets/\(more.id)", token: admin).status == 204)
+            _ = try await c.enroll(secret: more.secret, serial: "sn-4", expect: 401)
+            let bad = try await c.call(.post, "/api/v1/enrollment/enroll", json: ["secret": "x", "serial": "has space"])
+            #expect(bad.status == 400 && (bad.json["fields"] as? [String: String])?["serial"] != nil)
+            let count = try await c.services.store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM devices") }
+            #expect(count == 1)
+
+            // Expired secrets, at the store level (the API's minimum lifetime is a minute).
+            let expired = try await c.services.store.createEnrollmentSecret(ouID: a, name: "old", prefix: "deadbeef", hash: Secrets.sha256Hex("old-secret"),
+                                                                            createdBy: nil, expiresAt: WallClock.nowMillis() - 1, maxUses: nil)
+            #expect(expired.id > 0)
+            _ = try await c.enroll(secret: "old-secret", serial: "sn-5", expect: 401)
+        }
+    }
+
+    @Test("device results are attributed from the token; users cannot claim devices", arguments: TestStores.backends)
+    func deviceUploads(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("a", parent: nil, token: admin)
+            let secret = try await c.enrollmentSecret(ou: a, token: admin)
+            let one = try await c.enroll(secret: secret.secret, serial: "dev-1")
+            let two = try await c.enroll(secret: secret.secret, serial: "dev-2")
+            let result: [String: Any] = ["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true, "latency_ms": 0.2]
+            #expect(try await c.call(.post, "/api/v1/results", token: one.token, json: ["results": [result]]).status == 201)
+            var claimed = result
+            claimed["device_id"] = two.id
+            let spoof = try await c.call(.post, "/api/v1/results", token: one.token, json: ["results": [result, claimed]])
+            #expect(spoof.status == 400 && (spoof.json["fields"] as? [String: String])?["results[1].device_id"] != nil)
+            let userClaim = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": [claimed]])
+            #expect(userClaim.status == 400)
+            let rows = try await c.call(.get, "/api/v1/results", token: admin).json["results"] as? [[String: Any]] ?? []
+            #expect(rows.count == 1)
+            #expect(Self.int(rows.first?["device_id"]) == one.id && Self.int(rows.first?["ou_id"]) == a && rows.first?["user_id"] is NSNull)
+        }
+    }
+
+    @Test("status online/recent/offline/stale from last contact; filters and summary", arguments: TestStores.backends)
+    func statuses(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("a", parent: nil, token: admin)
+            let b = try await c.createOU("b", parent: nil, token: admin)
+            let secretA = try await c.enrollmentSecret(ou: a, token: admin)
+            let secretB = try await c.enrollmentSecret(ou: b, token: admin)
+            let now = WallClock.nowMillis()
+            let ages: [(String, Int64?)] = [("online", 60_000), ("recent", 30 * 60_000), ("offline", 5 * 3_600_000), ("stale", 3 * 86_400_000), ("never", nil)]
+            var ids: [String: Int64] = [:]
+            for (name, age) in ages {
+                let id = try await c.enroll(secret: secretA.secret, serial: "box-\(name)").id
+                ids[name] = id
+                try await c.services.store.pool.withConnection { conn in
+                    _ = try conn.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [age.map { .int(now - $0) } ?? .null, .int(id)])
+                }
+            }
+            _ = try await c.enroll(secret: secretB.secret, serial: "elsewhere")
+            for status in ["online", "recent", "offline"] {
+                let list = try await c.call(.get, "/api/v1/devices?status=\(status)&ou_id=\(a)", token: admin)
+                let found = (list.json["devices"] as? [[String: Any]] ?? []).compactMap { Self.int($0["id"]) }
+                #expect(found == [ids[status]!], "\(status): \(list.text)")
+            }
+            let stale = try await c.call(.get, "/api/v1/devices?status=stale", token: admin)
+            #expect(Set((stale.json["devices"] as? [[String: Any]] ?? []).compactMap { Self.int($0["id"]) }) == [ids["stale"]!, ids["never"]!])
+            let summary = try await c.call(.get, "/api/v1/devices/summary", token: admin).json
+            #expect(Self.int(summary["total"]) == 6 && Self.int(summary["online"]) == 2 && Self.int(summary["stale"]) == 2)
+            // Search, paging, and an OU admin sees only their unit.
+            let search = try await c.call(.get, "/api/v1/devices?search=box-&limit=2&offset=1", token: admin).json
+            #expect(Self.int(search["total"]) == 5 && (search["devices"] as? [Any])?.count == 2)
+            _ = try await c.createUser("bob.admin", role: .ouAdmin, ou: b, token: admin)
+            let bob = try await c.token("bob.admin", "Sturdy-Walrus-17")
+            #expect(Self.int(try await c.call(.get, "/api/v1/devices", token: bob).json["total"]) == 1)
+            #expect(try await c.call(.get, "/api/v1/devices/\(ids["online"]!)", token: bob).status == 404)
+            #expect(try await c.call(.get, "/api/v1/devices?status=sleepy", token: admin).status == 400)
+        }
+    }
+
+    @Test("client configs: validated, inherited down the OU tree, default as the fallback, device pull", arguments: TestStores.backends)
+    func configs(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("a", parent: nil, token: admin)
+            let a1 = try await c.createOU("a1", parent: a, token: admin)
+            let secret = try await c.enrollmentSecret(ou: a1, token: admin)
+            let device = try await c.enroll(secret: secret.secret, serial: "cfg-1")
+
+            // No config anywhere yet.
+            var pull = try await c.call(.get, "/api/v1/device/config", token: device.token)
+            #expect(pull.status == 200 && pull.json["config"] is NSNull)
+
+            let defaults: [String: Any] = ["name": "default", "config": ["interval_seconds": 300, "jitter_percent": 10, "checkin_seconds": 600,
+                                                                         "tests": [["type": "icmp", "target": "192.0.2.1"]]]]
+            #expect(try await c.call(.put, "/api/v1/configs/default", token: admin, json: defaults).status == 200)
+            pull = try await c.call(.get, "/api/v1/device/config", token: device.token)
+            #expect(pull.json["name"] as? String == "default" && pull.json["source_ou_id"] is NSNull)
+            let next = Self.int(pull.json["next_checkin_seconds"]) ?? 0
+            #expect((540...660).contains(next))
+
+            let forA: [String: Any] = ["name": "for a", "config": ["interval_seconds": 60, "tests": [["type": "tcp", "target": "10.0.0.1", "port": 443]]]]
+            #expect(try await c.call(.put, "/api/v1/ous/\(a)/config", token: admin, json: forA).status == 200)
+            pull = try await c.call(.get, "/api/v1/device/config", token: device.token)
+            #expect(pull.json["name"] as? String == "for a" && Self.int(pull.json["source_ou_id"]) == a)
+            #expect(((pull.json["config"] as? [String: Any])?["tests"] as? [[String: Any]])?.first?["port"] as? Int == 443)
+
+            // Replacing is idempotent; deleting the OU's config falls back to the default.
+            #expect(try await c.call(.put, "/api/v1/ous/\(a)/config", token: admin, json: forA).status == 200)
+            #expect(try await c.call(.delete, "/api/v1/ous/\(a)/config", token: admin).status == 204)
+            #expect(try await c.call(.get, "/api/v1/ous/\(a)/config", token: admin).status == 404)
+            pull = try await c.call(.get, "/api/v1/device/config", token: device.token)
+            #expect(pull.json["name"] as? String == "default")
+            #expect(((try await c.call(.get, "/api/v1/configs", token: admin)).json["configs"] as? [Any])?.count == 1)
+
+            // Validation names the field inside the document; nothing is written.
+            let bad: [String: Any] = ["name": "bad", "config": ["interval_seconds": 5, "tests": [["type": "gopher", "target": "x"]], "colour": "red"]]
+            let refused = try await c.call(.put, "/api/v1/ous/\(a1)/config", token: admin, json: bad)
+            let fields = refused.json["fields"] as? [String: String] ?? [:]
+            #expect(refused.status == 400)
+            #expect(fields["config.interval_seconds"] != nil && fields["config.tests[0].type"] != nil && fields["config.colour"] != nil, "\(fields)")
+            #expect(try await c.call(.get, "/api/v1/ous/\(a1)/config", token: admin).status == 404)
+        }
+    }
+
+    @Test("statistics in SQL: counts, success rate, nearest-rank percentiles, groups and time buckets", arguments: TestStores.backends)
+    func statistics(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            // Two days ago on the hour: well inside the 90-day retention that runs at start-up.
+            let twoDaysAgo = WallClock.nowMillis() - 2 * 86_400_000
+            let base = twoDaysAgo - twoDaysAgo % 3_600_000
+            var results: [[String: Any]] = []
+            // icmp: latencies 1...100 ms, every 10th a failure; an hour apart in two buckets.
+            for i in 1...100 {
+                results.append(["test_type": "icmp", "target": "a.example", "outcome": i % 10 == 0 ? "timeout" : "success", "success": i % 10 != 0,
+                                "latency_ms": Double(i), "loss_percent": i % 10 == 0 ? 100.0 : 0.0, "created_at": base + (i <= 60 ? 0 : 3_600_000) + Int64(i)])
+            }
+            // tcp: four samples and two rows without the metric (refused before any timing).
+            for (i, v) in [4.0, 1.0, 3.0, 2.0].enumerated() {
+                results.append(["test_type": "tcp", "target": "b.example", "outcome": "success", "success": true, "latency_ms": v, "created_at": base + Int64(i)])
+            }
+            for _ in 0..<2 { results.append(["test_type": "tcp", "target": "b.example", "outcome": "refused", "success": false, "created_at": base]) }
+            #expect(try await c.call(.post, "/api/v1/results", token: admin, json: ["results": results]).status == 201)
+
+            let byType = try await c.call(.get, "/api/v1/statistics", token: admin)
+            let groups = Dictionary(uniqueKeysWithValues: (byType.json["groups"] as? [[String: Any]] ?? []).map { ($0["key"] as? String ?? "", $0) })
+            let icmp = groups["icmp"] ?? [:], tcp = groups["tcp"] ?? [:]
+            #expect(Self.int(icmp["count"]) == 100 && Self.int(icmp["successes"]) == 90)
+            #expect((icmp["success_rate"] as? Double).map { abs($0 - 0.9) < 1e-9 } == true)
+            #expect(icmp["p50"] as? Double == 50 && icmp["p90"] as? Double == 90 && icmp["p99"] as? Double == 99)
+            #expect(icmp["min"] as? Double == 1 && icmp["max"] as? Double == 100 && (icmp["mean"] as? Double).map { abs($0 - 50.5) < 1e-9 } == true)
+            #expect((icmp["mean_loss_percent"] as? Double).map { abs($0 - 10) < 1e-9 } == true)
+            #expect(Self.int(tcp["count"]) == 6 && Self.int(tcp["samples"]) == 4)
+            #expect(tcp["p50"] as? Double == 2 && tcp["p90"] as? Double == 4 && tcp["p99"] as? Double == 4)
+
+            let buckets = try await c.call(.get, "/api/v1/statistics?group_by=time&bucket=3600&test_type=icmp", token: admin)
+            let series = buckets.json["groups"] as? [[String: Any]] ?? []
+            #expect(series.map { Self.int($0["count"]) } == [60, 40], "\(buckets.text)")
+            #expect(series.first?["key"] as? String == String(base) && series.first?["p50"] as? Double == 30)
+
+            let byTarget = try await c.call(.get, "/api/v1/statistics?group_by=target&metric=loss_percent", token: admin)
+            #expect((byTarget.json["groups"] as? [[String: Any]])?.first?["key"] as? String == "a.example")
+            #expect(try await c.call(.get, "/api/v1/statistics?metric=password_hash", token: admin).status == 400)
+            #expect(try await c.call(.get, "/api/v1/statistics?group_by=test_type&bucket=60", token: admin).status == 400)
+
+            // A plain user's statistics cover only their own results.
+            _ = try await c.createUser("plain.user", role: .user, ou: nil, token: admin)
+            let user = try await c.token("plain.user", "Sturdy-Walrus-17")
+            #expect((try await c.call(.get, "/api/v1/statistics", token: user).json["groups"] as? [Any])?.isEmpty == true)
+        }
+    }
+}
