@@ -32,6 +32,8 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     services.startRetention()
 
     let router = Router(context: ControlContext.self)
+    // Access log at debug: method, path and status, never headers (credentials live there).
+    router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))
     var routes = Routes(router: router)

@@ -20,12 +20,15 @@ struct APIHarness {
         return configuration
     }
 
-    static func run(_ kind: String = "sqlite", configure: (inout ControlConfiguration) -> Void = { _ in },
+    static func run(_ kind: String = "sqlite", configure: (inout ControlConfiguration) -> Void = { _ in }, logger: Logger? = nil,
                     _ body: @escaping @Sendable (Client) async throws -> Void) async throws {
         var configuration = configuration(try TestStores.backend(kind))
         configure(&configuration)
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
+        let logger = logger ?? {
+            var logger = Logger(label: "test")
+            logger.logLevel = .error
+            return logger
+        }()
         let plane = try await buildApplication(configuration, logger: logger)
         defer { plane.services.shutdown() }
         try await plane.application.test(.router) { client in
@@ -123,5 +126,36 @@ struct APIHarness {
             #expect(reply.status == 201, "\(reply.text)")
             return (reply.json["id"] as? NSNumber)?.int64Value ?? 0
         }
+    }
+}
+
+/// Keeps every log line (message and metadata) so a test can search them.
+struct CapturingLogHandler: LogHandler {
+    final class Lines: @unchecked Sendable {
+        private let lock = NSLock()
+        private var storage: [String] = []
+        func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+    }
+
+    let lines: Lines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let merged = self.metadata.merging(extra ?? [:]) { $1 }
+        lines.append("\(level) \(message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
+    }
+
+    static func logger() -> (Logger, Lines) {
+        let lines = Lines()
+        var logger = Logger(label: "capture") { _ in CapturingLogHandler(lines: lines) }
+        logger.logLevel = .trace
+        return (logger, lines)
     }
 }

@@ -2,6 +2,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Synchronization
 import Testing
 
 @Suite("Security and input handling")
@@ -201,6 +202,49 @@ struct SecurityTests {
             #expect(notFound.status == 404 && notFound.json["error"] as? String == "not_found")
             let badID = try await c.call(.get, "/api/v1/users/abc", token: admin)
             #expect(badID.status == 400 && (badID.json["fields"] as? [String: String])?["id"] != nil)
+        }
+    }
+
+    @Test("no secret appears in any log line (trace level) or audit entry: passwords, tokens, keys, TOTP, enrollment, sessions")
+    func secretsNeverLogged() async throws {
+        let (logger, lines) = CapturingLogHandler.logger()
+        let secrets = Mutex<[String: String]>([:])
+        let audit = Mutex<[String]>([])
+        try await APIHarness.run(logger: logger) { c in
+            let admin = try await c.adminToken()
+            secrets.withLock { $0["admin password"] = APIHarness.adminPassword; $0["admin JWT"] = admin }
+            _ = try await c.login("admin", "Wrong-Password-99")
+            secrets.withLock { $0["wrong password"] = "Wrong-Password-99" }
+            let ou = try await c.createOU("logs", parent: nil, token: admin)
+            let userID = try await c.createUser("log.user", role: .user, ou: ou, token: admin, password: "Quiet-Heron-2024")
+            let user = try await c.token("log.user", "Quiet-Heron-2024")
+            let key = try await c.call(.post, "/api/v1/users/\(userID)/api-keys", token: user, json: ["name": "ci"]).json["key"] as? String ?? ""
+            _ = try await c.call(.get, "/api/v1/results", token: key)
+            _ = try await c.call(.get, "/api/v1/results", token: "ApiKey " + String(key.reversed()))
+            let mfa = try await c.call(.post, "/api/v1/auth/mfa/setup", token: user).json["secret"] as? String ?? ""
+            _ = try await c.call(.put, "/api/v1/users/\(userID)/password", token: admin, json: ["password": "Fresh-Heron-2025"])
+            let serverKey = try await c.call(.post, "/api/v1/server-keys", token: admin, json: ["name": "probe"]).json["key"] as? String ?? ""
+            _ = try await c.call(.get, "/api/v1/results", headers: [HTTPField.Name("X-Manager-Key")!: serverKey])
+            let enrollment = try await c.enrollmentSecret(ou: ou, token: admin)
+            let device = try await c.enroll(secret: enrollment.secret, serial: "log-dev")
+            _ = try await c.call(.get, "/api/v1/device/config", token: device.token)
+            let session = try await c.call(.post, "/api/v1/auth/login", json: ["username": "admin", "password": APIHarness.adminPassword, "session": true])
+            let cookie = String((session.headers[.setCookie] ?? "").split(separator: ";")[0].split(separator: "=", maxSplits: 1).last ?? "")
+            secrets.withLock {
+                $0["user password"] = "Quiet-Heron-2024"; $0["new password"] = "Fresh-Heron-2025"; $0["user JWT"] = user
+                $0["API key"] = key; $0["TOTP secret"] = mfa; $0["server key"] = serverKey; $0["enrollment secret"] = enrollment.secret
+                $0["device token"] = device.token; $0["session cookie"] = cookie; $0["CSRF token"] = session.json["csrf_token"] as? String ?? ""
+            }
+            // The audit log is a log too.
+            let entries = try await c.services.store.auditEntries(limit: 1000)
+            audit.withLock { $0 = entries.map { "\($0.actor) \($0.action) \($0.subject) \($0.detail)" } }
+        }
+        let captured = lines.all + audit.withLock { $0 }
+        #expect(captured.filter { $0.contains("hb.request.path=") }.count >= 16, "one access-log line per request")
+        for (name, secret) in secrets.withLock({ $0 }) {
+            #expect(secret.count >= 12, "\(name) was not captured")
+            let leaks = captured.filter { $0.contains(secret) }
+            #expect(leaks.isEmpty, "\(name) appears in the log: \(leaks.first ?? "")")
         }
     }
 }
