@@ -43,3 +43,5 @@ swift test --skip-build --skip ControlTests 2>&1 | tee .build/test.log
 swift test --skip-build --filter ControlTests 2>&1 | tee -a .build/test.log
 # XCTest and Swift Testing both report; fail if either saw a failure.
 ! grep -qE "^Test Suite .* failed|✘ Test run with .* failed|error: .* failed" .build/test.log
+# Process-level: acknowledged results survive a kill -9 of the server (MariaDB).
+DURABILITY_LOG=.build/durability-server.log python3 Tests/durability/kill9.py "$(swift build --show-bin-path)/waddleperf" "$WADDLEPERF_TEST_MARIADB"
