@@ -63,6 +63,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The Swift halves of the control-plane benchmarks (Benchmarks/control.sh).
+        .executableTarget(
+            name: "waddleperf-bench",
+            dependencies: ["Control", .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/ControlBench"
+        ),
         .testTarget(name: "CProbeTests", dependencies: ["CProbe"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe"]),
         .testTarget(

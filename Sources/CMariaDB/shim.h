@@ -25,4 +25,9 @@ static inline int cmariadb_set_string(MYSQL *mysql, enum mysql_option option, co
 static inline int cmariadb_stmt_set_array_size(MYSQL_STMT *stmt, unsigned int rows) {
     return mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows);
 }
+
+/* Column-wise array binding: the per-row indicator array (a union member in MYSQL_BIND). */
+static inline void cmariadb_bind_set_indicator(MYSQL_BIND *bind, char *indicators) {
+    bind->u.indicator = indicators;
+}
 #endif

@@ -104,6 +104,7 @@ struct StoreTests {
         configuration.maxBatchRows = 2_000
         let writer = ResultWriter(store: store, configuration: configuration)
         let uploaders = 16, batches = 10, rowsPerBatch = 100
+        let acks = Locked<[String: Int64]>([:])
         let acknowledged = try await withThrowingTaskGroup(of: Int.self) { group in
             for u in 0..<uploaders {
                 group.addTask {
@@ -118,6 +119,7 @@ struct StoreTests {
                         }
                         let lastID = try await writer.write(rows)
                         #expect(lastID > 0)
+                        acks.withLock { $0["10.0.\(u).\(b)"] = lastID }
                         count += rows.count
                     }
                     return count
@@ -127,12 +129,48 @@ struct StoreTests {
         }
         #expect(acknowledged == uploaders * batches * rowsPerBatch)
         #expect(try await store.countResults() == Int64(acknowledged))
+        // Each acknowledgement's last_id is a stored row at or above every row of that submission.
+        let maxima = try await store.pool.withConnection { try $0.query("SELECT target, MAX(id) AS top FROM test_results GROUP BY target") }
+        let acked = acks.withLock { $0 }
+        #expect(maxima.count == uploaders * batches)
+        for row in maxima {
+            let target = row.string("target") ?? ""
+            #expect((row.int("top") ?? .max) <= (acked[target] ?? 0), "\(target): rows above the acknowledged last_id")
+        }
+        let ids = Array(Set(acked.values))
+        let existing = try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM test_results WHERE id IN (\(placeholders(ids.count)))", ids.map(SQLValue.int)) }
+        #expect(existing == Int64(ids.count))
         let stats = writer.statistics
         #expect(stats.committedRows == Int64(acknowledged))
         // Batching happened: far fewer transactions than submissions.
         #expect(stats.committedBatches < Int64(uploaders * batches))
         writer.shutdown()
         await #expect(throws: ResultWriterError.self) { try await writer.write([ResultRow(createdAt: 0, source: "client", testType: "x", target: "t", outcome: "success", success: true)]) }
+    }
+
+    @Test("the writer stores every column exactly: text with quotes, backslashes and unicode, NULLs, doubles, JSON", arguments: TestStores.backends)
+    func writerRoundTrip(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        let writer = ResultWriter(store: store)
+        defer { writer.shutdown() }
+        var full = ResultRow(createdAt: 1_234_567, source: "client", testType: "http", target: "it's a \\ \"target\" ✓ 🐧", outcome: "unreachable(3,1)", success: false)
+        full.protocolDetail = "h2"; full.resolvedAddress = "2001:db8::1"; full.sent = 10; full.received = 7; full.lossPercent = 30
+        full.latencyMs = 0.123456789; full.minMs = 0; full.maxMs = 1e6; full.p50Ms = 1.5; full.p99Ms = 2.25; full.jitterMs = 0.001
+        full.stddevMs = 0.5; full.throughputMbps = 940.5; full.dnsMs = 1; full.connectMs = 2; full.tlsMs = 3; full.ttfbMs = 4
+        full.transferMs = 5; full.totalMs = 15; full.deviceID = nil; full.userID = nil; full.ouID = nil
+        full.rawJSON = #"{"a":"b\\c","n":[1,2.5,null],"u":"é"}"#
+        var sparse = ResultRow(createdAt: 7, source: "server", testType: "icmp", target: "", outcome: "timeout", success: false)
+        sparse.latencyMs = nil
+        try await writer.write([full, sparse, full])
+        var filter = ResultFilter()
+        filter.limit = 10
+        let stored = try await store.results(filter).sorted { $0.id < $1.id }.map { row -> ResultRow in
+            var row = row.row
+            row.receivedAt = 0
+            return row
+        }
+        #expect(stored == [full, sparse, full])
     }
 
     @Test("retention deletes old results in bounded chunks and nothing newer", arguments: TestStores.backends)

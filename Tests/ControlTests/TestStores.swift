@@ -34,3 +34,14 @@ enum TestStores {
         try await Store.open(backend(kind), connections: 2)
     }
 }
+
+/// A value shared by concurrent test tasks (a `Mutex` cannot be captured by `addTask`).
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -72,13 +72,21 @@ final class MariaDBConnection: SQLConnection {
         }
     }
 
-    deinit { mysql_close(mysql) }
+    /// Prepared statements of the bulk path, by SQL text (see MariaDBBulkInsert.swift).
+    var statements: [String: UnsafeMutablePointer<MYSQL_STMT>] = [:]
+
+    deinit {
+        for statement in statements.values { mysql_stmt_close(statement) }
+        mysql_close(mysql)
+    }
 
     func isAlive() -> Bool { mysql_ping(mysql) == 0 }
 
     static func error(_ mysql: UnsafeMutablePointer<MYSQL>, context: String) -> SQLError {
-        let code = Int32(mysql_errno(mysql))
-        let message = String(cString: mysql_error(mysql))
+        error(code: Int32(mysql_errno(mysql)), message: String(cString: mysql_error(mysql)), context: context)
+    }
+
+    static func error(code: Int32, message: String, context: String) -> SQLError {
         let kind: SQLError.Kind
         switch code {
         case 1062, 1586: kind = .uniqueViolation

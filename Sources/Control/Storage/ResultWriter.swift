@@ -10,7 +10,8 @@ public enum ResultWriterError: Error, Equatable, Sendable {
     case rejected(String)
 }
 
-/// Groups submitted results into multi-row INSERTs inside one transaction per batch, on its own
+/// Groups submitted results into batches written in one transaction each (Connector/C bulk array
+/// binding on MariaDB, multi-row INSERTs on SQLite), on its own
 /// thread with its own connection. A batch is flushed when it reaches `maxBatchRows` or when its
 /// oldest row has waited `maxDelay`. Every `write` returns only after its rows are committed;
 /// a batch that fails on a connection error is retried with back-off, one that the database
@@ -199,7 +200,22 @@ public final class ResultWriter: Sendable {
         [1205, 1213, 5, 6].contains(error.code)
     }
 
+    /// The single-row INSERT that bulk binding executes for many rows.
+    private static let bulkStatement = insertStatement(rows: 1)
+
     private func insert(_ rows: [ResultRow], on connection: any SQLConnection) throws -> Int64 {
+        if let bulk = connection as? any BulkInserting {
+            // MariaDB: one array-bound execution per batch, no SQL text to build or escape.
+            return try connection.transaction {
+                var binds: [SQLValue] = []
+                binds.reserveCapacity(rows.count * ResultRow.columns.count)
+                let receivedAt = WallClock.nowMillis()
+                for row in rows { row.append(to: &binds, receivedAt: receivedAt) }
+                let result = try bulk.bulkInsert(Self.bulkStatement, columns: ResultRow.columns.count, rows: rows.count, values: binds)
+                // The first row's id; a batch's ids are consecutive (one statement, InnoDB auto-increment lock).
+                return result.lastInsertID + Int64(rows.count - 1)
+            }
+        }
         return try connection.transaction {
             var lastID: Int64 = 0
             var start = 0

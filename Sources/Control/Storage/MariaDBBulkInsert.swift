@@ -1,0 +1,113 @@
+import CMariaDB
+import Foundation
+
+/// A connection that can insert many rows with one execution of a prepared statement.
+protocol BulkInserting: SQLConnection {
+    /// Executes `sql` (an INSERT with `columns` placeholders) once for `rows` rows whose values
+    /// are `values`, row after row. Returns the first inserted id and the rows affected.
+    func bulkInsert(_ sql: String, columns: Int, rows: Int, values: [SQLValue]) throws -> SQLExecution
+}
+
+/// Connector/C bulk array binding (`STMT_ATTR_ARRAY_SIZE`, column-wise): the values travel in
+/// MariaDB's binary protocol in one COM_STMT_BULK_EXECUTE, with no SQL text to build or escape.
+/// Each column takes its type from its first non-NULL value (integers widen to doubles).
+extension MariaDBConnection: BulkInserting {
+    private enum ColumnType { case null, int, double, text }
+
+    func bulkInsert(_ sql: String, columns: Int, rows: Int, values: [SQLValue]) throws -> SQLExecution {
+        precondition(values.count == columns * rows && rows > 0, "bulkInsert: \(values.count) values for \(rows) rows of \(columns)")
+        let statement = try prepared(sql)
+
+        var types = [ColumnType](repeating: .null, count: columns)
+        for column in 0..<columns {
+            var row = 0
+            while row < rows {
+                switch values[row * columns + column] {
+                case .null: row += 1; continue
+                case .int: types[column] = .int
+                case .double: types[column] = .double
+                case .text, .blob: types[column] = .text
+                }
+                break
+            }
+        }
+        // Strings are copied into one arena; pointers into it are set once it stops growing.
+        var arena: [UInt8] = []
+        var offsets = [Int](repeating: 0, count: columns * rows)
+        let indicators = UnsafeMutablePointer<CChar>.allocate(capacity: columns * rows)
+        let cells = UnsafeMutableRawPointer.allocate(byteCount: columns * rows * 8, alignment: 8)
+        let lengths = UnsafeMutablePointer<UInt>.allocate(capacity: columns * rows)
+        defer { indicators.deallocate(); cells.deallocate(); lengths.deallocate() }
+        for column in 0..<columns {
+            let base = column * rows
+            for row in 0..<rows {
+                let value = values[row * columns + column]
+                let slot = base + row
+                indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+                lengths[slot] = 0
+                switch (types[column], value) {
+                case (_, .null): indicators[slot] = CChar(STMT_INDICATOR_NULL.rawValue)
+                case (.int, .int(let v)): cells.storeBytes(of: v, toByteOffset: slot * 8, as: Int64.self)
+                case (.double, .double(let v)): cells.storeBytes(of: v, toByteOffset: slot * 8, as: Double.self)
+                case (.double, .int(let v)): cells.storeBytes(of: Double(v), toByteOffset: slot * 8, as: Double.self)
+                case (.text, .text(let v)):
+                    offsets[slot] = arena.count
+                    arena.append(contentsOf: v.utf8)
+                    lengths[slot] = UInt(arena.count - offsets[slot])
+                case (.text, .blob(let v)):
+                    offsets[slot] = arena.count
+                    arena.append(contentsOf: v)
+                    lengths[slot] = UInt(v.count)
+                default:
+                    throw SQLError(kind: .other, code: -1, message: "bulkInsert: column \(column) mixes value types (row \(row): \(value))")
+                }
+            }
+        }
+        return try arena.withUnsafeMutableBufferPointer { arenaBuffer -> SQLExecution in
+            var binds = [MYSQL_BIND](repeating: MYSQL_BIND(), count: columns)
+            for column in 0..<columns {
+                let base = column * rows
+                let columnCells = cells.advanced(by: base * 8)
+                switch types[column] {
+                case .null, .int: binds[column].buffer_type = MYSQL_TYPE_LONGLONG
+                case .double: binds[column].buffer_type = MYSQL_TYPE_DOUBLE
+                case .text:
+                    binds[column].buffer_type = MYSQL_TYPE_STRING
+                    binds[column].length = lengths.advanced(by: base)
+                    let pointers = columnCells.bindMemory(to: UnsafeMutablePointer<UInt8>?.self, capacity: rows)
+                    for row in 0..<rows {
+                        pointers[row] = arenaBuffer.baseAddress.map { $0 + offsets[base + row] } ?? nil
+                    }
+                }
+                binds[column].buffer = columnCells
+                cmariadb_bind_set_indicator(&binds[column], indicators.advanced(by: base))
+            }
+            guard cmariadb_stmt_set_array_size(statement, UInt32(rows)) == 0,
+                  mysql_stmt_bind_param(statement, &binds) == 0,
+                  mysql_stmt_execute(statement) == 0 else {
+                let failure = Self.error(code: Int32(mysql_stmt_errno(statement)), message: String(cString: mysql_stmt_error(statement)), context: "bulk insert")
+                if failure.kind == .connection { dropStatements() }
+                throw failure
+            }
+            let affected = mysql_stmt_affected_rows(statement)
+            return SQLExecution(affectedRows: affected == UInt64.max ? 0 : Int64(affected), lastInsertID: Int64(mysql_stmt_insert_id(statement)))
+        }
+    }
+
+    private func prepared(_ sql: String) throws -> UnsafeMutablePointer<MYSQL_STMT> {
+        if let statement = statements[sql] { return statement }
+        guard let statement = mysql_stmt_init(mysql) else { throw Self.error(mysql, context: "mysql_stmt_init") }
+        guard mysql_stmt_prepare(statement, sql, UInt(sql.utf8.count)) == 0 else {
+            let failure = Self.error(code: Int32(mysql_stmt_errno(statement)), message: String(cString: mysql_stmt_error(statement)), context: "prepare")
+            mysql_stmt_close(statement)
+            throw failure
+        }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func dropStatements() {
+        for statement in statements.values { mysql_stmt_close(statement) }
+        statements.removeAll()
+    }
+}
