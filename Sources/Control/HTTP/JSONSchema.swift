@@ -30,15 +30,18 @@ public struct Field: Sendable {
 }
 
 public struct ObjectSchema: Sendable {
-    public var name: String
-    public var fields: [Field]
+    public let name: String
+    public let fields: [Field]
     /// Refuse fields the schema does not name (request bodies).
-    public var strict: Bool
+    public let strict: Bool
+    /// The field names, for the unknown-field check (built once, not per validated object).
+    let names: Set<String>
 
     public init(_ name: String, strict: Bool = true, _ fields: [Field]) {
         self.name = name
         self.fields = fields
         self.strict = strict
+        self.names = Set(fields.map(\.name))
     }
 }
 
@@ -76,59 +79,116 @@ enum SchemaValidator {
     }
 
     static func validate(_ object: [String: Any], _ schema: ObjectSchema, path: String, problems: inout [String: String]) {
-        let known = Dictionary(uniqueKeysWithValues: schema.fields.map { ($0.name, $0) })
-        if schema.strict {
-            for key in object.keys where known[key] == nil { problems[path + key] = "unknown field" }
+        if schema.strict && object.count > 0 {
+            for key in object.keys where !schema.names.contains(key) { problems[path + key] = "unknown field" }
         }
         for field in schema.fields {
-            let name = path + field.name
             guard let value = object[field.name] else {
-                if field.required { problems[name] = "is required" }
+                if field.required { problems[path + field.name] = "is required" }
                 continue
             }
-            validate(value, field.schema, path: name, problems: &problems)
+            // Scalars are checked without building their path; it is spelled out only for a problem.
+            if let problem = scalarProblem(value, field.schema) {
+                if !problem.isEmpty { problems[path + field.name] = problem }
+            } else {
+                validate(value, field.schema, path: path + field.name, problems: &problems)
+            }
         }
     }
 
+    /// Foundation's JSON parser makes true/false NSNumbers of type 'c'; 0 and 1 are 'q'.
     static func isBool(_ value: Any) -> Bool {
         guard let number = value as? NSNumber else { return false }
-        // Foundation's JSON parser makes true/false NSNumbers of type 'c'; 0 and 1 are 'q'.
-        return String(cString: number.objCType) == "c"
+        return number.objCType.pointee == 0x63
+    }
+
+    /// For a scalar schema: "" when `value` conforms, else the problem. nil for arrays and
+    /// objects, which `validate` walks with paths.
+    static func scalarProblem(_ value: Any, _ schema: JSONSchema) -> String? {
+        switch schema {
+        case .nullable(let inner):
+            if value is NSNull { return "" }
+            return scalarProblem(value, inner)
+        case .string(let maxLength, let minLength, let pattern, let values, _):
+            guard let s = value as? String else { return "must be a string" }
+            // Characters never outnumber UTF-8 bytes: count them only when the bytes say it matters.
+            let bytes = s.utf8.count
+            if bytes > maxLength && s.count > maxLength { return "must be at most \(maxLength) characters" }
+            if bytes < minLength || (minLength > 1 && s.count < minLength) {
+                return minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"
+            }
+            if let values, !values.contains(s) { return "must be one of: \(values.joined(separator: ", "))" }
+            if let pattern, !Patterns.matches(s, pattern) { return "must match \(pattern)" }
+            return ""
+        case .integer(let minimum, let maximum):
+            guard let n = value as? NSNumber, !isBool(value), let d = Optional(n.doubleValue), d == d.rounded(), abs(d) < 9.0e15 else {
+                return "must be an integer"
+            }
+            if let minimum, n.int64Value < minimum { return "must be at least \(minimum)" }
+            if let maximum, n.int64Value > maximum { return "must be at most \(maximum)" }
+            return ""
+        case .number(let minimum, let maximum):
+            guard let n = value as? NSNumber, !isBool(value), n.doubleValue.isFinite else { return "must be a number" }
+            if let minimum, n.doubleValue < minimum { return "must be at least \(minimum)" }
+            if let maximum, n.doubleValue > maximum { return "must be at most \(maximum)" }
+            return ""
+        case .boolean:
+            return isBool(value) ? "" : "must be true or false"
+        case .freeform:
+            return value is [String: Any] ? "" : "must be an object"
+        case .array, .object:
+            return nil
+        }
     }
 
     static func validate(_ value: Any, _ schema: JSONSchema, path: String, problems: inout [String: String]) {
         if problems.count > 50 { return }
+        if let problem = scalarProblem(value, schema) {
+            if !problem.isEmpty { problems[path] = problem }
+            return
+        }
         switch schema {
         case .nullable(let inner):
             if value is NSNull { return }
             validate(value, inner, path: path, problems: &problems)
-        case .string(let maxLength, let minLength, let pattern, let values, _):
-            guard let s = value as? String else { problems[path] = "must be a string"; return }
-            if s.count > maxLength { problems[path] = "must be at most \(maxLength) characters" }
-            else if s.count < minLength { problems[path] = minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters" }
-            else if let values, !values.contains(s) { problems[path] = "must be one of: \(values.joined(separator: ", "))" }
-            else if let pattern, s.range(of: "^(?:\(pattern))$", options: .regularExpression) == nil { problems[path] = "must match \(pattern)" }
-        case .integer(let minimum, let maximum):
-            guard let n = value as? NSNumber, !isBool(value), let d = Optional(n.doubleValue), d == d.rounded(), abs(d) < 9.0e15 else {
-                problems[path] = "must be an integer"; return
-            }
-            if let minimum, n.int64Value < minimum { problems[path] = "must be at least \(minimum)" }
-            if let maximum, n.int64Value > maximum { problems[path] = "must be at most \(maximum)" }
-        case .number(let minimum, let maximum):
-            guard let n = value as? NSNumber, !isBool(value), n.doubleValue.isFinite else { problems[path] = "must be a number"; return }
-            if let minimum, n.doubleValue < minimum { problems[path] = "must be at least \(minimum)" }
-            if let maximum, n.doubleValue > maximum { problems[path] = "must be at most \(maximum)" }
-        case .boolean:
-            if !isBool(value) { problems[path] = "must be true or false" }
         case .array(let element, let maxItems):
             guard let items = value as? [Any] else { problems[path] = "must be an array"; return }
             if let maxItems, items.count > maxItems { problems[path] = "must have at most \(maxItems) items"; return }
-            for (i, item) in items.enumerated() { validate(item, element, path: "\(path)[\(i)]", problems: &problems) }
+            for (i, item) in items.enumerated() {
+                if problems.count > 50 { return }
+                if let problem = scalarProblem(item, element) {
+                    if !problem.isEmpty { problems["\(path)[\(i)]"] = problem }
+                } else {
+                    validate(item, element, path: "\(path)[\(i)]", problems: &problems)
+                }
+            }
         case .object(let inner):
             guard let object = value as? [String: Any] else { problems[path] = "must be an object"; return }
             validate(object, inner, path: path + ".", problems: &problems)
-        case .freeform:
-            if !(value is [String: Any]) { problems[path] = "must be an object" }
+        default:
+            break
         }
+    }
+}
+
+/// Compiled patterns, anchored, one per distinct pattern (compiling per value was the most
+/// expensive part of validating a result upload).
+enum Patterns {
+    private final class Cache: @unchecked Sendable {
+        let lock = NSLock()
+        var compiled: [String: NSRegularExpression] = [:]
+    }
+    private static let cache = Cache()
+
+    /// Matching runs under the lock: corelibs Foundation does not promise that one compiled
+    /// expression may be used by several threads at once.
+    static func matches(_ string: String, _ pattern: String) -> Bool {
+        cache.lock.lock()
+        defer { cache.lock.unlock() }
+        if cache.compiled[pattern] == nil, let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") {
+            cache.compiled[pattern] = regex
+        }
+        guard let regex = cache.compiled[pattern] else { return false }
+        return regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) != nil
     }
 }
