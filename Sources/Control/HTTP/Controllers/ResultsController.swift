@@ -26,7 +26,7 @@ struct ResultsController {
         row.deviceID = item.int("device_id")
         row.userID = userID
         row.ouID = ouID
-        if let raw = item.values["raw"], let data = try? JSONSerialization.data(withJSONObject: raw, options: [.sortedKeys]) {
+        if let raw = item.values["raw"], let data = try? JSONSerialization.data(withJSONObject: raw) {
             row.rawJSON = String(decoding: data, as: UTF8.self)
         }
         return row

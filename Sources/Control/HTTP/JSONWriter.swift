@@ -1,0 +1,87 @@
+import Foundation
+
+/// Serialises response values (String, Bool, Int, Int64, Double, NSNumber, NSNull, arrays and
+/// dictionaries) to compact JSON with keys in byte order. corelibs `JSONSerialization` bridges
+/// every value to an NS type and sorts keys with locale-aware comparison; this writer is the
+/// difference between ~120 and several thousand 50-result listings per second.
+enum JSONWriter {
+    static func data(_ value: Any) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        write(value, into: &out)
+        return out
+    }
+
+    static func write(_ value: Any, into out: inout [UInt8]) {
+        if type(of: value) is NSNumber.Type {
+            number(value as! NSNumber, into: &out)
+            return
+        }
+        switch value {
+        case let v as String: string(v, into: &out)
+        case let v as Bool: out.append(contentsOf: v ? trueBytes : falseBytes)
+        case let v as Int: out.append(contentsOf: String(v).utf8)
+        case let v as Int64: out.append(contentsOf: String(v).utf8)
+        case let v as Int32: out.append(contentsOf: String(v).utf8)
+        case let v as UInt64: out.append(contentsOf: String(v).utf8)
+        case let v as Double: double(v, into: &out)
+        case let v as [String: Any]:
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for key in v.keys.sorted() {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                string(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                write(v[key]!, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        case let v as [Any]:
+            out.append(UInt8(ascii: "["))
+            for (i, item) in v.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                write(item, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        default:
+            out.append(contentsOf: nullBytes)   // NSNull and anything unrepresentable
+        }
+    }
+
+    private static let trueBytes = Array("true".utf8), falseBytes = Array("false".utf8), nullBytes = Array("null".utf8)
+
+    private static func number(_ n: NSNumber, into out: inout [UInt8]) {
+        switch UInt8(bitPattern: n.objCType.pointee) {
+        case UInt8(ascii: "c"), UInt8(ascii: "B"): out.append(contentsOf: n.boolValue ? trueBytes : falseBytes)
+        case UInt8(ascii: "d"), UInt8(ascii: "f"): double(n.doubleValue, into: &out)
+        case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): out.append(contentsOf: String(n.uint64Value).utf8)
+        default: out.append(contentsOf: String(n.int64Value).utf8)
+        }
+    }
+
+    private static func double(_ v: Double, into out: inout [UInt8]) {
+        guard v.isFinite else { out.append(contentsOf: nullBytes); return }
+        // Whole numbers print without ".0", as JSONSerialization does.
+        if v == v.rounded(), abs(v) < 1e15 { out.append(contentsOf: String(Int64(v)).utf8) } else { out.append(contentsOf: v.description.utf8) }
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+
+    static func string(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
+            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(contentsOf: Array("\\u00".utf8))
+                out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 0xF)])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}

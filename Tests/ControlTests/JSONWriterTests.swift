@@ -1,0 +1,30 @@
+@testable import Control
+import Foundation
+import Testing
+
+@Suite("JSON writer")
+struct JSONWriterTests {
+    @Test("output parses back to the same values: escapes, booleans vs numbers, doubles, nesting, sorted keys")
+    func roundTrip() throws {
+        let parsed = try JSONSerialization.jsonObject(with: Data(#"{"n":1,"t":true,"d":2.5,"s":"x"}"#.utf8))
+        let value: [String: Any] = [
+            "text": "quote \" backslash \\ newline \n tab \t nul \u{0} é 🐧 </script>",
+            "yes": true, "no": false, "int": 42, "int64": Int64(-9_007_199_254_740_993), "double": 0.1, "whole": 3.0,
+            "tiny": 1e-9, "inf": Double.infinity, "null": NSNull(), "array": [1, "two", [3.5]] as [Any], "nested": ["b": 1, "a": 2],
+            "parsed": parsed,
+        ]
+        let bytes = JSONWriter.data(value)
+        let text = String(decoding: bytes, as: UTF8.self)
+        let back = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        #expect(back["text"] as? String == value["text"] as? String)
+        #expect(SchemaValidator.isBool(back["yes"]!) && (back["yes"] as? NSNumber)?.boolValue == true)
+        #expect(SchemaValidator.isBool(back["no"]!) && !SchemaValidator.isBool(back["int"]!))
+        #expect((back["int"] as? NSNumber)?.int64Value == 42 && (back["int64"] as? NSNumber)?.int64Value == -9_007_199_254_740_993)
+        #expect((back["double"] as? NSNumber)?.doubleValue == 0.1 && (back["tiny"] as? NSNumber)?.doubleValue == 1e-9)
+        #expect(back["inf"] is NSNull && back["null"] is NSNull)
+        let inner = try #require(back["parsed"] as? [String: Any])
+        #expect(SchemaValidator.isBool(inner["t"]!) && !SchemaValidator.isBool(inner["n"]!) && (inner["d"] as? NSNumber)?.doubleValue == 2.5)
+        #expect(text.contains(#""whole":3,"#) && text.contains(#""nested":{"a":2,"b":1}"#))
+        #expect(text.hasPrefix(#"{"array":[1,"two",[3.5]],"#))
+    }
+}
