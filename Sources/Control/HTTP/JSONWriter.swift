@@ -85,3 +85,45 @@ enum JSONWriter {
         out.append(UInt8(ascii: "\""))
     }
 }
+
+/// Writes one JSON object with typed fields straight into a byte buffer.
+struct JSONObjectWriter {
+    private var first = true
+
+    init(_ out: inout [UInt8]) { out.append(UInt8(ascii: "{")) }
+
+    private mutating func key(_ key: String, _ out: inout [UInt8]) {
+        if !first { out.append(UInt8(ascii: ",")) }
+        first = false
+        JSONWriter.string(key, into: &out)
+        out.append(UInt8(ascii: ":"))
+    }
+
+    mutating func add(_ name: String, _ value: String?, _ out: inout [UInt8]) {
+        key(name, &out)
+        if let value { JSONWriter.string(value, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    mutating func add(_ name: String, _ value: Int64?, _ out: inout [UInt8]) {
+        key(name, &out)
+        out.append(contentsOf: (value.map { String($0) } ?? "null").utf8)
+    }
+
+    mutating func add(_ name: String, _ value: Double?, _ out: inout [UInt8]) {
+        key(name, &out)
+        if let value { JSONWriter.write(value, into: &out) } else { out.append(contentsOf: "null".utf8) }
+    }
+
+    mutating func add(_ name: String, _ value: Bool, _ out: inout [UInt8]) {
+        key(name, &out)
+        out.append(contentsOf: (value ? "true" : "false").utf8)
+    }
+
+    /// `json` is already a JSON text (as stored); it is embedded verbatim.
+    mutating func addRaw(_ name: String, _ json: String, _ out: inout [UInt8]) {
+        key(name, &out)
+        out.append(contentsOf: json.utf8)
+    }
+
+    func finish(_ out: inout [UInt8]) { out.append(UInt8(ascii: "}")) }
+}
