@@ -83,7 +83,8 @@ struct DevicesTests {
             let secret = try await c.enrollmentSecret(ou: a, token: admin)
             let one = try await c.enroll(secret: secret.secret, serial: "dev-1")
             let two = try await c.enroll(secret: secret.secret, serial: "dev-2")
-            let result: [String: Any] = ["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true, "latency_ms": 0.2]
+            let result: [String: Any] = ["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true, "latency_ms": 0.2,
+                                         "raw": ["rtts": [0.2, 0.25], "note": "quote \" é"]]
             #expect(try await c.call(.post, "/api/v1/results", token: one.token, json: ["results": [result]]).status == 201)
             var claimed = result
             claimed["device_id"] = two.id
@@ -94,6 +95,10 @@ struct DevicesTests {
             let rows = try await c.call(.get, "/api/v1/results", token: admin).json["results"] as? [[String: Any]] ?? []
             #expect(rows.count == 1)
             #expect(Self.int(rows.first?["device_id"]) == one.id && Self.int(rows.first?["ou_id"]) == a && rows.first?["user_id"] is NSNull)
+            // The stored document comes back as it went in, embedded in the listing.
+            let raw = rows.first?["raw"] as? [String: Any]
+            #expect(raw?["note"] as? String == "quote \" é" && (raw?["rtts"] as? [NSNumber])?.map(\.doubleValue) == [0.2, 0.25])
+            #expect(rows.first?["success"] as? Bool == true && (rows.first?["latency_ms"] as? NSNumber)?.doubleValue == 0.2)
         }
     }
 
