@@ -47,7 +47,10 @@ def call(port, method, path, token=None, body=None, timeout=30):
 
 
 def start(binary, database, port, log):
-    env = dict(os.environ, WADDLEPERF_JWT_SECRET="durability-secret-0123456789abcdef0123456789",
+    # The server takes every WADDLEPERF_* variable as a setting (and refuses unknown ones), so
+    # the test runner's own (WADDLEPERF_TEST_MARIADB, ...) are not passed on.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WADDLEPERF_")}
+    env.update(WADDLEPERF_JWT_SECRET="durability-secret-0123456789abcdef0123456789",
                WADDLEPERF_ADMIN_PASSWORD=ADMIN_PASSWORD, WADDLEPERF_BCRYPT_COST="4")
     process = subprocess.Popen([binary, "control", "--database", database, "--host", "127.0.0.1", "--port", str(port)],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
