@@ -8,7 +8,8 @@
  *   bulk      a prepared INSERT with column-wise array binding
  *             (STMT_ATTR_ARRAY_SIZE), BATCH rows per execute
  *
- * Every mode commits once per BATCH rows. Prints one JSON line per mode.
+ * multirow and bulk commit once per BATCH rows; rowwise commits every row.
+ * Prints one JSON line.
  *
  *   store_ceiling HOST PORT USER DATABASE MODE ROWS [BATCH] [SECONDS]
  */

@@ -136,16 +136,23 @@ public final class ControlServices: Sendable {
         store.close()
     }
 
+    /// The 429 for an address that failed too many credential checks (logins, enrollments), or nil.
+    func throttled(_ source: String) -> APIError? {
+        guard let wait = throttle.retryAfter(source) else { return nil }
+        let seconds = Int(wait.components.seconds) + 1
+        return APIError(.tooManyRequests, "too_many_attempts", "too many failed attempts from this address; retry in \(seconds)s",
+                        retryAfterSeconds: seconds)
+    }
+
     /// Checks a username and password (and a TOTP code when the account has MFA). Unknown
     /// users, wrong passwords, disabled accounts and locked accounts all answer the same 401
     /// after the same bcrypt work; repeated failures back off per account and per address.
     func checkPassword(username: String, password: String, mfaCode: String?, source: String, allowMFA: Bool) async throws -> User {
         let generic = APIError(.unauthorized, "invalid_credentials", "invalid username or password")
-        if let wait = throttle.retryAfter(source) {
+        if let refusal = throttled(source) {
             await audit(actor: "unknown", userID: nil, action: "login", subject: username, source: source, outcome: "failure",
-                        detail: "throttled for \(wait.components.seconds + 1)s")
-            throw APIError(.tooManyRequests, "too_many_attempts", "too many failed logins from this address",
-                           retryAfterSeconds: Int(wait.components.seconds) + 1)
+                        detail: "throttled: \(refusal.message)")
+            throw refusal
         }
         let user = try await store.user(username: username)
         let verified = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)

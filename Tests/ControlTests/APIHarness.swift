@@ -131,12 +131,7 @@ struct APIHarness {
 
 /// Keeps every log line (message and metadata) so a test can search them.
 struct CapturingLogHandler: LogHandler {
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var storage: [String] = []
-        func append(_ line: String) { lock.lock(); storage.append(line); lock.unlock() }
-        var all: [String] { lock.lock(); defer { lock.unlock() }; return storage }
-    }
+    typealias Lines = Locked<[String]>
 
     let lines: Lines
     var metadata: Logger.Metadata = [:]
@@ -149,11 +144,11 @@ struct CapturingLogHandler: LogHandler {
 
     func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
         let merged = self.metadata.merging(extra ?? [:]) { $1 }
-        lines.append("\(level) \(message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))")
+        lines.withLock { $0.append("\(level) \(message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))") }
     }
 
     static func logger() -> (Logger, Lines) {
-        let lines = Lines()
+        let lines = Lines([])
         var logger = Logger(label: "capture") { _ in CapturingLogHandler(lines: lines) }
         logger.logLevel = .trace
         return (logger, lines)

@@ -239,7 +239,7 @@ struct SecurityTests {
             let entries = try await c.services.store.auditEntries(limit: 1000)
             audit.withLock { $0 = entries.map { "\($0.actor) \($0.action) \($0.subject) \($0.detail)" } }
         }
-        let captured = lines.all + audit.withLock { $0 }
+        let captured = lines.withLock { $0 } + audit.withLock { $0 }
         #expect(captured.filter { $0.contains("hb.request.path=") }.count >= 16, "one access-log line per request")
         for (name, secret) in secrets.withLock({ $0 }) {
             #expect(secret.count >= 12, "\(name) was not captured")

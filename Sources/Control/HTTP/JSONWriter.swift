@@ -59,7 +59,7 @@ enum JSONWriter {
         }
     }
 
-    private static func double(_ v: Double, into out: inout [UInt8]) {
+    static func double(_ v: Double, into out: inout [UInt8]) {
         guard v.isFinite else { out.append(contentsOf: nullBytes); return }
         // Whole numbers print without ".0", as JSONSerialization does.
         if v == v.rounded(), abs(v) < 1e15 { out.append(contentsOf: String(Int64(v)).utf8) } else { out.append(contentsOf: v.description.utf8) }
@@ -111,7 +111,7 @@ struct JSONObjectWriter {
 
     mutating func add(_ name: String, _ value: Double?, _ out: inout [UInt8]) {
         key(name, &out)
-        if let value { JSONWriter.write(value, into: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let value { JSONWriter.double(value, into: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     mutating func add(_ name: String, _ value: Bool, _ out: inout [UInt8]) {

@@ -18,17 +18,13 @@ extension MariaDBConnection: BulkInserting {
         precondition(values.count == columns * rows && rows > 0, "bulkInsert: \(values.count) values for \(rows) rows of \(columns)")
         let statement = try prepared(sql)
 
-        var types = [ColumnType](repeating: .null, count: columns)
-        for column in 0..<columns {
-            var row = 0
-            while row < rows {
-                switch values[row * columns + column] {
-                case .null: row += 1; continue
-                case .int: types[column] = .int
-                case .double: types[column] = .double
-                case .text, .blob: types[column] = .text
-                }
-                break
+        let types: [ColumnType] = (0..<columns).map { column in
+            let first = (0..<rows).lazy.map { values[$0 * columns + column] }.first { $0 != .null }
+            switch first {
+            case nil, .null?: return .null
+            case .int?: return .int
+            case .double?: return .double
+            case .text?, .blob?: return .text
             }
         }
         // Strings are copied into one arena; pointers into it are set once it stops growing.

@@ -233,11 +233,7 @@ extension Store {
         try await pool.withConnection { c in
             var clauses: [String] = []
             var binds: [SQLValue] = []
-            if let ouIDs = query.ouIDs {
-                if ouIDs.isEmpty { return ([], 0) }
-                clauses.append("ou_id IN (\(placeholders(ouIDs.count)))")
-                binds += ouIDs.map(SQLValue.int)
-            }
+            if let (sql, values) = Self.scopeCondition(query.ouIDs) { clauses.append(sql); binds += values }
             if let search = query.search, !search.isEmpty {
                 let pattern = Store.likePattern(search)
                 clauses.append("(username LIKE ? ESCAPE '!' OR email LIKE ? ESCAPE '!')")

@@ -119,10 +119,7 @@ struct DevicesController {
         routes.on("enroll") { request, context, operation in
             var request = request
             let source = context.remoteAddress
-            if let wait = services.throttle.retryAfter(source) {
-                throw APIError(.tooManyRequests, "too_many_attempts", "too many failed attempts from this address",
-                               retryAfterSeconds: Int(wait.components.seconds) + 1)
-            }
+            if let refusal = services.throttled(source) { throw refusal }
             let body = try await request.json(operation)
             var info = DeviceInfo(serial: body.string("serial")!)
             info.hostname = body.string("hostname") ?? ""
