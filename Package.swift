@@ -29,12 +29,15 @@ let package = Package(
             linkerSettings: [.linkedLibrary("uring")]
         ),
         // System libraries behind the control plane's two stores.
+        // OpenSSL for the TLS client (inline helpers only for what Swift cannot import).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         .target(
             name: "Engine",
             dependencies: [
                 "CProbe",
+                "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
@@ -60,6 +63,7 @@ let package = Package(
                 "Engine",
                 "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

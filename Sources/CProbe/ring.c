@@ -159,6 +159,36 @@ int cprobe_ring_prep_recv(cprobe_ring *r, uint32_t slot, int fd, uint32_t offset
     return n;
 }
 
+int cprobe_ring_prep_send_buffer(cprobe_ring *r, uint32_t slot, uint8_t op, int fd,
+                                 const void *buf, uint32_t len) {
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, op));
+    r->queued++;
+    return 1;
+}
+
+int cprobe_ring_prep_recv_buffer(cprobe_ring *r, uint32_t slot, uint8_t op, int fd,
+                                 void *buf, uint32_t len) {
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_recv(sqe, fd, buf, len, 0);
+    io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, op));
+    r->queued++;
+    return 1;
+}
+
+int cprobe_ring_prep_connect_address(cprobe_ring *r, uint32_t slot, uint8_t op, int fd,
+                                     const struct sockaddr_storage *address) {
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    io_uring_prep_connect(sqe, fd, (const struct sockaddr *)address, cprobe_sockaddr_length(address));
+    io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, op));
+    r->queued++;
+    return 1;
+}
+
 int cprobe_ring_prep_sendmsg(cprobe_ring *r, uint32_t slot, int fd, uint32_t len, int ttl) {
     if (slot >= r->slot_count || len > r->buffer_size) return -EINVAL;
     struct io_uring_sqe *sqe = get_sqe(r);

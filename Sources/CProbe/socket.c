@@ -93,16 +93,20 @@ int cprobe_udp_socket(int family) {
     return fd;
 }
 
-int cprobe_tcp_socket(int family) {
+int cprobe_tcp_stream_socket(int family, int reset_on_close) {
     if (family != AF_INET && family != AF_INET6) return -EAFNOSUPPORT;
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
     if (fd < 0) return -errno;
-    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-    CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+    if (reset_on_close) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+        CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+    }
     int one = 1;
     CHECK(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
     return fd;
 }
+
+int cprobe_tcp_socket(int family) { return cprobe_tcp_stream_socket(family, 1); }
 
 int cprobe_socket_enable_tx_timestamps(int fd) {
     int flags = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;

@@ -7,7 +7,8 @@ struct ProbeCommand: AsyncParsableCommand {
         commandName: "probe",
         abstract: "Probe targets and print per-target statistics.",
         discussion: """
-        KIND is one of: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")).
+        KIND is one of: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")), http.
+        For http, each TARGET is an http:// or https:// URL (--timeout defaults to 5s).
         TARGET is a host, an IP address, host:port, [v6]:port, or a CIDR network (127.0.0.0/22).
         """
     )
@@ -20,12 +21,22 @@ struct ProbeCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ProbeOptions
 
+    @OptionGroup(title: "HTTP options") var http: HTTPOptions
+
+    @OptionGroup(title: "HTTP probe options") var httpProbe: HTTPProbeOptions
+
     @Option(name: .shortAndLong, help: "Output: table, json, ndjson (one line per probe, then per target) or csv.")
     var format: String = "table"
 
     mutating func run() async throws {
+        if kind == "http" {
+            guard let format = OutputFormat(rawValue: format) else {
+                throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
+            }
+            return try await HTTPProbeCLI.run(urls: targets, options: options, http: http, probe: httpProbe, format: format)
+        }
         guard let kind = ProbeRegistry.kind(named: kind) else {
-            throw ConfigurationError(field: "kind", "unknown probe kind '\(kind)' (known: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")))")
+            throw ConfigurationError(field: "kind", "unknown probe kind '\(kind)' (known: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")), http)")
         }
         guard let format = OutputFormat(rawValue: format) else {
             throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
@@ -70,12 +81,14 @@ final class OutputWriter: @unchecked Sendable {
 final class SignalCancellation: @unchecked Sendable {
     private let sources: [DispatchSourceSignal]
 
-    init(run: ProbeRun) {
+    convenience init(run: ProbeRun) { self.init { run.cancel() } }
+
+    init(_ cancel: @escaping @Sendable () -> Void) {
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { run.cancel() }
+            source.setEventHandler { cancel() }
             source.resume()
             sources.append(source)
         }

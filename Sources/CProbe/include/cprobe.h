@@ -141,6 +141,11 @@ int cprobe_udp_socket(int family);
 /// tens of thousands of probes do not exhaust ephemeral ports in TIME_WAIT.
 int cprobe_tcp_socket(int family);
 
+/// Opens a non-blocking TCP socket for a stream client (HTTP, TLS): Nagle
+/// off (requests leave at once), and, with `reset_on_close`, SO_LINGER {1,0}
+/// as cprobe_tcp_socket does. Returns fd or -errno.
+int cprobe_tcp_stream_socket(int family, int reset_on_close);
+
 /// Enables kernel software TX timestamps (SO_TIMESTAMPING): each sent packet
 /// is looped back on the error queue with its timestamp, so the probe tag in
 /// it identifies the probe exactly (a counter key would drift whenever a send
@@ -268,6 +273,20 @@ int cprobe_ring_prep_recvmsg(cprobe_ring *ring, uint32_t slot, int fd);
 int cprobe_ring_prep_accept(cprobe_ring *ring, uint32_t slot, int fd);
 /// Queues a cancel of every request on `fd` (IORING_ASYNC_CANCEL_FD|ALL).
 int cprobe_ring_prep_cancel_fd(cprobe_ring *ring, uint32_t slot, int fd);
+
+/// Queues a send of `len` bytes at `buf` (memory the caller keeps alive and
+/// unchanged until the completion), tagged `slot << 8 | op`, no timeout.
+/// Streams (HTTP, TLS) own their buffers; deadlines are swept by the caller,
+/// which cancels by fd.
+int cprobe_ring_prep_send_buffer(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
+                                 const void *buf, uint32_t len);
+/// Queues a receive of at most `len` bytes into `buf` (same rules).
+int cprobe_ring_prep_recv_buffer(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
+                                 void *buf, uint32_t len);
+/// Queues a connect of `fd` to `address` (kept alive by the caller until the
+/// completion), tagged `slot << 8 | op`, no timeout.
+int cprobe_ring_prep_connect_address(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
+                                     const struct sockaddr_storage *address);
 
 /// Number of SQEs queued but not yet submitted.
 unsigned cprobe_ring_pending(const cprobe_ring *ring);

@@ -1,0 +1,278 @@
+import CProbe
+import Histogram
+import Synchronization
+
+/// Settings of a load run (`waddleperf bench http`).
+public struct HTTPBenchSettings: Sendable, Equatable {
+    /// Connections in all, spread over the threads.
+    public var connections = 10
+    /// Run length, nanoseconds (nil: until `requests` are done).
+    public var duration: UInt64? = 10_000_000_000
+    /// Requests in all (nil: until `duration` ends).
+    public var requests: Int? = nil
+    /// Open loop: requests per second in all, latency measured from each
+    /// request's intended send time (coordinated-omission corrected).
+    /// nil: closed loop, each connection sends as soon as its last response is in.
+    public var rate: Double? = nil
+    public var threads = 1
+    /// Per-request deadline, nanoseconds.
+    public var timeout: UInt64 = 10_000_000_000
+    public var tls = TLSOptions()
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        if !(1...100_000).contains(connections) {
+            throw ConfigurationError(field: "connections", "must be 1-100000, got \(connections)")
+        }
+        if duration == nil && requests == nil { throw ConfigurationError(field: "duration", "give --duration or --requests") }
+        if let requests, requests < 1 { throw ConfigurationError(field: "requests", "must be at least 1") }
+        if let duration, duration == 0 { throw ConfigurationError(field: "duration", "must be greater than 0") }
+        if let rate, !(rate > 0 && rate.isFinite) { throw ConfigurationError(field: "rate", "must be a positive number") }
+        if !(1...64).contains(threads) { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
+        if threads > connections { throw ConfigurationError(field: "threads", "must not exceed --connections") }
+        if timeout == 0 { throw ConfigurationError(field: "timeout", "must be greater than 0") }
+    }
+}
+
+/// Latency histograms of a load run, per phase, nanoseconds.
+public struct HTTPBenchHistograms: Sendable {
+    public var total = makeHistogram()
+    public var connect = makeHistogram()
+    public var tls = makeHistogram()
+    public var ttfb = makeHistogram()
+    public var transfer = makeHistogram()
+
+    static func makeHistogram() -> Histogram<UInt64> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    public static let phaseNames = ["total", "connect", "tls", "ttfb", "transfer"]
+
+    public subscript(name: String) -> Histogram<UInt64> {
+        switch name {
+        case "connect": connect
+        case "tls": tls
+        case "ttfb": ttfb
+        case "transfer": transfer
+        default: total
+        }
+    }
+
+    mutating func add(_ o: HTTPBenchHistograms) {
+        total.add(o.total); connect.add(o.connect); tls.add(o.tls); ttfb.add(o.ttfb); transfer.add(o.transfer)
+    }
+}
+
+/// What a load run measured.
+public struct HTTPBenchReport: Sendable {
+    public var url: String
+    public var settings: HTTPBenchSettings
+    /// Completed responses (any status).
+    public var requests = 0
+    /// Responses by status class: [1xx, 2xx, 3xx, 4xx, 5xx].
+    public var statusClasses = [0, 0, 0, 0, 0]
+    /// Failed requests by kind ("connect:refused", "tls:unknown_ca", "ttfb:timeout", ...).
+    public var errors: [String: Int] = [:]
+    public var bytesIn = 0
+    public var bytesOut = 0
+    public var connectionsOpened = 0
+    public var histograms = HTTPBenchHistograms()
+    public var wallNanoseconds: UInt64 = 0
+    public var protocolName = "http/1.1"
+
+    public var requestsPerSecond: Double { wallNanoseconds == 0 ? 0 : Double(requests) * 1e9 / Double(wallNanoseconds) }
+    public var bytesPerSecond: Double { wallNanoseconds == 0 ? 0 : Double(bytesIn) * 1e9 / Double(wallNanoseconds) }
+    public var errorCount: Int { errors.values.reduce(0, +) }
+
+    mutating func absorb(_ o: HTTPBenchReport) {
+        requests += o.requests
+        for i in 0..<5 { statusClasses[i] += o.statusClasses[i] }
+        for (k, v) in o.errors { errors[k, default: 0] += v }
+        bytesIn += o.bytesIn
+        bytesOut += o.bytesOut
+        connectionsOpened += o.connectionsOpened
+        histograms.add(o.histograms)
+    }
+}
+
+/// A load run: many keep-alive connections per ring thread, each sending
+/// the same request back to back (closed loop) or on a fixed schedule
+/// (open loop). Nothing is allocated and nothing is locked per request.
+public final class HTTPBenchRun: Sendable {
+    public let request: HTTPRequestSpec
+    public let address: IPAddress
+    public let settings: HTTPBenchSettings
+    private let cancelled = Atomic<Bool>(false)
+    /// Completed requests so far (updated in batches), for a progress line.
+    public let completed = Atomic<UInt64>(0)
+
+    public init(request: HTTPRequestSpec, address: IPAddress, settings: HTTPBenchSettings) throws(ConfigurationError) {
+        try settings.validate()
+        try request.validate()
+        self.request = request
+        self.address = address
+        self.settings = settings
+    }
+
+    public func cancel() { cancelled.store(true, ordering: .relaxed) }
+
+    public func run() async throws -> HTTPBenchReport {
+        let settings = self.settings, request = self.request, address = self.address
+        let started = cprobe_monotonic_ns()
+        let reports = try await withTaskCancellationHandler {
+            try await onThreads(settings.threads, name: "waddleperf-bench") { index in
+                let share = settings.connections / settings.threads + (index < settings.connections % settings.threads ? 1 : 0)
+                var requestShare: Int? = nil
+                if let n = settings.requests { requestShare = n / settings.threads + (index < n % settings.threads ? 1 : 0) }
+                let worker = try HTTPWorker(connectionCount: share)
+                let workload = try HTTPBenchWorkload(
+                    worker: worker, request: request, address: address, settings: settings,
+                    connections: share, requests: requestShare,
+                    rate: settings.rate.map { $0 * Double(share) / Double(settings.connections) }, run: self)
+                try worker.run(workload, cancelled: self.cancelled)
+                return workload.report
+            }
+        } onCancel: {
+            self.cancel()
+        }
+        var report = HTTPBenchReport(url: request.url.description, settings: settings)
+        for r in reports { report.absorb(r) }
+        report.protocolName = reports.first?.protocolName ?? "http/1.1"
+        report.wallNanoseconds = reports.map(\.wallNanoseconds).max() ?? (cprobe_monotonic_ns() - started)
+        return report
+    }
+}
+
+final class HTTPBenchWorkload: HTTPWorkload {
+    private let worker: HTTPWorker
+    private let template: HTTPRequestTemplate
+    private let tlsContext: TLSContext?
+    private let timeout: UInt64
+    private let endTime: UInt64
+    private var remaining: Int
+    private let openLoop: Bool
+    /// Open loop: the interval between one connection's intended sends.
+    private let period: UInt64
+    /// Open loop: each connection's next intended send time (0: in flight).
+    private var intended: [UInt64]
+    private let started: UInt64
+    private unowned let run: HTTPBenchRun
+    private var unreported: UInt64 = 0
+    private(set) var report: HTTPBenchReport
+
+    init(worker: HTTPWorker, request: HTTPRequestSpec, address: IPAddress, settings: HTTPBenchSettings,
+         connections: Int, requests: Int?, rate: Double?, run: HTTPBenchRun) throws {
+        self.worker = worker
+        self.run = run
+        template = request.serialised()
+        tlsContext = request.url.secure ? try TLSContext(settings.tls) : nil
+        timeout = settings.timeout
+        let now = cprobe_monotonic_ns()
+        started = now
+        endTime = settings.duration.map { now + $0 } ?? .max
+        remaining = requests ?? .max
+        openLoop = rate != nil
+        period = rate.map { UInt64(Double(connections) / $0 * 1e9) } ?? 0
+        intended = (0..<connections).map { j in
+            rate == nil ? 0 : UInt64(Double(j) / Double(connections) * Double(UInt64(Double(connections) / rate! * 1e9)))
+        }
+        report = HTTPBenchReport(url: request.url.description, settings: settings)
+        worker.makeConnections(count: connections, owner: self)
+        for c in worker.connections {
+            c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext)
+        }
+        for j in intended.indices { intended[j] += started }
+    }
+
+    private var stopped = false
+    var isFinished: Bool { stopped }
+
+    func closeAll(now: UInt64) {
+        for c in worker.connections { c.close(now: now) }
+        report.wallNanoseconds = min(now, endTime) - started
+        run.completed.add(unreported, ordering: .relaxed)
+        unreported = 0
+    }
+
+    func poll(now: UInt64) -> UInt64? {
+        if !stopped && (now >= endTime || remaining <= 0) {
+            stopped = true
+            // Requests in flight at the end are neither counted nor errors (as wrk).
+            return nil
+        }
+        var wake: UInt64? = endTime == .max ? nil : endTime
+        for (j, c) in worker.connections.enumerated() where c.deadline == 0 && !stopped {
+            guard c.state == .ready || (c.state == .closed && !c.hasPendingOperations) else { continue }
+            if openLoop {
+                if intended[j] > now { wake = min(wake ?? .max, intended[j]); continue }
+            }
+            start(c, now: now)
+        }
+        return wake
+    }
+
+    @inline(__always) private func start(_ c: HTTP1Connection, now: UInt64) {
+        guard remaining > 0, now < endTime else { return }
+        remaining -= 1
+        c.intendedStart = openLoop ? intended[Int(c.slot)] : now
+        c.deadline = now + timeout
+        if c.state == .closed { report.connectionsOpened += 1 }
+        c.begin(template, now: now)
+    }
+
+    /// The next request on `c` after one finished: at once (closed loop) or
+    /// at its next intended time (open loop; a late one goes at once and its
+    /// latency still counts from when it should have been sent).
+    @inline(__always) private func next(_ c: HTTP1Connection, now: UInt64) {
+        guard !stopped else { return }
+        if openLoop {
+            intended[Int(c.slot)] += period
+            if intended[Int(c.slot)] > now { return }  // poll starts it
+        }
+        if c.state == .ready || (c.state == .closed && !c.hasPendingOperations) { start(c, now: now) }
+    }
+
+    // MARK: HTTPConnectionOwner
+
+    func responseComplete(_ c: HTTP1Connection, now: UInt64) {
+        c.deadline = 0
+        guard now <= endTime else { return }
+        report.requests += 1
+        let status = c.parser.head.status
+        if (100...599).contains(status) { report.statusClasses[status / 100 - 1] += 1 }
+        report.bytesIn += c.parser.wireBytes
+        report.bytesOut += template.count
+        _ = report.histograms.total.record(max(1, c.lastByte - c.intendedStart))
+        if c.requestSent != 0 && c.firstByte != 0 { _ = report.histograms.ttfb.record(max(1, c.firstByte - c.requestSent)) }
+        _ = report.histograms.transfer.record(max(1, c.lastByte - c.firstByte))
+        if !c.reused && c.connected != 0 {
+            _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
+            if c.handshaken != 0 {
+                _ = report.histograms.tls.record(max(1, c.handshaken - c.connected))
+                if report.protocolName == "http/1.1", let alpn = c.tls?.details().alpn { report.protocolName = alpn }
+            }
+        }
+        unreported += 1
+        if unreported == 256 {
+            run.completed.add(unreported, ordering: .relaxed)
+            unreported = 0
+        }
+        next(c, now: now)
+    }
+
+    func requestFailed(_ c: HTTP1Connection, outcome: HTTPOutcome, phase: HTTPPhase, message: String?, now: UInt64) {
+        c.deadline = 0
+        guard !stopped, now <= endTime else { return }
+        var kind = outcome.name
+        if case .tls(let k) = outcome { kind = k.rawValue }
+        report.errors["\(phase.rawValue):\(kind)", default: 0] += 1
+        if openLoop { intended[Int(c.slot)] += period }
+    }
+
+    func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
+        guard !stopped else { return }
+        if openLoop && intended[Int(c.slot)] > now { return }
+        start(c, now: now)
+    }
+}

@@ -1,0 +1,335 @@
+import CProbe
+import Glibc
+import Synchronization
+
+/// Settings of an HTTP probe run (`waddleperf probe http`).
+public struct HTTPProbeSettings: Sendable, Equatable {
+    /// Probes per target; nil: until cancelled.
+    public var count: Int? = 3
+    /// Per-target period, nanoseconds. One probe per target is in flight at
+    /// a time: a probe that outlasts the interval delays the next one.
+    public var interval: UInt64 = 1_000_000_000
+    /// Whole-probe deadline (all phases and redirects), nanoseconds.
+    public var timeout: UInt64 = 5_000_000_000
+    /// Keep connections alive between probes of a target (the first probe is
+    /// cold, the others warm; they are summarised apart).
+    public var reuse = true
+    /// Redirects followed at most (0: report the 3xx as is).
+    public var maximumRedirects = 10
+    /// Statuses that count as success.
+    public var acceptedStatus: ClosedRange<Int> = 200...399
+    public var tls = TLSOptions()
+    public var threads = 1
+
+    public init() {}
+
+    public func validate() throws(ConfigurationError) {
+        if let count, count < 1 { throw ConfigurationError(field: "count", "must be at least 1, got \(count)") }
+        if timeout == 0 { throw ConfigurationError(field: "timeout", "must be greater than 0") }
+        if !(0...50).contains(maximumRedirects) { throw ConfigurationError(field: "max-redirects", "must be 0-50") }
+        if !(1...64).contains(threads) { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
+        if let min = tls.minimumVersion, let max = tls.maximumVersion, min == .tls13 && max == .tls12 {
+            throw ConfigurationError(field: "tls-min", "is above tls-max")
+        }
+    }
+}
+
+/// A request to probe and where its host resolved.
+public struct HTTPProbeTarget: Sendable {
+    public var request: HTTPRequestSpec
+    public var address: IPAddress
+    /// How long resolving the host took (nil for an address literal); reported
+    /// as the `dns` phase of the target's first cold request.
+    public var dns: UInt64?
+
+    public init(request: HTTPRequestSpec, address: IPAddress, dns: UInt64?) {
+        self.request = request
+        self.address = address
+        self.dns = dns
+    }
+
+    /// Resolves each request's host (getaddrinfo on its own thread, timed).
+    public static func resolve(_ requests: [HTTPRequestSpec],
+                               family: AddressFamilyPreference = .any) async throws -> [HTTPProbeTarget] {
+        var out: [HTTPProbeTarget] = []
+        var cache: [String: (IPAddress, UInt64)] = [:]
+        for r in requests {
+            if let literal = IPAddress(r.url.host) {
+                out.append(HTTPProbeTarget(request: r, address: literal, dns: nil))
+                continue
+            }
+            if cache[r.url.host] == nil {
+                let started = cprobe_monotonic_ns()
+                let addresses = try await TargetResolver.lookup(r.url.host, family: family)
+                guard let first = addresses.first else {
+                    throw ConfigurationError(field: "url '\(r.url)'", "no address found for \(r.url.host)")
+                }
+                cache[r.url.host] = (first, cprobe_monotonic_ns() - started)
+            }
+            let (address, took) = cache[r.url.host]!
+            out.append(HTTPProbeTarget(request: r, address: address, dns: took))
+        }
+        return out
+    }
+}
+
+public struct HTTPProbeReport: Sendable {
+    public var targets: [HTTPProbeTarget]
+    public var summaries: [HTTPProbeSummary]
+    public var wallNanoseconds: UInt64
+}
+
+/// Probes HTTP(S) URLs: each target gets its own connection, reused across
+/// probes when allowed; every probe is timed phase by phase.
+public final class HTTPProbeRun: Sendable {
+    public let targets: [HTTPProbeTarget]
+    public let settings: HTTPProbeSettings
+    private let cancelled = Atomic<Bool>(false)
+    public let completed = Atomic<UInt64>(0)
+
+    public init(targets: [HTTPProbeTarget], settings: HTTPProbeSettings) throws(ConfigurationError) {
+        try settings.validate()
+        for t in targets { try t.request.validate() }
+        self.targets = targets
+        self.settings = settings
+    }
+
+    public func cancel() { cancelled.store(true, ordering: .relaxed) }
+
+    /// Runs to completion; `observer` gets each result on a ring thread.
+    public func run(observer: (@Sendable (HTTPResult) -> Void)? = nil) async throws -> HTTPProbeReport {
+        let started = cprobe_monotonic_ns()
+        let threadCount = max(1, min(settings.threads, targets.count))
+        let targets = self.targets, settings = self.settings
+        let perThread = try await withTaskCancellationHandler {
+            try await onThreads(threadCount, name: "waddleperf-http") { index in
+                let indices = Array(stride(from: index, to: targets.count, by: threadCount))
+                let worker = try HTTPWorker(connectionCount: indices.count)
+                let workload = try HTTPProbeWorkload(worker: worker, targets: targets, indices: indices,
+                                                     settings: settings, run: self, observer: observer)
+                try worker.run(workload, cancelled: self.cancelled)
+                return workload.summaries.enumerated().map { (indices[$0.offset], $0.element) }
+            }
+        } onCancel: {
+            self.cancel()
+        }
+        var summaries = Array(repeating: HTTPProbeSummary(), count: targets.count)
+        for list in perThread { for (i, s) in list { summaries[i] = s } }
+        return HTTPProbeReport(targets: targets, summaries: summaries, wallNanoseconds: cprobe_monotonic_ns() - started)
+    }
+}
+
+/// The probe schedule of one ring thread: targets[indices[k]] uses connection k.
+final class HTTPProbeWorkload: HTTPWorkload {
+    private struct Progress {
+        var nextDue: UInt64 = 0
+        var sent = 0
+        var inFlight = false
+        var startedAt: UInt64 = 0
+        var url: HTTPURL
+        var hops: [HTTPHop] = []
+        var hopStarted: UInt64 = 0
+        /// A redirect waiting for its connection to drain.
+        var pending: HTTPRequestTemplate? = nil
+        var pendingURL: HTTPURL? = nil
+        var pendingAddress: IPAddress? = nil
+        var lastTLS: TLSDetails? = nil
+        var current: HTTPRequestTemplate
+    }
+
+    private let worker: HTTPWorker
+    private let targets: [HTTPProbeTarget]
+    private let indices: [Int]
+    private let settings: HTTPProbeSettings
+    private let templates: [HTTPRequestTemplate]
+    private var progress: [Progress]
+    private(set) var summaries: [HTTPProbeSummary]
+    private let tlsContext: TLSContext?
+    private unowned let run: HTTPProbeRun
+    private let observer: (@Sendable (HTTPResult) -> Void)?
+    /// Host name → address, for redirects to hosts named by the run.
+    private let known: [String: IPAddress]
+
+    init(worker: HTTPWorker, targets: [HTTPProbeTarget], indices: [Int], settings: HTTPProbeSettings,
+         run: HTTPProbeRun, observer: (@Sendable (HTTPResult) -> Void)?) throws {
+        self.worker = worker
+        self.targets = targets
+        self.indices = indices
+        self.settings = settings
+        self.run = run
+        self.observer = observer
+        let templates = indices.map { targets[$0].request.serialised() }
+        self.templates = templates
+        progress = indices.enumerated().map { Progress(url: targets[$0.element].request.url, current: templates[$0.offset]) }
+        summaries = Array(repeating: HTTPProbeSummary(), count: indices.count)
+        tlsContext = targets.contains(where: { $0.request.url.secure }) ? try TLSContext(settings.tls) : nil
+        var known: [String: IPAddress] = [:]
+        for t in targets { known[t.request.url.host] = t.address }
+        self.known = known
+        worker.makeConnections(count: indices.count, owner: self)
+    }
+
+    var isFinished: Bool {
+        guard let count = settings.count else { return false }
+        return progress.allSatisfy { $0.sent >= count && !$0.inFlight }
+    }
+
+    func closeAll(now: UInt64) { for c in worker.connections { c.close(now: now) } }
+
+    func poll(now: UInt64) -> UInt64? {
+        var wake: UInt64? = nil
+        for k in progress.indices {
+            if progress[k].inFlight { continue }
+            if let count = settings.count, progress[k].sent >= count { continue }
+            if progress[k].nextDue > now {
+                wake = min(wake ?? .max, progress[k].nextDue)
+                continue
+            }
+            let c = worker.connections[k]
+            // A connection still draining from a close: start when it is idle.
+            guard c.state == .closed ? !c.hasPendingOperations : c.state == .ready else { continue }
+            progress[k].inFlight = true
+            progress[k].startedAt = now
+            progress[k].hopStarted = now
+            progress[k].hops = []
+            progress[k].url = targets[indices[k]].request.url
+            progress[k].current = templates[k]
+            progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
+            c.sequence = UInt32(progress[k].sent)
+            c.target = Int32(k)
+            c.deadline = now + settings.timeout
+            let t = targets[indices[k]]
+            if c.state == .closed {
+                c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
+                            tls: t.request.url.secure ? tlsContext : nil)
+            }
+            c.begin(templates[k], now: now)
+        }
+        return wake
+    }
+
+    // MARK: HTTPConnectionOwner
+
+    func responseComplete(_ c: HTTP1Connection, now: UInt64) {
+        let k = Int(c.target)
+        let status = c.parser.head.status
+        if status / 100 == 3, progress[k].hops.count < settings.maximumRedirects, let location = c.location {
+            progress[k].hops.append(HTTPHop(url: progress[k].url.description, status: status,
+                                            total: now - progress[k].hopStarted, reused: c.reused))
+            if let tls = c.tls { progress[k].lastTLS = tls.details() }
+            return redirect(c, k, location: location, status: status, now: now)
+        }
+        var r = baseResult(c, k, now: now)
+        r.status = status
+        r.outcome = settings.acceptedStatus.contains(status) ? .success : .status(status)
+        finish(c, k, r, now: now)
+        if !settings.reuse { c.close(now: now) }
+    }
+
+    func requestFailed(_ c: HTTP1Connection, outcome: HTTPOutcome, phase: HTTPPhase, message: String?, now: UInt64) {
+        let k = Int(c.target)
+        guard progress[k].inFlight else { return }
+        var r = baseResult(c, k, now: now)
+        r.outcome = outcome
+        r.failedPhase = phase
+        r.message = message
+        r.total = nil
+        if phase == .connect { r.connect = nil }
+        if phase == .tls { r.tls = nil }
+        if phase == .ttfb { r.ttfb = nil }
+        if phase == .transfer { r.transfer = nil }
+        progress[k].pending = nil
+        finish(c, k, r, now: now)
+    }
+
+    func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
+        let k = Int(c.target)
+        guard progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
+              let address = progress[k].pendingAddress else { return }
+        progress[k].pending = nil
+        c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil)
+        c.begin(next, now: now)
+    }
+
+    // MARK: Steps
+
+    private func redirect(_ c: HTTP1Connection, _ k: Int, location: String, status: Int, now: UInt64) {
+        let from = progress[k].url
+        let next: HTTPURL
+        do { next = try from.resolving(location) } catch {
+            var r = baseResult(c, k, now: now)
+            r.outcome = .protocolError
+            r.failedPhase = .transfer
+            r.message = "bad Location '\(location)': \(error.message)"
+            return finish(c, k, r, now: now)
+        }
+        guard let address = IPAddress(next.host) ?? known[next.host] else {
+            var r = baseResult(c, k, now: now)
+            r.outcome = .error(errno: EHOSTUNREACH)
+            r.failedPhase = .dns
+            r.message = "redirect to \(next.host), a host this run did not resolve"
+            return finish(c, k, r, now: now)
+        }
+        var spec = targets[indices[k]].request
+        spec.url = next
+        if status == 303 || ((status == 301 || status == 302) && spec.method == "POST") {
+            spec.method = spec.method == "HEAD" ? "HEAD" : "GET"
+            spec.body = []
+        }
+        let template = spec.serialised()
+        progress[k].url = next
+        progress[k].current = template
+        progress[k].hopStarted = now
+        if c.state == .ready && c.sameEndpoint(address, next.port, secure: next.secure, host: next.host) {
+            c.begin(template, now: now)
+            return
+        }
+        progress[k].pending = template
+        progress[k].pendingURL = next
+        progress[k].pendingAddress = address
+        if c.state == .ready { c.close(now: now) }
+        // else: draining already; connectionIdle starts it.
+    }
+
+    private func baseResult(_ c: HTTP1Connection, _ k: Int, now: UInt64) -> HTTPResult {
+        let t = targets[indices[k]]
+        var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .success)
+        r.startedAt = progress[k].startedAt
+        r.url = progress[k].url.description
+        // A chain is warm only when no hop opened a connection.
+        r.reused = c.reused && progress[k].hops.allSatisfy(\.reused)
+        r.redirects = progress[k].hops
+        if let a = c.remote { r.remote = a.isIPv6 ? "[\(a)]:\(c.port)" : "\(a):\(c.port)" }
+        if !c.reused {
+            if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host { r.dns = t.dns }
+            if c.connected != 0 { r.connect = c.connected - c.connectStarted }
+            if c.handshaken != 0 { r.tls = c.handshaken - c.connected }
+        }
+        if let tls = c.tls, c.handshaken != 0 {
+            r.tlsDetails = tls.details()
+            r.protocolName = r.tlsDetails?.alpn ?? "http/1.1"
+        } else if let d = progress[k].lastTLS, c.reused || c.tls != nil {
+            r.tlsDetails = d
+        }
+        if c.firstByte != 0 && c.requestSent != 0 { r.ttfb = c.firstByte - c.requestSent }
+        if c.lastByte != 0 && c.firstByte != 0 { r.transfer = c.lastByte - c.firstByte }
+        r.total = now - progress[k].startedAt + (r.dns ?? 0)
+        r.headerBytesIn = c.parser.head.bytes
+        r.bodyBytesIn = c.parser.bodyBytes
+        r.headerBytesOut = progress[k].current.headerBytes
+        r.bodyBytesOut = progress[k].current.bodyBytes
+        return r
+    }
+
+    private func finish(_ c: HTTP1Connection, _ k: Int, _ result: HTTPResult, now: UInt64) {
+        var result = result
+        if result.tlsDetails != nil { progress[k].lastTLS = result.tlsDetails }
+        if c.tls == nil && result.tlsDetails == nil && !progress[k].url.secure { result.tlsDetails = nil }
+        progress[k].inFlight = false
+        progress[k].sent += 1
+        c.deadline = 0
+        summaries[k].record(result)
+        run.completed.add(1, ordering: .relaxed)
+        observer?(result)
+    }
+}

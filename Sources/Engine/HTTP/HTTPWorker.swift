@@ -1,0 +1,109 @@
+import CProbe
+import Foundation
+import Synchronization
+
+/// What runs on an HTTP ring thread: it owns the connections' fate (which
+/// request goes where, when) and hears their events.
+protocol HTTPWorkload: HTTPConnectionOwner {
+    /// Starts what is due at `now`; returns when it next needs to be asked
+    /// (nil: only completions can make progress).
+    func poll(now: UInt64) -> UInt64?
+    /// No more requests will be started.
+    var isFinished: Bool { get }
+    /// Asked once finished: close whatever is open.
+    func closeAll(now: UInt64)
+}
+
+/// The thin shell of one HTTP ring thread. Its loop, in order:
+///
+/// 1. let the workload start what is due (pacing, intervals, reconnects);
+/// 2. time out exchanges past their deadline (a sweep, not a linked timeout
+///    per operation: a load run keeps its SQE count at two per request);
+/// 3. submit and wait for completions, at most until the next wake-up;
+/// 4. hand each completion to its connection, which calls the workload back.
+///
+/// It ends when the workload is finished and every connection has drained.
+final class HTTPWorker {
+    let ring: Ring
+    private(set) var connections: [HTTP1Connection] = []
+    static let completionCapacity: UInt32 = 4096
+    static let maximumWait: UInt64 = 20_000_000
+    /// Deadlines are checked this often (finer for small runs).
+    private var sweepInterval: UInt64 = 2_000_000
+
+    init(connectionCount: Int) throws {
+        // The connections own their buffers; ring slots only carry tags.
+        let entries = UInt32(min(32_768, max(256, (connectionCount * 3).nextPowerOfTwo)))
+        ring = try Ring(entries: entries, slots: 1, bufferSize: 64)
+    }
+
+    func makeConnections(count: Int, owner: HTTPConnectionOwner) {
+        connections = (0..<count).map { HTTP1Connection(slot: UInt32($0), ring: ring, owner: owner) }
+        sweepInterval = count > 1000 ? 10_000_000 : 2_000_000
+    }
+
+    func run(_ workload: HTTPWorkload, cancelled: borrowing Atomic<Bool>) throws {
+        let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: Int(Self.completionCapacity))
+        defer { completions.deallocate() }
+        var nextSweep: UInt64 = 0
+        var closing = false
+        while true {
+            let now = cprobe_monotonic_ns()
+            var wake = workload.poll(now: now)
+            if now >= nextSweep {
+                nextSweep = now + sweepInterval
+                for c in connections where c.deadline != 0 && now >= c.deadline { c.timeOut(now: now) }
+            }
+            if !closing && (workload.isFinished || cancelled.load(ordering: .relaxed)) {
+                closing = true
+                workload.closeAll(now: now)
+            }
+            if closing {
+                if connections.allSatisfy({ $0.isIdle }) && cprobe_ring_pending(ring.pointer) == 0 { break }
+                wake = nil
+            }
+            var wait = Self.maximumWait
+            if !connections.isEmpty { wait = min(wait, sweepInterval) }
+            if let wake { wait = wake > now ? min(wake - now, wait) : 0 }
+            let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait)
+            for i in 0..<n {
+                let c = completions[i]
+                guard Int(c.slot) < connections.count else { continue }
+                connections[Int(c.slot)].complete(op: c.op, result: c.result, now: c.reaped_ns)
+            }
+        }
+    }
+}
+
+extension Int {
+    var nextPowerOfTwo: Int { self <= 1 ? 1 : 1 << (Int.bitWidth - (self - 1).leadingZeroBitCount) }
+}
+
+/// Runs `body` once per index on its own OS thread (ring threads must not
+/// be pool threads: they block in io_uring_enter) and collects the results.
+func onThreads<T: Sendable>(_ count: Int, name: String,
+                            _ body: @escaping @Sendable (Int) throws -> T) async throws -> [T] {
+    let state = Mutex<(results: [T?], error: Error?, remaining: Int)>((Array(repeating: nil, count: count), nil, count))
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+        for index in 0..<count {
+            let thread = Thread {
+                var value: T? = nil
+                var failure: Error? = nil
+                do { value = try body(index) } catch { failure = error }
+                let outcome = state.withLock { s -> (Bool, Error?) in
+                    s.results[index] = value
+                    if s.error == nil { s.error = failure }
+                    s.remaining -= 1
+                    return (s.remaining == 0, s.error)
+                }
+                if outcome.0 {
+                    if let e = outcome.1 { continuation.resume(throwing: e) } else { continuation.resume() }
+                }
+            }
+            thread.name = "\(name)-\(index)"
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+    return state.withLock { $0.results.map { $0! } }
+}

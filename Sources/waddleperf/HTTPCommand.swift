@@ -1,0 +1,229 @@
+import ArgumentParser
+import Engine
+@preconcurrency import Foundation
+import Histogram
+
+/// Request and TLS options shared by `probe http` and `bench http`.
+struct HTTPOptions: ParsableArguments {
+    @Option(name: [.customShort("X"), .long], help: "HTTP: request method.")
+    var method: String = "GET"
+
+    @Option(name: [.customShort("H"), .long], help: "HTTP: extra header 'Name: value' (repeatable).")
+    var header: [String] = []
+
+    @Option(help: "HTTP: request body (sent with Content-Length).")
+    var body: String?
+
+    @Option(name: .customLong("body-file"), help: "HTTP: request body read from a file.")
+    var bodyFile: String?
+
+    @Flag(name: [.customShort("k"), .long], help: "TLS: do not verify the certificate chain or name.")
+    var insecure = false
+
+    @Option(name: .customLong("ca-file"), help: "TLS: PEM file of trusted CAs (default: the system store).")
+    var caFile: String?
+
+    @Option(name: .customLong("tls-min"), help: "TLS: lowest version, 1.2 or 1.3.")
+    var tlsMin: String?
+
+    @Option(name: .customLong("tls-max"), help: "TLS: highest version, 1.2 or 1.3.")
+    var tlsMax: String?
+
+    @Option(name: .customLong("server-name"), help: "TLS: SNI and verified name (default: the URL's host).")
+    var serverName: String?
+
+    func requests(_ urls: [String]) throws -> [HTTPRequestSpec] {
+        guard !urls.isEmpty else { throw ConfigurationError(field: "url", "give at least one URL") }
+        if body != nil && bodyFile != nil { throw ConfigurationError(field: "body", "give --body or --body-file, not both") }
+        var bytes: [UInt8] = []
+        if let body { bytes = Array(body.utf8) }
+        if let bodyFile {
+            guard let data = FileManager.default.contents(atPath: bodyFile) else {
+                throw ConfigurationError(field: "body-file", "cannot read '\(bodyFile)'")
+            }
+            bytes = Array(data)
+        }
+        return try urls.map { text in
+            let spec = HTTPRequestSpec(url: try HTTPURL(text, field: "url '\(text)'"), method: method,
+                                       headers: header, body: bytes)
+            try spec.validate()
+            return spec
+        }
+    }
+
+    func tls() throws -> TLSOptions {
+        var t = TLSOptions()
+        t.verify = !insecure
+        t.caFile = caFile
+        t.serverName = serverName
+        func version(_ text: String?, _ field: String) throws -> TLSVersion? {
+            guard let text else { return nil }
+            guard let v = TLSVersion(rawValue: text) else { throw ConfigurationError(field: field, "must be 1.2 or 1.3, got '\(text)'") }
+            return v
+        }
+        t.minimumVersion = try version(tlsMin, "tls-min")
+        t.maximumVersion = try version(tlsMax, "tls-max")
+        if let caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw ConfigurationError(field: "ca-file", "cannot read '\(caFile)'")
+        }
+        return t
+    }
+}
+
+/// Probe-only HTTP options.
+struct HTTPProbeOptions: ParsableArguments {
+    @Flag(name: .customLong("no-reuse"), help: "HTTP: a new connection for every probe (all cold).")
+    var noReuse = false
+
+    @Option(name: .customLong("max-redirects"), help: "HTTP: redirects followed at most (0: none).")
+    var maxRedirects: Int = 10
+
+    @Option(name: .customLong("expect-status"), help: "HTTP: statuses that count as success, e.g. 200-299 or 204.")
+    var expectStatus: String = "200-399"
+
+    func range() throws -> ClosedRange<Int> {
+        let parts = expectStatus.split(separator: "-", maxSplits: 1).map { Int($0) }
+        guard parts.count >= 1, parts.allSatisfy({ $0 != nil && (100...599).contains($0!) }) else {
+            throw ConfigurationError(field: "expect-status", "must be a status or a range like 200-299, got '\(expectStatus)'")
+        }
+        let low = parts[0]!, high = parts.count == 2 ? parts[1]! : low
+        guard low <= high else { throw ConfigurationError(field: "expect-status", "range is reversed") }
+        return low...high
+    }
+}
+
+enum HTTPProbeCLI {
+    static func run(urls: [String], options: ProbeOptions, http: HTTPOptions, probe: HTTPProbeOptions,
+                    format: OutputFormat) async throws {
+        var settings = HTTPProbeSettings()
+        guard options.count >= 1 else { throw ConfigurationError(field: "count", "must be at least 1, got \(options.count)") }
+        settings.count = options.count
+        settings.interval = try DurationParser.nanoseconds(options.interval, field: "interval")
+        settings.timeout = try DurationParser.nanoseconds(options.timeout == "1s" ? "5s" : options.timeout, field: "timeout")
+        settings.reuse = !probe.noReuse
+        settings.maximumRedirects = probe.maxRedirects
+        settings.acceptedStatus = try probe.range()
+        settings.tls = try http.tls()
+        settings.threads = options.threads
+        let requests = try http.requests(urls)
+        let targets = try await HTTPProbeTarget.resolve(requests, family: options.family)
+        let run = try HTTPProbeRun(targets: targets, settings: settings)
+        let output = OutputWriter()
+        var observer: (@Sendable (HTTPResult) -> Void)? = nil
+        if format == .ndjson || format == .csv {
+            let csv = format == .csv
+            if csv { output.write(HTTPReportFormatter.csvHeader + "\n") }
+            observer = { r in output.write((csv ? HTTPReportFormatter.csvLine(r) : HTTPReportFormatter.resultLine(r)) + "\n") }
+        }
+        let signals = SignalCancellation { run.cancel() }
+        defer { signals.cancel() }
+        let report = try await run.run(observer: observer)
+        switch format {
+        case .table: output.write(HTTPReportFormatter.table(report))
+        case .json: output.write(HTTPReportFormatter.json(report) + "\n")
+        case .ndjson: output.write(HTTPReportFormatter.summaryLines(report))
+        case .csv: break
+        }
+    }
+}
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Load-test an HTTP server (closed loop, or open loop at --rate with coordinated-omission correction).",
+        discussion: "KIND is http. URL is http:// or https://."
+    )
+
+    @Argument(help: "Load kind (http).")
+    var kind: String
+
+    @Argument(help: "URL.")
+    var url: String
+
+    @Option(name: .shortAndLong, help: "Connections in all.")
+    var connections: Int = 10
+
+    @Option(name: .shortAndLong, help: "Run length, e.g. 10s (default 10s unless --requests).")
+    var duration: String?
+
+    @Option(name: [.customShort("n"), .long], help: "Requests in all (instead of --duration).")
+    var requests: Int?
+
+    @Option(name: .shortAndLong, help: "Open loop: requests per second in all.")
+    var rate: Double?
+
+    @Option(name: .shortAndLong, help: "Ring threads, each with its own connections.")
+    var threads: Int = 1
+
+    @Option(help: "Per-request timeout, e.g. 10s.")
+    var timeout: String = "10s"
+
+    @Flag(name: .customLong("h1"), help: "HTTP/1.1 (the default and, for now, the only load protocol).")
+    var h1 = false
+
+    @OptionGroup var http: HTTPOptions
+
+    @Option(name: .shortAndLong, help: "Output: table or json (json carries the full histograms).")
+    var format: String = "table"
+
+    mutating func run() async throws {
+        guard kind == "http" else { throw ConfigurationError(field: "kind", "unknown load kind '\(kind)' (known: http)") }
+        guard format == "table" || format == "json" else {
+            throw ConfigurationError(field: "format", "must be table or json, got '\(format)'")
+        }
+        var settings = HTTPBenchSettings()
+        settings.connections = connections
+        settings.requests = requests
+        settings.duration = try duration.map { try DurationParser.nanoseconds($0, field: "duration") }
+            ?? (requests == nil ? 10_000_000_000 : nil)
+        settings.rate = rate
+        settings.threads = threads
+        settings.timeout = try DurationParser.nanoseconds(timeout, field: "timeout")
+        settings.tls = try http.tls()
+        try settings.validate()
+        let request = try http.requests([url])[0]
+        let target = try await HTTPProbeTarget.resolve([request])[0]
+        let run = try HTTPBenchRun(request: request, address: target.address, settings: settings)
+        let signals = SignalCancellation { run.cancel() }
+        defer { signals.cancel() }
+        let progress = BenchProgress(run: run)
+        progress.start()
+        let report = try await run.run()
+        await progress.stop()
+        let text = format == "json" ? HTTPReportFormatter.benchJSON(report) + "\n" : HTTPReportFormatter.benchTable(report)
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+/// Requests done and the current rate, on a terminal only.
+final class BenchProgress: Sendable {
+    private let run: HTTPBenchRun
+    nonisolated(unsafe) private var handle: Task<Void, Never>? = nil
+
+    init(run: HTTPBenchRun) { self.run = run }
+
+    func start() {
+        guard isatty(STDERR_FILENO) == 1 else { return }
+        let run = self.run
+        handle = Task.detached {
+            let started = Date()
+            var last: UInt64 = 0
+            try? await Task.sleep(for: .seconds(1))
+            while !Task.isCancelled {
+                let done = run.completed.load(ordering: .relaxed)
+                let line = String(format: "\r\u{1B}[K%llu requests, %.0f req/s, %.1fs", done, Double(done - last) * 2,
+                                  Date().timeIntervalSince(started))
+                last = done
+                FileHandle.standardError.write(Data(line.utf8))
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    func stop() async {
+        guard let handle else { return }
+        handle.cancel()
+        await handle.value
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
