@@ -27,7 +27,15 @@ fi
 mariadb_dir=$(mktemp -d /tmp/waddleperf-mariadb.XXXXXX)
 export WADDLEPERF_TEST_MARIADB=$(scripts/mariadb.sh start "$mariadb_dir" "${WADDLEPERF_TEST_MARIADB_PORT:-13307}")
 export WADDLEPERF_REQUIRE_MARIADB=1
+# Real HTTP peers: nginx (HTTP/1.1, h2 over TLS with a test CA the script
+# generates, certificates with a wrong name, expired, from an unknown CA) and
+# servers that stay silent, close mid-body or delay their first byte.
+http_dir=$(mktemp -d /tmp/waddleperf-http.XXXXXX)
+export WADDLEPERF_TEST_HTTP_PEERS=$(scripts/http-peers.sh start "$http_dir")
+export WADDLEPERF_REQUIRE_HTTP_PEERS=1
 cleanup() {
+  scripts/http-peers.sh stop "$http_dir" || true
+  rm -rf "$http_dir"
   scripts/mariadb.sh stop "$mariadb_dir" || true
   rm -rf "$mariadb_dir"
   for k in "${!saved[@]}"; do sysctl -q -w "$k=${saved[$k]}" || true; done
@@ -36,10 +44,11 @@ cleanup() {
 trap cleanup EXIT
 
 swift build --build-tests
-# Two runs: the engine suites assert process-wide things (no leaked file
-# descriptors), so the control-plane suites, which open their own sockets,
-# database files and threads, run in a process of their own.
-swift test --skip-build --skip ControlTests 2>&1 | tee .build/test.log
+# Three runs: the engine suites assert process-wide things (no leaked file
+# descriptors), so the HTTP peer suite (its own sockets) and the control-plane
+# suites (sockets, database files, threads) each run in a process of their own.
+swift test --skip-build --skip ControlTests --skip HTTPPeerTests 2>&1 | tee .build/test.log
+swift test --skip-build --filter HTTPPeerTests 2>&1 | tee -a .build/test.log
 swift test --skip-build --filter ControlTests 2>&1 | tee -a .build/test.log
 # XCTest and Swift Testing both report; fail if either saw a failure.
 ! grep -qE "^Test Suite .* failed|✘ Test run with .* failed|error: .* failed" .build/test.log

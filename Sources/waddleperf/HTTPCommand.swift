@@ -99,7 +99,7 @@ enum HTTPProbeCLI {
         guard options.count >= 1 else { throw ConfigurationError(field: "count", "must be at least 1, got \(options.count)") }
         settings.count = options.count
         settings.interval = try DurationParser.nanoseconds(options.interval, field: "interval")
-        settings.timeout = try DurationParser.nanoseconds(options.timeout == "1s" ? "5s" : options.timeout, field: "timeout")
+        settings.timeout = try DurationParser.nanoseconds(options.timeout ?? "5s", field: "timeout")
         settings.reuse = !probe.noReuse
         settings.maximumRedirects = probe.maxRedirects
         settings.acceptedStatus = try probe.range()

@@ -9,8 +9,8 @@ struct ProbeOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Per-target interval between probes (fping -p), e.g. 1s, 250ms.")
     var interval: String = "1s"
 
-    @Option(name: .shortAndLong, help: "Per-probe timeout, e.g. 1s, 500ms.")
-    var timeout: String = "1s"
+    @Option(name: .shortAndLong, help: "Per-probe timeout, e.g. 1s, 500ms (default 1s; http: 5s).")
+    var timeout: String?
 
     @Option(help: "Probes in flight at most, per thread (1-65536).")
     var concurrency: Int = 10_000
@@ -53,7 +53,7 @@ struct ProbeOptions: ParsableArguments {
             s.count = nil
         }
         s.interval = try DurationParser.nanoseconds(interval, field: "interval")
-        s.timeout = try DurationParser.nanoseconds(timeout, field: "timeout")
+        s.timeout = try DurationParser.nanoseconds(timeout ?? "1s", field: "timeout")
         s.concurrency = concurrency
         s.rate = rate
         if kind == TCPConnectProbe.self {

@@ -159,6 +159,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
     private let started: UInt64
     private unowned let run: HTTPBenchRun
     private var unreported: UInt64 = 0
+    private var inFlight = 0
     private(set) var report: HTTPBenchReport
 
     init(worker: HTTPWorker, request: HTTPRequestSpec, address: IPAddress, settings: HTTPBenchSettings,
@@ -196,9 +197,10 @@ final class HTTPBenchWorkload: HTTPWorkload {
     }
 
     func poll(now: UInt64) -> UInt64? {
-        if !stopped && (now >= endTime || remaining <= 0) {
+        // At the end of --duration, requests in flight are neither counted
+        // nor errors (as wrk); with --requests, every one is waited for.
+        if !stopped && (now >= endTime || (remaining <= 0 && inFlight == 0)) {
             stopped = true
-            // Requests in flight at the end are neither counted nor errors (as wrk).
             return nil
         }
         var wake: UInt64? = endTime == .max ? nil : endTime
@@ -215,6 +217,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
     @inline(__always) private func start(_ c: HTTP1Connection, now: UInt64) {
         guard remaining > 0, now < endTime else { return }
         remaining -= 1
+        inFlight += 1
         c.intendedStart = openLoop ? intended[Int(c.slot)] : now
         c.deadline = now + timeout
         if c.state == .closed { report.connectionsOpened += 1 }
@@ -237,6 +240,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
 
     func responseComplete(_ c: HTTP1Connection, now: UInt64) {
         c.deadline = 0
+        inFlight -= 1
         guard now <= endTime else { return }
         report.requests += 1
         let status = c.parser.head.status
@@ -263,6 +267,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
 
     func requestFailed(_ c: HTTP1Connection, outcome: HTTPOutcome, phase: HTTPPhase, message: String?, now: UInt64) {
         c.deadline = 0
+        inFlight -= 1
         guard !stopped, now <= endTime else { return }
         var kind = outcome.name
         if case .tls(let k) = outcome { kind = k.rawValue }

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Real HTTP peers for the HTTP tests and benchmarks, on loopback, no systemd:
+#   scripts/http-peers.sh start DIR   generates a test CA and certificates,
+#                                     starts nginx and the misbehaving server,
+#                                     prints DIR (tests read DIR/peers.env)
+#   scripts/http-peers.sh stop DIR
+# Ports: WADDLEPERF_HTTP_BASE_PORT (default 18400) and up, listed in peers.env.
+set -euo pipefail
+cmd=${1:?start|stop}; dir=${2:?directory}
+base=${WADDLEPERF_HTTP_BASE_PORT:-18400}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+stop() {
+  [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+  [ -f "$dir/misbehave.pid" ] && kill "$(cat "$dir/misbehave.pid")" 2>/dev/null || true
+  return 0
+}
+if [ "$cmd" = stop ]; then stop; exit 0; fi
+
+mkdir -p "$dir/www" "$dir/pki" "$dir/tmp"
+pki=$dir/pki
+sslconf() { # name, subjectAltName
+  cat > "$pki/$1.ext" <<EOT
+basicConstraints=CA:FALSE
+keyUsage=digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=$2
+EOT
+}
+q() { "$@" >/dev/null 2>&1; }
+# The suite's CA, and a second CA nobody trusts.
+for ca in ca rogue; do
+  q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=WaddlePerf test $ca" -keyout "$pki/$ca.key" -out "$pki/$ca.pem"
+done
+# leaf NAME CA SAN [startdate enddate]
+leaf() {
+  q openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    -keyout "$pki/$1.key" -out "$pki/$1.csr"
+  sslconf "$1" "$3"
+  if [ $# -ge 5 ]; then
+    # openssl ca takes explicit validity dates (an already expired certificate).
+    mkdir -p "$pki/db-$1"; : > "$pki/db-$1/index.txt"; echo 1000 > "$pki/db-$1/serial"
+    cat > "$pki/$1.cnf" <<EOT
+[ ca ]
+default_ca = test
+[ test ]
+database = $pki/db-$1/index.txt
+serial = $pki/db-$1/serial
+new_certs_dir = $pki/db-$1
+default_md = sha256
+policy = any
+copy_extensions = none
+[ any ]
+commonName = supplied
+EOT
+    q openssl ca -batch -config "$pki/$1.cnf" -cert "$pki/$2.pem" -keyfile "$pki/$2.key" \
+      -startdate "$4" -enddate "$5" -extfile "$pki/$1.ext" -in "$pki/$1.csr" -out "$pki/$1.pem" -notext
+  else
+    q openssl x509 -req -in "$pki/$1.csr" -CA "$pki/$2.pem" -CAkey "$pki/$2.key" -CAcreateserial \
+      -days 825 -extfile "$pki/$1.ext" -out "$pki/$1.pem"
+  fi
+}
+leaf good ca "DNS:localhost,IP:127.0.0.1,IP:::1"
+leaf wrongname ca "DNS:not-this-host.example"
+leaf expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20200201000000Z
+leaf unknown rogue "DNS:localhost,IP:127.0.0.1"
+
+head -c 100000 /dev/urandom > "$dir/www/100k.bin"
+printf 'hello world\n' > "$dir/www/hello.txt"
+
+plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
+tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
+tlsblock() { # port cert [protocols]
+  cat <<EOT
+  server {
+    listen 127.0.0.1:$1 ssl http2;
+    ssl_certificate $pki/$2.pem;
+    ssl_certificate_key $pki/$2.key;
+    ssl_protocols ${3:-TLSv1.2 TLSv1.3};
+    include $dir/locations.conf;
+  }
+EOT
+}
+cat > "$dir/locations.conf" <<EOT
+    root $dir/www;
+    location = /small { return 200 "hello world\n"; }
+    location = /r1 { return 302 /r2; }
+    location = /r2 { return 301 /small; }
+    location = /loop { return 302 /loop; }
+    location = /post { if (\$request_method != POST) { return 405; } proxy_pass http://127.0.0.1:$plain/echo-length; }
+    location = /echo-length { return 200 "\$http_content_length\n"; }
+    location = /chunked { chunked_transfer_encoding on; gzip off; proxy_pass http://127.0.0.1:$slow/chunked; proxy_buffering off; }
+    location = /missing { return 404; }
+EOT
+cat > "$dir/nginx.conf" <<EOT
+worker_processes 1;
+daemon on;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
+events { worker_connections 20000; }
+worker_rlimit_nofile 50000;
+http {
+  access_log off;
+  client_body_temp_path $dir/tmp/body;
+  proxy_temp_path $dir/tmp/proxy;
+  fastcgi_temp_path $dir/tmp/fastcgi;
+  uwsgi_temp_path $dir/tmp/uwsgi;
+  scgi_temp_path $dir/tmp/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$plain;
+    listen [::1]:$plain;
+    include $dir/locations.conf;
+  }
+$(tlsblock "$tls" good)
+$(tlsblock "$wrongname" wrongname)
+$(tlsblock "$expired" expired)
+$(tlsblock "$unknown" unknown)
+$(tlsblock "$tls12" good TLSv1.2)
+}
+EOT
+stop
+nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/nginx-error.log"
+python3 "$here/Tests/peers/misbehave.py" --silent "$silent" --midbody "$midbody" --slow "$slow" \
+  > "$dir/misbehave.log" 2>&1 &
+echo $! > "$dir/misbehave.pid"
+cat > "$dir/peers.env" <<EOT
+CA=$pki/ca.pem
+PLAIN=$plain
+TLS=$tls
+WRONGNAME=$wrongname
+EXPIRED=$expired
+UNKNOWN=$unknown
+TLS12=$tls12
+SILENT=$silent
+MIDBODY=$midbody
+SLOW=$slow
+REFUSED=$refused
+WWW=$dir/www
+EOT
+for i in $(seq 50); do
+  if curl -sf "http://127.0.0.1:$plain/small" >/dev/null && curl -sf "http://127.0.0.1:$slow/delay" >/dev/null; then
+    echo "$dir"; exit 0
+  fi
+  sleep 0.1
+done
+echo "error: HTTP peers did not start (see $dir/nginx-error.log, $dir/misbehave.log)" >&2
+exit 1
