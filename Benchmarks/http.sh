@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# HTTP load generation, side by side in one run, cores pinned: nginx (one
+# worker) on CPU 0, the load generator on CPU 1. Ratios are waddleperf ÷ peer.
+#
+#   Benchmarks/http.sh            (DURATION=10s CONNECTIONS=100 by default)
+#
+#   h1     nginx /small over HTTP/1.1 keep-alive, 100 connections:
+#          wrk -t1, h2load --h1 -t1, waddleperf bench http; req/s and the
+#          generator's CPU-seconds per request (user+sys from GNU time)
+#   tls    the same over TLS (h2load --h1 is the peer: wrk cannot pin a CA)
+#   idle   memory per open connection: 10,000 keep-alive connections held
+#          open after one request each, peak RSS minus a one-connection run
+#
+# Env: WADDLEPERF (default .build/release/waddleperf). Raw outputs in
+# Benchmarks/results/http/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WP=${WADDLEPERF:-.build/release/waddleperf}
+DURATION=${DURATION:-10s}
+CONNS=${CONNECTIONS:-100}
+RES=Benchmarks/results/http
+mkdir -p "$RES"
+rm -f "$RES"/*
+. scripts/lib.sh
+apt_install nginx-light wrk nghttp2-client openssl time python3 >/dev/null
+[ -x "$WP" ] || { echo "error: $WP missing; build with: swift build -c release" >&2; exit 1; }
+
+peers=$(mktemp -d /tmp/waddleperf-httpbench.XXXXXX)
+WADDLEPERF_HTTP_BASE_PORT=18600 scripts/http-peers.sh start "$peers" >/dev/null
+trap 'scripts/http-peers.sh stop "$peers"; rm -rf "$peers"' EXIT
+. "$peers/peers.env"
+# One nginx worker on CPU 0 (the master does no request work).
+for p in $(pgrep -f "nginx: worker process" || true); do
+  grep -q "$peers" "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && taskset -pc 0 "$p" >/dev/null
+done
+URL=http://127.0.0.1:$PLAIN/small
+TURL=https://127.0.0.1:$TLS/small
+
+# timed NAME CMD...: CMD pinned to CPU 1; NAME.out, NAME.time ("user sys maxrss_kb")
+timed() {
+  local name=$1; shift
+  /usr/bin/time -f "%U %S %M" -o "$RES/$name.time" taskset -c 1 "$@" > "$RES/$name.out" 2> "$RES/$name.err" || true
+}
+cpu() { awk '{ printf "%.3f", $1 + $2 }' "$RES/$1.time"; }
+rps_wrk() { awk '/Requests\/sec/ { print $2 }' "$RES/$1.out"; }
+rps_h2load() { awk '/^finished in/ { for (i=1;i<=NF;i++) if ($i ~ /req\/s/) { v=$(i-1); gsub(",","",v); print v } }' "$RES/$1.out"; }
+reqs_h2load() { awk '/^requests:/ { print $4 }' "$RES/$1.out"; }
+rps_wp() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests_per_second"])' "$RES/$1.out"; }
+reqs_wp() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["requests"])' "$RES/$1.out"; }
+p99_wp() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.3f" % (d["phases"]["total"]["p99_ns"]/1e6))' "$RES/$1.out"; }
+secs=${DURATION%s}
+
+echo "==> h1: $CONNS connections, $DURATION each, nginx on CPU 0, generator on CPU 1"
+timed wrk wrk -t1 -c"$CONNS" -d"$DURATION" "$URL"
+timed h2load-h1 h2load --h1 -t1 -c"$CONNS" -D "$secs" "$URL"
+timed wp-h1 "$WP" bench http "$URL" -c "$CONNS" -d "$DURATION" -f json
+timed h2load-tls h2load --h1 -t1 -c"$CONNS" -D "$secs" "$TURL"
+timed wp-tls "$WP" bench http "$TURL" -c "$CONNS" -d "$DURATION" -f json --ca-file "$CA"
+
+wrk_rps=$(rps_wrk wrk); wrk_req=$(awk '/requests in/ { print $1 }' "$RES/wrk.out")
+h2_rps=$(rps_h2load h2load-h1); h2_req=$(reqs_h2load h2load-h1)
+wp_rps=$(rps_wp wp-h1); wp_req=$(reqs_wp wp-h1)
+h2t_rps=$(rps_h2load h2load-tls); h2t_req=$(reqs_h2load h2load-tls)
+wpt_rps=$(rps_wp wp-tls); wpt_req=$(reqs_wp wp-tls)
+
+echo "==> idle: memory per open keep-alive connection"
+timed wp-idle1 "$WP" bench http "$URL" -c 1 -n 1 -f json
+timed wp-idle10k "$WP" bench http "$URL" -c 10000 -n 10000 -f json
+rss1=$(awk '{ print $3 }' "$RES/wp-idle1.time"); rss10k=$(awk '{ print $3 }' "$RES/wp-idle10k.time")
+idle_ok=$(reqs_wp wp-idle10k)
+
+python3 - "$wrk_rps" "$wrk_req" "$(cpu wrk)" "$h2_rps" "$h2_req" "$(cpu h2load-h1)" "$wp_rps" "$wp_req" "$(cpu wp-h1)" \
+  "$h2t_rps" "$h2t_req" "$(cpu h2load-tls)" "$wpt_rps" "$wpt_req" "$(cpu wp-tls)" "$rss1" "$rss10k" "$idle_ok" \
+  "$(p99_wp wp-h1)" <<'PY' | tee "$RES/summary.txt"
+import sys
+a = sys.argv[1:]
+f = lambda i: float(a[i]) if a[i] not in ("", None) else float("nan")
+rows = [("wrk -t1", f(0), f(1), f(2)), ("h2load --h1 -t1", f(3), f(4), f(5)), ("waddleperf bench", f(6), f(7), f(8))]
+tls = [("h2load --h1 -t1 (TLS)", f(9), f(10), f(11)), ("waddleperf bench (TLS)", f(12), f(13), f(14))]
+def show(title, rows, base):
+    print(f"\n{title}")
+    print(f"  {'tool':26} {'req/s':>10} {'requests':>10} {'cpu s':>7} {'cpu us/req':>10}")
+    for name, rps, n, cpu in rows:
+        print(f"  {name:26} {rps:10.0f} {n:10.0f} {cpu:7.2f} {cpu / n * 1e6 if n else float('nan'):10.2f}")
+    wp = rows[-1]
+    for name, rps, n, cpu in rows[:-1]:
+        print(f"  ratio vs {name}: req/s {wp[1] / rps:.2f} (goal >= 1.0), cpu/request {(wp[3] / wp[2]) / (cpu / n):.2f} (goal <= 1.0)")
+show("HTTP/1.1 keep-alive, nginx /small", rows, 0)
+print(f"  waddleperf total p99: {a[18]} ms (every request's phases recorded)")
+show("HTTP/1.1 over TLS 1.3, nginx /small", tls, 0)
+rss1, rss10k, ok = f(15), f(16), f(17)
+print(f"\nidle connections: 10,000 opened ({ok:.0f} requests answered); peak RSS {rss10k/1024:.1f} MiB vs {rss1/1024:.1f} MiB for one;"
+      f" {(rss10k - rss1) / 10000:.1f} KiB per connection")
+PY
