@@ -88,6 +88,7 @@ cat > "$dir/locations.conf" <<EOT
     location = /r1 { return 302 /r2; }
     location = /r2 { return 301 /small; }
     location = /loop { return 302 /loop; }
+    location = /to-tls { return 302 https://127.0.0.1:$tls/small; }
     location = /post { if (\$request_method != POST) { return 405; } proxy_pass http://127.0.0.1:$plain/echo-length; }
     location = /echo-length { return 200 "\$http_content_length\n"; }
     location = /chunked { chunked_transfer_encoding on; gzip off; proxy_pass http://127.0.0.1:$slow/chunked; proxy_buffering off; }

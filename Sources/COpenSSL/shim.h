@@ -95,7 +95,7 @@ static inline int cprobe_tls_not_after(X509 *cert, long long *seconds) {
 /// The most recent error on this thread's OpenSSL error queue, as text
 /// ("" when none); clears the queue.
 static inline int cprobe_tls_last_error(char *out, size_t cap) {
-    unsigned long e = ERR_get_error();
+    unsigned long e = ERR_peek_last_error();
     out[0] = 0;
     if (e) ERR_error_string_n(e, out, cap);
     ERR_clear_error();

@@ -16,8 +16,13 @@ struct HTTP1ResponseParserTests {
             let end = min(bytes.count, offset + step)
             pending += bytes[offset..<end]
             offset = end
-            let used = try pending.withUnsafeBytes { try p.parse($0) }
-            pending.removeFirst(used)
+            // As the connection does: parse again while bytes are consumed
+            // (an interim 1xx head is consumed on its own).
+            while !pending.isEmpty && !p.isComplete {
+                let used = try pending.withUnsafeBytes { try p.parse($0) }
+                pending.removeFirst(used)
+                if used == 0 { break }
+            }
         }
         return p
     }
@@ -38,6 +43,14 @@ struct HTTP1ResponseParserTests {
         for step in 1...text.utf8.count {
             let p = try parse(text, step: step)
             #expect(p.isComplete && p.head.chunked && p.bodyBytes == 16, "step \(step)")
+        }
+    }
+
+    @Test func interimResponsesAreSkipped() throws {
+        let text = "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        for step in 1...text.utf8.count {
+            let p = try parse(text, step: step)
+            #expect(p.isComplete && p.head.status == 200 && p.bodyBytes == 2 && p.interimResponses == 1, "step \(step)")
         }
     }
 

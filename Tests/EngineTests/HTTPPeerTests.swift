@@ -123,6 +123,32 @@ struct HTTPPeers {
         #expect(loop[0].redirects.count == 3 && loop[0].outcome == .status(302))
     }
 
+    @Test func aRedirectToAnotherEndpointDoesNotCaptureLaterProbes() async throws {
+        let r = try await probe([peers.url("PLAIN", "/to-tls")], settings(count: 3))
+        for x in r {
+            #expect(x.outcome == .success && x.redirects.count == 1 && x.redirects[0].url.hasSuffix("/to-tls"), "\(x)")
+            #expect(x.url.hasPrefix("https://") && x.tlsDetails?.verified == true)
+            // Each probe starts at the plain endpoint again: a new connection there.
+            #expect(!x.redirects[0].reused && !x.reused)
+        }
+    }
+
+    @Test func cancellingAnEndlessRunReturnsPromptly() async throws {
+        var s = settings()
+        s.count = nil
+        s.interval = 5_000_000
+        let run = try HTTPProbeRun(targets: try await HTTPProbeTarget.resolve(
+            [HTTPRequestSpec(url: try HTTPURL(peers.url("PLAIN", "/small"))),
+             HTTPRequestSpec(url: try HTTPURL(peers.url("SILENT", "/")))]), settings: s)
+        let started = ContinuousClock.now
+        let task = Task { try await run.run() }
+        try await Task.sleep(for: .milliseconds(300))
+        run.cancel()
+        let report = try await task.value
+        #expect(ContinuousClock.now - started < .seconds(3))
+        #expect(report.summaries[0].succeeded > 10)
+    }
+
     @Test func tlsVersionsAndCertificateDetails() async throws {
         var s = settings()
         let r13 = try await probe([peers.url("TLS", "/small", secure: true, host: "localhost")], s)

@@ -43,7 +43,8 @@ final class HTTP1Connection {
     private var cancelPosted = false
 
     // Where to connect.
-    private var address = sockaddr_storage()
+    /// Heap memory: the kernel reads it when the connect is submitted.
+    private let address = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
     private(set) var remote: IPAddress? = nil
     private(set) var port: UInt16 = 0
     private var tlsContext: TLSContext? = nil
@@ -86,6 +87,7 @@ final class HTTP1Connection {
     var target: Int32 = 0
     var sequence: UInt32 = 0
     var intendedStart: UInt64 = 0
+    var retryFromPoll = false
 
     init(slot: UInt32, ring: Ring, owner: HTTPConnectionOwner) {
         self.slot = slot
@@ -97,6 +99,7 @@ final class HTTP1Connection {
     deinit {
         if fd >= 0 { _ = cprobe_close(fd) }
         receiveBuffer.deallocate()
+        address.deallocate()
         cipherIn?.deallocate()
         cipherOut?.deallocate()
     }
@@ -123,7 +126,7 @@ final class HTTP1Connection {
         self.port = port
         self.host = host
         self.tlsContext = tls
-        remote.write(to: &address, port: port)
+        remote.write(to: address, port: port)
         if tls != nil && cipherIn == nil {
             cipherIn = .allocate(byteCount: Self.cipherCapacity, alignment: 64)
             cipherOut = .allocate(byteCount: Self.cipherCapacity, alignment: 64)
@@ -168,7 +171,7 @@ final class HTTP1Connection {
         let s = cprobe_tcp_stream_socket(remote!.family, 1)
         guard s >= 0 else { return fail(Self.outcome(errno: -s), .connect, nil, now: now) }
         fd = s
-        submitted(cprobe_ring_prep_connect_address(ring.pointer, slot, UInt8(CPROBE_OP_CONNECT), fd, &address), now: now)
+        submitted(cprobe_ring_prep_connect_address(ring.pointer, slot, UInt8(CPROBE_OP_CONNECT), fd, address), now: now)
     }
 
     /// A completion for this slot.
@@ -249,9 +252,10 @@ final class HTTP1Connection {
     }
 
     private func postSend(_ base: UnsafeMutableRawPointer, _ count: Int, now: UInt64) {
-        sendPosted = true
-        submitted(cprobe_ring_prep_send_buffer(ring.pointer, slot, UInt8(CPROBE_OP_SEND), fd,
-                                               base + sendOffset, UInt32(count - sendOffset)), now: now)
+        let rc = cprobe_ring_prep_send_buffer(ring.pointer, slot, UInt8(CPROBE_OP_SEND), fd,
+                                              base + sendOffset, UInt32(count - sendOffset))
+        if rc >= 0 { sendPosted = true }
+        submitted(rc, now: now)
     }
 
     private func sendCompleted(_ result: Int32, now: UInt64) {
@@ -260,9 +264,10 @@ final class HTTP1Connection {
         sendOffset += Int(result)
         if tls != nil {
             if sendOffset < cipherOutCount {
-                if state == .exchanging { requestSent = 0 }
+                let movable = state == .exchanging && firstByte == 0
+                if movable { requestSent = 0 }
                 postSend(cipherOut!, cipherOutCount, now: now)
-                if state == .exchanging && tls!.pendingOutput == 0 { requestSent = now }
+                if movable && tls!.pendingOutput == 0 { requestSent = now }
                 return
             }
             cipherOutCount = 0
@@ -271,7 +276,7 @@ final class HTTP1Connection {
         } else if let request {
             if sendOffset < request.count {
                 postSend(request.pointer, request.count, now: now)
-                requestSent = now
+                if firstByte == 0 { requestSent = now }
             }
         }
     }
@@ -280,15 +285,13 @@ final class HTTP1Connection {
 
     private func postReceive(now: UInt64) {
         guard !receivePosted, fd >= 0 else { return }
-        receivePosted = true
-        if let cipherIn {
-            submitted(cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
-                                                   cipherIn, UInt32(Self.cipherCapacity)), now: now)
-        } else {
-            submitted(cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
-                                                   receiveBuffer + received, UInt32(Self.receiveCapacity - received)),
-                      now: now)
-        }
+        let rc = tlsContext != nil
+            ? cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
+                                           cipherIn!, UInt32(Self.cipherCapacity))
+            : cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
+                                           receiveBuffer + received, UInt32(Self.receiveCapacity - received))
+        if rc >= 0 { receivePosted = true }
+        submitted(rc, now: now)
     }
 
     private func receiveCompleted(_ result: Int32, now: UInt64) {
@@ -341,26 +344,32 @@ final class HTTP1Connection {
         }
         if firstByte == 0 && received > 0 { firstByte = max(now, requestSent) }
         do {
-            let headWasComplete = parser.headComplete
-            let used = try parser.parse(UnsafeRawBufferPointer(start: receiveBuffer, count: received))
-            if !headWasComplete, parser.headComplete, parser.head.status / 100 == 3, let r = parser.head.location {
-                location = String(decoding: UnsafeRawBufferPointer(start: receiveBuffer + r.lowerBound, count: r.count),
-                                  as: UTF8.self)
-            }
-            if used == received {
-                received = 0
-            } else if parser.isComplete {
-                // Bytes beyond the response: we never pipeline, so this is garbage.
-                received = 0
-                lastByte = now
-                finishResponse(now: now, reusable: false)
-                return false
-            } else if used > 0 {
-                received -= used
-                receiveBuffer.copyMemory(from: receiveBuffer + used, byteCount: received)
-            } else if received == Self.receiveCapacity {
-                fail(.protocolError, .ttfb, "response head larger than \(Self.receiveCapacity) bytes", now: now)
-                return false
+            // Loops only over interim (1xx) heads, which the parser consumes
+            // and skips.
+            while received > 0 {
+                let headWasComplete = parser.headComplete
+                let used = try parser.parse(UnsafeRawBufferPointer(start: receiveBuffer, count: received))
+                if !headWasComplete, parser.headComplete, parser.head.status / 100 == 3, let r = parser.head.location {
+                    location = String(decoding: UnsafeRawBufferPointer(start: receiveBuffer + r.lowerBound, count: r.count),
+                                      as: UTF8.self)
+                }
+                if used == received {
+                    received = 0
+                } else if parser.isComplete {
+                    // Bytes beyond the response: we never pipeline, so this is garbage.
+                    received = 0
+                    lastByte = now
+                    finishResponse(now: now, reusable: false)
+                    return false
+                } else if used > 0 {
+                    received -= used
+                    receiveBuffer.copyMemory(from: receiveBuffer + used, byteCount: received)
+                    continue
+                } else if received == Self.receiveCapacity {
+                    fail(.protocolError, .ttfb, "response head larger than \(Self.receiveCapacity) bytes", now: now)
+                    return false
+                }
+                break
             }
         } catch {
             fail(.protocolError, parser.headComplete ? .transfer : .ttfb, "malformed response: \(error)", now: now)
@@ -391,7 +400,7 @@ final class HTTP1Connection {
     private func finishResponse(now: UInt64, reusable: Bool) {
         requestsServed += 1
         deadline = 0
-        if reusable && requestSent != 0 {
+        if reusable && requestSent != 0 && !sendPosted && cipherOutCount == 0 {
             state = .ready
             owner.responseComplete(self, now: now)
         } else {
@@ -409,6 +418,8 @@ final class HTTP1Connection {
     /// (complete or failed) before it hears `connectionIdle`.
     private func fail(_ outcome: HTTPOutcome, _ phase: HTTPPhase, _ message: String?, now: UInt64) {
         guard state != .closed && state != .draining else { return }
+        // No request outstanding: nothing to report.
+        if state == .ready { return close(now: now) }
         deadline = 0
         state = .draining
         owner.requestFailed(self, outcome: outcome, phase: phase, message: message, now: now)
@@ -432,7 +443,10 @@ final class HTTP1Connection {
         if pendingOps == 0 { return finishClose(now: now) }
         if !cancelPosted && fd >= 0 {
             cancelPosted = true
-            submitted(cprobe_ring_prep_cancel_fd(ring.pointer, slot, fd), now: now)
+            let rc = cprobe_ring_prep_cancel_fd(ring.pointer, slot, fd)
+            // Without a cancel, shutting the socket down ends a posted receive.
+            if rc < 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
+            submitted(rc, now: now)
         }
     }
 
@@ -443,6 +457,8 @@ final class HTTP1Connection {
         cipherOutCount = 0
         sendOffset = 0
         cancelPosted = false
+        sendPosted = false
+        receivePosted = false
         state = .closed
         owner.connectionIdle(self, now: now)
     }

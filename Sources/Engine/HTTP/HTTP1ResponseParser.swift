@@ -51,6 +51,8 @@ public struct HTTP1ResponseParser: Sendable {
     /// Bytes consumed from the wire for this response (head, framing and body).
     public private(set) var wireBytes = 0
     private var expectBody = true
+    /// 1xx heads skipped before the final response.
+    public private(set) var interimResponses = 0
     private var scanned = 0
     /// Chunk-size line: accumulated value and whether a digit was seen /
     /// extensions are being skipped.
@@ -85,6 +87,19 @@ public struct HTTP1ResponseParser: Sendable {
             try parseHead(buffer, end: end)
             offset = end
             wireBytes += end
+            if (100...199).contains(head.status) && head.status != 101 {
+                // An interim response (100 Continue, 103 Early Hints): the
+                // final one follows; the caller parses the rest again.
+                interimResponses += 1
+                let keep = expectBody
+                let wire = wireBytes
+                let interim = interimResponses
+                self = HTTP1ResponseParser()
+                expectBody = keep
+                wireBytes = wire
+                interimResponses = interim
+                return end
+            }
         }
         let consumed = try parseBody(buffer, from: offset)
         wireBytes += consumed - offset

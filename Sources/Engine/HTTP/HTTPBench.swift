@@ -190,6 +190,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
     var isFinished: Bool { stopped }
 
     func closeAll(now: UInt64) {
+        stopped = true
         for c in worker.connections { c.close(now: now) }
         report.wallNanoseconds = min(now, endTime) - started
         run.completed.add(unreported, ordering: .relaxed)
@@ -247,9 +248,11 @@ final class HTTPBenchWorkload: HTTPWorkload {
         if (100...599).contains(status) { report.statusClasses[status / 100 - 1] += 1 }
         report.bytesIn += c.parser.wireBytes
         report.bytesOut += template.count
-        _ = report.histograms.total.record(max(1, c.lastByte - c.intendedStart))
-        if c.requestSent != 0 && c.firstByte != 0 { _ = report.histograms.ttfb.record(max(1, c.firstByte - c.requestSent)) }
-        _ = report.histograms.transfer.record(max(1, c.lastByte - c.firstByte))
+        _ = report.histograms.total.record(max(1, elapsed(c.intendedStart, c.lastByte)))
+        if c.requestSent != 0 && c.firstByte != 0 {
+            _ = report.histograms.ttfb.record(max(1, elapsed(c.requestSent, c.firstByte)))
+        }
+        _ = report.histograms.transfer.record(max(1, elapsed(c.firstByte, c.lastByte)))
         if !c.reused && c.connected != 0 {
             _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
             if c.handshaken != 0 {
@@ -273,10 +276,14 @@ final class HTTPBenchWorkload: HTTPWorkload {
         if case .tls(let k) = outcome { kind = k.rawValue }
         report.errors["\(phase.rawValue):\(kind)", default: 0] += 1
         if openLoop { intended[Int(c.slot)] += period }
+        // Reconnecting waits for the next poll: a socket or SQE that fails at
+        // once must not recurse through connectionIdle → start → fail.
+        c.retryFromPoll = true
     }
 
     func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
         guard !stopped else { return }
+        if c.retryFromPoll { c.retryFromPoll = false; return }
         if openLoop && intended[Int(c.slot)] > now { return }
         start(c, now: now)
     }

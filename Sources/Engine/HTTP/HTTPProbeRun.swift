@@ -162,7 +162,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         self.templates = templates
         progress = indices.enumerated().map { Progress(url: targets[$0.element].request.url, current: templates[$0.offset]) }
         summaries = Array(repeating: HTTPProbeSummary(), count: indices.count)
-        tlsContext = targets.contains(where: { $0.request.url.secure }) ? try TLSContext(settings.tls) : nil
+        // Always: a plain target may redirect to https.
+        tlsContext = try TLSContext(settings.tls)
         var known: [String: IPAddress] = [:]
         for t in targets { known[t.request.url.host] = t.address }
         self.known = known
@@ -174,9 +175,16 @@ final class HTTPProbeWorkload: HTTPWorkload {
         return progress.allSatisfy { $0.sent >= count && !$0.inFlight }
     }
 
-    func closeAll(now: UInt64) { for c in worker.connections { c.close(now: now) } }
+    /// Set by `closeAll` (finished or cancelled): nothing new starts.
+    private var closing = false
+
+    func closeAll(now: UInt64) {
+        closing = true
+        for c in worker.connections { c.close(now: now) }
+    }
 
     func poll(now: UInt64) -> UInt64? {
+        if closing { return nil }
         var wake: UInt64? = nil
         for k in progress.indices {
             if progress[k].inFlight { continue }
@@ -186,6 +194,12 @@ final class HTTPProbeWorkload: HTTPWorkload {
                 continue
             }
             let c = worker.connections[k]
+            let t = targets[indices[k]]
+            // Kept alive to where a redirect led: not this target's endpoint.
+            if c.state == .ready && !c.sameEndpoint(t.address, t.request.url.port, secure: t.request.url.secure,
+                                                    host: t.request.url.host) {
+                c.close(now: now)
+            }
             // A connection still draining from a close: start when it is idle.
             guard c.state == .closed ? !c.hasPendingOperations : c.state == .ready else { continue }
             progress[k].inFlight = true
@@ -198,7 +212,6 @@ final class HTTPProbeWorkload: HTTPWorkload {
             c.sequence = UInt32(progress[k].sent)
             c.target = Int32(k)
             c.deadline = now + settings.timeout
-            let t = targets[indices[k]]
             if c.state == .closed {
                 c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
                             tls: t.request.url.secure ? tlsContext : nil)
@@ -244,9 +257,10 @@ final class HTTPProbeWorkload: HTTPWorkload {
 
     func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
         let k = Int(c.target)
-        guard progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
+        guard !closing, progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
               let address = progress[k].pendingAddress else { return }
         progress[k].pending = nil
+        c.deadline = progress[k].startedAt + settings.timeout
         c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil)
         c.begin(next, now: now)
     }
@@ -280,7 +294,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress[k].url = next
         progress[k].current = template
         progress[k].hopStarted = now
+        if closing { return }
         if c.state == .ready && c.sameEndpoint(address, next.port, secure: next.secure, host: next.host) {
+            c.deadline = progress[k].startedAt + settings.timeout
             c.begin(template, now: now)
             return
         }
@@ -311,8 +327,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         } else if let d = progress[k].lastTLS, c.reused || c.tls != nil {
             r.tlsDetails = d
         }
-        if c.firstByte != 0 && c.requestSent != 0 { r.ttfb = c.firstByte - c.requestSent }
-        if c.lastByte != 0 && c.firstByte != 0 { r.transfer = c.lastByte - c.firstByte }
+        if c.firstByte != 0 && c.requestSent != 0 { r.ttfb = elapsed(c.requestSent, c.firstByte) }
+        if c.lastByte != 0 && c.firstByte != 0 { r.transfer = elapsed(c.firstByte, c.lastByte) }
         r.total = now - progress[k].startedAt + (r.dns ?? 0)
         r.headerBytesIn = c.parser.head.bytes
         r.bodyBytesIn = c.parser.bodyBytes
@@ -333,3 +349,6 @@ final class HTTPProbeWorkload: HTTPWorkload {
         observer?(result)
     }
 }
+
+/// `to - from`, or 0 when timestamps from different clock reads cross.
+@inline(__always) func elapsed(_ from: UInt64, _ to: UInt64) -> UInt64 { to > from ? to - from : 0 }
