@@ -18,6 +18,9 @@ stop() {
 if [ "$cmd" = stop ]; then stop; exit 0; fi
 
 mkdir -p "$dir/www" "$dir/pki" "$dir/tmp"
+# nginx workers run as www-data: they read www/ and write tmp/ (a mktemp
+# directory is 0700).
+chmod 755 "$dir" "$dir/www" "$dir/tmp"
 pki=$dir/pki
 sslconf() { # name, subjectAltName
   cat > "$pki/$1.ext" <<EOT
@@ -67,7 +70,8 @@ leaf expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20200201000000Z
 leaf unknown rogue "DNS:localhost,IP:127.0.0.1"
 
 head -c 100000 /dev/urandom > "$dir/www/100k.bin"
-printf 'hello world\n' > "$dir/www/hello.txt"
+chmod 644 "$dir/www/"*
+
 
 plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
 tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
