@@ -45,56 +45,34 @@ public final class ProbeRun: Sendable {
     public func run(observer: (@Sendable ([ProbeResult]) -> Void)? = nil) async throws -> ProbeReport {
         let threadCount = max(1, min(settings.threads, targets.count))
         let started = cprobe_monotonic_ns()
-        let state = Mutex<(summaries: [[ProbeSummary]], notes: [String], error: Error?, remaining: Int)>(
-            (Array(repeating: [], count: threadCount), [], nil, threadCount))
         let progress = self.progress
         let kind = self.kind, settings = self.settings, targets = self.targets
 
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                for index in 0..<threadCount {
-                    let share = stride(from: index, to: targets.count, by: threadCount).map { targets[$0] }
-                    let thread = Thread {
-                        var summaries: [ProbeSummary] = []
-                        var notes: [String] = []
-                        var failure: Error? = nil
-                        do {
-                            let loop = try RingLoop(kind: kind, targets: share, settings: settings,
-                                                    threadIndex: index, threadCount: threadCount,
-                                                    progress: progress, observer: observer)
-                            if index == 0, let n = loop.note { notes.append(n) }
-                            try loop.run()
-                            summaries = loop.summaries
-                        } catch {
-                            failure = error
-                            progress.cancelled.store(true, ordering: .relaxed)
-                        }
-                        let last = state.withLock { s -> Bool in
-                            s.summaries[index] = summaries
-                            s.notes += notes
-                            if s.error == nil { s.error = failure }
-                            s.remaining -= 1
-                            return s.remaining == 0
-                        }
-                        if last {
-                            if let e = state.withLock({ $0.error }) { continuation.resume(throwing: e) }
-                            else { continuation.resume() }
-                        }
-                    }
-                    thread.name = "waddleperf-ring-\(index)"
-                    thread.stackSize = 1 << 20
-                    thread.start()
+        let perThread = try await withTaskCancellationHandler {
+            try await onThreads(threadCount, name: "waddleperf-ring") { index in
+                let share = stride(from: index, to: targets.count, by: threadCount).map { targets[$0] }
+                do {
+                    let loop = try RingLoop(kind: kind, targets: share, settings: settings,
+                                            threadIndex: index, threadCount: threadCount,
+                                            progress: progress, observer: observer)
+                    let note = index == 0 ? loop.note : nil
+                    try loop.run()
+                    return (loop.summaries, note)
+                } catch {
+                    // One thread failing stops the others.
+                    progress.cancelled.store(true, ordering: .relaxed)
+                    throw error
                 }
             }
         } onCancel: {
             progress.cancelled.store(true, ordering: .relaxed)
         }
 
-        let (perThread, notes) = state.withLock { ($0.summaries, $0.notes) }
         var summaries = Array(repeating: ProbeSummary(), count: targets.count)
-        for (t, list) in perThread.enumerated() {
+        for (t, (list, _)) in perThread.enumerated() {
             for (i, s) in list.enumerated() { summaries[i * threadCount + t] = s }
         }
+        let notes = perThread.compactMap { $0.1 }
         return ProbeReport(kind: kind.name, targets: targets, summaries: summaries,
                            wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes)
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 @preconcurrency import Foundation
 import Histogram
+import Synchronization
 
 /// Request and TLS options shared by `probe http` and `bench http`.
 struct HTTPOptions: ParsableArguments {
@@ -96,7 +97,6 @@ enum HTTPProbeCLI {
     static func run(urls: [String], options: ProbeOptions, http: HTTPOptions, probe: HTTPProbeOptions,
                     format: OutputFormat) async throws {
         var settings = HTTPProbeSettings()
-        guard options.count >= 1 else { throw ConfigurationError(field: "count", "must be at least 1, got \(options.count)") }
         settings.count = options.count
         settings.interval = try DurationParser.nanoseconds(options.interval, field: "interval")
         settings.timeout = try DurationParser.nanoseconds(options.timeout ?? "5s", field: "timeout")
@@ -186,44 +186,20 @@ struct BenchCommand: AsyncParsableCommand {
         let run = try HTTPBenchRun(request: request, address: target.address, settings: settings)
         let signals = SignalCancellation { run.cancel() }
         defer { signals.cancel() }
-        let progress = BenchProgress(run: run)
+        // Requests done and the rate over the last half second.
+        let last = Mutex<(requests: UInt64, seconds: Double)>((0, 0))
+        let progress = ProgressLine(every: .milliseconds(500)) { elapsed in
+            let done = run.completed.load(ordering: .relaxed)
+            let rate = last.withLock { l -> Double in
+                defer { l = (done, elapsed) }
+                return elapsed > l.seconds ? Double(done - l.requests) / (elapsed - l.seconds) : 0
+            }
+            return String(format: "%llu requests, %.0f req/s, %.1fs", done, rate, elapsed)
+        }
         progress.start()
         let report = try await run.run()
         await progress.stop()
         let text = format == "json" ? HTTPReportFormatter.benchJSON(report) + "\n" : HTTPReportFormatter.benchTable(report)
         FileHandle.standardOutput.write(Data(text.utf8))
-    }
-}
-
-/// Requests done and the current rate, on a terminal only.
-final class BenchProgress: Sendable {
-    private let run: HTTPBenchRun
-    nonisolated(unsafe) private var handle: Task<Void, Never>? = nil
-
-    init(run: HTTPBenchRun) { self.run = run }
-
-    func start() {
-        guard isatty(STDERR_FILENO) == 1 else { return }
-        let run = self.run
-        handle = Task.detached {
-            let started = Date()
-            var last: UInt64 = 0
-            try? await Task.sleep(for: .seconds(1))
-            while !Task.isCancelled {
-                let done = run.completed.load(ordering: .relaxed)
-                let line = String(format: "\r\u{1B}[K%llu requests, %.0f req/s, %.1fs", done, Double(done - last) * 2,
-                                  Date().timeIntervalSince(started))
-                last = done
-                FileHandle.standardError.write(Data(line.utf8))
-                try? await Task.sleep(for: .milliseconds(500))
-            }
-        }
-    }
-
-    func stop() async {
-        guard let handle else { return }
-        handle.cancel()
-        await handle.value
-        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
 }

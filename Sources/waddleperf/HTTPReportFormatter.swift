@@ -12,15 +12,15 @@ enum HTTPReportFormatter {
 
     static func table(_ report: HTTPProbeReport) -> String {
         let width = max(20, report.targets.map { $0.request.url.description.count }.max() ?? 0)
-        var out = pad("url", width) + "  sent    ok  loss%  status     "
+        var out = ReportFormatter.pad("url", width) + "  sent    ok  loss%  status     "
             + "cold p50 ms: dns connect     tls    ttfb    total | warm p50 ms: ttfb   total\n"
         for (i, t) in report.targets.enumerated() {
             let s = report.summaries[i]
             func p50(_ l: LatencyStatistics?) -> String { millisecondsText(l?.percentile(50).map { Double($0) }) }
             let statuses = s.statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ",")
-            out += pad(t.request.url.description, width) + "  " + rightAligned(String(s.sent), 4) + "  "
+            out += ReportFormatter.pad(t.request.url.description, width) + "  " + rightAligned(String(s.sent), 4) + "  "
                 + rightAligned(String(s.succeeded), 4) + "  " + rightAligned(percentText(s.lossPercent), 5) + "  "
-                + pad(statuses.isEmpty ? "-" : statuses, 9) + "  "
+                + ReportFormatter.pad(statuses.isEmpty ? "-" : statuses, 9) + "  "
                 + [p50(s.cold.dns), p50(s.cold.connect), p50(s.cold.tls), p50(s.cold.ttfb), p50(s.cold.total)].joined(separator: " ")
                 + " | " + [p50(s.warm.ttfb), p50(s.warm.total)].joined(separator: " ") + "\n"
             let failures = s.outcomes.filter { $0.key != "success" }.sorted { $0.key < $1.key }
@@ -149,7 +149,7 @@ enum HTTPReportFormatter {
         for name in HTTPBenchHistograms.phaseNames {
             let h = r.histograms[name]
             guard h.totalCount > 0 else { continue }
-            out += "  " + pad(name, 12) + rightAligned(String(h.totalCount), 10) + " "
+            out += "  " + ReportFormatter.pad(name, 12) + rightAligned(String(h.totalCount), 10) + " "
                 + benchPercentiles.map { millisecondsText(Double(h.valueAtPercentile($0.1))) }.joined(separator: " ")
                 + " " + millisecondsText(Double(h.max)) + "\n"
         }
@@ -201,9 +201,5 @@ enum HTTPReportFormatter {
         w.endObject()
         w.endObject()
         return w.text
-    }
-
-    private static func pad(_ s: String, _ width: Int) -> String {
-        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 }

@@ -103,31 +103,38 @@ final class SignalCancellation: @unchecked Sendable {
 }
 
 /// A one-line progress display on a terminal, for runs longer than a second;
-/// nothing when stderr is not a terminal.
+/// nothing when stderr is not a terminal. `text` is asked for the line (given
+/// the seconds elapsed) every `every`.
 final class ProgressLine: Sendable {
-    private let run: ProbeRun
-    private let total: UInt64
+    private let text: @Sendable (Double) -> String
+    private let every: Duration
     nonisolated(unsafe) private var handle: Task<Void, Never>? = nil
 
-    init(run: ProbeRun, total: UInt64) {
-        self.run = run
-        self.total = total
+    init(every: Duration = .milliseconds(200), _ text: @escaping @Sendable (Double) -> String) {
+        self.text = text
+        self.every = every
+    }
+
+    /// Probes done and answered, of `total` (0: open-ended).
+    convenience init(run: ProbeRun, total: UInt64) {
+        self.init { elapsed in
+            let sent = run.progress.sent.load(ordering: .relaxed)
+            let received = run.progress.received.load(ordering: .relaxed)
+            let of = total > 0 ? "/\(total)" : ""
+            return String(format: "%llu%@ done, %llu answered, %.1fs", sent, of, received, elapsed)
+        }
     }
 
     func start() {
         guard isatty(STDERR_FILENO) == 1 else { return }
-        let run = self.run, total = self.total
+        let text = self.text, every = self.every
         handle = Task.detached {
             let started = Date()
             try? await Task.sleep(for: .seconds(1))
             while !Task.isCancelled {
-                let sent = run.progress.sent.load(ordering: .relaxed)
-                let received = run.progress.received.load(ordering: .relaxed)
-                let elapsed = Date().timeIntervalSince(started)
-                let of = total > 0 ? "/\(total)" : ""
-                let line = String(format: "\r\u{1B}[K%llu%@ done, %llu answered, %.1fs", sent, of, received, elapsed)
+                let line = "\r\u{1B}[K" + text(Date().timeIntervalSince(started))
                 FileHandle.standardError.write(Data(line.utf8))
-                try? await Task.sleep(for: .milliseconds(200))
+                try? await Task.sleep(for: every)
             }
         }
     }

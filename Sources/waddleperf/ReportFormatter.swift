@@ -47,7 +47,7 @@ enum ReportFormatter {
         return line + (s.lastTTL >= 0 ? "  " + rightAligned(String(s.lastTTL), 3) : "    -")
     }
 
-    private static func pad(_ s: String, _ width: Int) -> String {
+    static func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 

@@ -174,16 +174,15 @@ final class HTTPBenchWorkload: HTTPWorkload {
         endTime = settings.duration.map { now + $0 } ?? .max
         remaining = requests ?? .max
         openLoop = rate != nil
-        period = rate.map { UInt64(Double(connections) / $0 * 1e9) } ?? 0
-        intended = (0..<connections).map { j in
-            rate == nil ? 0 : UInt64(Double(j) / Double(connections) * Double(UInt64(Double(connections) / rate! * 1e9)))
-        }
+        let period = rate.map { UInt64(Double(connections) / $0 * 1e9) } ?? 0
+        self.period = period
+        // Connection j's first send is j/connections of a period in: evenly spread.
+        intended = (0..<connections).map { j in now + UInt64(Double(period) * Double(j) / Double(connections)) }
         report = HTTPBenchReport(url: request.url.description, settings: settings)
         worker.makeConnections(count: connections, owner: self)
         for c in worker.connections {
             c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext)
         }
-        for j in intended.indices { intended[j] += started }
     }
 
     private var stopped = false
@@ -257,7 +256,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
             _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
             if c.handshaken != 0 {
                 _ = report.histograms.tls.record(max(1, c.handshaken - c.connected))
-                if report.protocolName == "http/1.1", let alpn = c.tls?.details().alpn { report.protocolName = alpn }
+                if let alpn = c.tls?.alpn { report.protocolName = alpn }
             }
         }
         unreported += 1

@@ -229,7 +229,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if status / 100 == 3, progress[k].hops.count < settings.maximumRedirects, let location = c.location {
             progress[k].hops.append(HTTPHop(url: progress[k].url.description, status: status,
                                             total: now - progress[k].hopStarted, reused: c.reused))
-            if let tls = c.tls { progress[k].lastTLS = tls.details() }
+            if let tls = c.tls, c.handshaken != 0 { progress[k].lastTLS = tls.details() }
             return redirect(c, k, location: location, status: status, now: now)
         }
         var r = baseResult(c, k, now: now)
@@ -323,10 +323,10 @@ final class HTTPProbeWorkload: HTTPWorkload {
         }
         if let tls = c.tls, c.handshaken != 0 {
             r.tlsDetails = tls.details()
-            r.protocolName = r.tlsDetails?.alpn ?? "http/1.1"
-        } else if let d = progress[k].lastTLS, c.reused || c.tls != nil {
-            r.tlsDetails = d
+        } else if c.tls != nil {
+            r.tlsDetails = progress[k].lastTLS  // reused: the handshake's details
         }
+        r.protocolName = c.tls?.alpn ?? "http/1.1"
         if c.firstByte != 0 && c.requestSent != 0 { r.ttfb = elapsed(c.requestSent, c.firstByte) }
         if c.lastByte != 0 && c.firstByte != 0 { r.transfer = elapsed(c.firstByte, c.lastByte) }
         r.total = now - progress[k].startedAt + (r.dns ?? 0)
@@ -338,9 +338,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
     }
 
     private func finish(_ c: HTTP1Connection, _ k: Int, _ result: HTTPResult, now: UInt64) {
-        var result = result
         if result.tlsDetails != nil { progress[k].lastTLS = result.tlsDetails }
-        if c.tls == nil && result.tlsDetails == nil && !progress[k].url.secure { result.tlsDetails = nil }
         progress[k].inFlight = false
         progress[k].sent += 1
         c.deadline = 0

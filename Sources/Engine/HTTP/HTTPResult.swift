@@ -76,12 +76,11 @@ public struct HTTPResult: Sendable, Equatable {
     /// CLOCK_MONOTONIC when the probe started.
     public var startedAt: UInt64 = 0
 
-    /// Body bytes per second over the transfer phase (first → last byte), or
-    /// over ttfb+transfer for single-segment bodies.
+    /// Body bytes per second over the transfer phase (first → last byte);
+    /// nil when the whole response arrived at once (no span to divide by).
     public var throughput: Double? {
-        guard bodyBytesIn > 0, let ttfb else { return nil }
-        let span = (transfer ?? 0) > 0 ? transfer! : ttfb
-        return span > 0 ? Double(bodyBytesIn) * 1e9 / Double(span) : nil
+        guard bodyBytesIn > 0, let transfer, transfer > 0 else { return nil }
+        return Double(bodyBytesIn) * 1e9 / Double(transfer)
     }
 }
 

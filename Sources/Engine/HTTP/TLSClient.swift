@@ -108,6 +108,9 @@ final class TLSSession {
 
     let ssl: OpaquePointer
     private let verifying: Bool
+    /// Pinning the name to verify failed: the handshake must not proceed
+    /// unverified.
+    private var setupFailure: TLSFailure? = nil
     private let input: OpaquePointer   // ciphertext from the network
     private let output: OpaquePointer  // ciphertext for the network
 
@@ -124,11 +127,9 @@ final class TLSSession {
         if !isAddress { _ = cprobe_tls_set_sni(ssl, name) }
         if context.options.verify {
             SSL_set_verify(ssl, SSL_VERIFY_PEER, nil)
-            if isAddress {
-                X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
-            } else {
-                SSL_set1_host(ssl, name)
-            }
+            let pinned = isAddress ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
+                                   : SSL_set1_host(ssl, name)
+            if pinned != 1 { setupFailure = TLSFailure(kind: .verification, message: "cannot verify the name '\(name)'") }
         } else {
             SSL_set_verify(ssl, SSL_VERIFY_NONE, nil)
         }
@@ -150,6 +151,7 @@ final class TLSSession {
     }
 
     func handshake() -> Progress {
+        if let setupFailure { return .failed(setupFailure) }
         ERR_clear_error()
         let rc = SSL_do_handshake(ssl)
         if rc == 1 { return .done }
@@ -210,12 +212,16 @@ final class TLSSession {
         s.split(separator: ":", omittingEmptySubsequences: false).last.map(String.init) ?? s
     }
 
+    /// The negotiated ALPN protocol (nil: none), without reading the certificate.
+    var alpn: String? {
+        var pointer: UnsafePointer<UInt8>? = nil
+        var length: UInt32 = 0
+        SSL_get0_alpn_selected(ssl, &pointer, &length)
+        return pointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(length)), as: UTF8.self) }
+    }
+
     /// Negotiated parameters and the server certificate, after the handshake.
     func details(now: Int64 = Int64(time(nil))) -> TLSDetails {
-        var alpnPointer: UnsafePointer<UInt8>? = nil
-        var alpnLength: UInt32 = 0
-        SSL_get0_alpn_selected(ssl, &alpnPointer, &alpnLength)
-        let alpn = alpnPointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: Int(alpnLength)), as: UTF8.self) }
         var d = TLSDetails(version: String(cString: SSL_get_version(ssl)),
                            cipher: SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "",
                            alpn: alpn, subject: "", issuer: "", subjectAlternativeNames: "", notAfter: 0,
