@@ -31,6 +31,8 @@ let package = Package(
         // System libraries behind the control plane's two stores.
         // OpenSSL for the TLS client (inline helpers only for what Swift cannot import).
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // nghttp2 for the HTTP/2 client (driven through mem_recv/mem_send; the ring does the I/O).
+        .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         .target(
@@ -38,6 +40,7 @@ let package = Package(
             dependencies: [
                 "CProbe",
                 "COpenSSL",
+                "CNghttp2",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

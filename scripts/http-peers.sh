@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real HTTP peers for the HTTP tests and benchmarks, on loopback, no systemd:
 #   scripts/http-peers.sh start DIR   generates a test CA and certificates,
-#                                     starts nginx and the misbehaving server,
-#                                     prints DIR (tests read DIR/peers.env)
+#                                     starts nginx, nghttpd and the misbehaving
+#                                     HTTP/1.1 and HTTP/2 servers, prints DIR
+#                                     (tests read DIR/peers.env)
 #   scripts/http-peers.sh stop DIR
 # Ports: WADDLEPERF_HTTP_BASE_PORT (default 18400) and up, listed in peers.env.
 set -euo pipefail
@@ -12,7 +13,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 stop() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  [ -f "$dir/misbehave.pid" ] && kill "$(cat "$dir/misbehave.pid")" 2>/dev/null || true
+  for p in misbehave nghttpd h2misbehave; do
+    [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
+  done
   return 0
 }
 if [ "$cmd" = stop ]; then stop; exit 0; fi
@@ -75,6 +78,7 @@ chmod 644 "$dir/www/"*
 
 plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
 tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
+h2c=$((base+10)); nghttpd=$((base+11)); h2misbehave=$((base+12))
 tlsblock() { # port cert [protocols]
   cat <<EOT
   server {
@@ -123,6 +127,11 @@ $(tlsblock "$wrongname" wrongname)
 $(tlsblock "$expired" expired)
 $(tlsblock "$unknown" unknown)
 $(tlsblock "$tls12" good TLSv1.2)
+  server {
+    # cleartext HTTP/2 with prior knowledge (no Upgrade, no HTTP/1.1)
+    listen 127.0.0.1:$h2c http2;
+    include $dir/locations.conf;
+  }
 }
 EOT
 stop
@@ -130,6 +139,16 @@ nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/nginx-error.log"
 python3 "$here/Tests/peers/misbehave.py" --silent "$silent" --midbody "$midbody" --slow "$slow" \
   > "$dir/misbehave.log" 2>&1 &
 echo $! > "$dir/misbehave.pid"
+# Cleartext HTTP/2 (prior knowledge) peers: nghttpd serving www/, and the
+# misbehaving one (RST_STREAM, GOAWAY, silence, delay, close mid-body). The h2
+# library is Debian's python3-h2, so Debian's python runs it.
+nghttpd --no-tls -a 127.0.0.1 -d "$dir/www" "$nghttpd" > "$dir/nghttpd.log" 2>&1 &
+echo $! > "$dir/nghttpd.pid"
+h2py=/usr/bin/python3; [ -x "$h2py" ] || h2py=python3
+: > "$dir/h2misbehave.log"
+"$h2py" "$here/Tests/peers/h2misbehave.py" --port "$h2misbehave" --log "$dir/h2misbehave.log" \
+  >> "$dir/h2misbehave.log" 2>&1 &
+echo $! > "$dir/h2misbehave.pid"
 cat > "$dir/peers.env" <<EOT
 CA=$pki/ca.pem
 PLAIN=$plain
@@ -142,13 +161,19 @@ SILENT=$silent
 MIDBODY=$midbody
 SLOW=$slow
 REFUSED=$refused
+H2C=$h2c
+NGHTTPD=$nghttpd
+H2MISBEHAVE=$h2misbehave
 WWW=$dir/www
 EOT
 for i in $(seq 50); do
-  if curl -sf "http://127.0.0.1:$plain/small" >/dev/null && curl -sf "http://127.0.0.1:$slow/delay" >/dev/null; then
+  if curl -sf "http://127.0.0.1:$plain/small" >/dev/null && curl -sf "http://127.0.0.1:$slow/delay" >/dev/null &&
+    curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2c/small" >/dev/null &&
+    curl --http2-prior-knowledge -sf -o /dev/null "http://127.0.0.1:$nghttpd/100k.bin" &&
+    curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2misbehave/small" >/dev/null; then
     echo "$dir"; exit 0
   fi
   sleep 0.1
 done
-echo "error: HTTP peers did not start (see $dir/nginx-error.log, $dir/misbehave.log)" >&2
+echo "error: HTTP peers did not start (see $dir/nginx-error.log, $dir/misbehave.log, $dir/nghttpd.log, $dir/h2misbehave.log)" >&2
 exit 1

@@ -33,6 +33,27 @@ struct HTTPOptions: ParsableArguments {
     @Option(name: .customLong("server-name"), help: "TLS: SNI and verified name (default: the URL's host).")
     var serverName: String?
 
+    @Option(name: .customLong("http"), help: "HTTP version: 1.1, 2 (h2 by ALPN over TLS, prior knowledge over plain TCP), or auto (ALPN decides).")
+    var httpVersion: String?
+
+    @Flag(name: .customLong("h1"), help: "HTTP/1.1 (the default; same as --http 1.1).")
+    var h1 = false
+
+    @Flag(name: .customLong("h2"), help: "HTTP/2 (same as --http 2).")
+    var h2 = false
+
+    func version() throws -> HTTPVersionChoice {
+        if [httpVersion != nil, h1, h2].filter({ $0 }).count > 1 {
+            throw ConfigurationError(field: "http", "give one of --http, --h1, --h2")
+        }
+        if h2 { return .http2 }
+        guard let httpVersion else { return .http1 }
+        guard let v = HTTPVersionChoice(rawValue: httpVersion) else {
+            throw ConfigurationError(field: "http", "must be 1.1, 2 or auto, got '\(httpVersion)'")
+        }
+        return v
+    }
+
     func requests(_ urls: [String]) throws -> [HTTPRequestSpec] {
         guard !urls.isEmpty else { throw ConfigurationError(field: "url", "give at least one URL") }
         if body != nil && bodyFile != nil { throw ConfigurationError(field: "body", "give --body or --body-file, not both") }
@@ -104,6 +125,7 @@ enum HTTPProbeCLI {
         settings.maximumRedirects = probe.maxRedirects
         settings.acceptedStatus = try probe.range()
         settings.tls = try http.tls()
+        settings.version = try http.version()
         settings.threads = options.threads
         let requests = try http.requests(urls)
         let targets = try await HTTPProbeTarget.resolve(requests, family: options.family)
@@ -158,8 +180,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Per-request timeout, e.g. 10s.")
     var timeout: String = "10s"
 
-    @Flag(name: .customLong("h1"), help: "HTTP/1.1 (the default and, for now, the only load protocol).")
-    var h1 = false
+    @Option(name: [.customShort("m"), .long], help: "HTTP/2: concurrent streams per connection.")
+    var streams: Int = 1
 
     @OptionGroup var http: HTTPOptions
 
@@ -180,6 +202,8 @@ struct BenchCommand: AsyncParsableCommand {
         settings.threads = threads
         settings.timeout = try DurationParser.nanoseconds(timeout, field: "timeout")
         settings.tls = try http.tls()
+        settings.version = try http.version()
+        settings.streams = streams
         try settings.validate()
         let request = try http.requests([url])[0]
         let target = try await HTTPProbeTarget.resolve([request])[0]

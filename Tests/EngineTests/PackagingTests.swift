@@ -28,7 +28,7 @@ import Testing
         // Every -dev package in the build list has its runtime library in the runtime list.
         let runtime = try packages("scripts/packages-runtime.txt")
         let runtimeFor = ["liburing-dev": "liburing2", "libsqlite3-dev": "libsqlite3-0", "libmariadb-dev": "libmariadb3",
-                          "libssl-dev": "libssl3"]
+                          "libssl-dev": "libssl3", "libnghttp2-dev": "libnghttp2-14"]
         for dev in try packages("scripts/packages-build.txt") where dev.hasSuffix("-dev") {
             let lib = try #require(runtimeFor[dev], "no runtime package known for \(dev)")
             #expect(runtime.contains(lib), "\(lib) missing from packages-runtime.txt")
@@ -42,5 +42,6 @@ import Testing
         if manifest.contains("pkgConfig: \"sqlite3\"") { #expect(build.contains("libsqlite3-dev")) }
         if manifest.contains("pkgConfig: \"libmariadb\"") { #expect(build.contains("libmariadb-dev")) }
         if manifest.contains("pkgConfig: \"openssl\"") { #expect(build.contains("libssl-dev")) }
+        if manifest.contains("pkgConfig: \"libnghttp2\"") { #expect(build.contains("libnghttp2-dev")) }
     }
 }

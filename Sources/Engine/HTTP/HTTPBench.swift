@@ -15,6 +15,10 @@ public struct HTTPBenchSettings: Sendable, Equatable {
     /// nil: closed loop, each connection sends as soon as its last response is in.
     public var rate: Double? = nil
     public var threads = 1
+    /// HTTP/1.1, HTTP/2, or auto (ALPN decides over TLS).
+    public var version = HTTPVersionChoice.http1
+    /// Concurrent requests per connection (HTTP/2 streams; 1 for HTTP/1.1).
+    public var streams = 1
     /// Per-request deadline, nanoseconds.
     public var timeout: UInt64 = 10_000_000_000
     public var tls = TLSOptions()
@@ -31,6 +35,10 @@ public struct HTTPBenchSettings: Sendable, Equatable {
         if let rate, !(rate > 0 && rate.isFinite) { throw ConfigurationError(field: "rate", "must be a positive number") }
         if !(1...64).contains(threads) { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
         if threads > connections { throw ConfigurationError(field: "threads", "must not exceed --connections") }
+        if !(1...1000).contains(streams) { throw ConfigurationError(field: "streams", "must be 1-1000, got \(streams)") }
+        if streams > 1 && version != .http2 {
+            throw ConfigurationError(field: "streams", "needs HTTP/2 (--h2): HTTP/1.1 carries one request at a time")
+        }
         if timeout == 0 { throw ConfigurationError(field: "timeout", "must be greater than 0") }
     }
 }
@@ -152,14 +160,20 @@ final class HTTPBenchWorkload: HTTPWorkload {
     private let endTime: UInt64
     private var remaining: Int
     private let openLoop: Bool
-    /// Open loop: the interval between one connection's intended sends.
+    /// Exchanges per connection (HTTP/2 streams).
+    private let streams: Int
+    /// Open loop: the interval between one exchange slot's intended sends.
     private let period: UInt64
-    /// Open loop: each connection's next intended send time (0: in flight).
+    /// Open loop: each exchange slot's next intended send time
+    /// (slot = connection × streams + exchange).
     private var intended: [UInt64]
     private let started: UInt64
     private unowned let run: HTTPBenchRun
     private var unreported: UInt64 = 0
     private var inFlight = 0
+    /// Closed loop: some exchange may be startable only by `poll` (after a
+    /// failure); open loop scans every poll.
+    private var scanNeeded = true
     private(set) var report: HTTPBenchReport
 
     init(worker: HTTPWorker, request: HTTPRequestSpec, address: IPAddress, settings: HTTPBenchSettings,
@@ -167,21 +181,26 @@ final class HTTPBenchWorkload: HTTPWorkload {
         self.worker = worker
         self.run = run
         template = request.serialised()
-        tlsContext = request.url.secure ? try TLSContext(settings.tls) : nil
+        var tlsOptions = settings.tls
+        tlsOptions.alpn = settings.version.alpn
+        tlsContext = request.url.secure ? try TLSContext(tlsOptions) : nil
         timeout = settings.timeout
+        streams = settings.streams
         let now = cprobe_monotonic_ns()
         started = now
         endTime = settings.duration.map { now + $0 } ?? .max
         remaining = requests ?? .max
         openLoop = rate != nil
-        let period = rate.map { UInt64(Double(connections) / $0 * 1e9) } ?? 0
+        let slots = connections * settings.streams
+        let period = rate.map { UInt64(Double(slots) / $0 * 1e9) } ?? 0
         self.period = period
-        // Connection j's first send is j/connections of a period in: evenly spread.
-        intended = (0..<connections).map { j in now + UInt64(Double(period) * Double(j) / Double(connections)) }
+        // Slot j's first send is j/slots of a period in: evenly spread.
+        intended = (0..<slots).map { j in now + UInt64(Double(period) * Double(j) / Double(slots)) }
         report = HTTPBenchReport(url: request.url.description, settings: settings)
-        worker.makeConnections(count: connections, owner: self)
+        worker.makeConnections(count: connections, exchanges: settings.streams, owner: self)
         for c in worker.connections {
-            c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext)
+            c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext,
+                        version: settings.version)
         }
     }
 
@@ -204,86 +223,91 @@ final class HTTPBenchWorkload: HTTPWorkload {
             return nil
         }
         var wake: UInt64? = endTime == .max ? nil : endTime
-        for (j, c) in worker.connections.enumerated() where c.deadline == 0 && !stopped {
-            guard c.state == .ready || (c.state == .closed && !c.hasPendingOperations) else { continue }
-            if openLoop {
-                if intended[j] > now { wake = min(wake ?? .max, intended[j]); continue }
+        guard !stopped, openLoop || scanNeeded else { return wake }
+        scanNeeded = false
+        for c in worker.connections {
+            for i in 0..<streams where c.canBegin(i) {
+                if openLoop {
+                    let due = intended[Int(c.slot) * streams + i]
+                    if due > now { wake = min(wake ?? .max, due); continue }
+                }
+                start(c, i, now: now)
             }
-            start(c, now: now)
         }
         return wake
     }
 
-    @inline(__always) private func start(_ c: HTTP1Connection, now: UInt64) {
+    @inline(__always) private func start(_ c: HTTPConnection, _ i: Int, now: UInt64) {
         guard remaining > 0, now < endTime else { return }
         remaining -= 1
         inFlight += 1
-        c.intendedStart = openLoop ? intended[Int(c.slot)] : now
-        c.deadline = now + timeout
         if c.state == .closed { report.connectionsOpened += 1 }
-        c.begin(template, now: now)
+        c.begin(template, exchange: i, deadline: now + timeout,
+                intendedStart: openLoop ? intended[Int(c.slot) * streams + i] : now, now: now)
     }
 
-    /// The next request on `c` after one finished: at once (closed loop) or
-    /// at its next intended time (open loop; a late one goes at once and its
-    /// latency still counts from when it should have been sent).
-    @inline(__always) private func next(_ c: HTTP1Connection, now: UInt64) {
+    /// The next request on exchange `i` of `c` after one finished: at once
+    /// (closed loop) or at its next intended time (open loop; a late one goes
+    /// at once and its latency still counts from when it should have been sent).
+    @inline(__always) private func next(_ c: HTTPConnection, _ i: Int, now: UInt64) {
         guard !stopped else { return }
         if openLoop {
-            intended[Int(c.slot)] += period
-            if intended[Int(c.slot)] > now { return }  // poll starts it
+            intended[Int(c.slot) * streams + i] += period
+            if intended[Int(c.slot) * streams + i] > now { return }  // poll starts it
         }
-        if c.state == .ready || (c.state == .closed && !c.hasPendingOperations) { start(c, now: now) }
+        if c.canBegin(i) { start(c, i, now: now) } else { scanNeeded = true }
     }
 
     // MARK: HTTPConnectionOwner
 
-    func responseComplete(_ c: HTTP1Connection, now: UInt64) {
-        c.deadline = 0
+    func responseComplete(_ c: HTTPConnection, exchange i: Int, now: UInt64) {
         inFlight -= 1
         guard now <= endTime else { return }
+        let e = c.exchanges[i]
         report.requests += 1
-        let status = c.parser.head.status
-        if (100...599).contains(status) { report.statusClasses[status / 100 - 1] += 1 }
-        report.bytesIn += c.parser.wireBytes
+        if (100...599).contains(e.status) { report.statusClasses[e.status / 100 - 1] += 1 }
+        report.bytesIn += e.wireBytesIn
         report.bytesOut += template.count
-        _ = report.histograms.total.record(max(1, elapsed(c.intendedStart, c.lastByte)))
-        if c.requestSent != 0 && c.firstByte != 0 {
-            _ = report.histograms.ttfb.record(max(1, elapsed(c.requestSent, c.firstByte)))
+        _ = report.histograms.total.record(max(1, elapsed(e.intendedStart, e.lastByte)))
+        if e.requestSent != 0 && e.firstByte != 0 {
+            _ = report.histograms.ttfb.record(max(1, elapsed(e.requestSent, e.firstByte)))
         }
-        _ = report.histograms.transfer.record(max(1, elapsed(c.firstByte, c.lastByte)))
-        if !c.reused && c.connected != 0 {
+        _ = report.histograms.transfer.record(max(1, elapsed(e.firstByte, e.lastByte)))
+        if e.openedConnection && c.connected != 0 {
             _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
             if c.handshaken != 0 {
                 _ = report.histograms.tls.record(max(1, c.handshaken - c.connected))
-                if let alpn = c.tls?.alpn { report.protocolName = alpn }
             }
+            report.protocolName = c.protocolName
         }
         unreported += 1
         if unreported == 256 {
             run.completed.add(unreported, ordering: .relaxed)
             unreported = 0
         }
-        next(c, now: now)
+        next(c, i, now: now)
     }
 
-    func requestFailed(_ c: HTTP1Connection, outcome: HTTPOutcome, phase: HTTPPhase, message: String?, now: UInt64) {
-        c.deadline = 0
+    func requestFailed(_ c: HTTPConnection, exchange i: Int, outcome: HTTPOutcome, phase: HTTPPhase, message: String?,
+                       now: UInt64) {
         inFlight -= 1
         guard !stopped, now <= endTime else { return }
         var kind = outcome.name
         if case .tls(let k) = outcome { kind = k.rawValue }
         report.errors["\(phase.rawValue):\(kind)", default: 0] += 1
-        if openLoop { intended[Int(c.slot)] += period }
-        // Reconnecting waits for the next poll: a socket or SQE that fails at
+        if openLoop { intended[Int(c.slot) * streams + i] += period }
+        // Restarting waits for the next poll: a socket or SQE that fails at
         // once must not recurse through connectionIdle → start → fail.
-        c.retryFromPoll = true
+        if c.state == .draining { c.retryFromPoll = true }
+        scanNeeded = true
     }
 
-    func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
+    func connectionIdle(_ c: HTTPConnection, now: UInt64) {
         guard !stopped else { return }
-        if c.retryFromPoll { c.retryFromPoll = false; return }
-        if openLoop && intended[Int(c.slot)] > now { return }
-        start(c, now: now)
+        if c.retryFromPoll { c.retryFromPoll = false; scanNeeded = true; return }
+        for i in 0..<streams where c.canBegin(i) {
+            if openLoop && intended[Int(c.slot) * streams + i] > now { scanNeeded = true; continue }
+            start(c, i, now: now)
+        }
     }
 }

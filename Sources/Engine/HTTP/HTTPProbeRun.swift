@@ -19,6 +19,8 @@ public struct HTTPProbeSettings: Sendable, Equatable {
     /// Statuses that count as success.
     public var acceptedStatus: ClosedRange<Int> = 200...399
     public var tls = TLSOptions()
+    /// HTTP/1.1, HTTP/2, or auto (ALPN decides over TLS).
+    public var version = HTTPVersionChoice.http1
     public var threads = 1
 
     public init() {}
@@ -163,7 +165,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress = indices.enumerated().map { Progress(url: targets[$0.element].request.url, current: templates[$0.offset]) }
         summaries = Array(repeating: HTTPProbeSummary(), count: indices.count)
         // Always: a plain target may redirect to https.
-        tlsContext = try TLSContext(settings.tls)
+        var tlsOptions = settings.tls
+        tlsOptions.alpn = settings.version.alpn
+        tlsContext = try TLSContext(tlsOptions)
         var known: [String: IPAddress] = [:]
         for t in targets { known[t.request.url.host] = t.address }
         self.known = known
@@ -201,7 +205,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
                 c.close(now: now)
             }
             // A connection still draining from a close: start when it is idle.
-            guard c.state == .closed ? !c.hasPendingOperations : c.state == .ready else { continue }
+            guard c.canBegin(0) else { continue }
             progress[k].inFlight = true
             progress[k].startedAt = now
             progress[k].hopStarted = now
@@ -211,24 +215,23 @@ final class HTTPProbeWorkload: HTTPWorkload {
             progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
             c.sequence = UInt32(progress[k].sent)
             c.target = Int32(k)
-            c.deadline = now + settings.timeout
             if c.state == .closed {
                 c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
-                            tls: t.request.url.secure ? tlsContext : nil)
+                            tls: t.request.url.secure ? tlsContext : nil, version: settings.version)
             }
-            c.begin(templates[k], now: now)
+            c.begin(templates[k], deadline: now + settings.timeout, now: now)
         }
         return wake
     }
 
     // MARK: HTTPConnectionOwner
 
-    func responseComplete(_ c: HTTP1Connection, now: UInt64) {
+    func responseComplete(_ c: HTTPConnection, exchange: Int, now: UInt64) {
         let k = Int(c.target)
-        let status = c.parser.head.status
-        if status / 100 == 3, progress[k].hops.count < settings.maximumRedirects, let location = c.location {
+        let status = c.exchanges[0].status
+        if status / 100 == 3, progress[k].hops.count < settings.maximumRedirects, let location = c.exchanges[0].location {
             progress[k].hops.append(HTTPHop(url: progress[k].url.description, status: status,
-                                            total: now - progress[k].hopStarted, reused: c.reused))
+                                            total: now - progress[k].hopStarted, reused: c.exchanges[0].reused))
             if let tls = c.tls, c.handshaken != 0 { progress[k].lastTLS = tls.details() }
             return redirect(c, k, location: location, status: status, now: now)
         }
@@ -239,7 +242,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if !settings.reuse { c.close(now: now) }
     }
 
-    func requestFailed(_ c: HTTP1Connection, outcome: HTTPOutcome, phase: HTTPPhase, message: String?, now: UInt64) {
+    func requestFailed(_ c: HTTPConnection, exchange: Int, outcome: HTTPOutcome, phase: HTTPPhase, message: String?,
+                       now: UInt64) {
         let k = Int(c.target)
         guard progress[k].inFlight else { return }
         var r = baseResult(c, k, now: now)
@@ -255,19 +259,19 @@ final class HTTPProbeWorkload: HTTPWorkload {
         finish(c, k, r, now: now)
     }
 
-    func connectionIdle(_ c: HTTP1Connection, now: UInt64) {
+    func connectionIdle(_ c: HTTPConnection, now: UInt64) {
         let k = Int(c.target)
         guard !closing, progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
               let address = progress[k].pendingAddress else { return }
         progress[k].pending = nil
-        c.deadline = progress[k].startedAt + settings.timeout
-        c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil)
-        c.begin(next, now: now)
+        c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil,
+                    version: settings.version)
+        c.begin(next, deadline: progress[k].startedAt + settings.timeout, now: now)
     }
 
     // MARK: Steps
 
-    private func redirect(_ c: HTTP1Connection, _ k: Int, location: String, status: Int, now: UInt64) {
+    private func redirect(_ c: HTTPConnection, _ k: Int, location: String, status: Int, now: UInt64) {
         let from = progress[k].url
         let next: HTTPURL
         do { next = try from.resolving(location) } catch {
@@ -296,8 +300,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress[k].hopStarted = now
         if closing { return }
         if c.state == .ready && c.sameEndpoint(address, next.port, secure: next.secure, host: next.host) {
-            c.deadline = progress[k].startedAt + settings.timeout
-            c.begin(template, now: now)
+            c.begin(template, deadline: progress[k].startedAt + settings.timeout, now: now)
             return
         }
         progress[k].pending = template
@@ -307,16 +310,17 @@ final class HTTPProbeWorkload: HTTPWorkload {
         // else: draining already; connectionIdle starts it.
     }
 
-    private func baseResult(_ c: HTTP1Connection, _ k: Int, now: UInt64) -> HTTPResult {
+    private func baseResult(_ c: HTTPConnection, _ k: Int, now: UInt64) -> HTTPResult {
         let t = targets[indices[k]]
+        let e = c.exchanges[0]
         var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .success)
         r.startedAt = progress[k].startedAt
         r.url = progress[k].url.description
         // A chain is warm only when no hop opened a connection.
-        r.reused = c.reused && progress[k].hops.allSatisfy(\.reused)
+        r.reused = e.reused && progress[k].hops.allSatisfy(\.reused)
         r.redirects = progress[k].hops
         if let a = c.remote { r.remote = a.isIPv6 ? "[\(a)]:\(c.port)" : "\(a):\(c.port)" }
-        if !c.reused {
+        if e.openedConnection {
             if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host { r.dns = t.dns }
             if c.connected != 0 { r.connect = c.connected - c.connectStarted }
             if c.handshaken != 0 { r.tls = c.handshaken - c.connected }
@@ -326,22 +330,26 @@ final class HTTPProbeWorkload: HTTPWorkload {
         } else if c.tls != nil {
             r.tlsDetails = progress[k].lastTLS  // reused: the handshake's details
         }
-        r.protocolName = c.tls?.alpn ?? "http/1.1"
-        if c.firstByte != 0 && c.requestSent != 0 { r.ttfb = elapsed(c.requestSent, c.firstByte) }
-        if c.lastByte != 0 && c.firstByte != 0 { r.transfer = elapsed(c.firstByte, c.lastByte) }
+        r.protocolName = c.protocolName
+        if e.firstByte != 0 && e.requestSent != 0 { r.ttfb = elapsed(e.requestSent, e.firstByte) }
+        if e.lastByte != 0 && e.firstByte != 0 { r.transfer = elapsed(e.firstByte, e.lastByte) }
         r.total = now - progress[k].startedAt + (r.dns ?? 0)
-        r.headerBytesIn = c.parser.head.bytes
-        r.bodyBytesIn = c.parser.bodyBytes
-        r.headerBytesOut = progress[k].current.headerBytes
-        r.bodyBytesOut = progress[k].current.bodyBytes
+        r.headerBytesIn = e.headerBytesIn
+        r.bodyBytesIn = e.bodyBytesIn
+        if c.protocolName == "h2" {
+            r.headerBytesOut = e.headerBytesOut
+            r.bodyBytesOut = e.bodyBytesOut
+        } else {
+            r.headerBytesOut = progress[k].current.headerBytes
+            r.bodyBytesOut = progress[k].current.bodyBytes
+        }
         return r
     }
 
-    private func finish(_ c: HTTP1Connection, _ k: Int, _ result: HTTPResult, now: UInt64) {
+    private func finish(_ c: HTTPConnection, _ k: Int, _ result: HTTPResult, now: UInt64) {
         if result.tlsDetails != nil { progress[k].lastTLS = result.tlsDetails }
         progress[k].inFlight = false
         progress[k].sent += 1
-        c.deadline = 0
         summaries[k].record(result)
         run.completed.add(1, ordering: .relaxed)
         observer?(result)

@@ -30,16 +30,26 @@ public struct HTTPRequestSpec: Sendable, Equatable {
     /// The request serialised once: a run sends these bytes unchanged.
     func serialised() -> HTTPRequestTemplate {
         var text = "\(method) \(url.path) HTTP/1.1\r\nHost: \(url.authority)\r\n"
+        // The same fields for HTTP/2, names in lower case.
+        var fields: [(String, String)] = []
         let names = Set(headers.map { $0.prefix(while: { $0 != ":" }).lowercased() })
-        if !names.contains("user-agent") { text += "User-Agent: waddleperf\r\n" }
-        if !names.contains("accept") { text += "Accept: */*\r\n" }
-        for h in headers { text += h + "\r\n" }
+        if !names.contains("user-agent") { text += "User-Agent: waddleperf\r\n"; fields.append(("user-agent", "waddleperf")) }
+        if !names.contains("accept") { text += "Accept: */*\r\n"; fields.append(("accept", "*/*")) }
+        for h in headers {
+            text += h + "\r\n"
+            let colon = h.firstIndex(of: ":")!
+            fields.append((h[..<colon].lowercased(), h[h.index(after: colon)...].trimmingSpaces()))
+        }
         if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
             text += "Content-Length: \(body.count)\r\n"
+            if !names.contains("content-length") { fields.append(("content-length", String(body.count))) }
         }
         text += "\r\n"
         let head = Array(text.utf8)
-        return HTTPRequestTemplate(bytes: head + body, headerBytes: head.count, expectBody: method != "HEAD")
+        let http2Head = [(":method", method), (":scheme", url.secure ? "https" : "http"), (":authority", url.authority),
+                         (":path", url.path)] + fields
+        return HTTPRequestTemplate(bytes: head + body, headerBytes: head.count, expectBody: method != "HEAD",
+                                   http2Head: http2Head)
     }
 }
 
@@ -50,17 +60,27 @@ final class HTTPRequestTemplate {
     let count: Int
     let headerBytes: Int
     let expectBody: Bool
+    /// The same request as an HTTP/2 header list, body from `pointer`.
+    let http2: HTTP2RequestFields
 
-    init(bytes: [UInt8], headerBytes: Int, expectBody: Bool) {
+    init(bytes: [UInt8], headerBytes: Int, expectBody: Bool, http2Head: [(String, String)]) {
         let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
         bytes.withUnsafeBytes { memory.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
         pointer = memory
         count = bytes.count
         self.headerBytes = headerBytes
         self.expectBody = expectBody
+        http2 = HTTP2RequestFields(head: http2Head, body: UnsafeRawPointer(memory + headerBytes),
+                                   bodyCount: bytes.count - headerBytes)
     }
 
     var bodyBytes: Int { count - headerBytes }
 
     deinit { pointer.deallocate() }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
 }

@@ -16,6 +16,10 @@ public enum HTTPOutcome: Hashable, Sendable {
     /// The server closed the connection before the response was complete.
     case closed
     case protocolError
+    /// HTTP/2: the server reset the stream (RST_STREAM with this error code).
+    case streamReset(UInt32)
+    /// HTTP/2: the server sent GOAWAY (this error code) before processing the stream.
+    case goaway(UInt32)
     case error(errno: Int32)
 
     public var isSuccess: Bool { self == .success }
@@ -30,6 +34,8 @@ public enum HTTPOutcome: Hashable, Sendable {
         case .tls: "tls_error"
         case .closed: "closed"
         case .protocolError: "protocol_error"
+        case .streamReset: "stream_reset"
+        case .goaway: "goaway"
         case .error: "error"
         }
     }

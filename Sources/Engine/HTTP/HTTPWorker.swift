@@ -25,7 +25,7 @@ protocol HTTPWorkload: HTTPConnectionOwner {
 /// It ends when the workload is finished and every connection has drained.
 final class HTTPWorker {
     let ring: Ring
-    private(set) var connections: [HTTP1Connection] = []
+    private(set) var connections: [HTTPConnection] = []
     static let completionCapacity: UInt32 = 4096
     static let maximumWait: UInt64 = 20_000_000
     /// Deadlines are checked this often (finer for small runs).
@@ -37,8 +37,9 @@ final class HTTPWorker {
         ring = try Ring(entries: entries, slots: 1, bufferSize: 64)
     }
 
-    func makeConnections(count: Int, owner: HTTPConnectionOwner) {
-        connections = (0..<count).map { HTTP1Connection(slot: UInt32($0), ring: ring, owner: owner) }
+    /// `exchanges`: concurrent exchanges per connection (HTTP/2 streams).
+    func makeConnections(count: Int, exchanges: Int = 1, owner: HTTPConnectionOwner) {
+        connections = (0..<count).map { HTTPConnection(slot: UInt32($0), ring: ring, owner: owner, exchanges: exchanges) }
         sweepInterval = count > 1000 ? 10_000_000 : 2_000_000
     }
 
@@ -52,7 +53,7 @@ final class HTTPWorker {
             var wake = workload.poll(now: now)
             if now >= nextSweep {
                 nextSweep = now + sweepInterval
-                for c in connections where c.deadline != 0 && now >= c.deadline { c.timeOut(now: now) }
+                for c in connections { c.sweep(now: now) }
             }
             if !closing && (workload.isFinished || cancelled.load(ordering: .relaxed)) {
                 closing = true

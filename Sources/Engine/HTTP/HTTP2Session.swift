@@ -1,0 +1,332 @@
+import CNghttp2
+import CProbe
+import Glibc
+
+/// One request/response on a connection, with its timings (CLOCK_MONOTONIC
+/// nanoseconds). HTTP/1.1 carries one at a time; HTTP/2 one per stream.
+struct HTTPExchange {
+    var requestStarted: UInt64 = 0
+    /// The last byte of the request was handed to the ring.
+    var requestSent: UInt64 = 0
+    var firstByte: UInt64 = 0
+    var lastByte: UInt64 = 0
+    /// 0: none. Swept by the worker.
+    var deadline: UInt64 = 0
+    /// Open loop: when the request should have been sent.
+    var intendedStart: UInt64 = 0
+    var status = 0
+    /// Response header bytes as received (HTTP/2: HPACK-compressed).
+    var headerBytesIn = 0
+    /// Body bytes (HTTP/1.1: decoded from any chunked framing).
+    var bodyBytesIn = 0
+    /// Everything received for it (HTTP/1.1: head and body as framed;
+    /// HTTP/2: its HEADERS and DATA frames, frame headers included).
+    var wireBytesIn = 0
+    /// HTTP/2: the HEADERS and DATA payloads sent (HPACK-compressed headers).
+    var headerBytesOut = 0
+    var bodyBytesOut = 0
+    /// A 3xx response's Location.
+    var location: String? = nil
+    /// Begun on a connection that was already open.
+    var reused = false
+    /// Its begin opened the connection (connect and handshake are its own).
+    var openedConnection = false
+    var active = false
+    // HTTP/2 only.
+    /// The stream carrying it (0: not submitted yet).
+    var streamID: Int32 = 0
+    var endStreamReceived = false
+    /// Request body bytes handed to nghttp2 so far.
+    var bodyOffset = 0
+    /// Why the stream closed without a complete response.
+    var closeFailure: HTTPOutcome? = nil
+}
+
+/// An HTTP/2 client session over nghttp2, without I/O: bytes from the
+/// network go in through `receive`, frames for the network come out of
+/// `fill`. nghttp2's callbacks only update the exchanges and queue what
+/// ended; the connection reports those after `receive` returns, so the owner
+/// never runs inside nghttp2.
+///
+/// Flow control and SETTINGS are nghttp2's: the session advertises a 1 GiB
+/// stream and connection window (as h2load does) and no server push.
+final class HTTP2Session {
+    private var session: OpaquePointer? = nil
+    /// The connection's exchange records (owned by the connection).
+    let exchanges: UnsafeMutablePointer<HTTPExchange>
+    let exchangeCount: Int
+    /// The request each exchange sends (its body is read from here).
+    private var requests: [HTTPRequestTemplate?]
+    /// Exchanges whose streams closed, in order, not yet taken by `nextEnded`.
+    private var ended: [Int] = []
+    private var endedTaken = 0
+    /// Set while `receive` runs: the harvest time of the bytes.
+    private var receivedAt: UInt64 = 0
+    /// Set while `fill` runs: stamped as `requestSent` on a request's last frame.
+    private var sendingAt: UInt64 = 0
+    /// A frame nghttp2 produced that did not fit the last `fill` (valid
+    /// until the next `nghttp2_session_mem_send`).
+    private var leftover: UnsafePointer<UInt8>? = nil
+    private var leftoverCount = 0
+    /// The server sent GOAWAY: no new streams.
+    private(set) var goaway: (code: UInt32, lastStreamID: Int32)? = nil
+
+    static let windowSize: Int32 = (1 << 30) - 1
+
+    init(exchanges: UnsafeMutablePointer<HTTPExchange>, count: Int) throws(HTTP2Error) {
+        self.exchanges = exchanges
+        exchangeCount = count
+        requests = Array(repeating: nil, count: count)
+        ended.reserveCapacity(count)
+        var s: OpaquePointer? = nil
+        let rc = nghttp2_session_client_new(&s, HTTP2Session.callbacks, Unmanaged.passUnretained(self).toOpaque())
+        guard rc == 0, let s else { throw HTTP2Error(code: rc) }
+        session = s
+        var settings = [
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_ENABLE_PUSH.rawValue), value: 0),
+            nghttp2_settings_entry(settings_id: Int32(NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE.rawValue),
+                                   value: UInt32(Self.windowSize)),
+        ]
+        var r = nghttp2_submit_settings(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), &settings, settings.count)
+        if r == 0 { r = nghttp2_session_set_local_window_size(s, UInt8(NGHTTP2_FLAG_NONE.rawValue), 0, Self.windowSize) }
+        guard r == 0 else { throw HTTP2Error(code: r) }
+    }
+
+    deinit { nghttp2_session_del(session) }
+
+    /// Streams may still be opened.
+    var acceptsStreams: Bool { goaway == nil }
+
+    /// Nothing is active and nghttp2 has nothing left to say or hear.
+    var isFinished: Bool {
+        nghttp2_session_want_read(session) == 0 && nghttp2_session_want_write(session) == 0
+    }
+
+    /// Opens a stream for exchange `i` (its record must be reset and active).
+    /// Returns a negative nghttp2 error when the request cannot be submitted.
+    func submit(_ i: Int, request: HTTPRequestTemplate) -> Int32 {
+        requests[i] = request
+        let h2 = request.http2
+        var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: HTTP2Session.readBody)
+        let tag = UnsafeMutableRawPointer(bitPattern: i + 1)
+        let id = h2.hasBody
+            ? nghttp2_submit_request(session, nil, h2.fields, h2.fieldCount, &provider, tag)
+            : nghttp2_submit_request(session, nil, h2.fields, h2.fieldCount, nil, tag)
+        if id > 0 { exchanges[i].streamID = id }
+        return id
+    }
+
+    /// Gives up on exchange `i`'s stream (RST_STREAM CANCEL); later frames
+    /// for it are ignored.
+    func cancel(_ i: Int) {
+        let id = exchanges[i].streamID
+        exchanges[i].streamID = 0
+        requests[i] = nil
+        if id > 0 { _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), id, UInt32(NGHTTP2_CANCEL.rawValue)) }
+    }
+
+    /// Feeds received bytes. Returns 0, or a negative nghttp2 error (the
+    /// connection is broken). Exchanges that ended are in `ended`.
+    func receive(_ bytes: UnsafeRawPointer, count: Int, now: UInt64) -> Int {
+        receivedAt = now
+        let rc = nghttp2_session_mem_recv(session, bytes.assumingMemoryBound(to: UInt8.self), count)
+        return rc < 0 ? rc : 0
+    }
+
+    /// Copies frames ready to send into `buffer`; returns the byte count, or
+    /// a negative nghttp2 error.
+    func fill(_ buffer: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        sendingAt = cprobe_monotonic_ns()
+        var n = 0
+        while n < capacity {
+            if leftoverCount == 0 {
+                var data: UnsafePointer<UInt8>? = nil
+                let produced = nghttp2_session_mem_send(session, &data)
+                if produced < 0 { return produced }
+                if produced == 0 { break }
+                leftover = data
+                leftoverCount = produced
+            }
+            let take = min(leftoverCount, capacity - n)
+            (buffer + n).copyMemory(from: leftover!, byteCount: take)
+            n += take
+            leftover! += take
+            leftoverCount -= take
+        }
+        return n
+    }
+
+    var hasEnded: Bool { endedTaken < ended.count }
+
+    /// The next exchange whose stream closed (each is returned once, also
+    /// when the caller's reporting leads to more streams closing).
+    func nextEnded() -> Int? {
+        if endedTaken < ended.count {
+            endedTaken += 1
+            return ended[endedTaken - 1]
+        }
+        ended.removeAll(keepingCapacity: true)
+        endedTaken = 0
+        return nil
+    }
+
+    /// The exchange a stream belongs to, if it still does.
+    private func exchange(_ stream: Int32) -> Int? {
+        guard let tag = nghttp2_session_get_stream_user_data(session, stream) else { return nil }
+        let i = Int(bitPattern: tag) - 1
+        guard i >= 0, i < exchangeCount, exchanges[i].active, exchanges[i].streamID == stream else { return nil }
+        return i
+    }
+
+    // MARK: nghttp2 callbacks
+
+    private static func of(_ user: UnsafeMutableRawPointer?) -> HTTP2Session {
+        Unmanaged<HTTP2Session>.fromOpaque(user!).takeUnretainedValue()
+    }
+
+    nonisolated(unsafe) static let callbacks: OpaquePointer = {
+        var cbs: OpaquePointer? = nil
+        precondition(nghttp2_session_callbacks_new(&cbs) == 0, "nghttp2: out of memory")
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cbs) { _, frame, user in
+            let s = HTTP2Session.of(user), f = frame!.pointee
+            if f.headers.cat == NGHTTP2_HCAT_RESPONSE, let i = s.exchange(f.hd.stream_id),
+               s.exchanges[i].firstByte == 0 {
+                s.exchanges[i].firstByte = max(s.receivedAt, s.exchanges[i].requestSent)
+            }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_header_callback(cbs) { _, frame, name, nameLength, value, valueLength, _, user in
+            let s = HTTP2Session.of(user)
+            guard let i = s.exchange(frame!.pointee.hd.stream_id) else { return 0 }
+            if nameLength == 7, memcmp(name!, ":status", 7) == 0 {
+                var status = 0
+                for k in 0..<valueLength { status = status * 10 + Int(value![k]) - 48 }
+                s.exchanges[i].status = status
+            } else if nameLength == 8, s.exchanges[i].status / 100 == 3, memcmp(name!, "location", 8) == 0 {
+                s.exchanges[i].location = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
+            }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs) { _, _, stream, _, length, user in
+            let s = HTTP2Session.of(user)
+            if let i = s.exchange(stream) { s.exchanges[i].bodyBytesIn += length }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cbs) { _, frame, user in
+            let s = HTTP2Session.of(user), hd = frame!.pointee.hd
+            switch UInt32(hd.type) {
+            case NGHTTP2_GOAWAY.rawValue:
+                let g = frame!.pointee.goaway
+                s.goaway = (g.error_code, g.last_stream_id)
+            case NGHTTP2_HEADERS.rawValue, NGHTTP2_DATA.rawValue:
+                guard let i = s.exchange(hd.stream_id) else { break }
+                if UInt32(hd.type) == NGHTTP2_HEADERS.rawValue { s.exchanges[i].headerBytesIn += hd.length }
+                s.exchanges[i].wireBytesIn += hd.length + 9
+                if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                    s.exchanges[i].endStreamReceived = true
+                    s.exchanges[i].lastByte = s.receivedAt
+                }
+            default: break
+            }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_frame_send_callback(cbs) { _, frame, user in
+            let s = HTTP2Session.of(user), hd = frame!.pointee.hd
+            guard let i = s.exchange(hd.stream_id) else { return 0 }
+            switch UInt32(hd.type) {
+            case NGHTTP2_HEADERS.rawValue: s.exchanges[i].headerBytesOut += hd.length
+            case NGHTTP2_DATA.rawValue: s.exchanges[i].bodyBytesOut += hd.length
+            default: break
+            }
+            if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 { s.exchanges[i].requestSent = s.sendingAt }
+            return 0
+        }
+        nghttp2_session_callbacks_set_on_stream_close_callback(cbs) { _, stream, code, user in
+            let s = HTTP2Session.of(user)
+            guard let i = s.exchange(stream) else { return 0 }
+            if !s.exchanges[i].endStreamReceived {
+                if let g = s.goaway, stream > g.lastStreamID {
+                    s.exchanges[i].closeFailure = .goaway(g.code)
+                } else {
+                    s.exchanges[i].closeFailure = .streamReset(code)
+                }
+            }
+            s.exchanges[i].streamID = 0
+            s.requests[i] = nil
+            s.ended.append(i)
+            return 0
+        }
+        return cbs!
+    }()
+
+    /// Request bodies: copied from the template as flow control allows.
+    private static let readBody: nghttp2_data_source_read_callback = { session, stream, buffer, length, flags, _, user in
+        let s = HTTP2Session.of(user)
+        guard let i = s.exchange(stream), let request = s.requests[i] else {
+            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+        }
+        let h2 = request.http2
+        let remaining = h2.bodyCount - s.exchanges[i].bodyOffset
+        let n = min(remaining, length)
+        buffer!.update(from: h2.body.assumingMemoryBound(to: UInt8.self) + s.exchanges[i].bodyOffset, count: n)
+        s.exchanges[i].bodyOffset += n
+        if s.exchanges[i].bodyOffset == h2.bodyCount { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+        return n
+    }
+
+    static func describe(code: UInt32) -> String {
+        String(cString: nghttp2_http2_strerror(code))
+    }
+}
+
+/// A failure inside nghttp2 (a negative library error code).
+struct HTTP2Error: Error, CustomStringConvertible {
+    var code: Int32
+    var description: String { "HTTP/2: " + String(cString: nghttp2_strerror(code)) }
+}
+
+/// A request's HTTP/2 header list (pseudo-headers first, names in lower
+/// case, HTTP/1-only fields dropped), built once per run; nghttp2 reads the
+/// names and values from here.
+final class HTTP2RequestFields {
+    let fields: UnsafeMutablePointer<nghttp2_nv>
+    let fieldCount: Int
+    private let storage: UnsafeMutableRawPointer
+    let body: UnsafeRawPointer
+    let bodyCount: Int
+    var hasBody: Bool { bodyCount > 0 }
+
+    /// HTTP/1.1 connection-specific fields: forbidden in HTTP/2 (RFC 9113 §8.2.2).
+    static let dropped: Set<String> = ["host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"]
+
+    /// `head`: pseudo-headers, then fields (names in lower case).
+    init(head: [(String, String)], body: UnsafeRawPointer, bodyCount: Int) {
+        let list = head.filter { !Self.dropped.contains($0.0) }
+        let bytes = list.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 1)
+        let fields = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: list.count)
+        self.storage = storage
+        self.fields = fields
+        fieldCount = list.count
+        self.body = body
+        self.bodyCount = bodyCount
+        var offset = 0
+        let flags = UInt8(NGHTTP2_NV_FLAG_NO_COPY_NAME.rawValue | NGHTTP2_NV_FLAG_NO_COPY_VALUE.rawValue)
+        func put(_ text: String) -> UnsafeMutablePointer<UInt8> {
+            let at = storage + offset
+            let utf8 = Array(text.utf8)
+            utf8.withUnsafeBytes { if $0.count > 0 { at.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            offset += utf8.count
+            return at.assumingMemoryBound(to: UInt8.self)
+        }
+        for (k, (name, value)) in list.enumerated() {
+            fields[k] = nghttp2_nv(name: put(name), value: put(value), namelen: name.utf8.count,
+                                   valuelen: value.utf8.count, flags: flags)
+        }
+    }
+
+    deinit {
+        fields.deallocate()
+        storage.deallocate()
+    }
+}
