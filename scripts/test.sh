@@ -28,8 +28,9 @@ mariadb_dir=$(mktemp -d /tmp/waddleperf-mariadb.XXXXXX)
 export WADDLEPERF_TEST_MARIADB=$(scripts/mariadb.sh start "$mariadb_dir" "${WADDLEPERF_TEST_MARIADB_PORT:-13307}")
 export WADDLEPERF_REQUIRE_MARIADB=1
 # Real HTTP peers: nginx (HTTP/1.1, h2 over TLS with a test CA the script
-# generates, certificates with a wrong name, expired, from an unknown CA) and
-# servers that stay silent, close mid-body or delay their first byte.
+# generates, certificates with a wrong name, expired, from an unknown CA; h2c
+# with prior knowledge), nghttpd (h2c), and servers that stay silent, close
+# mid-body, delay their first byte, or (HTTP/2) reset streams and send GOAWAY.
 http_dir=$(mktemp -d /tmp/waddleperf-http.XXXXXX)
 export WADDLEPERF_TEST_HTTP_PEERS=$(scripts/http-peers.sh start "$http_dir")
 export WADDLEPERF_REQUIRE_HTTP_PEERS=1

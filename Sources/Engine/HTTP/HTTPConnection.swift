@@ -251,6 +251,7 @@ final class HTTPConnection {
         http2.cancel(i)
         endExchange(i, failure: (.timeout, phase, nil), now: now)
         flushOutput(now: now)
+        closeIfSpent(now: now)
     }
 
     // MARK: Connect and handshake
@@ -340,7 +341,9 @@ final class HTTPConnection {
         guard !sendPosted, fd >= 0 else { return }
         if let tls, let out = cipherOut {
             if cipherOutCount == 0 {
-                if let http2, tls.pendingOutput == 0, state == .ready {
+                // Frames join what OpenSSL still holds (the handshake's
+                // Finished goes out with the connection preface).
+                if let http2, tls.pendingOutput < Self.frameCapacity, state == .ready {
                     let n = http2.fill(frameOut!, capacity: Self.frameCapacity)
                     if n < 0 { return fail(.protocolError, nil, HTTP2Error(code: Int32(n)).description, now: now) }
                     if n > 0 && !tls.write(frameOut!, count: n) {
@@ -488,14 +491,15 @@ final class HTTPConnection {
         reportEnded(now: now)
         guard state == .ready else { return false }
         flushOutput(now: now)
-        guard state == .ready else { return false }
-        // GOAWAY with nothing left in flight, or a session with nothing more
-        // to say: close (the owner reopens on connectionIdle).
-        if (!http2.acceptsStreams && !hasActiveExchange) || http2.isFinished {
-            close(now: now)
-            return false
-        }
-        return true
+        closeIfSpent(now: now)
+        return state == .ready
+    }
+
+    /// HTTP/2: GOAWAY with nothing left in flight, or a session with nothing
+    /// more to say: close (the owner reopens on connectionIdle).
+    private func closeIfSpent(now: UInt64) {
+        guard state == .ready, let http2 else { return }
+        if (!http2.acceptsStreams && !hasActiveExchange) || http2.isFinished { close(now: now) }
     }
 
     /// Reports the HTTP/2 exchanges whose streams closed.
