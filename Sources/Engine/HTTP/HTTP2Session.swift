@@ -170,108 +170,138 @@ final class HTTP2Session {
         return nil
     }
 
+    /// The last stream looked up (callbacks for one frame come in a row).
+    private var lastStream: Int32 = 0
+    private var lastExchange = 0
+
     /// The exchange a stream belongs to, if it still does.
-    private func exchange(_ stream: Int32) -> Int? {
+    @inline(__always) private func exchange(_ stream: Int32) -> Int? {
+        if stream == lastStream && stream != 0 && exchanges[lastExchange].streamID == stream && exchanges[lastExchange].active {
+            return lastExchange
+        }
         guard let tag = nghttp2_session_get_stream_user_data(session, stream) else { return nil }
         let i = Int(bitPattern: tag) - 1
         guard i >= 0, i < exchangeCount, exchanges[i].active, exchanges[i].streamID == stream else { return nil }
+        lastStream = stream
+        lastExchange = i
         return i
     }
 
     // MARK: nghttp2 callbacks
 
-    private static func of(_ user: UnsafeMutableRawPointer?) -> HTTP2Session {
-        Unmanaged<HTTP2Session>.fromOpaque(user!).takeUnretainedValue()
+    /// Runs `body` with the session a callback's user data names, without
+    /// retaining it (the session outlives every call into nghttp2).
+    @inline(__always) private static func with<R>(_ user: UnsafeMutableRawPointer?, _ body: (HTTP2Session) -> R) -> R {
+        Unmanaged<HTTP2Session>.fromOpaque(user!)._withUnsafeGuaranteedRef(body)
     }
 
     nonisolated(unsafe) static let callbacks: OpaquePointer = {
         var cbs: OpaquePointer? = nil
         precondition(nghttp2_session_callbacks_new(&cbs) == 0, "nghttp2: out of memory")
         nghttp2_session_callbacks_set_on_begin_headers_callback(cbs) { _, frame, user in
-            let s = HTTP2Session.of(user), f = frame!.pointee
-            if f.headers.cat == NGHTTP2_HCAT_RESPONSE, let i = s.exchange(f.hd.stream_id),
-               s.exchanges[i].firstByte == 0 {
-                s.exchanges[i].firstByte = max(s.receivedAt, s.exchanges[i].requestSent)
-            }
-            return 0
+            with(user) { $0.beginHeaders(frame!.pointee) }
         }
         nghttp2_session_callbacks_set_on_header_callback(cbs) { _, frame, name, nameLength, value, valueLength, _, user in
-            let s = HTTP2Session.of(user)
-            guard let i = s.exchange(frame!.pointee.hd.stream_id) else { return 0 }
-            if nameLength == 7, memcmp(name!, ":status", 7) == 0 {
-                var status = 0
-                for k in 0..<valueLength { status = status * 10 + Int(value![k]) - 48 }
-                s.exchanges[i].status = status
-            } else if nameLength == 8, s.exchanges[i].status / 100 == 3, memcmp(name!, "location", 8) == 0 {
-                s.exchanges[i].location = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
-            }
-            return 0
+            // Only :status and a redirect's location are kept.
+            guard nameLength == 7 || nameLength == 8 else { return 0 }
+            return with(user) { $0.header(frame!.pointee.hd.stream_id, name!, nameLength, value!, valueLength) }
         }
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs) { _, _, stream, _, length, user in
-            let s = HTTP2Session.of(user)
-            if let i = s.exchange(stream) { s.exchanges[i].bodyBytesIn += length }
-            return 0
+            with(user) { s in
+                if let i = s.exchange(stream) { s.exchanges[i].bodyBytesIn += length }
+                return 0
+            }
         }
         nghttp2_session_callbacks_set_on_frame_recv_callback(cbs) { _, frame, user in
-            let s = HTTP2Session.of(user), hd = frame!.pointee.hd
-            switch UInt32(hd.type) {
-            case NGHTTP2_GOAWAY.rawValue:
-                let g = frame!.pointee.goaway
-                s.goaway = (g.error_code, g.last_stream_id)
-            case NGHTTP2_HEADERS.rawValue, NGHTTP2_DATA.rawValue:
-                guard let i = s.exchange(hd.stream_id) else { break }
-                if UInt32(hd.type) == NGHTTP2_HEADERS.rawValue { s.exchanges[i].headerBytesIn += hd.length }
-                s.exchanges[i].wireBytesIn += hd.length + 9
-                if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
-                    s.exchanges[i].endStreamReceived = true
-                    s.exchanges[i].lastByte = s.receivedAt
-                }
-            default: break
-            }
-            return 0
+            with(user) { $0.frameReceived(frame!) }
         }
         nghttp2_session_callbacks_set_on_frame_send_callback(cbs) { _, frame, user in
-            let s = HTTP2Session.of(user), hd = frame!.pointee.hd
-            guard let i = s.exchange(hd.stream_id) else { return 0 }
-            switch UInt32(hd.type) {
-            case NGHTTP2_HEADERS.rawValue: s.exchanges[i].headerBytesOut += hd.length
-            case NGHTTP2_DATA.rawValue: s.exchanges[i].bodyBytesOut += hd.length
-            default: break
-            }
-            if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 { s.exchanges[i].requestSent = s.sendingAt }
-            return 0
+            with(user) { $0.frameSent(frame!.pointee.hd) }
         }
         nghttp2_session_callbacks_set_on_stream_close_callback(cbs) { _, stream, code, user in
-            let s = HTTP2Session.of(user)
-            guard let i = s.exchange(stream) else { return 0 }
-            if !s.exchanges[i].endStreamReceived {
-                if let g = s.goaway, stream > g.lastStreamID {
-                    s.exchanges[i].closeFailure = .goaway(g.code)
-                } else {
-                    s.exchanges[i].closeFailure = .streamReset(code)
-                }
-            }
-            s.exchanges[i].streamID = 0
-            s.requests[i] = nil
-            s.ended.append(i)
-            return 0
+            with(user) { $0.streamClosed(stream, code: code) }
         }
         return cbs!
     }()
 
-    /// Request bodies: copied from the template as flow control allows.
-    private static let readBody: nghttp2_data_source_read_callback = { session, stream, buffer, length, flags, _, user in
-        let s = HTTP2Session.of(user)
-        guard let i = s.exchange(stream), let request = s.requests[i] else {
-            return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+    private func beginHeaders(_ f: nghttp2_frame) -> Int32 {
+        if f.headers.cat == NGHTTP2_HCAT_RESPONSE, let i = exchange(f.hd.stream_id), exchanges[i].firstByte == 0 {
+            exchanges[i].firstByte = max(receivedAt, exchanges[i].requestSent)
         }
-        let h2 = request.http2
-        let remaining = h2.bodyCount - s.exchanges[i].bodyOffset
-        let n = min(remaining, length)
-        buffer!.update(from: h2.body.assumingMemoryBound(to: UInt8.self) + s.exchanges[i].bodyOffset, count: n)
-        s.exchanges[i].bodyOffset += n
-        if s.exchanges[i].bodyOffset == h2.bodyCount { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
-        return n
+        return 0
+    }
+
+    private func header(_ stream: Int32, _ name: UnsafePointer<UInt8>, _ nameLength: Int,
+                        _ value: UnsafePointer<UInt8>, _ valueLength: Int) -> Int32 {
+        guard let i = exchange(stream) else { return 0 }
+        if nameLength == 7, memcmp(name, ":status", 7) == 0 {
+            var status = 0
+            for k in 0..<valueLength { status = status * 10 + Int(value[k]) - 48 }
+            exchanges[i].status = status
+        } else if nameLength == 8, exchanges[i].status / 100 == 3, memcmp(name, "location", 8) == 0 {
+            exchanges[i].location = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
+        }
+        return 0
+    }
+
+    private func frameReceived(_ frame: UnsafePointer<nghttp2_frame>) -> Int32 {
+        let hd = frame.pointee.hd
+        switch UInt32(hd.type) {
+        case NGHTTP2_GOAWAY.rawValue:
+            let g = frame.pointee.goaway
+            goaway = (g.error_code, g.last_stream_id)
+        case NGHTTP2_HEADERS.rawValue, NGHTTP2_DATA.rawValue:
+            guard let i = exchange(hd.stream_id) else { break }
+            if UInt32(hd.type) == NGHTTP2_HEADERS.rawValue { exchanges[i].headerBytesIn += hd.length }
+            exchanges[i].wireBytesIn += hd.length + 9
+            if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 {
+                exchanges[i].endStreamReceived = true
+                exchanges[i].lastByte = receivedAt
+            }
+        default: break
+        }
+        return 0
+    }
+
+    private func frameSent(_ hd: nghttp2_frame_hd) -> Int32 {
+        guard let i = exchange(hd.stream_id) else { return 0 }
+        switch UInt32(hd.type) {
+        case NGHTTP2_HEADERS.rawValue: exchanges[i].headerBytesOut += hd.length
+        case NGHTTP2_DATA.rawValue: exchanges[i].bodyBytesOut += hd.length
+        default: break
+        }
+        if hd.flags & UInt8(NGHTTP2_FLAG_END_STREAM.rawValue) != 0 { exchanges[i].requestSent = sendingAt }
+        return 0
+    }
+
+    private func streamClosed(_ stream: Int32, code: UInt32) -> Int32 {
+        guard let i = exchange(stream) else { return 0 }
+        if !exchanges[i].endStreamReceived {
+            if let g = goaway, stream > g.lastStreamID {
+                exchanges[i].closeFailure = .goaway(g.code)
+            } else {
+                exchanges[i].closeFailure = .streamReset(code)
+            }
+        }
+        exchanges[i].streamID = 0
+        requests[i] = nil
+        ended.append(i)
+        return 0
+    }
+
+    /// Request bodies: copied from the template as flow control allows.
+    private static let readBody: nghttp2_data_source_read_callback = { _, stream, buffer, length, flags, _, user in
+        with(user) { s in
+            guard let i = s.exchange(stream), let request = s.requests[i] else {
+                return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+            }
+            let h2 = request.http2
+            let n = min(h2.bodyCount - s.exchanges[i].bodyOffset, length)
+            buffer!.update(from: h2.body.assumingMemoryBound(to: UInt8.self) + s.exchanges[i].bodyOffset, count: n)
+            s.exchanges[i].bodyOffset += n
+            if s.exchanges[i].bodyOffset == h2.bodyCount { flags!.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue }
+            return n
+        }
     }
 
     static func describe(code: UInt32) -> String {
