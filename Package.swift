@@ -33,6 +33,9 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // nghttp2 for the HTTP/2 client (driven through mem_recv/mem_send; the ring does the I/O).
         .systemLibrary(name: "CNghttp2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // ngtcp2 + nghttp3 + GnuTLS for the HTTP/3 client (the ring does the UDP I/O).
+        .systemLibrary(name: "CQUIC", pkgConfig: "libngtcp2_crypto_gnutls",
+                       providers: [.apt(["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libnghttp3-dev", "libgnutls28-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
         .target(
@@ -41,6 +44,7 @@ let package = Package(
                 "CProbe",
                 "COpenSSL",
                 "CNghttp2",
+                "CQUIC",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),

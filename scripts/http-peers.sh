@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 stop() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  for p in misbehave nghttpd h2misbehave; do
+  for p in misbehave nghttpd h2misbehave h3 h3unknown h3retry h3wrongname; do
     [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
   done
   return 0
@@ -73,12 +73,14 @@ leaf expired ca "DNS:localhost,IP:127.0.0.1" 20200101000000Z 20200201000000Z
 leaf unknown rogue "DNS:localhost,IP:127.0.0.1"
 
 head -c 100000 /dev/urandom > "$dir/www/100k.bin"
+printf 'hello world\n' > "$dir/www/hello.txt"
 chmod 644 "$dir/www/"*
 
 
 plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
 tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
 h2c=$((base+10)); nghttpd=$((base+11)); h2misbehave=$((base+12))
+h3=$((base+13)); h3unknown=$((base+14)); h3retry=$((base+15)); h3wrongname=$((base+16))
 tlsblock() { # port cert [protocols]
   cat <<EOT
   server {
@@ -149,6 +151,19 @@ h2py=/usr/bin/python3; [ -x "$h2py" ] || h2py=python3
 "$h2py" "$here/Tests/peers/h2misbehave.py" --port "$h2misbehave" --log "$dir/h2misbehave.log" \
   >> "$dir/h2misbehave.log" 2>&1 &
 echo $! > "$dir/h2misbehave.pid"
+# HTTP/3 (QUIC) peers: Debian's gtlsserver (ngtcp2's example server, GnuTLS)
+# serving www/ (and /<N>: N zero bytes), with the suite's good certificate,
+# one from the unknown CA, one with the wrong name, and one that makes every
+# client go through a Retry first (-V).
+h3server() { # name port cert [options]
+  local name=$1 port=$2 cert=$3; shift 3
+  gtlsserver -q "$@" -d "$dir/www" 127.0.0.1 "$port" "$pki/$cert.key" "$pki/$cert.pem" > "$dir/$name.log" 2>&1 &
+  echo $! > "$dir/$name.pid"
+}
+h3server h3 "$h3" good
+h3server h3unknown "$h3unknown" unknown
+h3server h3wrongname "$h3wrongname" wrongname
+h3server h3retry "$h3retry" good -V
 cat > "$dir/peers.env" <<EOT
 CA=$pki/ca.pem
 PLAIN=$plain
@@ -164,13 +179,18 @@ REFUSED=$refused
 H2C=$h2c
 NGHTTPD=$nghttpd
 H2MISBEHAVE=$h2misbehave
+H3=$h3
+H3UNKNOWN=$h3unknown
+H3RETRY=$h3retry
+H3WRONGNAME=$h3wrongname
 WWW=$dir/www
 EOT
 for i in $(seq 50); do
   if curl -sf "http://127.0.0.1:$plain/small" >/dev/null && curl -sf "http://127.0.0.1:$slow/delay" >/dev/null &&
     curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2c/small" >/dev/null &&
     curl --http2-prior-knowledge -sf -o /dev/null "http://127.0.0.1:$nghttpd/100k.bin" &&
-    curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2misbehave/small" >/dev/null; then
+    curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2misbehave/small" >/dev/null &&
+    [ "$(ss -Hlun "( sport = :$h3 or sport = :$h3unknown or sport = :$h3retry or sport = :$h3wrongname )" | wc -l)" -eq 4 ]; then
     echo "$dir"; exit 0
   fi
   sleep 0.1

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <liburing.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 
 typedef struct cprobe_slot {
     struct msghdr msg;
@@ -164,6 +165,42 @@ int cprobe_ring_prep_send_buffer(cprobe_ring *r, uint32_t slot, uint8_t op, int 
     struct io_uring_sqe *sqe = get_sqe(r);
     if (!sqe) return -EBUSY;
     io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, op));
+    r->queued++;
+    return 1;
+}
+
+struct gso_layout {
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(uint16_t))];
+        struct cmsghdr align;
+    } control;
+};
+_Static_assert(sizeof(struct gso_layout) <= sizeof(cprobe_gso_message), "cprobe_gso_message too small");
+
+int cprobe_ring_prep_send_segments(cprobe_ring *r, uint32_t slot, uint8_t op, int fd,
+                                   cprobe_gso_message *message, const void *buf, uint32_t len,
+                                   uint16_t segment) {
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    struct gso_layout *g = (struct gso_layout *)message->storage;
+    memset(g, 0, sizeof(*g));
+    g->iov.iov_base = (void *)buf;
+    g->iov.iov_len = len;
+    g->msg.msg_iov = &g->iov;
+    g->msg.msg_iovlen = 1;
+    if (segment && segment < len) {
+        g->msg.msg_control = g->control.buf;
+        g->msg.msg_controllen = sizeof(g->control.buf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&g->msg);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        memcpy(CMSG_DATA(cm), &segment, sizeof(segment));
+    }
+    io_uring_prep_sendmsg(sqe, fd, &g->msg, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, op));
     r->queued++;
     return 1;

@@ -33,7 +33,7 @@ struct HTTPOptions: ParsableArguments {
     @Option(name: .customLong("server-name"), help: "TLS: SNI and verified name (default: the URL's host).")
     var serverName: String?
 
-    @Option(name: .customLong("http"), help: "HTTP version: 1.1, 2 (h2 by ALPN over TLS, prior knowledge over plain TCP), or auto (ALPN decides).")
+    @Option(name: .customLong("http"), help: "HTTP version: 1.1, 2 (h2 by ALPN over TLS, prior knowledge over plain TCP), 3 (QUIC), or auto (ALPN decides).")
     var httpVersion: String?
 
     @Flag(name: .customLong("h1"), help: "HTTP/1.1 (the default; same as --http 1.1).")
@@ -42,14 +42,18 @@ struct HTTPOptions: ParsableArguments {
     @Flag(name: .customLong("h2"), help: "HTTP/2 (same as --http 2).")
     var h2 = false
 
+    @Flag(name: .customLong("h3"), help: "HTTP/3 over QUIC, https only (same as --http 3).")
+    var h3 = false
+
     func version() throws -> HTTPVersionChoice {
-        if [httpVersion != nil, h1, h2].filter({ $0 }).count > 1 {
-            throw ConfigurationError(field: "http", "give one of --http, --h1, --h2")
+        if [httpVersion != nil, h1, h2, h3].filter({ $0 }).count > 1 {
+            throw ConfigurationError(field: "http", "give one of --http, --h1, --h2, --h3")
         }
         if h2 { return .http2 }
+        if h3 { return .http3 }
         guard let httpVersion else { return .http1 }
         guard let v = HTTPVersionChoice(rawValue: httpVersion) else {
-            throw ConfigurationError(field: "http", "must be 1.1, 2 or auto, got '\(httpVersion)'")
+            throw ConfigurationError(field: "http", "must be 1.1, 2, 3 or auto, got '\(httpVersion)'")
         }
         return v
     }
@@ -180,7 +184,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Per-request timeout, e.g. 10s.")
     var timeout: String = "10s"
 
-    @Option(name: [.customShort("m"), .long], help: "HTTP/2: concurrent streams per connection.")
+    @Option(name: [.customShort("m"), .long], help: "HTTP/2 and HTTP/3: concurrent streams per connection.")
     var streams: Int = 1
 
     @OptionGroup var http: HTTPOptions

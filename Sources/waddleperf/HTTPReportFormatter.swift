@@ -4,9 +4,9 @@ import Histogram
 
 /// Renders HTTP probe and load reports for people (tables) and machines
 /// (JSON, NDJSON, CSV). Phase names are the result fields: dns, connect,
-/// tls, ttfb, transfer, total.
+/// tls (or quic_handshake for HTTP/3), ttfb, transfer, total.
 enum HTTPReportFormatter {
-    static let phases = ["dns", "connect", "tls", "ttfb", "transfer", "total"]
+    static let phases = ["dns", "connect", "tls", "quic_handshake", "ttfb", "transfer", "total"]
 
     // MARK: Probe
 
@@ -21,7 +21,8 @@ enum HTTPReportFormatter {
             out += ReportFormatter.pad(t.request.url.description, width) + "  " + rightAligned(String(s.sent), 4) + "  "
                 + rightAligned(String(s.succeeded), 4) + "  " + rightAligned(percentText(s.lossPercent), 5) + "  "
                 + ReportFormatter.pad(statuses.isEmpty ? "-" : statuses, 9) + "  "
-                + [p50(s.cold.dns), p50(s.cold.connect), p50(s.cold.tls), p50(s.cold.ttfb), p50(s.cold.total)].joined(separator: " ")
+                + [p50(s.cold.dns), p50(s.cold.connect), p50(s.cold.tls.count > 0 ? s.cold.tls : s.cold.quicHandshake),
+                   p50(s.cold.ttfb), p50(s.cold.total)].joined(separator: " ")
                 + " | " + [p50(s.warm.ttfb), p50(s.warm.total)].joined(separator: " ") + "\n"
             let failures = s.outcomes.filter { $0.key != "success" }.sorted { $0.key < $1.key }
             if !failures.isEmpty {
@@ -103,7 +104,7 @@ enum HTTPReportFormatter {
         w.field("protocol", r.protocolName)
         w.field("reused", JSONValue.bool(r.reused))
         if !r.remote.isEmpty { w.field("remote", r.remote) }
-        for (name, v) in [("dns", r.dns), ("connect", r.connect), ("tls", r.tls), ("ttfb", r.ttfb),
+        for (name, v) in [("dns", r.dns), ("connect", r.connect), ("tls", r.tls), ("quic_handshake", r.quicHandshake), ("ttfb", r.ttfb),
                           ("transfer", r.transfer), ("total", r.total)] {
             if let v { w.field(name + "_ns", v) }
         }
@@ -123,14 +124,14 @@ enum HTTPReportFormatter {
         return w.text
     }
 
-    static let csvHeader = "target,seq,url,outcome,failed_phase,status,protocol,reused,dns_ns,connect_ns,tls_ns,ttfb_ns,transfer_ns,total_ns,header_bytes_in,body_bytes_in,redirects"
+    static let csvHeader = "target,seq,url,outcome,failed_phase,status,protocol,reused,dns_ns,connect_ns,tls_ns,quic_handshake_ns,ttfb_ns,transfer_ns,total_ns,header_bytes_in,body_bytes_in,redirects"
 
     static func csvLine(_ r: HTTPResult) -> String {
         func o(_ v: UInt64?) -> String { v.map(String.init) ?? "" }
         let url = r.url.contains(",") || r.url.contains("\"") ? "\"" + r.url.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : r.url
         return ["\(r.target)", "\(r.sequence)", url, r.outcome.name, r.failedPhase?.rawValue ?? "",
                 r.status > 0 ? "\(r.status)" : "", r.protocolName, r.reused ? "1" : "0", o(r.dns), o(r.connect),
-                o(r.tls), o(r.ttfb), o(r.transfer), o(r.total), "\(r.headerBytesIn)", "\(r.bodyBytesIn)",
+                o(r.tls), o(r.quicHandshake), o(r.ttfb), o(r.transfer), o(r.total), "\(r.headerBytesIn)", "\(r.bodyBytesIn)",
                 "\(r.redirects.count)"].joined(separator: ",")
     }
 

@@ -28,7 +28,9 @@ import Testing
         // Every -dev package in the build list has its runtime library in the runtime list.
         let runtime = try packages("scripts/packages-runtime.txt")
         let runtimeFor = ["liburing-dev": "liburing2", "libsqlite3-dev": "libsqlite3-0", "libmariadb-dev": "libmariadb3",
-                          "libssl-dev": "libssl3", "libnghttp2-dev": "libnghttp2-14"]
+                          "libssl-dev": "libssl3", "libnghttp2-dev": "libnghttp2-14",
+                          "libngtcp2-dev": "libngtcp2-9", "libngtcp2-crypto-gnutls-dev": "libngtcp2-crypto-gnutls2",
+                          "libnghttp3-dev": "libnghttp3-3", "libgnutls28-dev": "libgnutls30"]
         for dev in try packages("scripts/packages-build.txt") where dev.hasSuffix("-dev") {
             let lib = try #require(runtimeFor[dev], "no runtime package known for \(dev)")
             #expect(runtime.contains(lib), "\(lib) missing from packages-runtime.txt")
@@ -43,5 +45,10 @@ import Testing
         if manifest.contains("pkgConfig: \"libmariadb\"") { #expect(build.contains("libmariadb-dev")) }
         if manifest.contains("pkgConfig: \"openssl\"") { #expect(build.contains("libssl-dev")) }
         if manifest.contains("pkgConfig: \"libnghttp2\"") { #expect(build.contains("libnghttp2-dev")) }
+        if manifest.contains("pkgConfig: \"libngtcp2_crypto_gnutls\"") {
+            for p in ["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libnghttp3-dev", "libgnutls28-dev"] {
+                #expect(build.contains(p), "\(p)")
+            }
+        }
     }
 }

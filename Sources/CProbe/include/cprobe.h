@@ -280,6 +280,19 @@ int cprobe_ring_prep_cancel_fd(cprobe_ring *ring, uint32_t slot, int fd);
 /// which cancels by fd.
 int cprobe_ring_prep_send_buffer(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
                                  const void *buf, uint32_t len);
+/// Room for one UDP GSO sendmsg (msghdr, iovec, UDP_SEGMENT control
+/// message); the caller keeps it alive and unchanged until the completion.
+typedef struct cprobe_gso_message {
+    uint8_t storage[128];
+} cprobe_gso_message;
+
+/// Queues one sendmsg of `len` bytes at `buf` on a connected UDP socket as
+/// datagrams of `segment` bytes each (the last may be shorter), split by the
+/// kernel (UDP GSO, Linux 4.18+); `segment` 0 or >= len sends one datagram.
+/// `message` and `buf` must stay valid until the completion.
+int cprobe_ring_prep_send_segments(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
+                                   cprobe_gso_message *message, const void *buf, uint32_t len,
+                                   uint16_t segment);
 /// Queues a receive of at most `len` bytes into `buf` (same rules).
 int cprobe_ring_prep_recv_buffer(cprobe_ring *ring, uint32_t slot, uint8_t op, int fd,
                                  void *buf, uint32_t len);

@@ -1,5 +1,6 @@
 import CNghttp2
 import CProbe
+import CQUIC
 import Glibc
 
 /// One request/response on a connection, with its timings (CLOCK_MONOTONIC
@@ -106,7 +107,7 @@ final class HTTP2Session {
     /// Returns a negative nghttp2 error when the request cannot be submitted.
     func submit(_ i: Int, request: HTTPRequestTemplate) -> Int32 {
         requests[i] = request
-        let h2 = request.http2
+        let h2 = request.fields
         var provider = nghttp2_data_provider(source: nghttp2_data_source(fd: 0), read_callback: HTTP2Session.readBody)
         let tag = UnsafeMutableRawPointer(bitPattern: i + 1)
         let id = h2.hasBody
@@ -295,7 +296,7 @@ final class HTTP2Session {
             guard let i = s.exchange(stream), let request = s.requests[i] else {
                 return Int(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
             }
-            let h2 = request.http2
+            let h2 = request.fields
             let n = min(h2.bodyCount - s.exchanges[i].bodyOffset, length)
             buffer!.update(from: h2.body.assumingMemoryBound(to: UInt8.self) + s.exchanges[i].bodyOffset, count: n)
             s.exchanges[i].bodyOffset += n
@@ -315,11 +316,13 @@ struct HTTP2Error: Error, CustomStringConvertible {
     var description: String { "HTTP/2: " + String(cString: nghttp2_strerror(code)) }
 }
 
-/// A request's HTTP/2 header list (pseudo-headers first, names in lower
-/// case, HTTP/1-only fields dropped), built once per run; nghttp2 reads the
-/// names and values from here.
-final class HTTP2RequestFields {
+/// A request's HTTP/2 and HTTP/3 header list (pseudo-headers first, names in
+/// lower case, HTTP/1-only fields dropped), built once per run; nghttp2 and
+/// nghttp3 read the names and values from here.
+final class HTTPRequestFields {
     let fields: UnsafeMutablePointer<nghttp2_nv>
+    /// The same list in nghttp3's type (same layout, its own flags).
+    let http3Fields: UnsafeMutablePointer<nghttp3_nv>
     let fieldCount: Int
     private let storage: UnsafeMutableRawPointer
     let body: UnsafeRawPointer
@@ -335,8 +338,10 @@ final class HTTP2RequestFields {
         let bytes = list.reduce(0) { $0 + $1.0.utf8.count + $1.1.utf8.count }
         let storage = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 1)
         let fields = UnsafeMutablePointer<nghttp2_nv>.allocate(capacity: list.count)
+        let http3Fields = UnsafeMutablePointer<nghttp3_nv>.allocate(capacity: list.count)
         self.storage = storage
         self.fields = fields
+        self.http3Fields = http3Fields
         fieldCount = list.count
         self.body = body
         self.bodyCount = bodyCount
@@ -350,13 +355,16 @@ final class HTTP2RequestFields {
             return at.assumingMemoryBound(to: UInt8.self)
         }
         for (k, (name, value)) in list.enumerated() {
-            fields[k] = nghttp2_nv(name: put(name), value: put(value), namelen: name.utf8.count,
-                                   valuelen: value.utf8.count, flags: flags)
+            let n = put(name), v = put(value)
+            fields[k] = nghttp2_nv(name: n, value: v, namelen: name.utf8.count, valuelen: value.utf8.count, flags: flags)
+            http3Fields[k] = nghttp3_nv(name: n, value: v, namelen: name.utf8.count, valuelen: value.utf8.count,
+                                        flags: UInt8(NGHTTP3_NV_FLAG_NO_COPY_NAME | NGHTTP3_NV_FLAG_NO_COPY_VALUE))
         }
     }
 
     deinit {
         fields.deallocate()
+        http3Fields.deallocate()
         storage.deallocate()
     }
 }

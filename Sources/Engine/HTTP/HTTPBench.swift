@@ -36,8 +36,8 @@ public struct HTTPBenchSettings: Sendable, Equatable {
         if !(1...64).contains(threads) { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
         if threads > connections { throw ConfigurationError(field: "threads", "must not exceed --connections") }
         if !(1...1000).contains(streams) { throw ConfigurationError(field: "streams", "must be 1-1000, got \(streams)") }
-        if streams > 1 && version != .http2 {
-            throw ConfigurationError(field: "streams", "needs HTTP/2 (--h2): HTTP/1.1 carries one request at a time")
+        if streams > 1 && !version.multiplexed {
+            throw ConfigurationError(field: "streams", "needs HTTP/2 or HTTP/3 (--h2, --h3): HTTP/1.1 carries one request at a time")
         }
         if timeout == 0 { throw ConfigurationError(field: "timeout", "must be greater than 0") }
     }
@@ -48,6 +48,7 @@ public struct HTTPBenchHistograms: Sendable {
     public var total = makeHistogram()
     public var connect = makeHistogram()
     public var tls = makeHistogram()
+    public var quicHandshake = makeHistogram()
     public var ttfb = makeHistogram()
     public var transfer = makeHistogram()
 
@@ -55,12 +56,13 @@ public struct HTTPBenchHistograms: Sendable {
         Histogram(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
     }
 
-    public static let phaseNames = ["total", "connect", "tls", "ttfb", "transfer"]
+    public static let phaseNames = ["total", "connect", "tls", "quic_handshake", "ttfb", "transfer"]
 
     public subscript(name: String) -> Histogram<UInt64> {
         switch name {
         case "connect": connect
         case "tls": tls
+        case "quic_handshake": quicHandshake
         case "ttfb": ttfb
         case "transfer": transfer
         default: total
@@ -68,7 +70,8 @@ public struct HTTPBenchHistograms: Sendable {
     }
 
     mutating func add(_ o: HTTPBenchHistograms) {
-        total.add(o.total); connect.add(o.connect); tls.add(o.tls); ttfb.add(o.ttfb); transfer.add(o.transfer)
+        total.add(o.total); connect.add(o.connect); tls.add(o.tls); quicHandshake.add(o.quicHandshake)
+        ttfb.add(o.ttfb); transfer.add(o.transfer)
     }
 }
 
@@ -118,6 +121,9 @@ public final class HTTPBenchRun: Sendable {
     public init(request: HTTPRequestSpec, address: IPAddress, settings: HTTPBenchSettings) throws(ConfigurationError) {
         try settings.validate()
         try request.validate()
+        if settings.version == .http3 && !request.url.secure {
+            throw ConfigurationError(field: "url", "HTTP/3 needs an https:// URL")
+        }
         self.request = request
         self.address = address
         self.settings = settings
@@ -156,6 +162,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
     private let worker: HTTPWorker
     private let template: HTTPRequestTemplate
     private let tlsContext: TLSContext?
+    private let quicContext: QUICTLSContext?
     private let timeout: UInt64
     private let endTime: UInt64
     private var remaining: Int
@@ -183,7 +190,8 @@ final class HTTPBenchWorkload: HTTPWorkload {
         template = request.serialised()
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
-        tlsContext = request.url.secure ? try TLSContext(tlsOptions) : nil
+        tlsContext = request.url.secure && settings.version != .http3 ? try TLSContext(tlsOptions) : nil
+        quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
         timeout = settings.timeout
         streams = settings.streams
         let now = cprobe_monotonic_ns()
@@ -200,7 +208,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
         worker.makeConnections(count: connections, exchanges: settings.streams, owner: self)
         for c in worker.connections {
             c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext,
-                        version: settings.version)
+                        quic: quicContext, version: settings.version)
         }
     }
 
@@ -273,7 +281,10 @@ final class HTTPBenchWorkload: HTTPWorkload {
             _ = report.histograms.ttfb.record(max(1, elapsed(e.requestSent, e.firstByte)))
         }
         _ = report.histograms.transfer.record(max(1, elapsed(e.firstByte, e.lastByte)))
-        if e.openedConnection && c.connected != 0 {
+        if e.openedConnection && c.isQUIC && c.connected != 0 {
+            _ = report.histograms.quicHandshake.record(max(1, c.connected - c.connectStarted))
+            report.protocolName = c.protocolName
+        } else if e.openedConnection && c.connected != 0 {
             _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
             if c.handshaken != 0 {
                 _ = report.histograms.tls.record(max(1, c.handshaken - c.connected))

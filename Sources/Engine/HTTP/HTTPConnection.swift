@@ -7,6 +7,8 @@ public enum HTTPVersionChoice: String, Sendable, CaseIterable {
     case http1 = "1.1"
     /// HTTP/2 only: ALPN h2 over TLS, prior knowledge (h2c) over plain TCP.
     case http2 = "2"
+    /// HTTP/3 over QUIC (ngtcp2 + nghttp3, TLS 1.3 by GnuTLS); https only.
+    case http3 = "3"
     /// Over TLS, ALPN picks h2 or HTTP/1.1; plain TCP is HTTP/1.1.
     case auto
 
@@ -15,9 +17,13 @@ public enum HTTPVersionChoice: String, Sendable, CaseIterable {
         switch self {
         case .http1: ["http/1.1"]
         case .http2: ["h2"]
+        case .http3: ["h3"]
         case .auto: ["h2", "http/1.1"]
         }
     }
+
+    /// Several requests at once on one connection (streams).
+    public var multiplexed: Bool { self == .http2 || self == .http3 }
 }
 
 /// Receives what happens on a connection. Called on the ring thread.
@@ -35,7 +41,8 @@ protocol HTTPConnectionOwner: AnyObject {
 
 /// One HTTP connection over the ring, plain or TLS, speaking HTTP/1.1 (one
 /// exchange at a time, keep-alive) or HTTP/2 (one exchange per stream, up to
-/// `exchangeCapacity` at once, through nghttp2). A receive stays posted
+/// `exchangeCapacity` at once, through nghttp2); or a QUIC connection over
+/// UDP speaking HTTP/3 (ngtcp2 + nghttp3), exchanges on streams as for HTTP/2. A receive stays posted
 /// while the connection is open, so a server's close is seen even between
 /// requests.
 ///
@@ -75,6 +82,18 @@ final class HTTPConnection {
     private(set) var tls: TLSSession? = nil
     /// The HTTP/2 session, once the connection speaks HTTP/2.
     private(set) var http2: HTTP2Session? = nil
+    /// QUIC and HTTP/3 (from the first datagram on).
+    private(set) var http3: HTTP3Session? = nil
+    private var quicContext: QUICTLSContext? = nil
+    /// QUIC: datagrams on their way out (one GSO send), and where received
+    /// ones land (one buffer per posted receive).
+    private var datagramOut: UnsafeMutableRawPointer? = nil
+    private var datagramIn: UnsafeMutableRawPointer? = nil
+    private var gsoMessage: UnsafeMutablePointer<cprobe_gso_message>? = nil
+    private var receivesPosted: UInt8 = 0
+    private static let datagramOutCapacity = 32 * 1024
+    private static let datagramReceives = 4
+    private static let quicReceiveOp = 16
 
     /// Received bytes (plaintext) awaiting the parser (HTTP/2: nghttp2
     /// takes them all at once).
@@ -134,21 +153,29 @@ final class HTTPConnection {
         cipherIn?.deallocate()
         cipherOut?.deallocate()
         frameOut?.deallocate()
+        datagramOut?.deallocate()
+        datagramIn?.deallocate()
+        gsoMessage?.deallocate()
     }
+
+    var isQUIC: Bool { version == .http3 }
 
     var isIdle: Bool { pendingOps == 0 && state == .closed }
     var hasPendingOperations: Bool { pendingOps > 0 }
     /// The protocol in use (or last used): "h2" or "http/1.1".
-    var protocolName: String { http2 != nil || (version == .http2 && state != .closed) ? "h2" : "http/1.1" }
+    var protocolName: String {
+        if isQUIC { return "h3" }
+        return http2 != nil || (version == .http2 && state != .closed) ? "h2" : "http/1.1"
+    }
 
     /// Exchange `i` could begin now: HTTP/1.1 on an idle connection; HTTP/2
     /// on any stream slot that is free, joining a connection being opened.
     func canBegin(_ i: Int) -> Bool {
         if exchanges[i].active { return false }
         switch state {
-        case .closed: return pendingOps == 0 && (i == 0 || version == .http2)
-        case .ready: return http2?.acceptsStreams ?? true
-        case .connecting, .handshaking: return version == .http2
+        case .closed: return pendingOps == 0 && (i == 0 || version.multiplexed)
+        case .ready: return http2?.acceptsStreams ?? http3?.acceptsStreams ?? true
+        case .connecting, .handshaking: return version.multiplexed
         case .exchanging, .draining: return false
         }
     }
@@ -156,7 +183,7 @@ final class HTTPConnection {
     /// The phase exchange `i` is in (for a timeout or a failure).
     func phase(of i: Int) -> HTTPPhase {
         switch state {
-        case .connecting: return .connect
+        case .connecting: return isQUIC ? .quicHandshake : .connect
         case .handshaking: return .tls
         case .exchanging, .ready, .draining:
             let e = exchanges[i]
@@ -167,13 +194,15 @@ final class HTTPConnection {
 
     /// Where this connection goes; only while closed.
     func configure(address remote: IPAddress, port: UInt16, host: String, tls: TLSContext?,
-                   version: HTTPVersionChoice = .http1) {
+                   quic: QUICTLSContext? = nil, version: HTTPVersionChoice = .http1) {
         precondition(state == .closed)
         self.remote = remote
         self.port = port
         self.host = host
-        self.tlsContext = tls
+        self.tlsContext = version == .http3 ? nil : tls
+        self.quicContext = quic
         self.version = version
+        precondition(version != .http3 || quic != nil, "HTTP/3 needs a QUIC TLS context")
         remote.write(to: address, port: port)
         if tls != nil && cipherIn == nil {
             cipherIn = .allocate(byteCount: Self.cipherCapacity, alignment: 64)
@@ -182,7 +211,7 @@ final class HTTPConnection {
     }
 
     func sameEndpoint(_ remote: IPAddress, _ port: UInt16, secure: Bool, host: String) -> Bool {
-        self.remote == remote && self.port == port && (tlsContext != nil) == secure && self.host == host
+        self.remote == remote && self.port == port && (tlsContext != nil || isQUIC) == secure && self.host == host
     }
 
     /// Starts `request` as exchange `i`: on the open connection when there
@@ -194,7 +223,7 @@ final class HTTPConnection {
         exchanges[i] = HTTPExchange(requestStarted: now, deadline: deadline, intendedStart: intendedStart, active: true)
         requests[i] = request
         switch state {
-        case .ready where http2 != nil:
+        case .ready where http2 != nil || http3 != nil:
             exchanges[i].reused = true
             submitStream(i, now: now)
             flushOutput(now: now)
@@ -207,6 +236,8 @@ final class HTTPConnection {
             exchanges[i].openedConnection = true
             parser.reset(expectBody: request.expectBody)
             open(now: now)
+        case .connecting where http3 != nil:
+            submitStream(i, now: now)  // held by the session until HTTP/3 is up
         default:
             break  // HTTP/2 being opened: submitted once the session is up.
         }
@@ -218,6 +249,7 @@ final class HTTPConnection {
         connectStarted = now
         connected = 0; handshaken = 0
         state = .connecting
+        if isQUIC { return openQUIC(now: now) }
         let s = cprobe_tcp_stream_socket(remote!.family, 1)
         guard s >= 0 else { return fail(Self.outcome(errno: -s), .connect, nil, now: now) }
         fd = s
@@ -231,6 +263,11 @@ final class HTTPConnection {
         case CPROBE_OP_CONNECT: connectCompleted(result, now: now)
         case CPROBE_OP_SEND: sendPosted = false; sendCompleted(result, now: now)
         case CPROBE_OP_RECV: receivePosted = false; receiveCompleted(result, now: now)
+        case CPROBE_OP_SENDMSG: sendPosted = false; datagramsSent(result, now: now)
+        case Self.quicReceiveOp..<(Self.quicReceiveOp + Self.datagramReceives):
+            let k = Int(op) - Self.quicReceiveOp
+            receivesPosted &= ~(1 << k)
+            datagramReceived(k, result, now: now)
         default: break
         }
         if state == .draining && pendingOps == 0 { finishClose(now: now) }
@@ -238,6 +275,11 @@ final class HTTPConnection {
 
     /// Times out exchanges past their deadline (called by the worker's sweep).
     func sweep(now: UInt64) {
+        if let http3, state == .connecting || state == .ready, now >= http3.expiry {
+            let rc = http3.handleExpiry(now: now)
+            if rc != 0 { return failQUIC(rc, now: now) }
+            flushOutput(now: now)
+        }
         for i in 0..<exchangeCapacity where exchanges[i].deadline != 0 && now >= exchanges[i].deadline {
             timeOut(i, now: now)
         }
@@ -246,9 +288,10 @@ final class HTTPConnection {
     /// Times out exchange `i`: an HTTP/2 stream is reset (the connection
     /// stays); otherwise the connection fails.
     func timeOut(_ i: Int, now: UInt64) {
-        guard let http2, state == .ready else { return fail(.timeout, phase(of: i), nil, now: now) }
+        guard http2 != nil || http3 != nil, state == .ready else { return fail(.timeout, phase(of: i), nil, now: now) }
         let phase = phase(of: i)
-        http2.cancel(i)
+        http2?.cancel(i)
+        http3?.cancel(i)
         endExchange(i, failure: (.timeout, phase, nil), now: now)
         flushOutput(now: now)
         closeIfSpent(now: now)
@@ -330,6 +373,11 @@ final class HTTPConnection {
     }
 
     private func submitStream(_ i: Int, now: UInt64) {
+        if let http3 {
+            let rc = http3.submit(i, request: requests[i]!)
+            if rc < 0 { endExchange(i, failure: (.protocolError, .request, HTTP3Error(quic: rc).description), now: now) }
+            return
+        }
         let rc = http2!.submit(i, request: requests[i]!)
         if rc < 0 { endExchange(i, failure: (.protocolError, .request, HTTP2Error(code: rc).description), now: now) }
     }
@@ -361,6 +409,15 @@ final class HTTPConnection {
                     exchanges[0].requestSent = cprobe_monotonic_ns()
                 }
             }
+        } else if let http3, state == .ready || state == .connecting {
+            let (n, segment) = http3.fill(datagramOut!, capacity: Self.datagramOutCapacity, now: now)
+            if n < 0 { return failQUIC(Int32(n), now: now) }
+            if n > 0 {
+                let rc = cprobe_ring_prep_send_segments(ring.pointer, slot, UInt8(CPROBE_OP_SENDMSG), fd, gsoMessage,
+                                                        datagramOut, UInt32(n), UInt16(segment))
+                if rc >= 0 { sendPosted = true }
+                submitted(rc, now: now)
+            }
         } else if let http2, state == .ready {
             let n = http2.fill(frameOut!, capacity: Self.frameCapacity)
             if n < 0 { return fail(.protocolError, nil, HTTP2Error(code: Int32(n)).description, now: now) }
@@ -372,7 +429,7 @@ final class HTTPConnection {
         }
         // Streams nghttp2 closed while producing frames (a reset, or the
         // server's response complete before our request was).
-        if let http2, http2.hasEnded { reportEnded(now: now) }
+        if http2?.hasEnded ?? http3?.hasEnded ?? false { reportEnded(now: now) }
     }
 
     private func postSend(_ base: UnsafeMutableRawPointer, _ count: Int, now: UInt64) {
@@ -498,18 +555,21 @@ final class HTTPConnection {
     /// HTTP/2: GOAWAY with nothing left in flight, or a session with nothing
     /// more to say: close (the owner reopens on connectionIdle).
     private func closeIfSpent(now: UInt64) {
-        guard state == .ready, let http2 else { return }
-        if (!http2.acceptsStreams && !hasActiveExchange) || http2.isFinished { close(now: now) }
+        guard state == .ready else { return }
+        if let http2, (!http2.acceptsStreams && !hasActiveExchange) || http2.isFinished { close(now: now) }
+        if let http3, !http3.acceptsStreams && !hasActiveExchange { close(now: now) }
     }
 
-    /// Reports the HTTP/2 exchanges whose streams closed.
+    /// Reports the HTTP/2 or HTTP/3 exchanges whose streams closed.
     private func reportEnded(now: UInt64) {
-        guard let http2 else { return }
         // The owner may begin new exchanges meanwhile (never a re-entrant receive).
-        while let i = http2.nextEnded() {
+        while let i = http2?.nextEnded() ?? http3?.nextEnded() {
             if let failure = exchanges[i].closeFailure {
+                let quic = isQUIC
                 let message: String = switch failure {
+                case .goaway(let code) where quic: "GOAWAY: request rejected (\(HTTP3Session.describe(http3: UInt64(code))))"
                 case .goaway(let code): "GOAWAY \(HTTP2Session.describe(code: code)) (\(code)): stream not processed"
+                case .streamReset(let code) where quic: "stream reset: \(HTTP3Session.describe(http3: UInt64(code)))"
                 case .streamReset(let code): "RST_STREAM \(HTTP2Session.describe(code: code)) (\(code))"
                 default: failure.name
                 }
@@ -526,7 +586,7 @@ final class HTTPConnection {
         exchanges[i].active = false
         exchanges[i].deadline = 0
         requests[i] = nil
-        if http2 == nil {
+        if http2 == nil && !isQUIC {
             // HTTP/1.1: what the parser saw, also of a response cut short.
             if parser.headComplete { exchanges[0].status = parser.head.status }
             exchanges[0].headerBytesIn = parser.head.bytes
@@ -634,6 +694,7 @@ final class HTTPConnection {
         if !hasActiveExchange { return close(now: now) }
         var phases: [HTTPPhase] = []
         for i in 0..<exchangeCapacity { phases.append(phase ?? self.phase(of: i)) }
+        sendConnectionClose(now: now)
         state = .draining
         for i in 0..<exchangeCapacity where exchanges[i].active {
             endExchange(i, failure: (outcome, phases[i], message), now: now)
@@ -646,6 +707,7 @@ final class HTTPConnection {
     /// unreported (the owner is closing).
     func close(now: UInt64) {
         guard state != .closed && state != .draining else { return }
+        sendConnectionClose(now: now)
         state = .draining
         drain(now: now)
     }
@@ -665,6 +727,8 @@ final class HTTPConnection {
         if fd >= 0 { _ = cprobe_close(fd); fd = -1 }
         tls = nil
         http2 = nil
+        http3 = nil
+        receivesPosted = 0
         for i in 0..<exchangeCapacity where exchanges[i].active {
             exchanges[i].active = false
             exchanges[i].deadline = 0
@@ -688,6 +752,84 @@ final class HTTPConnection {
             return
         }
         pendingOps += Int(count)
+    }
+
+    // MARK: QUIC (HTTP/3)
+
+    private func openQUIC(now: UInt64) {
+        let s = socket(remote!.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard s >= 0 else { return fail(Self.outcome(errno: errno), .quicHandshake, nil, now: now) }
+        fd = s
+        let length = socklen_t(remote!.isIPv6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
+        let rc = address.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, length) }
+        guard rc == 0 else { return fail(Self.outcome(errno: errno), .quicHandshake, nil, now: now) }
+        if datagramOut == nil {
+            datagramOut = .allocate(byteCount: Self.datagramOutCapacity, alignment: 64)
+            datagramIn = .allocate(byteCount: Self.datagramReceives * HTTP3Session.receiveCapacity, alignment: 64)
+            gsoMessage = .allocate(capacity: 1)
+        }
+        do {
+            http3 = try HTTP3Session(exchanges: exchanges, count: exchangeCapacity, fd: s, remote: remote!, port: port,
+                                     host: host, context: quicContext!, now: now)
+        } catch {
+            return fail(.protocolError, .quicHandshake, error.description, now: now)
+        }
+        for i in 0..<exchangeCapacity where exchanges[i].active { _ = http3!.submit(i, request: requests[i]!) }
+        for k in 0..<Self.datagramReceives { postDatagramReceive(k, now: now) }
+        flushOutput(now: now)
+    }
+
+    private func postDatagramReceive(_ k: Int, now: UInt64) {
+        guard fd >= 0, receivesPosted & (1 << k) == 0 else { return }
+        let rc = cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(Self.quicReceiveOp + k), fd,
+                                              datagramIn! + k * HTTP3Session.receiveCapacity,
+                                              UInt32(HTTP3Session.receiveCapacity))
+        if rc >= 0 { receivesPosted |= 1 << k }
+        submitted(rc, now: now)
+    }
+
+    private func datagramReceived(_ k: Int, _ result: Int32, now: UInt64) {
+        guard let http3, state == .connecting || state == .ready else { return }
+        if result < 0 {
+            // A connected UDP socket hears ICMP errors: port unreachable is ECONNREFUSED.
+            return fail(Self.outcome(errno: -result), nil, nil, now: now)
+        }
+        if result > 0 {
+            let rc = http3.receive(datagramIn! + k * HTTP3Session.receiveCapacity, count: Int(result), now: now)
+            if rc != 0 { return failQUIC(rc, now: now) }
+            if state == .connecting && http3.isHandshakeComplete {
+                connected = http3.handshakeCompletedAt
+                state = .ready
+            }
+            reportEnded(now: now)
+            guard state == .connecting || state == .ready else { return }
+            flushOutput(now: now)
+            closeIfSpent(now: now)
+        }
+        if state == .connecting || state == .ready { postDatagramReceive(k, now: now) }
+    }
+
+    private func datagramsSent(_ result: Int32, now: UInt64) {
+        guard state == .connecting || state == .ready else { return }
+        if result < 0 { return fail(Self.outcome(errno: -result), nil, nil, now: now) }
+        flushOutput(now: now)
+    }
+
+    /// The QUIC connection ended (peer's CONNECTION_CLOSE, TLS failure,
+    /// idle or handshake timeout): every exchange on it fails.
+    private func failQUIC(_ code: Int32, now: UInt64) {
+        guard let http3 else { return }
+        let (outcome, message) = http3.failure(code)
+        fail(outcome, nil, message, now: now)
+    }
+
+    /// QUIC: tells the server we are closing (best effort, not on the ring:
+    /// one small non-blocking datagram, sent before the socket is closed).
+    private func sendConnectionClose(now: UInt64) {
+        guard let http3, fd >= 0 else { return }
+        var packet = [UInt8](repeating: 0, count: 1500)
+        let n = packet.withUnsafeMutableBytes { http3.closeDatagram($0.baseAddress!, capacity: $0.count, now: now) }
+        if n > 0 { _ = packet.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, n, Int32(MSG_DONTWAIT)) } }
     }
 
     static func outcome(errno e: Int32) -> HTTPOutcome {

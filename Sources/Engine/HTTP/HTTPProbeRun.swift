@@ -91,7 +91,12 @@ public final class HTTPProbeRun: Sendable {
 
     public init(targets: [HTTPProbeTarget], settings: HTTPProbeSettings) throws(ConfigurationError) {
         try settings.validate()
-        for t in targets { try t.request.validate() }
+        for t in targets {
+            try t.request.validate()
+            if settings.version == .http3 && !t.request.url.secure {
+                throw ConfigurationError(field: "url '\(t.request.url)'", "HTTP/3 needs an https:// URL")
+            }
+        }
         self.targets = targets
         self.settings = settings
     }
@@ -147,6 +152,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private var progress: [Progress]
     private(set) var summaries: [HTTPProbeSummary]
     private let tlsContext: TLSContext?
+    private let quicContext: QUICTLSContext?
     private unowned let run: HTTPProbeRun
     private let observer: (@Sendable (HTTPResult) -> Void)?
     /// Host name → address, for redirects to hosts named by the run.
@@ -168,6 +174,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
         tlsContext = try TLSContext(tlsOptions)
+        quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
         var known: [String: IPAddress] = [:]
         for t in targets { known[t.request.url.host] = t.address }
         self.known = known
@@ -217,7 +224,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
             c.target = Int32(k)
             if c.state == .closed {
                 c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
-                            tls: t.request.url.secure ? tlsContext : nil, version: settings.version)
+                            tls: t.request.url.secure ? tlsContext : nil, quic: quicContext, version: settings.version)
             }
             c.begin(templates[k], deadline: now + settings.timeout, now: now)
         }
@@ -253,6 +260,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         r.total = nil
         if phase == .connect { r.connect = nil }
         if phase == .tls { r.tls = nil }
+        if phase == .quicHandshake { r.quicHandshake = nil }
         if phase == .ttfb { r.ttfb = nil }
         if phase == .transfer { r.transfer = nil }
         progress[k].pending = nil
@@ -264,7 +272,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         guard !closing, progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
               let address = progress[k].pendingAddress else { return }
         progress[k].pending = nil
-        c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil,
+        c.configure(address: address, port: url.port, host: url.host, tls: url.secure ? tlsContext : nil, quic: quicContext,
                     version: settings.version)
         c.begin(next, deadline: progress[k].startedAt + settings.timeout, now: now)
     }
@@ -322,10 +330,13 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if let a = c.remote { r.remote = a.isIPv6 ? "[\(a)]:\(c.port)" : "\(a):\(c.port)" }
         if e.openedConnection {
             if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host { r.dns = t.dns }
-            if c.connected != 0 { r.connect = c.connected - c.connectStarted }
+            if c.connected != 0 && c.isQUIC { r.quicHandshake = c.connected - c.connectStarted }
+            if c.connected != 0 && !c.isQUIC { r.connect = c.connected - c.connectStarted }
             if c.handshaken != 0 { r.tls = c.handshaken - c.connected }
         }
-        if let tls = c.tls, c.handshaken != 0 {
+        if c.isQUIC {
+            r.tlsDetails = e.openedConnection ? (c.connected != 0 ? c.http3?.details() : nil) : progress[k].lastTLS
+        } else if let tls = c.tls, c.handshaken != 0 {
             r.tlsDetails = tls.details()
         } else if c.tls != nil {
             r.tlsDetails = progress[k].lastTLS  // reused: the handshake's details
@@ -336,7 +347,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         r.total = now - progress[k].startedAt + (r.dns ?? 0)
         r.headerBytesIn = e.headerBytesIn
         r.bodyBytesIn = e.bodyBytesIn
-        if c.protocolName == "h2" {
+        if c.protocolName != "http/1.1" {
             r.headerBytesOut = e.headerBytesOut
             r.bodyBytesOut = e.bodyBytesOut
         } else {

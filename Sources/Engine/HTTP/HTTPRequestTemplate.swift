@@ -60,8 +60,8 @@ final class HTTPRequestTemplate {
     let count: Int
     let headerBytes: Int
     let expectBody: Bool
-    /// The same request as an HTTP/2 header list, body from `pointer`.
-    let http2: HTTP2RequestFields
+    /// The same request as an HTTP/2 and HTTP/3 header list, body from `pointer`.
+    let fields: HTTPRequestFields
 
     init(bytes: [UInt8], headerBytes: Int, expectBody: Bool, http2Head: [(String, String)]) {
         let memory = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
@@ -70,7 +70,7 @@ final class HTTPRequestTemplate {
         count = bytes.count
         self.headerBytes = headerBytes
         self.expectBody = expectBody
-        http2 = HTTP2RequestFields(head: http2Head, body: UnsafeRawPointer(memory + headerBytes),
+        fields = HTTPRequestFields(head: http2Head, body: UnsafeRawPointer(memory + headerBytes),
                                    bodyCount: bytes.count - headerBytes)
     }
 

@@ -1,6 +1,9 @@
 /// The phases of an HTTP exchange, in wire order.
 public enum HTTPPhase: String, Sendable, CaseIterable {
-    case dns, connect, tls, request, ttfb, transfer
+    case dns, connect, tls
+    /// QUIC: connect and TLS in one handshake (HTTP/3).
+    case quicHandshake = "quic_handshake"
+    case request, ttfb, transfer
 }
 
 /// How an HTTP probe ended. A complete response is `.success` only when its
@@ -20,6 +23,8 @@ public enum HTTPOutcome: Hashable, Sendable {
     case streamReset(UInt32)
     /// HTTP/2: the server sent GOAWAY (this error code) before processing the stream.
     case goaway(UInt32)
+    /// QUIC: the server closed the connection (CONNECTION_CLOSE with this code).
+    case connectionClose(UInt64)
     case error(errno: Int32)
 
     public var isSuccess: Bool { self == .success }
@@ -36,6 +41,7 @@ public enum HTTPOutcome: Hashable, Sendable {
         case .protocolError: "protocol_error"
         case .streamReset: "stream_reset"
         case .goaway: "goaway"
+        case .connectionClose: "connection_close"
         case .error: "error"
         }
     }
@@ -64,6 +70,8 @@ public struct HTTPResult: Sendable, Equatable {
     public var dns: UInt64? = nil
     public var connect: UInt64? = nil
     public var tls: UInt64? = nil
+    /// HTTP/3: the QUIC handshake (connect and TLS in one).
+    public var quicHandshake: UInt64? = nil
     public var ttfb: UInt64? = nil
     public var transfer: UInt64? = nil
     public var total: UInt64? = nil
@@ -123,6 +131,7 @@ public struct HTTPPhaseStatistics: Sendable {
     public var dns = LatencyStatistics()
     public var connect = LatencyStatistics()
     public var tls = LatencyStatistics()
+    public var quicHandshake = LatencyStatistics()
     public var ttfb = LatencyStatistics()
     public var transfer = LatencyStatistics()
     public var total = LatencyStatistics()
@@ -133,6 +142,7 @@ public struct HTTPPhaseStatistics: Sendable {
         if let v = r.dns { dns.record(v) }
         if let v = r.connect { connect.record(v) }
         if let v = r.tls { tls.record(v) }
+        if let v = r.quicHandshake { quicHandshake.record(v) }
         if let v = r.ttfb { ttfb.record(v) }
         if let v = r.transfer { transfer.record(v) }
         if let v = r.total { total.record(v) }
@@ -143,6 +153,7 @@ public struct HTTPPhaseStatistics: Sendable {
         case "dns": dns
         case "connect": connect
         case "tls": tls
+        case "quic_handshake": quicHandshake
         case "ttfb": ttfb
         case "transfer": transfer
         case "total": total

@@ -33,7 +33,7 @@ final class HTTPWorker {
 
     init(connectionCount: Int) throws {
         // The connections own their buffers; ring slots only carry tags.
-        let entries = UInt32(min(8192, max(256, (connectionCount * 3).nextPowerOfTwo)))
+        let entries = UInt32(min(8192, max(256, (connectionCount * 8).nextPowerOfTwo)))
         ring = try Ring(entries: entries, slots: 1, bufferSize: 64)
     }
 

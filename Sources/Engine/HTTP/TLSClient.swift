@@ -228,22 +228,30 @@ final class TLSSession {
                            daysToExpiry: 0, verified: SSL_get_verify_result(ssl) == X509_V_OK)
         if let cert = SSL_get1_peer_certificate(ssl) {
             defer { X509_free(cert) }
-            var text = [CChar](repeating: 0, count: 2048)
-            _ = cprobe_tls_name_text(X509_get_subject_name(cert), &text, text.count)
-            d.subject = cString(text)
-            _ = cprobe_tls_name_text(X509_get_issuer_name(cert), &text, text.count)
-            d.issuer = cString(text)
-            _ = cprobe_tls_san_text(cert, &text, text.count)
-            d.subjectAlternativeNames = cString(text)
-            var seconds: Int64 = 0
-            if cprobe_tls_not_after(cert, &seconds) == 0 {
-                d.notAfter = seconds
-                d.daysToExpiry = Int((seconds - now) / 86_400) - (seconds < now && (seconds - now) % 86_400 != 0 ? 1 : 0)
-            }
+            d.describeCertificate(cert, now: now)
         } else {
             d.verified = false
         }
         return d
+    }
+}
+
+extension TLSDetails {
+    /// Subject, issuer, SAN and expiry of a certificate (OpenSSL's X509,
+    /// also for certificates GnuTLS received: QUIC).
+    mutating func describeCertificate(_ cert: OpaquePointer, now: Int64) {
+        var text = [CChar](repeating: 0, count: 2048)
+        _ = cprobe_tls_name_text(X509_get_subject_name(cert), &text, text.count)
+        subject = cString(text)
+        _ = cprobe_tls_name_text(X509_get_issuer_name(cert), &text, text.count)
+        issuer = cString(text)
+        _ = cprobe_tls_san_text(cert, &text, text.count)
+        subjectAlternativeNames = cString(text)
+        var seconds: Int64 = 0
+        if cprobe_tls_not_after(cert, &seconds) == 0 {
+            notAfter = seconds
+            daysToExpiry = Int((seconds - now) / 86_400) - (seconds < now && (seconds - now) % 86_400 != 0 ? 1 : 0)
+        }
     }
 }
 

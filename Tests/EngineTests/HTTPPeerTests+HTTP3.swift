@@ -1,0 +1,106 @@
+@testable import Engine
+import Foundation
+import Glibc
+import Testing
+
+/// HTTP/3 against real QUIC peers: Debian's gtlsserver (ngtcp2's example
+/// server over GnuTLS) with the suite's certificates, one forcing a Retry.
+extension HTTPPeerTests {
+    func h3(count: Int = 1, timeout: UInt64 = 3_000_000_000) -> HTTPProbeSettings {
+        var s = settings(count: count, timeout: timeout)
+        s.version = .http3
+        return s
+    }
+
+    @Test func http3GetReusesOneQUICConnection() async throws {
+        let before = LoopbackProbeTests.openDescriptors()
+        let r = try await probe([peers.url("H3", "/hello.txt", secure: true),
+                                 peers.url("H3", "/100k.bin", secure: true, host: "localhost"),
+                                 peers.url("H3", "/1000000", secure: true)], h3(count: 3))
+        #expect(r.count == 9)
+        for x in r {
+            #expect(x.outcome == .success && x.status == 200 && x.protocolName == "h3", "\(x)")
+            #expect(x.bodyBytesIn == [12, 100_000, 1_000_000][Int(x.target)], "\(x)")
+            #expect(x.headerBytesIn > 0 && x.headerBytesOut > 0)
+            #expect(x.reused == (x.sequence > 0))
+            // One handshake phase for QUIC, no TCP connect or separate TLS.
+            #expect((x.quicHandshake != nil) == (x.sequence == 0) && x.connect == nil && x.tls == nil, "\(x)")
+            #expect(x.ttfb != nil && x.transfer != nil && x.total != nil)
+            let d = try #require(x.tlsDetails)
+            #expect(d.alpn == "h3" && d.verified && d.version == "TLSv1.3" && d.subject == "CN=good" && !d.cipher.isEmpty)
+        }
+        #expect(await LoopbackProbeTests.descriptorsSettle(at: before), "no socket leaked")
+    }
+
+    @Test func http3PostSendsTheBody() async throws {
+        let body = Array(repeating: UInt8(ascii: "q"), count: 20_000)
+        // gtlsserver reads the body and answers /<N> with N bytes.
+        let r = try await probe([peers.url("H3", "/100", secure: true)], h3(), method: "POST", body: body)
+        #expect(r[0].outcome == .success && r[0].status == 200 && r[0].bodyBytesIn == 100, "\(r[0])")
+        #expect(r[0].bodyBytesOut == 20_000)
+        let missing = try await probe([peers.url("H3", "/no-such-file", secure: true)], h3())
+        #expect(missing[0].outcome == .status(404))
+    }
+
+    @Test func http3FailuresAreOutcomes() async throws {
+        // A UDP port that takes datagrams and never answers.
+        let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0,
+                                  sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) }
+        }
+        let silentPort = UInt16(bigEndian: address.sin_port)
+        let r = try await probe([peers.url("H3UNKNOWN", "/hello.txt", secure: true),
+                                 peers.url("H3WRONGNAME", "/hello.txt", secure: true, host: "localhost"),
+                                 peers.url("REFUSED", "/", secure: true),
+                                 "https://127.0.0.1:\(silentPort)/"], h3(timeout: 400_000_000))
+        #expect(r[0].outcome == .tls(.unknownCA) && r[0].failedPhase == .quicHandshake, "\(r[0])")
+        #expect(r[0].message?.contains("issuer is unknown") == true)
+        #expect(r[1].outcome == .tls(.nameMismatch) && r[1].failedPhase == .quicHandshake, "\(r[1])")
+        #expect(r[2].outcome == .refused && r[2].failedPhase == .quicHandshake, "\(r[2])")
+        #expect(r[3].outcome == .timeout && r[3].failedPhase == .quicHandshake, "\(r[3])")
+        var insecure = h3()
+        insecure.tls.verify = false
+        let accepted = try await probe([peers.url("H3UNKNOWN", "/hello.txt", secure: true)], insecure)
+        #expect(accepted[0].outcome == .success && accepted[0].tlsDetails?.verified == false)
+    }
+
+    @Test func http3HandlesRetryAndPhasesAddUp() async throws {
+        // This server answers every first Initial with a Retry.
+        let r = try await probe([peers.url("H3RETRY", "/hello.txt", secure: true), peers.url("H3", "/100k.bin", secure: true)],
+                                h3(count: 3))
+        for x in r {
+            #expect(x.outcome == .success && x.status == 200, "\(x)")
+            let parts = (x.quicHandshake ?? 0) + x.ttfb! + x.transfer!
+            #expect(parts <= x.total! && x.total! - parts < 2_000_000, "phases \(parts) vs total \(x.total!)")
+        }
+    }
+
+    @Test func http3LoadRunsManyStreamsPerConnection() async throws {
+        var s = HTTPBenchSettings()
+        s.version = .http3
+        s.connections = 2
+        s.streams = 10
+        s.requests = 2_000
+        s.duration = nil
+        s.tls.caFile = peers.ca
+        let r = try await HTTPBenchRun(request: HTTPRequestSpec(url: try HTTPURL(peers.url("H3", "/hello.txt", secure: true))),
+                                       address: .v4(0x7F00_0001), settings: s).run()
+        #expect(r.requests == 2_000 && r.statusClasses[1] == 2_000 && r.errors.isEmpty, "\(r.errors)")
+        #expect(r.connectionsOpened == 2 && r.histograms.quicHandshake.totalCount == 2 && r.protocolName == "h3")
+        #expect(r.histograms.connect.totalCount == 0 && r.histograms.tls.totalCount == 0)
+    }
+
+    @Test func http3NeedsHTTPS() async throws {
+        var s = HTTPBenchSettings()
+        s.version = .http3
+        #expect(throws: ConfigurationError.self) {
+            _ = try HTTPBenchRun(request: HTTPRequestSpec(url: try HTTPURL("http://127.0.0.1/")), address: .v4(0x7F00_0001),
+                                 settings: s)
+        }
+    }
+}
