@@ -11,6 +11,11 @@
 #   h2     nginx /small over HTTP/2, 100 connections x 10 concurrent streams:
 #          h2load -t1 -m10 vs waddleperf bench --h2 -m 10, cleartext (prior
 #          knowledge, nginx's h2c port) and over TLS (h2 by ALPN)
+#   h3     HTTP/3 against gtlsserver (ngtcp2's example server, pinned to CPU 0):
+#          no packaged HTTP/3 load generator exists, so our own figures:
+#          req/s over 100 connections x 10 streams, QUIC handshakes/s
+#          (--no-reuse), and one cold request as a whole process against
+#          gtlsclient (median of 20 runs each)
 #   idle   memory per open connection: 10,000 keep-alive connections held
 #          open after one request each, peak RSS minus a one-connection run
 #
@@ -112,4 +117,42 @@ show("HTTP/2 over TLS 1.3 (ALPN h2), nginx /small, 10 streams per connection", h
 rss1, rss10k, ok = f(15), f(16), f(17)
 print(f"\nidle connections: 10,000 opened ({ok:.0f} requests answered); peak RSS {rss10k/1024:.1f} MiB vs {rss1/1024:.1f} MiB for one;"
       f" {(rss10k - rss1) / 10000:.1f} KiB per connection")
+PY
+
+echo "==> h3: gtlsserver on CPU 0, $CONNS connections x 10 streams, $DURATION; handshakes; single request vs gtlsclient"
+taskset -pc 0 "$(cat "$peers/h3.pid")" >/dev/null
+H3URL=https://127.0.0.1:$H3/hello.txt
+timed wp-h3 "$WP" bench http "$H3URL" --h3 -c "$CONNS" -m 10 -d "$DURATION" -f json --ca-file "$CA"
+timed wp-h3hs "$WP" bench http "$H3URL" --h3 --no-reuse -c 50 -d 5s -f json --ca-file "$CA"
+: > "$RES/gtlsclient-wall.txt"; : > "$RES/wp-h3probe-wall.txt"
+for i in $(seq 20); do
+  s=$(date +%s%N)
+  taskset -c 1 gtlsclient -q --exit-on-all-streams-close 127.0.0.1 "$H3" "https://localhost:$H3/hello.txt" >/dev/null 2>&1
+  echo $(( $(date +%s%N) - s )) >> "$RES/gtlsclient-wall.txt"
+  s=$(date +%s%N)
+  taskset -c 1 "$WP" probe http "https://localhost:$H3/hello.txt" --h3 -c 1 --ca-file "$CA" -f ndjson > "$RES/wp-h3probe-$i.out"
+  echo $(( $(date +%s%N) - s )) >> "$RES/wp-h3probe-wall.txt"
+done
+python3 - "$RES" "$(cpu wp-h3)" <<'PY' | tee -a "$RES/summary.txt"
+import json, statistics, sys, glob
+res, cpu = sys.argv[1], float(sys.argv[2])
+b = json.load(open(f"{res}/wp-h3.out"))
+hs = json.load(open(f"{res}/wp-h3hs.out"))
+print("\nHTTP/3 (QUIC, TLS 1.3), gtlsserver /hello.txt (12 bytes), 10 streams per connection")
+print(f"  waddleperf bench --h3: {b['requests_per_second']:.0f} req/s, {b['requests']} requests, errors {b['errors'] or 'none'},"
+      f" {cpu / b['requests'] * 1e6:.2f} cpu us/req, total p99 {b['phases']['total']['p99_ns'] / 1e6:.3f} ms")
+print(f"  handshakes (--no-reuse, 50 at a time): {hs['connections_opened'] * 1e9 / hs['wall_ns']:.0f}/s,"
+      f" quic_handshake p50 {hs['phases']['quic_handshake']['p50_ns'] / 1e6:.3f} ms, p99 {hs['phases']['quic_handshake']['p99_ns'] / 1e6:.3f} ms,"
+      f" errors {hs['errors'] or 'none'}")
+g = [int(x) / 1e6 for x in open(f"{res}/gtlsclient-wall.txt")]
+w = [int(x) / 1e6 for x in open(f"{res}/wp-h3probe-wall.txt")]
+ttfb, total, hsk = [], [], []
+for f in sorted(glob.glob(f"{res}/wp-h3probe-*.out")):
+    r = json.loads(open(f).readline())
+    if r.get("outcome") == "success":
+        ttfb.append(r["ttfb_ns"] / 1e6); total.append(r["total_ns"] / 1e6); hsk.append(r["quic_handshake_ns"] / 1e6)
+print(f"  one cold request, whole process, median of {len(g)}: gtlsclient {statistics.median(g):.1f} ms,"
+      f" waddleperf probe {statistics.median(w):.1f} ms (ratio {statistics.median(w) / statistics.median(g):.2f})")
+print(f"  waddleperf's own phases (median): quic_handshake {statistics.median(hsk):.2f} ms, ttfb {statistics.median(ttfb):.2f} ms,"
+      f" total {statistics.median(total):.2f} ms ({len(total)} of 20 succeeded)")
 PY

@@ -154,7 +154,7 @@ echo $! > "$dir/h2misbehave.pid"
 # HTTP/3 (QUIC) peers: Debian's gtlsserver (ngtcp2's example server, GnuTLS)
 # serving www/ (and /<N>: N zero bytes), with the suite's good certificate,
 # one from the unknown CA, one with the wrong name, and one that makes every
-# client go through a Retry first (-V).
+# client go through a Retry first (-V) and allows only 4 concurrent streams.
 h3server() { # name port cert [options]
   local name=$1 port=$2 cert=$3; shift 3
   gtlsserver -q "$@" -d "$dir/www" 127.0.0.1 "$port" "$pki/$cert.key" "$pki/$cert.pem" > "$dir/$name.log" 2>&1 &
@@ -163,7 +163,7 @@ h3server() { # name port cert [options]
 h3server h3 "$h3" good
 h3server h3unknown "$h3unknown" unknown
 h3server h3wrongname "$h3wrongname" wrongname
-h3server h3retry "$h3retry" good -V
+h3server h3retry "$h3retry" good -V --max-streams-bidi=4
 cat > "$dir/peers.env" <<EOT
 CA=$pki/ca.pem
 PLAIN=$plain

@@ -187,6 +187,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: [.customShort("m"), .long], help: "HTTP/2 and HTTP/3: concurrent streams per connection.")
     var streams: Int = 1
 
+    @Flag(name: .customLong("no-reuse"), help: "A new connection (and handshake) for every request: measures connection setup.")
+    var noReuse = false
+
     @OptionGroup var http: HTTPOptions
 
     @Option(name: .shortAndLong, help: "Output: table or json (json carries the full histograms).")
@@ -208,6 +211,7 @@ struct BenchCommand: AsyncParsableCommand {
         settings.tls = try http.tls()
         settings.version = try http.version()
         settings.streams = streams
+        settings.reuse = !noReuse
         try settings.validate()
         let request = try http.requests([url])[0]
         let target = try await HTTPProbeTarget.resolve([request])[0]

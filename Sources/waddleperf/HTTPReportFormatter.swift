@@ -108,6 +108,7 @@ enum HTTPReportFormatter {
                           ("transfer", r.transfer), ("total", r.total)] {
             if let v { w.field(name + "_ns", v) }
         }
+        if let retry = r.quicRetry { w.field("quic_retry", JSONValue.bool(retry)) }
         w.field("header_bytes_in", r.headerBytesIn)
         w.field("body_bytes_in", r.bodyBytesIn)
         w.field("header_bytes_out", r.headerBytesOut)

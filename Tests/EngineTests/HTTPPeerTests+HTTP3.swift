@@ -75,6 +75,7 @@ extension HTTPPeerTests {
                                 h3(count: 3))
         for x in r {
             #expect(x.outcome == .success && x.status == 200, "\(x)")
+            if x.sequence == 0 { #expect(x.quicRetry == (x.target == 0), "Retry seen exactly where the server forces it") }
             let parts = (x.quicHandshake ?? 0) + x.ttfb! + x.transfer!
             #expect(parts <= x.total! && x.total! - parts < 2_000_000, "phases \(parts) vs total \(x.total!)")
         }
@@ -93,6 +94,14 @@ extension HTTPPeerTests {
         #expect(r.requests == 2_000 && r.statusClasses[1] == 2_000 && r.errors.isEmpty, "\(r.errors)")
         #expect(r.connectionsOpened == 2 && r.histograms.quicHandshake.totalCount == 2 && r.protocolName == "h3")
         #expect(r.histograms.connect.totalCount == 0 && r.histograms.tls.totalCount == 0)
+        // A server granting 4 streams at a time: the other requests wait for
+        // stream credit (MAX_STREAMS) and every one completes.
+        s.connections = 1
+        s.requests = 300
+        let limited = try await HTTPBenchRun(
+            request: HTTPRequestSpec(url: try HTTPURL(peers.url("H3RETRY", "/hello.txt", secure: true))),
+            address: .v4(0x7F00_0001), settings: s).run()
+        #expect(limited.requests == 300 && limited.errors.isEmpty && limited.connectionsOpened == 1, "\(limited.errors)")
     }
 
     @Test func http3NeedsHTTPS() async throws {

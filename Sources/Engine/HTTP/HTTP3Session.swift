@@ -54,6 +54,10 @@ final class HTTP3Session {
     let exchanges: UnsafeMutablePointer<HTTPExchange>
     let exchangeCount: Int
     private var requests: [HTTPRequestTemplate?]
+    /// Requests of cancelled streams, until nghttp3 closes them.
+    private var cancelled: [Int64: HTTPRequestTemplate] = [:]
+    /// GOAWAY: streams from this id on will not be processed.
+    private var goawayStream = Int64.max
     /// Each exchange's QUIC stream (-1: not opened yet).
     private var streams: [Int64]
     private var ended: [Int] = []
@@ -165,10 +169,11 @@ final class HTTP3Session {
     static let receiveCapacity = 2048
 
     var acceptsStreams: Bool { !goaway }
+    /// The server made us prove our address with a Retry first.
+    var retried: Bool { ngtcp2_conn_after_retry(conn) != 0 }
     var isHandshakeComplete: Bool { handshakeCompletedAt != 0 }
     /// When `handleExpiry` is next due (UInt64.max: never).
     var expiry: UInt64 { ngtcp2_conn_get_expiry(conn) }
-    var maximumDatagram: Int { ngtcp2_conn_get_max_tx_udp_payload_size(conn) }
 
     /// Submits exchange `i` (reset and active): at once once HTTP/3 is up,
     /// else when it comes up. Returns a negative library error.
@@ -197,6 +202,7 @@ final class HTTP3Session {
 
     /// Opens the streams of exchanges waiting for HTTP/3 or for stream credit.
     private func openWaiting() -> Int32 {
+        guard !goaway else { return 0 }
         for i in 0..<exchangeCount where exchanges[i].active && streams[i] < 0 && requests[i] != nil {
             let rc = open(i)
             if rc != 0 { return rc }
@@ -209,8 +215,13 @@ final class HTTP3Session {
     func cancel(_ i: Int) {
         let sid = streams[i]
         streams[i] = -1
+        let request = requests[i]
         requests[i] = nil
         guard sid >= 0 else { return }
+        // nghttp3 reads the header list and body in place until the stream
+        // closes: the request stays referenced until then.
+        if let request { cancelled[sid] = request }
+        if let h3 { nghttp3_conn_shutdown_stream_write(h3, sid) }
         _ = ngtcp2_conn_shutdown_stream(conn, sid, UInt64(NGHTTP3_H3_REQUEST_CANCELLED))
     }
 
@@ -238,12 +249,16 @@ final class HTTP3Session {
     /// bytes but the last (segment 0: a single datagram). Returns (bytes,
     /// segment), or a negative error.
     func fill(_ buffer: UnsafeMutableRawPointer, capacity: Int, now: UInt64) -> (Int, Int) {
-        let maximum = maximumDatagram
+        // The path's datagram size (after shaping and PMTU discovery); a
+        // batch continues only with datagrams of the first one's size, the
+        // others are given no more room than that.
+        var room = ngtcp2_conn_get_path_max_tx_udp_payload_size(conn)
+        let quantum = max(room, ngtcp2_conn_get_send_quantum(conn))
         var used = 0
         var segment = 0
         var vectors = (nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec(),
                        nghttp3_vec(), nghttp3_vec(), nghttp3_vec(), nghttp3_vec())
-        while capacity - used >= maximum {
+        while capacity - used >= room && used + room <= quantum {
             var sid: Int64 = -1
             var fin: Int32 = 0
             var count = 0
@@ -253,60 +268,72 @@ final class HTTP3Session {
                     count = nghttp3_conn_writev_stream(h3, &sid, &fin, vec, 8)
                     if count < 0 { return count }
                 }
+                var offered = 0
+                for k in 0..<max(0, count) { offered += vec[k].len }
                 var datalen = 0
                 let flags = UInt32(NGTCP2_WRITE_STREAM_FLAG_MORE) | (fin != 0 ? UInt32(NGTCP2_WRITE_STREAM_FLAG_FIN) : 0)
                 let n = ngtcp2_conn_writev_stream_versioned(
                     conn, nil, NGTCP2_PKT_INFO_VERSION, nil, (buffer + used).assumingMemoryBound(to: UInt8.self),
-                    maximum, &datalen, flags, sid, UnsafeRawPointer(vec).assumingMemoryBound(to: ngtcp2_vec.self),
+                    room, &datalen, flags, sid, UnsafeRawPointer(vec).assumingMemoryBound(to: ngtcp2_vec.self),
                     count, now)
                 if n < 0 {
                     switch Int32(n) {
                     case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-                        nghttp3_conn_block_stream(h3, sid); return -1_000_000
+                        nghttp3_conn_block_stream(h3, sid); return Self.writeAgain
                     case NGTCP2_ERR_STREAM_SHUT_WR:
-                        nghttp3_conn_shutdown_stream_write(h3, sid); return -1_000_000
+                        nghttp3_conn_shutdown_stream_write(h3, sid); return Self.writeAgain
                     case NGTCP2_ERR_WRITE_MORE:
                         _ = nghttp3_conn_add_write_offset(h3, sid, datalen)
-                        self.streamWritten(sid, datalen, fin: fin != 0, now: now)
-                        return -1_000_000
+                        self.streamWritten(sid, datalen, finished: fin != 0 && datalen == offered, now: now)
+                        return Self.writeAgain
                     default:
                         return n
                     }
                 }
                 if datalen >= 0, sid >= 0 {
                     _ = nghttp3_conn_add_write_offset(h3, sid, datalen)
-                    self.streamWritten(sid, datalen, fin: fin != 0, now: now)
+                    self.streamWritten(sid, datalen, finished: fin != 0 && datalen == offered, now: now)
                 }
                 return n
             }
-            if written == -1_000_000 { continue }
+            if written == Self.writeAgain { continue }
             if written < 0 {
-                if count < 0 { ngtcp2_connection_close_error_set_application_error(&closeError,
-                    nghttp3_err_infer_quic_app_error_code(Int32(written)), nil, 0) }
-                else { ngtcp2_connection_close_error_set_transport_error_liberr(&closeError, Int32(written), nil, 0) }
+                if count < 0 {
+                    ngtcp2_connection_close_error_set_application_error(&closeError,
+                        nghttp3_err_infer_quic_app_error_code(Int32(written)), nil, 0)
+                    lastLibraryError = "HTTP/3: " + String(cString: nghttp3_strerror(Int32(written)))
+                } else {
+                    ngtcp2_connection_close_error_set_transport_error_liberr(&closeError, Int32(written), nil, 0)
+                }
                 return (written, 0)
             }
             if written == 0 { break }
             used += written
-            // One GSO send: full-size datagrams, the last one may be shorter.
-            segment = maximum
-            if written < maximum { break }
+            if segment == 0 {
+                segment = written
+                room = written
+            } else if written < segment {
+                break
+            }
         }
-        if used <= maximum { segment = 0 }  // one datagram: no segmentation
         // Pacing starts once the handshake is done. Paced from the first
         // Initial, the 1-RTT flight (Finished, SETTINGS, the requests) would
         // wait ~22 ms: the Initial's 1,200 bytes at cwnd / initial_rtt (333 ms)
         // before any RTT is known, while loopback's RTT is microseconds.
         if isHandshakeComplete { ngtcp2_conn_update_pkt_tx_time(conn, now) }
-        return (used, segment)
+        return (used, used > segment ? segment : 0)
     }
 
-    /// A stream's data up to `fin` went into a datagram.
-    private func streamWritten(_ sid: Int64, _ count: Int, fin: Bool, now: UInt64) {
+    private static let writeAgain = Int.min
+    /// An nghttp3 failure's text (its codes overlap ngtcp2's).
+    private var lastLibraryError: String? = nil
+
+    /// `count` bytes of a stream went into a datagram (`finished`: its last).
+    private func streamWritten(_ sid: Int64, _ count: Int, finished: Bool, now: UInt64) {
         for i in 0..<exchangeCount where streams[i] == sid && exchanges[i].active {
             // Stream bytes for now; split into head and body when it closes.
             exchanges[i].headerBytesOut += count
-            if fin { exchanges[i].requestSent = now }
+            if finished { exchanges[i].requestSent = now }
         }
     }
 
@@ -347,6 +374,7 @@ final class HTTP3Session {
         case NGTCP2_ERR_RECV_VERSION_NEGOTIATION:
             return (.protocolError, "server does not speak QUIC version 1 (version negotiation)")
         default:
+            if let text = lastLibraryError { return (.protocolError, text) }
             if closeError.error_code == 0 {
                 ngtcp2_connection_close_error_set_transport_error_liberr(&closeError, code, nil, 0)
             }
@@ -504,6 +532,18 @@ final class HTTP3Session {
         return cb
     }()
 
+    /// The server will not process streams from `id` on: they end as
+    /// `goaway`, and no new ones open on this connection.
+    private func receivedGoaway(_ id: Int64) {
+        goaway = true
+        goawayStream = id
+        for i in 0..<exchangeCount where exchanges[i].active && (streams[i] >= id || streams[i] < 0) {
+            cancel(i)
+            exchanges[i].closeFailure = .goaway(UInt32(NGHTTP3_H3_REQUEST_REJECTED))
+            ended.append(i)
+        }
+    }
+
     /// 1-RTT keys are in: HTTP/3's control and QPACK streams, then the
     /// requests waiting for them.
     private func startHTTP3() -> Int32 {
@@ -591,6 +631,7 @@ final class HTTP3Session {
         }
         cb.stream_close = { _, sid, code, user, tag in
             with(user) { s in
+                if !s.cancelled.isEmpty { s.cancelled[sid] = nil }
                 guard let i = s.exchange(sid, tag) else { return 0 }
                 if !s.exchanges[i].endStreamReceived {
                     s.exchanges[i].closeFailure = s.goaway && code == UInt64(NGHTTP3_H3_REQUEST_REJECTED)
@@ -613,8 +654,8 @@ final class HTTP3Session {
         cb.reset_stream = { _, sid, code, user, _ in
             with(user) { s in ngtcp2_conn_shutdown_stream_write(s.conn, sid, code) == 0 ? 0 : Int32(NGHTTP3_ERR_CALLBACK_FAILURE) }
         }
-        cb.shutdown = { _, _, user in
-            with(user) { $0.goaway = true }
+        cb.shutdown = { _, id, user in
+            with(user) { $0.receivedGoaway(id) }
             return 0
         }
         return cb
@@ -624,7 +665,9 @@ final class HTTP3Session {
     private static let readBody: nghttp3_read_data_callback = { _, sid, vec, _, flags, user, tag in
         with(user) { s in
             guard let i = s.exchange(sid, tag), let request = s.requests[i] else {
-                return Int(NGHTTP3_ERR_CALLBACK_FAILURE)
+                // A cancelled stream: nothing more to send.
+                flags!.pointee |= UInt32(NGHTTP3_DATA_FLAG_EOF)
+                return 0
             }
             let fields = request.fields
             vec![0].base = UnsafeMutablePointer(mutating: fields.body.assumingMemoryBound(to: UInt8.self))

@@ -19,6 +19,9 @@ public struct HTTPBenchSettings: Sendable, Equatable {
     public var version = HTTPVersionChoice.http1
     /// Concurrent requests per connection (HTTP/2 streams; 1 for HTTP/1.1).
     public var streams = 1
+    /// false: a new connection (and handshake) for every request, to measure
+    /// connection setup rather than requests on warm connections.
+    public var reuse = true
     /// Per-request deadline, nanoseconds.
     public var timeout: UInt64 = 10_000_000_000
     public var tls = TLSOptions()
@@ -35,6 +38,7 @@ public struct HTTPBenchSettings: Sendable, Equatable {
         if let rate, !(rate > 0 && rate.isFinite) { throw ConfigurationError(field: "rate", "must be a positive number") }
         if !(1...64).contains(threads) { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
         if threads > connections { throw ConfigurationError(field: "threads", "must not exceed --connections") }
+        if !reuse && streams > 1 { throw ConfigurationError(field: "no-reuse", "takes one stream per connection (-m 1)") }
         if !(1...1000).contains(streams) { throw ConfigurationError(field: "streams", "must be 1-1000, got \(streams)") }
         if streams > 1 && !version.multiplexed {
             throw ConfigurationError(field: "streams", "needs HTTP/2 or HTTP/3 (--h2, --h3): HTTP/1.1 carries one request at a time")
@@ -164,6 +168,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
     private let tlsContext: TLSContext?
     private let quicContext: QUICTLSContext?
     private let timeout: UInt64
+    private let reuse: Bool
     private let endTime: UInt64
     private var remaining: Int
     private let openLoop: Bool
@@ -193,6 +198,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
         tlsContext = request.url.secure && settings.version != .http3 ? try TLSContext(tlsOptions) : nil
         quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
         timeout = settings.timeout
+        reuse = settings.reuse
         streams = settings.streams
         let now = cprobe_monotonic_ns()
         started = now
@@ -206,6 +212,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
         intended = (0..<slots).map { j in now + UInt64(Double(period) * Double(j) / Double(slots)) }
         report = HTTPBenchReport(url: request.url.description, settings: settings)
         worker.makeConnections(count: connections, exchanges: settings.streams, owner: self)
+        worker.quic = settings.version == .http3
         for c in worker.connections {
             c.configure(address: address, port: request.url.port, host: request.url.host, tls: tlsContext,
                         quic: quicContext, version: settings.version)
@@ -275,7 +282,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
         report.requests += 1
         if (100...599).contains(e.status) { report.statusClasses[e.status / 100 - 1] += 1 }
         report.bytesIn += e.wireBytesIn
-        report.bytesOut += template.count
+        report.bytesOut += e.headerBytesOut + e.bodyBytesOut > 0 ? e.headerBytesOut + e.bodyBytesOut : template.count
         _ = report.histograms.total.record(max(1, elapsed(e.intendedStart, e.lastByte)))
         if e.requestSent != 0 && e.firstByte != 0 {
             _ = report.histograms.ttfb.record(max(1, elapsed(e.requestSent, e.firstByte)))
@@ -295,6 +302,11 @@ final class HTTPBenchWorkload: HTTPWorkload {
         if unreported == 256 {
             run.completed.add(unreported, ordering: .relaxed)
             unreported = 0
+        }
+        // Without reuse the next request starts when the connection is idle.
+        if !reuse {
+            if openLoop { intended[Int(c.slot) * streams + i] += period }
+            return c.close(now: now)
         }
         next(c, i, now: now)
     }

@@ -275,11 +275,7 @@ final class HTTPConnection {
 
     /// Times out exchanges past their deadline (called by the worker's sweep).
     func sweep(now: UInt64) {
-        if let http3, state == .connecting || state == .ready, now >= http3.expiry {
-            let rc = http3.handleExpiry(now: now)
-            if rc != 0 { return failQUIC(rc, now: now) }
-            flushOutput(now: now)
-        }
+        runQUICTimer(now: now)
         for i in 0..<exchangeCapacity where exchanges[i].deadline != 0 && now >= exchanges[i].deadline {
             timeOut(i, now: now)
         }
@@ -547,7 +543,9 @@ final class HTTPConnection {
         }
         reportEnded(now: now)
         guard state == .ready else { return false }
-        flushOutput(now: now)
+        // Over TLS the receive loop flushes once it has read every record:
+        // requests the responses released go out in one send and one record.
+        if tls == nil { flushOutput(now: now) }
         closeIfSpent(now: now)
         return state == .ready
     }
@@ -564,6 +562,7 @@ final class HTTPConnection {
     private func reportEnded(now: UInt64) {
         // The owner may begin new exchanges meanwhile (never a re-entrant receive).
         while let i = http2?.nextEnded() ?? http3?.nextEnded() {
+            guard exchanges[i].active else { continue }
             if let failure = exchanges[i].closeFailure {
                 let quic = isQUIC
                 let message: String = switch failure {
@@ -583,6 +582,9 @@ final class HTTPConnection {
 
     /// Exchange `i` is over: reported complete, or failed.
     private func endExchange(_ i: Int, failure: (HTTPOutcome, HTTPPhase, String?)?, now: UInt64) {
+        // Reported once: a stream that ended may also be caught by a failure
+        // of the whole connection before its turn in `reportEnded`.
+        guard exchanges[i].active else { return }
         exchanges[i].active = false
         exchanges[i].deadline = 0
         requests[i] = nil
@@ -661,7 +663,8 @@ final class HTTPConnection {
             return finishResponse(now: now, reusable: false)
         }
         if state == .exchanging {
-            return fail(.closed, nil, exchanges[0].reused ? "server closed the kept-alive connection" : nil, now: now)
+            let phase: HTTPPhase = parser.headComplete ? .transfer : exchanges[0].requestSent == 0 ? .request : .ttfb
+            return fail(.closed, phase, exchanges[0].reused ? "server closed the kept-alive connection" : nil, now: now)
         }
         if state == .handshaking { return fail(.tls(.handshake), .tls, "server closed during the handshake", now: now) }
         close(now: now)
@@ -697,7 +700,14 @@ final class HTTPConnection {
         sendConnectionClose(now: now)
         state = .draining
         for i in 0..<exchangeCapacity where exchanges[i].active {
-            endExchange(i, failure: (outcome, phases[i], message), now: now)
+            // A stream whose response was complete before the connection
+            // broke (its end and the failure in one read) succeeded.
+            if exchanges[i].endStreamReceived && exchanges[i].closeFailure == nil {
+                requestsServed += 1
+                endExchange(i, failure: nil, now: now)
+            } else {
+                endExchange(i, failure: (outcome, phases[i], message), now: now)
+            }
         }
         drain(now: now)
     }
@@ -796,7 +806,10 @@ final class HTTPConnection {
         }
         if result > 0 {
             let rc = http3.receive(datagramIn! + k * HTTP3Session.receiveCapacity, count: Int(result), now: now)
-            if rc != 0 { return failQUIC(rc, now: now) }
+            if rc != 0 {
+                reportEnded(now: now)  // streams that ended in the same datagram
+                return failQUIC(rc, now: now)
+            }
             if state == .connecting && http3.isHandshakeComplete {
                 connected = http3.handshakeCompletedAt
                 state = .ready
@@ -812,6 +825,21 @@ final class HTTPConnection {
     private func datagramsSent(_ result: Int32, now: UInt64) {
         guard state == .connecting || state == .ready else { return }
         if result < 0 { return fail(Self.outcome(errno: -result), nil, nil, now: now) }
+        flushOutput(now: now)
+    }
+
+    /// When QUIC's next timer (loss recovery, delayed ACK, pacing, idle) is
+    /// due; UInt64.max when there is none.
+    var quicTimer: UInt64 {
+        guard let http3, state == .connecting || state == .ready else { return .max }
+        return http3.expiry
+    }
+
+    /// Runs QUIC's timer when it is due (the worker wakes for it).
+    func runQUICTimer(now: UInt64) {
+        guard let http3, state == .connecting || state == .ready, now >= http3.expiry else { return }
+        let rc = http3.handleExpiry(now: now)
+        if rc != 0 { return failQUIC(rc, now: now) }
         flushOutput(now: now)
     }
 

@@ -179,6 +179,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         for t in targets { known[t.request.url.host] = t.address }
         self.known = known
         worker.makeConnections(count: indices.count, owner: self)
+        worker.quic = settings.version == .http3
     }
 
     var isFinished: Bool {
@@ -289,6 +290,13 @@ final class HTTPProbeWorkload: HTTPWorkload {
             r.message = "bad Location '\(location)': \(error.message)"
             return finish(c, k, r, now: now)
         }
+        if settings.version == .http3 && !next.secure {
+            var r = baseResult(c, k, now: now)
+            r.outcome = .protocolError
+            r.failedPhase = .transfer
+            r.message = "redirect to \(next), which HTTP/3 cannot follow (not https)"
+            return finish(c, k, r, now: now)
+        }
         guard let address = IPAddress(next.host) ?? known[next.host] else {
             var r = baseResult(c, k, now: now)
             r.outcome = .error(errno: EHOSTUNREACH)
@@ -331,6 +339,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if e.openedConnection {
             if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host { r.dns = t.dns }
             if c.connected != 0 && c.isQUIC { r.quicHandshake = c.connected - c.connectStarted }
+            if c.isQUIC { r.quicRetry = c.http3?.retried }
             if c.connected != 0 && !c.isQUIC { r.connect = c.connected - c.connectStarted }
             if c.handshaken != 0 { r.tls = c.handshaken - c.connected }
         }

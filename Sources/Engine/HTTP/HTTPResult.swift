@@ -72,6 +72,8 @@ public struct HTTPResult: Sendable, Equatable {
     public var tls: UInt64? = nil
     /// HTTP/3: the QUIC handshake (connect and TLS in one).
     public var quicHandshake: UInt64? = nil
+    /// HTTP/3: the handshake went through a Retry (the server validated our address).
+    public var quicRetry: Bool? = nil
     public var ttfb: UInt64? = nil
     public var transfer: UInt64? = nil
     public var total: UInt64? = nil

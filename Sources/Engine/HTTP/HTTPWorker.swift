@@ -30,6 +30,9 @@ final class HTTPWorker {
     static let maximumWait: UInt64 = 20_000_000
     /// Deadlines are checked this often (finer for small runs).
     private var sweepInterval: UInt64 = 2_000_000
+    /// QUIC connections: the loop also wakes for their timers (loss
+    /// recovery, ACK delay, pacing), which are run as soon as due.
+    var quic = false
 
     init(connectionCount: Int) throws {
         // The connections own their buffers; ring slots only carry tags.
@@ -65,6 +68,15 @@ final class HTTPWorker {
             }
             var wait = Self.maximumWait
             if !connections.isEmpty { wait = min(wait, sweepInterval) }
+            if quic {
+                var timer = UInt64.max
+                for c in connections {
+                    let t = c.quicTimer
+                    if t <= now { c.runQUICTimer(now: now) }
+                    timer = min(timer, c.quicTimer)
+                }
+                if timer != .max { wait = timer > now ? min(timer - now, wait) : 0 }
+            }
             if let wake { wait = wake > now ? min(wake - now, wait) : 0 }
             let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait)
             for i in 0..<n {
