@@ -59,8 +59,7 @@ final class HTTP2Session {
     /// The request each exchange sends (its body is read from here).
     private var requests: [HTTPRequestTemplate?]
     /// Exchanges whose streams closed, in order, not yet taken by `nextEnded`.
-    private var ended: [Int] = []
-    private var endedTaken = 0
+    private var ended: EndedExchanges
     /// Set while `receive` runs: the harvest time of the bytes.
     private var receivedAt: UInt64 = 0
     /// Set while `fill` runs: stamped as `requestSent` on a request's last frame.
@@ -78,7 +77,7 @@ final class HTTP2Session {
         self.exchanges = exchanges
         exchangeCount = count
         requests = Array(repeating: nil, count: count)
-        ended.reserveCapacity(count)
+        ended = EndedExchanges(capacity: count)
         var s: OpaquePointer? = nil
         let rc = nghttp2_session_client_new(&s, HTTP2Session.callbacks, Unmanaged.passUnretained(self).toOpaque())
         guard rc == 0, let s else { throw HTTP2Error(code: rc) }
@@ -157,19 +156,8 @@ final class HTTP2Session {
         return n
     }
 
-    var hasEnded: Bool { endedTaken < ended.count }
-
-    /// The next exchange whose stream closed (each is returned once, also
-    /// when the caller's reporting leads to more streams closing).
-    func nextEnded() -> Int? {
-        if endedTaken < ended.count {
-            endedTaken += 1
-            return ended[endedTaken - 1]
-        }
-        ended.removeAll(keepingCapacity: true)
-        endedTaken = 0
-        return nil
-    }
+    var hasEnded: Bool { !ended.isEmpty }
+    func nextEnded() -> Int? { ended.next() }
 
     /// The last stream looked up (callbacks for one frame come in a row).
     private var lastStream: Int32 = 0
@@ -307,6 +295,28 @@ final class HTTP2Session {
 
     static func describe(code: UInt32) -> String {
         String(cString: nghttp2_http2_strerror(code))
+    }
+}
+
+/// Exchanges whose streams closed, in order, each returned once by `next`,
+/// also when reporting one leads to more streams closing meanwhile.
+struct EndedExchanges {
+    private var items: [Int] = []
+    private var taken = 0
+
+    init(capacity: Int) { items.reserveCapacity(capacity) }
+
+    var isEmpty: Bool { taken >= items.count }
+    mutating func append(_ i: Int) { items.append(i) }
+
+    mutating func next() -> Int? {
+        if taken < items.count {
+            taken += 1
+            return items[taken - 1]
+        }
+        items.removeAll(keepingCapacity: true)
+        taken = 0
+        return nil
     }
 }
 

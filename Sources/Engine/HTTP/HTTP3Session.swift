@@ -60,8 +60,7 @@ final class HTTP3Session {
     private var goawayStream = Int64.max
     /// Each exchange's QUIC stream (-1: not opened yet).
     private var streams: [Int64]
-    private var ended: [Int] = []
-    private var endedTaken = 0
+    private var ended: EndedExchanges
     private var receivedAt: UInt64 = 0
     /// The handshake completed (TLS done, certificate verified) at this time.
     private(set) var handshakeCompletedAt: UInt64 = 0
@@ -77,7 +76,7 @@ final class HTTP3Session {
         self.context = context
         requests = Array(repeating: nil, count: count)
         streams = Array(repeating: -1, count: count)
-        ended.reserveCapacity(count)
+        ended = EndedExchanges(capacity: count)
         serverName = context.options.serverName ?? host
         verifyName = strdup(serverName)
         connectionReference = .allocate(capacity: 1)
@@ -418,18 +417,8 @@ final class HTTP3Session {
         return d
     }
 
-    var hasEnded: Bool { endedTaken < ended.count }
-
-    /// The next exchange whose stream closed (each returned once).
-    func nextEnded() -> Int? {
-        if endedTaken < ended.count {
-            endedTaken += 1
-            return ended[endedTaken - 1]
-        }
-        ended.removeAll(keepingCapacity: true)
-        endedTaken = 0
-        return nil
-    }
+    var hasEnded: Bool { !ended.isEmpty }
+    func nextEnded() -> Int? { ended.next() }
 
     private func exchange(_ sid: Int64, _ tag: UnsafeMutableRawPointer?) -> Int? {
         guard let tag else { return nil }

@@ -264,6 +264,12 @@ final class HTTPConnection {
         case CPROBE_OP_SEND: sendPosted = false; sendCompleted(result, now: now)
         case CPROBE_OP_RECV: receivePosted = false; receiveCompleted(result, now: now)
         case CPROBE_OP_SENDMSG: sendPosted = false; datagramsSent(result, now: now)
+        case CPROBE_OP_CANCEL where state == .draining && pendingOps > 0:
+            // A receive that was between its wake-up and re-arming when the
+            // cancel ran escapes it (several receives on one UDP socket make
+            // that likely): cancel again until nothing is left.
+            cancelPosted = false
+            drain(now: now)
         case Self.quicReceiveOp..<(Self.quicReceiveOp + Self.datagramReceives):
             let k = Int(op) - Self.quicReceiveOp
             receivesPosted &= ~(1 << k)
@@ -726,6 +732,8 @@ final class HTTPConnection {
         if pendingOps == 0 { return finishClose(now: now) }
         if !cancelPosted && fd >= 0 {
             cancelPosted = true
+            // UDP: a shut-down socket ends its posted receives by itself.
+            if isQUIC { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             let rc = cprobe_ring_prep_cancel_fd(ring.pointer, slot, fd)
             // Without a cancel, shutting the socket down ends a posted receive.
             if rc < 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
