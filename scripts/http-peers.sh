@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 stop() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  for p in misbehave nghttpd h2misbehave h3 h3unknown h3retry h3wrongname; do
+  for p in misbehave nghttpd h2misbehave h3 h3unknown h3retry h3wrongname dns; do
     [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
   done
   return 0
@@ -80,7 +80,7 @@ chmod 644 "$dir/www/"*
 plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
 tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
 h2c=$((base+10)); nghttpd=$((base+11)); h2misbehave=$((base+12))
-h3=$((base+13)); h3unknown=$((base+14)); h3retry=$((base+15)); h3wrongname=$((base+16))
+h3=$((base+13)); h3unknown=$((base+14)); h3retry=$((base+15)); h3wrongname=$((base+16)); dns=$((base+17))
 tlsblock() { # port cert [protocols]
   cat <<EOT
   server {
@@ -164,6 +164,11 @@ h3server h3 "$h3" good
 h3server h3unknown "$h3unknown" unknown
 h3server h3wrongname "$h3wrongname" wrongname
 h3server h3retry "$h3retry" good -V --max-streams-bidi=4
+# A DNS server (UDP and TCP) for the stub resolver: names under test. that
+# answer, CNAME, NXDOMAIN, SERVFAIL, answer after 50 ms, drop every other
+# UDP query, or need TCP (truncated over UDP).
+python3 "$here/Tests/peers/dnsserver.py" --port "$dns" --log "$dir/dns.log" > "$dir/dns.out" 2>&1 &
+echo $! > "$dir/dns.pid"
 cat > "$dir/peers.env" <<EOT
 CA=$pki/ca.pem
 PLAIN=$plain
@@ -183,6 +188,7 @@ H3=$h3
 H3UNKNOWN=$h3unknown
 H3RETRY=$h3retry
 H3WRONGNAME=$h3wrongname
+DNS=$dns
 WWW=$dir/www
 EOT
 for i in $(seq 50); do
@@ -190,7 +196,8 @@ for i in $(seq 50); do
     curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2c/small" >/dev/null &&
     curl --http2-prior-knowledge -sf -o /dev/null "http://127.0.0.1:$nghttpd/100k.bin" &&
     curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2misbehave/small" >/dev/null &&
-    [ "$(ss -Hlun "( sport = :$h3 or sport = :$h3unknown or sport = :$h3retry or sport = :$h3wrongname )" | wc -l)" -eq 4 ]; then
+    [ "$(ss -Hlun "( sport = :$h3 or sport = :$h3unknown or sport = :$h3retry or sport = :$h3wrongname )" | wc -l)" -eq 4 ] &&
+    [ "$(ss -Hltn "( sport = :$dns )" | wc -l)" -eq 1 ]; then
     echo "$dir"; exit 0
   fi
   sleep 0.1

@@ -45,6 +45,36 @@ struct HTTPOptions: ParsableArguments {
     @Flag(name: .customLong("h3"), help: "HTTP/3 over QUIC, https only (same as --http 3).")
     var h3 = false
 
+    @Option(name: .customLong("dns-server"), help: "DNS: ask this nameserver (IP or IP:PORT, [v6]:PORT) instead of /etc/resolv.conf's.")
+    var dnsServer: String?
+
+    /// /etc/resolv.conf, or the nameserver given with --dns-server.
+    func resolverConfiguration() throws -> ResolverConfiguration {
+        var configuration = ResolverConfiguration.load()
+        guard let dnsServer else { return configuration }
+        var host = Substring(dnsServer), port: UInt16 = ResolverConfiguration.standardPort
+        if dnsServer.hasPrefix("["), let close = dnsServer.firstIndex(of: "]") {
+            host = dnsServer[dnsServer.index(after: dnsServer.startIndex)..<close]
+            let rest = dnsServer[dnsServer.index(after: close)...]
+            if rest.hasPrefix(":") {
+                guard let p = UInt16(rest.dropFirst()), p > 0 else { throw ConfigurationError(field: "dns-server", "bad port in '\(dnsServer)'") }
+                port = p
+            }
+        } else if dnsServer.filter({ $0 == ":" }).count == 1, let colon = dnsServer.firstIndex(of: ":") {
+            host = dnsServer[..<colon]
+            guard let p = UInt16(dnsServer[dnsServer.index(after: colon)...]), p > 0 else {
+                throw ConfigurationError(field: "dns-server", "bad port in '\(dnsServer)'")
+            }
+            port = p
+        }
+        guard let address = IPAddress(host) else {
+            throw ConfigurationError(field: "dns-server", "'\(dnsServer)' is not an IP address (optionally with :PORT)")
+        }
+        configuration.nameservers = [address]
+        configuration.port = port
+        return configuration
+    }
+
     func version() throws -> HTTPVersionChoice {
         if [httpVersion != nil, h1, h2, h3].filter({ $0 }).count > 1 {
             throw ConfigurationError(field: "http", "give one of --http, --h1, --h2, --h3")
@@ -107,6 +137,9 @@ struct HTTPProbeOptions: ParsableArguments {
     @Option(name: .customLong("expect-status"), help: "HTTP: statuses that count as success, e.g. 200-299 or 204.")
     var expectStatus: String = "200-399"
 
+    @Flag(name: .customLong("no-dns-cache"), help: "DNS: every probe that opens a connection resolves the host itself (its own dns phase).")
+    var noDNSCache = false
+
     func range() throws -> ClosedRange<Int> {
         let parts = expectStatus.split(separator: "-", maxSplits: 1).map { Int($0) }
         guard parts.count >= 1, parts.allSatisfy({ $0 != nil && (100...599).contains($0!) }) else {
@@ -131,8 +164,14 @@ enum HTTPProbeCLI {
         settings.tls = try http.tls()
         settings.version = try http.version()
         settings.threads = options.threads
+        settings.dnsCache = !probe.noDNSCache
+        settings.family = options.family
+        let resolver = try http.resolverConfiguration()
+        settings.resolver = resolver
         let requests = try http.requests(urls)
-        let targets = try await HTTPProbeTarget.resolve(requests, family: options.family)
+        // Without the cache every probe resolves for itself: nothing before the run.
+        let targets = probe.noDNSCache ? requests.map(HTTPProbeTarget.unresolved)
+            : try await HTTPProbeTarget.resolve(requests, family: options.family, configuration: resolver)
         let run = try HTTPProbeRun(targets: targets, settings: settings)
         let output = OutputWriter()
         var observer: (@Sendable (HTTPResult) -> Void)? = nil
@@ -214,7 +253,7 @@ struct BenchCommand: AsyncParsableCommand {
         settings.reuse = !noReuse
         try settings.validate()
         let request = try http.requests([url])[0]
-        let target = try await HTTPProbeTarget.resolve([request])[0]
+        let target = try await HTTPProbeTarget.resolve([request], configuration: try http.resolverConfiguration())[0]
         let run = try HTTPBenchRun(request: request, address: target.address, settings: settings)
         let signals = SignalCancellation { run.cancel() }
         defer { signals.cancel() }

@@ -44,16 +44,8 @@ extension HTTPPeerTests {
 
     @Test func http3FailuresAreOutcomes() async throws {
         // A UDP port that takes datagrams and never answers.
-        let silent = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let (silent, silentPort) = silentUDPSocket()
         defer { close(silent) }
-        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0,
-                                  sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) }
-        }
-        let silentPort = UInt16(bigEndian: address.sin_port)
         let r = try await probe([peers.url("H3UNKNOWN", "/hello.txt", secure: true),
                                  peers.url("H3WRONGNAME", "/hello.txt", secure: true, host: "localhost"),
                                  peers.url("REFUSED", "/", secure: true),

@@ -4,8 +4,9 @@ import Foundation
 /// rules (resolv.conf(5)) so a probe resolves a name the way the host's own
 /// tools do. Parsing is pure; only `load` touches the file system.
 public struct ResolverConfiguration: Hashable, Sendable {
-    /// Nameservers are always asked on the DNS port.
-    public static let port: UInt16 = 53
+    /// resolv.conf has no port: nameservers are asked on the DNS port
+    /// unless a caller sets `port` (a test server, `--dns-server IP:PORT`).
+    public static let standardPort: UInt16 = 53
     /// glibc's MAXNS: further `nameserver` lines are ignored.
     public static let maximumNameservers = 3
     /// glibc's caps (RES_MAXNDOTS, RES_MAXRETRANS seconds, RES_MAXRETRY).
@@ -16,6 +17,7 @@ public struct ResolverConfiguration: Hashable, Sendable {
     public static let loopbackNameserver = IPAddress.v4(0x7F00_0001)
 
     public var nameservers: [IPAddress]
+    public var port: UInt16 = ResolverConfiguration.standardPort
     /// Domains appended to names with fewer than `ndots` dots, without
     /// their trailing dots.
     public var searchDomains: [String]

@@ -22,6 +22,15 @@ public struct HTTPProbeSettings: Sendable, Equatable {
     /// HTTP/1.1, HTTP/2, or auto (ALPN decides over TLS).
     public var version = HTTPVersionChoice.http1
     public var threads = 1
+    /// true: a host is resolved once, before the run, and its `dns` phase
+    /// reported on its first cold probe. false: every probe that opens a
+    /// connection resolves the host anew (the stub resolver on the probe's
+    /// ring) and reports its own `dns` phase.
+    public var dnsCache = true
+    public var family = AddressFamilyPreference.any
+    /// nil: /etc/resolv.conf and /etc/hosts.
+    public var resolver: ResolverConfiguration? = nil
+    public var hosts: HostsFile? = nil
 
     public init() {}
 
@@ -50,28 +59,28 @@ public struct HTTPProbeTarget: Sendable {
         self.dns = dns
     }
 
-    /// Resolves each request's host (getaddrinfo on its own thread, timed).
-    public static func resolve(_ requests: [HTTPRequestSpec],
-                               family: AddressFamilyPreference = .any) async throws -> [HTTPProbeTarget] {
-        var out: [HTTPProbeTarget] = []
-        var cache: [String: (IPAddress, UInt64)] = [:]
-        for r in requests {
-            if let literal = IPAddress(r.url.host) {
-                out.append(HTTPProbeTarget(request: r, address: literal, dns: nil))
-                continue
+    /// A target whose host each probe resolves itself (`dnsCache` off); an
+    /// address literal is used as is.
+    public static func unresolved(_ request: HTTPRequestSpec) -> HTTPProbeTarget {
+        HTTPProbeTarget(request: request, address: IPAddress(request.url.host) ?? .v4(0), dns: nil)
+    }
+
+    /// Resolves each request's host with the stub resolver (its own ring
+    /// thread; every name timed on its own, all of them at once).
+    public static func resolve(_ requests: [HTTPRequestSpec], family: AddressFamilyPreference = .any,
+                               configuration: ResolverConfiguration = .load(),
+                               hosts: HostsFile = .load()) async throws -> [HTTPProbeTarget] {
+        let names = requests.map(\.url.host).filter { IPAddress($0) == nil }
+        let resolved = try await StubResolver.resolve(names, family: family, configuration: configuration, hosts: hosts)
+        return try requests.map { r in
+            if let literal = IPAddress(r.url.host) { return HTTPProbeTarget(request: r, address: literal, dns: nil) }
+            let result = resolved[r.url.host]!
+            guard let first = result.addresses.first else {
+                throw ConfigurationError(field: "url '\(r.url)'",
+                                         "cannot resolve \(r.url.host): \(result.failure?.description ?? "no address")")
             }
-            if cache[r.url.host] == nil {
-                let started = cprobe_monotonic_ns()
-                let addresses = try await TargetResolver.lookup(r.url.host, family: family)
-                guard let first = addresses.first else {
-                    throw ConfigurationError(field: "url '\(r.url)'", "no address found for \(r.url.host)")
-                }
-                cache[r.url.host] = (first, cprobe_monotonic_ns() - started)
-            }
-            let (address, took) = cache[r.url.host]!
-            out.append(HTTPProbeTarget(request: r, address: address, dns: took))
+            return HTTPProbeTarget(request: r, address: first, dns: result.duration)
         }
-        return out
     }
 }
 
@@ -108,12 +117,16 @@ public final class HTTPProbeRun: Sendable {
         let started = cprobe_monotonic_ns()
         let threadCount = max(1, min(settings.threads, targets.count))
         let targets = self.targets, settings = self.settings
+        // Read before the ring threads start (they never touch the file system).
+        let resolver = settings.dnsCache ? (ResolverConfiguration(), HostsFile())
+            : (settings.resolver ?? .load(), settings.hosts ?? .load())
         let perThread = try await withTaskCancellationHandler {
             try await onThreads(threadCount, name: "waddleperf-http") { index in
                 let indices = Array(stride(from: index, to: targets.count, by: threadCount))
                 let worker = try HTTPWorker(connectionCount: indices.count)
                 let workload = try HTTPProbeWorkload(worker: worker, targets: targets, indices: indices,
-                                                     settings: settings, run: self, observer: observer)
+                                                     settings: settings, resolver: resolver, run: self,
+                                                     observer: observer)
                 try worker.run(workload, cancelled: self.cancelled)
                 return workload.summaries.enumerated().map { (indices[$0.offset], $0.element) }
             }
@@ -142,6 +155,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var pendingAddress: IPAddress? = nil
         var lastTLS: TLSDetails? = nil
         var current: HTTPRequestTemplate
+        /// This probe resolved its host itself (no cache): how long it took.
+        var resolution: UInt64? = nil
     }
 
     private let worker: HTTPWorker
@@ -159,7 +174,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private let known: [String: IPAddress]
 
     init(worker: HTTPWorker, targets: [HTTPProbeTarget], indices: [Int], settings: HTTPProbeSettings,
-         run: HTTPProbeRun, observer: (@Sendable (HTTPResult) -> Void)?) throws {
+         resolver: (ResolverConfiguration, HostsFile), run: HTTPProbeRun,
+         observer: (@Sendable (HTTPResult) -> Void)?) throws {
         self.worker = worker
         self.targets = targets
         self.indices = indices
@@ -176,10 +192,13 @@ final class HTTPProbeWorkload: HTTPWorkload {
         tlsContext = try TLSContext(tlsOptions)
         quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
         var known: [String: IPAddress] = [:]
-        for t in targets { known[t.request.url.host] = t.address }
+        for t in targets where t.address != .v4(0) { known[t.request.url.host] = t.address }
         self.known = known
         worker.makeConnections(count: indices.count, owner: self)
         worker.quic = settings.version == .http3
+        if !settings.dnsCache {
+            worker.dns = DNSClient(ring: worker.ring, configuration: resolver.0, hosts: resolver.1)
+        }
     }
 
     var isFinished: Bool {
@@ -208,7 +227,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
             let c = worker.connections[k]
             let t = targets[indices[k]]
             // Kept alive to where a redirect led: not this target's endpoint.
-            if c.state == .ready && !c.sameEndpoint(t.address, t.request.url.port, secure: t.request.url.secure,
+            // (Resolving per probe: wherever the host last resolved to.)
+            let expected = settings.dnsCache ? t.address : c.remote ?? t.address
+            if c.state == .ready && !c.sameEndpoint(expected, t.request.url.port, secure: t.request.url.secure,
                                                     host: t.request.url.host) {
                 c.close(now: now)
             }
@@ -223,6 +244,13 @@ final class HTTPProbeWorkload: HTTPWorkload {
             progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
             c.sequence = UInt32(progress[k].sent)
             c.target = Int32(k)
+            progress[k].resolution = nil
+            if c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
+                dns.resolve(t.request.url.host, family: settings.family, now: now) { [unowned self] result in
+                    self.resolved(k, result)
+                }
+                continue
+            }
             if c.state == .closed {
                 c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
                             tls: t.request.url.secure ? tlsContext : nil, quic: quicContext, version: settings.version)
@@ -230,6 +258,32 @@ final class HTTPProbeWorkload: HTTPWorkload {
             c.begin(templates[k], deadline: now + settings.timeout, now: now)
         }
         return wake
+    }
+
+    /// A probe's own resolution is done: connect, or report the failure.
+    private func resolved(_ k: Int, _ result: DNSResolution) {
+        let now = cprobe_monotonic_ns()
+        guard !closing, progress[k].inFlight else { return }
+        let c = worker.connections[k]
+        let t = targets[indices[k]]
+        progress[k].resolution = result.duration
+        guard let address = result.addresses.first, now < progress[k].startedAt + settings.timeout else {
+            var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .timeout)
+            r.startedAt = progress[k].startedAt
+            r.url = progress[k].url.description
+            r.protocolName = c.protocolName
+            r.failedPhase = .dns
+            if let failure = result.failure {
+                r.outcome = failure.kind == .timeout ? .timeout : .dnsFailure(failure.kind)
+                r.message = failure.message
+            } else if result.addresses.isEmpty {
+                r.outcome = .dnsFailure(.noAddress)
+            }
+            return finish(c, k, r, now: now)
+        }
+        c.configure(address: address, port: t.request.url.port, host: t.request.url.host,
+                    tls: t.request.url.secure ? tlsContext : nil, quic: quicContext, version: settings.version)
+        c.begin(templates[k], deadline: progress[k].startedAt + settings.timeout, now: now)
     }
 
     // MARK: HTTPConnectionOwner
@@ -297,7 +351,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
             r.message = "redirect to \(next), which HTTP/3 cannot follow (not https)"
             return finish(c, k, r, now: now)
         }
-        guard let address = IPAddress(next.host) ?? known[next.host] else {
+        guard let address = IPAddress(next.host) ?? (next.host == from.host ? c.remote : nil) ?? known[next.host] else {
             var r = baseResult(c, k, now: now)
             r.outcome = .error(errno: EHOSTUNREACH)
             r.failedPhase = .dns
@@ -337,7 +391,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
         r.redirects = progress[k].hops
         if let a = c.remote { r.remote = a.isIPv6 ? "[\(a)]:\(c.port)" : "\(a):\(c.port)" }
         if e.openedConnection {
-            if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host { r.dns = t.dns }
+            if let own = progress[k].resolution, progress[k].hops.isEmpty {
+                r.dns = own
+            } else if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host {
+                r.dns = t.dns
+            }
             if c.connected != 0 && c.isQUIC { r.quicHandshake = c.connected - c.connectStarted }
             if c.isQUIC { r.quicRetry = c.http3?.retried }
             if c.connected != 0 && !c.isQUIC { r.connect = c.connected - c.connectStarted }
@@ -353,7 +411,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         r.protocolName = c.protocolName
         if e.firstByte != 0 && e.requestSent != 0 { r.ttfb = elapsed(e.requestSent, e.firstByte) }
         if e.lastByte != 0 && e.firstByte != 0 { r.transfer = elapsed(e.firstByte, e.lastByte) }
-        r.total = now - progress[k].startedAt + (r.dns ?? 0)
+        // A probe's own resolution is inside its span; the run's is before it.
+        r.total = now - progress[k].startedAt + (progress[k].resolution == nil ? r.dns ?? 0 : 0)
         r.headerBytesIn = e.headerBytesIn
         r.bodyBytesIn = e.bodyBytesIn
         if c.protocolName != "http/1.1" {

@@ -25,6 +25,8 @@ public enum HTTPOutcome: Hashable, Sendable {
     case goaway(UInt32)
     /// QUIC: the server closed the connection (CONNECTION_CLOSE with this code).
     case connectionClose(UInt64)
+    /// The host did not resolve (NXDOMAIN, no address, server failure, ...).
+    case dnsFailure(DNSFailure.Kind)
     case error(errno: Int32)
 
     public var isSuccess: Bool { self == .success }
@@ -42,6 +44,7 @@ public enum HTTPOutcome: Hashable, Sendable {
         case .streamReset: "stream_reset"
         case .goaway: "goaway"
         case .connectionClose: "connection_close"
+        case .dnsFailure: "dns_error"
         case .error: "error"
         }
     }

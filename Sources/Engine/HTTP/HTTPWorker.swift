@@ -30,6 +30,8 @@ final class HTTPWorker {
     static let maximumWait: UInt64 = 20_000_000
     /// Deadlines are checked this often (finer for small runs).
     private var sweepInterval: UInt64 = 2_000_000
+    /// The stub resolver on this ring, when the workload resolves during the run.
+    var dns: DNSClient? = nil
     /// QUIC connections: the loop also wakes for their timers (loss
     /// recovery, ACK delay, pacing), which are run as soon as due.
     var quic = false
@@ -57,13 +59,17 @@ final class HTTPWorker {
             if now >= nextSweep {
                 nextSweep = now + sweepInterval
                 for c in connections { c.sweep(now: now) }
+                dns?.sweep(now: now)
             }
             if !closing && (workload.isFinished || cancelled.load(ordering: .relaxed)) {
                 closing = true
                 workload.closeAll(now: now)
+                dns?.cancelAll(now: now)
             }
             if closing {
-                if connections.allSatisfy({ $0.isIdle }) && cprobe_ring_pending(ring.pointer) == 0 { break }
+                if connections.allSatisfy({ $0.isIdle }) && (dns?.isIdle ?? true) && cprobe_ring_pending(ring.pointer) == 0 {
+                    break
+                }
                 wake = nil
             }
             var wait = Self.maximumWait
@@ -81,6 +87,10 @@ final class HTTPWorker {
             let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait)
             for i in 0..<n {
                 let c = completions[i]
+                if c.slot >= DNSClient.slotBase {
+                    dns?.complete(slot: c.slot, op: c.op, result: c.result, now: c.reaped_ns)
+                    continue
+                }
                 guard Int(c.slot) < connections.count else { continue }
                 connections[Int(c.slot)].complete(op: c.op, result: c.result, now: c.reaped_ns)
             }

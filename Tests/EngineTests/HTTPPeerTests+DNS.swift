@@ -1,0 +1,99 @@
+@testable import Engine
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+/// The stub resolver against a real DNS server on loopback
+/// (Tests/peers/dnsserver.py, UDP and TCP, started by the peers script).
+extension HTTPPeerTests {
+    func resolverConfiguration(timeout: UInt64 = 1_000_000_000, attempts: Int = 2) -> ResolverConfiguration {
+        var c = ResolverConfiguration(nameservers: [.v4(0x7F00_0001)], timeout: timeout, attempts: attempts)
+        c.port = UInt16(peers.port("DNS"))
+        return c
+    }
+
+    func lookup(_ names: [String], family: AddressFamilyPreference = .any, configuration: ResolverConfiguration? = nil,
+                hosts: HostsFile = HostsFile()) async throws -> [String: DNSResolution] {
+        try await StubResolver.resolve(names, family: family, configuration: configuration ?? resolverConfiguration(),
+                                       hosts: hosts)
+    }
+
+    @Test func stubResolverAnswersFailsAndFallsBackToTCP() async throws {
+        let r = try await lookup(["a.test", "alias.test", "nx.test", "servfail.test", "slow.test", "big.test"])
+        #expect(r["a.test"]?.addresses == [.v4(0x7F00_0001), .v6(0, 1)], "A first, then AAAA")
+        #expect(r["a.test"]?.source == "127.0.0.1:\(peers.port("DNS"))" && r["a.test"]?.queries == 2)
+        #expect(r["alias.test"]?.addresses.first == .v4(0x7F00_0001), "CNAME followed")
+        #expect(r["nx.test"]?.failure?.kind == .nxdomain && r["nx.test"]?.addresses.isEmpty == true)
+        #expect(r["servfail.test"]?.failure?.kind == .serverFailure)
+        let slow = try #require(r["slow.test"])
+        #expect(slow.addresses == [.v4(0x7F00_0002)] && slow.duration >= 50_000_000 && slow.duration < 900_000_000)
+        let big = try #require(r["big.test"])
+        #expect(big.usedTCP && big.addresses.count == 40, "truncated over UDP, complete over TCP: \(big)")
+    }
+
+    @Test func stubResolverRetriesHostsAndSearch() async throws {
+        // Every other UDP query for this name is dropped: the first of each
+        // type goes unanswered and the retry after the timeout succeeds.
+        let dropped = try await lookup(["drop-once.test"], family: .ipv4,
+                                       configuration: resolverConfiguration(timeout: 200_000_000))
+        let d = try #require(dropped["drop-once.test"])
+        #expect(d.addresses == [.v4(0x7F00_0003)] && d.queries == 2 && d.duration >= 200_000_000, "\(d)")
+        // /etc/hosts comes first: no query at all.
+        let hosts = HostsFile.parse("127.0.0.9 only-in-hosts.test\n")
+        let h = try await lookup(["only-in-hosts.test"], hosts: hosts)
+        #expect(h["only-in-hosts.test"]?.addresses == [.v4(0x7F00_0009)] && h["only-in-hosts.test"]?.source == "hosts")
+        // A short name goes through the search list.
+        var search = resolverConfiguration()
+        search.searchDomains = ["nothing.test", "test"]
+        let s = try await lookup(["a"], family: .ipv4, configuration: search)
+        #expect(s["a"]?.addresses == [.v4(0x7F00_0001)], "a → a.nothing.test (NXDOMAIN) → a.test")
+        // A nameserver that never answers: timeout × attempts, then a timeout.
+        let (silent, silentPort) = silentUDPSocket()
+        defer { close(silent) }
+        var mute = resolverConfiguration(timeout: 100_000_000, attempts: 2)
+        mute.port = silentPort
+        let t = try await lookup(["a.test"], family: .ipv4, configuration: mute)
+        #expect(t["a.test"]?.failure?.kind == .timeout && t["a.test"]!.duration >= 200_000_000, "\(t)")
+    }
+
+    @Test func probesResolveForThemselvesWithoutTheCache() async throws {
+        var s = settings(count: 3)
+        s.dnsCache = false
+        s.reuse = false
+        s.resolver = resolverConfiguration()
+        s.hosts = HostsFile()
+        let requests = try [peers.url("PLAIN", "/small", host: "slow.test"), peers.url("PLAIN", "/small", host: "h.test"),
+                            peers.url("PLAIN", "/small", host: "nx.test")].map { HTTPRequestSpec(url: try HTTPURL($0)) }
+        let results = Mutex<[HTTPResult]>([])
+        _ = try await HTTPProbeRun(targets: requests.map(HTTPProbeTarget.unresolved), settings: s).run { r in
+            results.withLock { $0.append(r) }
+        }
+        let r = results.withLock { $0 }
+        #expect(r.count == 9)
+        for x in r {
+            switch x.target {
+            case 0:  // slow.test is 127.0.0.2, where nothing listens: refused, after a measured 50 ms lookup
+                #expect(x.outcome == .refused && x.dns! >= 50_000_000, "\(x)")
+            case 1:
+                #expect(x.outcome == .success && x.dns != nil && x.connect != nil, "\(x)")
+                let parts = x.dns! + x.connect! + x.ttfb! + x.transfer!
+                #expect(parts <= x.total! && x.total! - parts < 2_000_000, "the lookup is inside total: \(x)")
+            default:
+                #expect(x.outcome == .dnsFailure(.nxdomain) && x.failedPhase == .dns && x.message?.contains("NXDOMAIN") == true)
+            }
+        }
+    }
+}
+
+/// A UDP socket on 127.0.0.1 that takes datagrams and never answers; the
+/// caller closes it.
+func silentUDPSocket() -> (fd: Int32, port: UInt16) {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0,
+                              sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
