@@ -103,6 +103,7 @@ cat > "$dir/locations.conf" <<EOT
     location = /echo-length { return 200 "\$http_content_length\n"; }
     location = /chunked { chunked_transfer_encoding on; gzip off; proxy_pass http://127.0.0.1:$slow/chunked; proxy_buffering off; }
     location = /missing { return 404; }
+    location = /hello.txt { add_header Alt-Svc 'h3=":$h3"; ma=60'; }
 EOT
 cat > "$dir/nginx.conf" <<EOT
 worker_processes 1;

@@ -137,6 +137,9 @@ struct HTTPProbeOptions: ParsableArguments {
     @Option(name: .customLong("expect-status"), help: "HTTP: statuses that count as success, e.g. 200-299 or 204.")
     var expectStatus: String = "200-399"
 
+    @Flag(name: .customLong("h3-upgrade"), help: "HTTP: follow an Alt-Svc h3 advertisement (https): later probes use HTTP/3.")
+    var h3Upgrade = false
+
     @Flag(name: .customLong("no-dns-cache"), help: "DNS: every probe that opens a connection resolves the host itself (its own dns phase).")
     var noDNSCache = false
 
@@ -165,6 +168,7 @@ enum HTTPProbeCLI {
         settings.version = try http.version()
         settings.threads = options.threads
         settings.dnsCache = !probe.noDNSCache
+        settings.h3Upgrade = probe.h3Upgrade
         settings.family = options.family
         let resolver = try http.resolverConfiguration()
         settings.resolver = resolver

@@ -105,3 +105,31 @@ extension HTTPPeerTests {
         }
     }
 }
+
+extension HTTPPeerTests {
+    @Test func h3UpgradeFollowsAltSvc() async throws {
+        // nginx answers /hello.txt with Alt-Svc: h3=":<gtlsserver's port>".
+        var s = settings(count: 3)
+        s.version = .auto
+        s.h3Upgrade = true
+        let r = try await probe([peers.url("TLS", "/hello.txt", secure: true)], s)
+        #expect(r.map(\.protocolName) == ["h2", "h3", "h3"], "\(r.map(\.protocolName))")
+        #expect(r.allSatisfy { $0.outcome == .success && $0.bodyBytesIn == 12 })
+        #expect(r[1].remote == "127.0.0.1:\(peers.port("H3"))" && r[1].quicHandshake != nil && !r[1].reused)
+        #expect(r[2].reused && r[2].quicHandshake == nil)
+        // Without the flag the advertisement is ignored.
+        s.h3Upgrade = false
+        let plain = try await probe([peers.url("TLS", "/hello.txt", secure: true)], s)
+        #expect(plain.allSatisfy { $0.protocolName == "h2" })
+    }
+}
+
+@Suite struct AltSvcTests {
+    @Test func h3EntriesAreFound() {
+        #expect(AltSvc.h3Endpoint("h3=\":443\"; ma=60, h3-29=\":443\"")! == (nil, 443))
+        #expect(AltSvc.h3Endpoint("h3-29=\":1\", h3=\"alt.example:8443\"; persist=1")! == ("alt.example", 8443))
+        #expect(AltSvc.h3Endpoint("h2=\":443\"") == nil)
+        #expect(AltSvc.h3Endpoint("clear") == nil)
+        #expect(AltSvc.h3Endpoint("h3=\":0\"") == nil && AltSvc.h3Endpoint("h3=:443") == nil)
+    }
+}

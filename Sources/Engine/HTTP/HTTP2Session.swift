@@ -28,6 +28,8 @@ struct HTTPExchange {
     var bodyBytesOut = 0
     /// A 3xx response's Location.
     var location: String? = nil
+    /// An Alt-Svc header (HTTP/1.1: only one advertising h3).
+    var altSvc: String? = nil
     /// Begun on a connection that was already open.
     var reused = false
     /// Its begin opened the connection (connect and handshake are its own).
@@ -191,7 +193,7 @@ final class HTTP2Session {
             with(user) { $0.beginHeaders(frame!.pointee) }
         }
         nghttp2_session_callbacks_set_on_header_callback(cbs) { _, frame, name, nameLength, value, valueLength, _, user in
-            // Only :status and a redirect's location are kept.
+            // Only :status, alt-svc and a redirect's location are kept.
             guard nameLength == 7 || nameLength == 8 else { return 0 }
             return with(user) { $0.header(frame!.pointee.hd.stream_id, name!, nameLength, value!, valueLength) }
         }
@@ -227,6 +229,8 @@ final class HTTP2Session {
             var status = 0
             for k in 0..<valueLength { status = status * 10 + Int(value[k]) - 48 }
             exchanges[i].status = status
+        } else if nameLength == 7, memcmp(name, "alt-svc", 7) == 0 {
+            exchanges[i].altSvc = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
         } else if nameLength == 8, exchanges[i].status / 100 == 3, memcmp(name, "location", 8) == 0 {
             exchanges[i].location = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
         }

@@ -628,6 +628,10 @@ final class HTTPConnection {
                     exchanges[0].location = String(decoding: UnsafeRawBufferPointer(start: receiveBuffer + r.lowerBound,
                                                                                      count: r.count), as: UTF8.self)
                 }
+                if !headWasComplete, parser.headComplete, parser.head.alternativeH3, let r = parser.head.altSvc {
+                    exchanges[0].altSvc = String(decoding: UnsafeRawBufferPointer(start: receiveBuffer + r.lowerBound,
+                                                                                   count: r.count), as: UTF8.self)
+                }
                 if used == received {
                     received = 0
                 } else if parser.isComplete {

@@ -27,6 +27,10 @@ public struct HTTPProbeSettings: Sendable, Equatable {
     /// connection resolves the host anew (the stub resolver on the probe's
     /// ring) and reports its own `dns` phase.
     public var dnsCache = true
+    /// Follow an `Alt-Svc: h3` advertisement (https only, same host): once a
+    /// response advertises it, the target's next probes use HTTP/3 there; a
+    /// QUIC handshake that fails sends them back to TCP for the rest of the run.
+    public var h3Upgrade = false
     public var family = AddressFamilyPreference.any
     /// nil: /etc/resolv.conf and /etc/hosts.
     public var resolver: ResolverConfiguration? = nil
@@ -157,6 +161,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var current: HTTPRequestTemplate
         /// This probe resolved its host itself (no cache): how long it took.
         var resolution: UInt64? = nil
+        /// `--h3-upgrade`: the HTTP/3 port the origin advertised.
+        var h3Port: UInt16? = nil
+        var h3Broken = false
     }
 
     private let worker: HTTPWorker
@@ -190,12 +197,12 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
         tlsContext = try TLSContext(tlsOptions)
-        quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
+        quicContext = settings.version == .http3 || settings.h3Upgrade ? try QUICTLSContext(settings.tls) : nil
         var known: [String: IPAddress] = [:]
         for t in targets where t.address != .v4(0) { known[t.request.url.host] = t.address }
         self.known = known
         worker.makeConnections(count: indices.count, owner: self)
-        worker.quic = settings.version == .http3
+        worker.quic = settings.version == .http3 || settings.h3Upgrade
         if !settings.dnsCache {
             worker.dns = DNSClient(ring: worker.ring, configuration: resolver.0, hosts: resolver.1)
         }
@@ -229,8 +236,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
             // Kept alive to where a redirect led: not this target's endpoint.
             // (Resolving per probe: wherever the host last resolved to.)
             let expected = settings.dnsCache ? t.address : c.remote ?? t.address
-            if c.state == .ready && !c.sameEndpoint(expected, t.request.url.port, secure: t.request.url.secure,
-                                                    host: t.request.url.host) {
+            let (port, version) = endpoint(k)
+            if c.state == .ready && (!c.sameEndpoint(expected, port, secure: t.request.url.secure, host: t.request.url.host)
+                                     || c.isQUIC != (version == .http3)) {
                 c.close(now: now)
             }
             // A connection still draining from a close: start when it is idle.
@@ -251,10 +259,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
                 }
                 continue
             }
-            if c.state == .closed {
-                c.configure(address: t.address, port: t.request.url.port, host: t.request.url.host,
-                            tls: t.request.url.secure ? tlsContext : nil, quic: quicContext, version: settings.version)
-            }
+            if c.state == .closed { configure(c, k, address: t.address) }
             c.begin(templates[k], deadline: now + settings.timeout, now: now)
         }
         return wake
@@ -281,9 +286,22 @@ final class HTTPProbeWorkload: HTTPWorkload {
             }
             return finish(c, k, r, now: now)
         }
-        c.configure(address: address, port: t.request.url.port, host: t.request.url.host,
-                    tls: t.request.url.secure ? tlsContext : nil, quic: quicContext, version: settings.version)
+        configure(c, k, address: address)
         c.begin(templates[k], deadline: progress[k].startedAt + settings.timeout, now: now)
+    }
+
+    /// Where target `k`'s probes go: its URL's port and version, or the
+    /// HTTP/3 alternative its origin advertised (`--h3-upgrade`).
+    private func endpoint(_ k: Int) -> (UInt16, HTTPVersionChoice) {
+        if let port = progress[k].h3Port { return (port, .http3) }
+        return (targets[indices[k]].request.url.port, settings.version)
+    }
+
+    private func configure(_ c: HTTPConnection, _ k: Int, address: IPAddress) {
+        let url = targets[indices[k]].request.url
+        let (port, version) = endpoint(k)
+        c.configure(address: address, port: port, host: url.host, tls: url.secure ? tlsContext : nil, quic: quicContext,
+                    version: version)
     }
 
     // MARK: HTTPConnectionOwner
@@ -301,6 +319,14 @@ final class HTTPProbeWorkload: HTTPWorkload {
         r.status = status
         r.outcome = settings.acceptedStatus.contains(status) ? .success : .status(status)
         finish(c, k, r, now: now)
+        // Alt-Svc from the origin itself (no redirect): HTTP/3 from the next probe on.
+        let origin = targets[indices[k]].request.url
+        if settings.h3Upgrade, !c.isQUIC, !progress[k].h3Broken, progress[k].h3Port == nil, origin.secure,
+           progress[k].hops.isEmpty, let value = c.exchanges[0].altSvc, let alternative = AltSvc.h3Endpoint(value),
+           alternative.host == nil || alternative.host == origin.host {
+            progress[k].h3Port = alternative.port
+            return c.close(now: now)
+        }
         if !settings.reuse { c.close(now: now) }
     }
 
@@ -308,6 +334,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
                        now: UInt64) {
         let k = Int(c.target)
         guard progress[k].inFlight else { return }
+        if progress[k].h3Port != nil && phase == .quicHandshake {
+            // The advertised HTTP/3 endpoint does not work: back to TCP.
+            progress[k].h3Port = nil
+            progress[k].h3Broken = true
+        }
         var r = baseResult(c, k, now: now)
         r.outcome = outcome
         r.failedPhase = phase
