@@ -74,7 +74,9 @@ leaf unknown rogue "DNS:localhost,IP:127.0.0.1"
 
 head -c 100000 /dev/urandom > "$dir/www/100k.bin"
 printf 'hello world\n' > "$dir/www/hello.txt"
-chmod 644 "$dir/www/"*
+# A directory: gtlsserver redirects /dir to /dir/ (308), then serves index.html.
+mkdir -p "$dir/www/dir"; printf 'index\n' > "$dir/www/dir/index.html"; chmod 755 "$dir/www/dir"
+chmod 644 "$dir/www/"*.* "$dir/www/dir/"*
 
 
 plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknown=$((base+4))
