@@ -1,6 +1,7 @@
 @testable import Engine
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 /// HTTP/3 against real QUIC peers: Debian's gtlsserver (ngtcp2's example
@@ -61,6 +62,18 @@ extension HTTPPeerTests {
         #expect(r[1].outcome == .tls(.nameMismatch) && r[1].failedPhase == .quicHandshake, "\(r[1])")
         #expect(r[2].outcome == .refused && r[2].failedPhase == .quicHandshake, "\(r[2])")
         #expect(r[3].outcome == .timeout && r[3].failedPhase == .quicHandshake, "\(r[3])")
+        // A request the server's HTTP/3 layer refuses (TE other than
+        // "trailers" is malformed in HTTP/3): it resets the stream with
+        // H3_MESSAGE_ERROR; the connection stays and carries the next one.
+        let malformed = HTTPRequestSpec(url: try HTTPURL(peers.url("H3", "/hello.txt", secure: true)), headers: ["TE: gzip"])
+        let reset = Mutex<[HTTPResult]>([])
+        _ = try await HTTPProbeRun(targets: try await HTTPProbeTarget.resolve([malformed]), settings: h3(count: 2)).run { x in
+            reset.withLock { $0.append(x) }
+        }
+        for x in reset.withLock({ $0 }) {
+            #expect(x.outcome == .streamReset(0x10e) && x.failedPhase == .ttfb && x.message == "stream reset: H3_MESSAGE_ERROR", "\(x)")
+            #expect(x.reused == (x.sequence > 0))
+        }
         var insecure = h3()
         insecure.tls.verify = false
         let accepted = try await probe([peers.url("H3UNKNOWN", "/hello.txt", secure: true)], insecure)
