@@ -150,9 +150,17 @@ final class TLSSession {
         max(0, Int(BIO_read(output, buffer, Int32(capacity))))
     }
 
+    /// Leaves the thread's OpenSSL error queue empty, so SSL_get_error reads
+    /// only this call's failure (the queue is shared by every connection on
+    /// the thread). Peeking first: ERR_clear_error on an empty queue still
+    /// walks all its slots, ~2.5% of an HTTP/2-over-TLS load run's CPU.
+    @inline(__always) private func clearErrors() {
+        if ERR_peek_error() != 0 { ERR_clear_error() }
+    }
+
     func handshake() -> Progress {
         if let setupFailure { return .failed(setupFailure) }
-        ERR_clear_error()
+        clearErrors()
         let rc = SSL_do_handshake(ssl)
         if rc == 1 { return .done }
         let error = SSL_get_error(ssl, rc)
@@ -162,14 +170,14 @@ final class TLSSession {
 
     /// Encrypts `count` plaintext bytes (all of them: memory BIOs never block).
     func write(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
-        ERR_clear_error()
+        clearErrors()
         return count == 0 || SSL_write(ssl, bytes, Int32(count)) == Int32(count)
     }
 
     enum ReadResult { case bytes(Int), wantRead, closed, failed(TLSFailure) }
 
     func read(into buffer: UnsafeMutableRawPointer, capacity: Int) -> ReadResult {
-        ERR_clear_error()
+        clearErrors()
         let n = SSL_read(ssl, buffer, Int32(capacity))
         if n > 0 { return .bytes(Int(n)) }
         switch SSL_get_error(ssl, n) {
