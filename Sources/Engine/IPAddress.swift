@@ -9,6 +9,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     public var family: Int32 { if case .v4 = self { AF_INET } else { AF_INET6 } }
     public var isIPv6: Bool { if case .v6 = self { true } else { false } }
 
+    /// `address:port`, or `[address]:port` for IPv6.
+    public func endpoint(port: UInt16) -> String { isIPv6 ? "[\(self)]:\(port)" : "\(self):\(port)" }
+
     /// Parses a numeric IPv4 or IPv6 address (no names, no zone ids).
     public init?(_ text: some StringProtocol) {
         var a4 = in_addr()

@@ -17,8 +17,7 @@ public struct ProbeTarget: Hashable, Sendable {
 
     /// `address` or `address:port` (`[v6]:port`).
     public var endpoint: String {
-        guard port != 0 else { return address.description }
-        return address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
+        port == 0 ? address.description : address.endpoint(port: port)
     }
 }
 

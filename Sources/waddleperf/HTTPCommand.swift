@@ -52,26 +52,11 @@ struct HTTPOptions: ParsableArguments {
     func resolverConfiguration() throws -> ResolverConfiguration {
         var configuration = ResolverConfiguration.load()
         guard let dnsServer else { return configuration }
-        var host = Substring(dnsServer), port: UInt16 = ResolverConfiguration.standardPort
-        if dnsServer.hasPrefix("["), let close = dnsServer.firstIndex(of: "]") {
-            host = dnsServer[dnsServer.index(after: dnsServer.startIndex)..<close]
-            let rest = dnsServer[dnsServer.index(after: close)...]
-            if rest.hasPrefix(":") {
-                guard let p = UInt16(rest.dropFirst()), p > 0 else { throw ConfigurationError(field: "dns-server", "bad port in '\(dnsServer)'") }
-                port = p
-            }
-        } else if dnsServer.filter({ $0 == ":" }).count == 1, let colon = dnsServer.firstIndex(of: ":") {
-            host = dnsServer[..<colon]
-            guard let p = UInt16(dnsServer[dnsServer.index(after: colon)...]), p > 0 else {
-                throw ConfigurationError(field: "dns-server", "bad port in '\(dnsServer)'")
-            }
-            port = p
-        }
-        guard let address = IPAddress(host) else {
-            throw ConfigurationError(field: "dns-server", "'\(dnsServer)' is not an IP address (optionally with :PORT)")
+        guard case .address(let address, let port)? = try? TargetSpecification(parsing: dnsServer) else {
+            throw ConfigurationError(field: "dns-server", "'\(dnsServer)' is not an IP address (optionally with :PORT, [v6]:PORT)")
         }
         configuration.nameservers = [address]
-        configuration.port = port
+        configuration.port = port ?? ResolverConfiguration.standardPort
         return configuration
     }
 

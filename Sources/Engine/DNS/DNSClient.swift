@@ -260,7 +260,7 @@ final class DNSClient {
             }
         }
         let server = configuration.nameservers[q.server % configuration.nameservers.count]
-        q.lookup?.result.source = server.isIPv6 ? "[\(server)]:\(configuration.port)" : "\(server):\(configuration.port)"
+        q.lookup?.result.source = server.endpoint(port: configuration.port)
         switch response.rcode {
         case 0:
             answered(q, .success(response.addresses(for: q.name, type: q.type)), now: now)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Alt-Svc (RFC 7838): where a server says the same origin is also served.
 public enum AltSvc {
     /// The HTTP/3 alternative in an Alt-Svc value, the first `h3` entry:
@@ -8,8 +10,8 @@ public enum AltSvc {
             let parameters = entry.split(separator: ";")
             guard let first = parameters.first else { continue }
             let pair = first.split(separator: "=", maxSplits: 1)
-            guard pair.count == 2, pair[0].trimmingSpaces() == "h3" else { continue }
-            var authority = pair[1].trimmingSpaces()
+            guard pair.count == 2, pair[0].trimmingCharacters(in: .whitespaces) == "h3" else { continue }
+            var authority = pair[1].trimmingCharacters(in: .whitespaces)
             guard authority.count >= 2, authority.hasPrefix("\""), authority.hasSuffix("\"") else { continue }
             authority = String(authority.dropFirst().dropLast())
             guard let colon = authority.lastIndex(of: ":"), let port = UInt16(authority[authority.index(after: colon)...]),

@@ -47,7 +47,6 @@ final class HTTP3Session {
     private let connectionReference: UnsafeMutablePointer<ngtcp2_crypto_conn_ref>
     private let local: UnsafeMutablePointer<sockaddr_storage>
     private let remote: UnsafeMutablePointer<sockaddr_storage>
-    private let serverName: String
     /// GnuTLS keeps the pointer for the session's lifetime.
     private let verifyName: UnsafeMutablePointer<CChar>
 
@@ -56,8 +55,6 @@ final class HTTP3Session {
     private var requests: [HTTPRequestTemplate?]
     /// Requests of cancelled streams, until nghttp3 closes them.
     private var cancelled: [Int64: HTTPRequestTemplate] = [:]
-    /// GOAWAY: streams from this id on will not be processed.
-    private var goawayStream = Int64.max
     /// Each exchange's QUIC stream (-1: not opened yet).
     private var streams: [Int64]
     private var ended: EndedExchanges
@@ -77,7 +74,7 @@ final class HTTP3Session {
         requests = Array(repeating: nil, count: count)
         streams = Array(repeating: -1, count: count)
         ended = EndedExchanges(capacity: count)
-        serverName = context.options.serverName ?? host
+        let serverName = context.options.serverName ?? host
         verifyName = strdup(serverName)
         connectionReference = .allocate(capacity: 1)
         local = .allocate(capacity: 1)
@@ -525,7 +522,6 @@ final class HTTP3Session {
     /// `goaway`, and no new ones open on this connection.
     private func receivedGoaway(_ id: Int64) {
         goaway = true
-        goawayStream = id
         for i in 0..<exchangeCount where exchanges[i].active && (streams[i] >= id || streams[i] < 0) {
             cancel(i)
             exchanges[i].closeFailure = .goaway(UInt32(NGHTTP3_H3_REQUEST_REJECTED))

@@ -288,13 +288,12 @@ final class HTTPBenchWorkload: HTTPWorkload {
             _ = report.histograms.ttfb.record(max(1, elapsed(e.requestSent, e.firstByte)))
         }
         _ = report.histograms.transfer.record(max(1, elapsed(e.firstByte, e.lastByte)))
-        if e.openedConnection && c.isQUIC && c.connected != 0 {
-            _ = report.histograms.quicHandshake.record(max(1, c.connected - c.connectStarted))
-            report.protocolName = c.protocolName
-        } else if e.openedConnection && c.connected != 0 {
-            _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
-            if c.handshaken != 0 {
-                _ = report.histograms.tls.record(max(1, c.handshaken - c.connected))
+        if e.openedConnection && c.connected != 0 {
+            if c.isQUIC {
+                _ = report.histograms.quicHandshake.record(max(1, c.connected - c.connectStarted))
+            } else {
+                _ = report.histograms.connect.record(max(1, c.connected - c.connectStarted))
+                if c.handshaken != 0 { _ = report.histograms.tls.record(max(1, c.handshaken - c.connected)) }
             }
             report.protocolName = c.protocolName
         }

@@ -181,7 +181,9 @@ final class HTTPConnection {
     }
 
     /// The phase exchange `i` is in (for a timeout or a failure).
-    func phase(of i: Int) -> HTTPPhase {
+    func phase(of i: Int) -> HTTPPhase { phase(of: i, in: state) }
+
+    private func phase(of i: Int, in state: State) -> HTTPPhase {
         switch state {
         case .connecting: return isQUIC ? .quicHandshake : .connect
         case .handshaking: return .tls
@@ -281,7 +283,6 @@ final class HTTPConnection {
 
     /// Times out exchanges past their deadline (called by the worker's sweep).
     func sweep(now: UInt64) {
-        runQUICTimer(now: now)
         for i in 0..<exchangeCapacity where exchanges[i].deadline != 0 && now >= exchanges[i].deadline {
             timeOut(i, now: now)
         }
@@ -705,8 +706,7 @@ final class HTTPConnection {
         guard state != .closed && state != .draining else { return }
         // No request outstanding: nothing to report.
         if !hasActiveExchange { return close(now: now) }
-        var phases: [HTTPPhase] = []
-        for i in 0..<exchangeCapacity { phases.append(phase ?? self.phase(of: i)) }
+        let failedIn = state
         sendConnectionClose(now: now)
         state = .draining
         for i in 0..<exchangeCapacity where exchanges[i].active {
@@ -716,7 +716,7 @@ final class HTTPConnection {
                 requestsServed += 1
                 endExchange(i, failure: nil, now: now)
             } else {
-                endExchange(i, failure: (outcome, phases[i], message), now: now)
+                endExchange(i, failure: (outcome, phase ?? self.phase(of: i, in: failedIn), message), now: now)
             }
         }
         drain(now: now)
@@ -847,7 +847,8 @@ final class HTTPConnection {
         return http3.expiry
     }
 
-    /// Runs QUIC's timer when it is due (the worker wakes for it).
+    /// Runs QUIC's timer when it is due (the worker's loop checks every
+    /// QUIC connection each turn and wakes for the earliest).
     func runQUICTimer(now: UInt64) {
         guard let http3, state == .connecting || state == .ready, now >= http3.expiry else { return }
         let rc = http3.handleExpiry(now: now)

@@ -420,7 +420,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         // A chain is warm only when no hop opened a connection.
         r.reused = e.reused && progress[k].hops.allSatisfy(\.reused)
         r.redirects = progress[k].hops
-        if let a = c.remote { r.remote = a.isIPv6 ? "[\(a)]:\(c.port)" : "\(a):\(c.port)" }
+        if let a = c.remote { r.remote = a.endpoint(port: c.port) }
         if e.openedConnection {
             if let own = progress[k].resolution, progress[k].hops.isEmpty {
                 r.dns = own

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What to send: method, URL, headers and body.
 public struct HTTPRequestSpec: Sendable, Equatable {
     public var method = "GET"
@@ -38,7 +40,7 @@ public struct HTTPRequestSpec: Sendable, Equatable {
         for h in headers {
             text += h + "\r\n"
             let colon = h.firstIndex(of: ":")!
-            fields.append((h[..<colon].lowercased(), h[h.index(after: colon)...].trimmingSpaces()))
+            fields.append((h[..<colon].lowercased(), h[h.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
         }
         if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" {
             text += "Content-Length: \(body.count)\r\n"
@@ -77,10 +79,4 @@ final class HTTPRequestTemplate {
     var bodyBytes: Int { count - headerBytes }
 
     deinit { pointer.deallocate() }
-}
-
-extension Substring {
-    func trimmingSpaces() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-    }
 }
