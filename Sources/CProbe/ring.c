@@ -310,16 +310,35 @@ static void parse_recvmsg(cprobe_slot *s, cprobe_completion *c) {
     }
 }
 
+static int submit_and_wait(cprobe_ring *r, unsigned count, uint64_t wait_ns) {
+    struct io_uring_cqe *cqe;
+    struct __kernel_timespec ts = {
+        .tv_sec = (long long)(wait_ns / 1000000000ull),
+        .tv_nsec = (long long)(wait_ns % 1000000000ull),
+    };
+    int rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, count, &ts, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    return 0;
+}
+
 int cprobe_ring_run(cprobe_ring *r, cprobe_completion *out, unsigned max, uint64_t wait_ns) {
+    return cprobe_ring_run_gather(r, out, max, wait_ns, 1, 0);
+}
+
+int cprobe_ring_run_gather(cprobe_ring *r, cprobe_completion *out, unsigned max, uint64_t wait_ns,
+                           unsigned gather, uint64_t window_ns) {
     struct io_uring_cqe *cqe;
     int rc;
-    if (wait_ns && io_uring_cq_ready(&r->ring) == 0) {
-        struct __kernel_timespec ts = {
-            .tv_sec = (long long)(wait_ns / 1000000000ull),
-            .tv_nsec = (long long)(wait_ns % 1000000000ull),
-        };
-        rc = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;
+    if (wait_ns && gather > 1 && window_ns && io_uring_cq_ready(&r->ring) < gather) {
+        rc = submit_and_wait(r, gather, window_ns < wait_ns ? window_ns : wait_ns);
+        if (rc < 0) return rc;
+        if (io_uring_cq_ready(&r->ring) == 0 && wait_ns > window_ns) {
+            rc = submit_and_wait(r, 1, wait_ns - window_ns);
+            if (rc < 0) return rc;
+        }
+    } else if (wait_ns && io_uring_cq_ready(&r->ring) == 0) {
+        rc = submit_and_wait(r, 1, wait_ns);
+        if (rc < 0) return rc;
     } else {
         rc = io_uring_submit_and_get_events(&r->ring);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) return rc;

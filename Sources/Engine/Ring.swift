@@ -30,4 +30,12 @@ final class Ring {
              waitNanoseconds: UInt64) throws(SystemError) -> Int {
         Int(try cprobeCall("io_uring_enter", cprobe_ring_run(pointer, buffer, capacity, waitNanoseconds)))
     }
+
+    /// `run`, waiting up to `window` nanoseconds for `gather` completions
+    /// before taking fewer (see `cprobe_ring_run_gather`).
+    func run(into buffer: UnsafeMutablePointer<cprobe_completion>, capacity: UInt32, waitNanoseconds: UInt64,
+             gather: UInt32, window: UInt64) throws(SystemError) -> Int {
+        Int(try cprobeCall("io_uring_enter",
+                           cprobe_ring_run_gather(pointer, buffer, capacity, waitNanoseconds, gather, window)))
+    }
 }

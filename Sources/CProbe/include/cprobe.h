@@ -309,6 +309,21 @@ unsigned cprobe_ring_pending(const cprobe_ring *ring);
 /// none is ready; with 0 it does not wait. Returns the count or -errno.
 int cprobe_ring_run(cprobe_ring *ring, cprobe_completion *out, unsigned max,
                     uint64_t wait_ns);
+/// The same, gathering completions under load: when fewer than `gather` are
+/// ready it waits up to `window_ns` for that many (taking what came), and
+/// only if none came, up to the rest of `wait_ns` for one. A closed-loop
+/// load run uses it so a server's burst of responses is read in one go.
+int cprobe_ring_run_gather(cprobe_ring *ring, cprobe_completion *out, unsigned max,
+                           uint64_t wait_ns, unsigned gather, uint64_t window_ns);
+
+/* Per-thread small-object pool (pool.c), shaped as nghttp2_mem/ngtcp2_mem
+ * functions: LIFO free lists in 16-byte classes up to 1 KiB, malloc beyond.
+ * Blocks may be freed on any thread; a thread's lists go back to malloc when
+ * it exits. */
+void *cprobe_pool_malloc(size_t size, void *user);
+void cprobe_pool_free(void *ptr, void *user);
+void *cprobe_pool_calloc(size_t count, size_t size, void *user);
+void *cprobe_pool_realloc(void *ptr, size_t size, void *user);
 
 #ifdef __cplusplus
 }

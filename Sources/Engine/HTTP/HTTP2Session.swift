@@ -75,13 +75,21 @@ final class HTTP2Session {
 
     static let windowSize: Int32 = (1 << 30) - 1
 
+    /// nghttp2 allocates a stream, an outbound item, header buffers and
+    /// HPACK entries per request: they come from CProbe's per-thread pool
+    /// (warm LIFO free lists) instead of malloc. nghttp2 copies the struct.
+    nonisolated(unsafe) private static let memory = nghttp2_mem(mem_user_data: nil, malloc: cprobe_pool_malloc, free: cprobe_pool_free,
+                                            calloc: cprobe_pool_calloc, realloc: cprobe_pool_realloc)
+
     init(exchanges: UnsafeMutablePointer<HTTPExchange>, count: Int) throws(HTTP2Error) {
         self.exchanges = exchanges
         exchangeCount = count
         requests = Array(repeating: nil, count: count)
         ended = EndedExchanges(capacity: count)
         var s: OpaquePointer? = nil
-        let rc = nghttp2_session_client_new(&s, HTTP2Session.callbacks, Unmanaged.passUnretained(self).toOpaque())
+        var memory = Self.memory
+        let rc = nghttp2_session_client_new3(&s, HTTP2Session.callbacks, Unmanaged.passUnretained(self).toOpaque(),
+                                             nil, &memory)
         guard rc == 0, let s else { throw HTTP2Error(code: rc) }
         session = s
         var settings = [

@@ -63,6 +63,11 @@ final class HTTPConnection {
 
     let slot: UInt32
     private let ring: Ring
+    /// Output is flushed once per loop turn, just before the ring submits:
+    /// the requests and frames a batch of completions produced leave in one
+    /// send (and one TLS record), as an event loop's write-on-writable does.
+    private unowned(unsafe) let flushes: FlushQueue
+    private var flushScheduled = false
     unowned let owner: HTTPConnectionOwner
     private(set) var state: State = .closed
     private var fd: Int32 = -1
@@ -132,9 +137,10 @@ final class HTTPConnection {
     var sequence: UInt32 = 0
     var retryFromPoll = false
 
-    init(slot: UInt32, ring: Ring, owner: HTTPConnectionOwner, exchanges: Int = 1) {
+    init(slot: UInt32, ring: Ring, flushes: FlushQueue, owner: HTTPConnectionOwner, exchanges: Int = 1) {
         self.slot = slot
         self.ring = ring
+        self.flushes = flushes
         self.owner = owner
         exchangeCapacity = exchanges
         self.exchanges = .allocate(capacity: exchanges)
@@ -228,7 +234,7 @@ final class HTTPConnection {
         case .ready where http2 != nil || http3 != nil:
             exchanges[i].reused = true
             submitStream(i, now: now)
-            flushOutput(now: now)
+            scheduleFlush()
         case .ready:
             exchanges[0].reused = requestsServed > 0
             parser.reset(expectBody: request.expectBody)
@@ -296,7 +302,7 @@ final class HTTPConnection {
         http2?.cancel(i)
         http3?.cancel(i)
         endExchange(i, failure: (.timeout, phase, nil), now: now)
-        flushOutput(now: now)
+        scheduleFlush()
         closeIfSpent(now: now)
     }
 
@@ -320,7 +326,7 @@ final class HTTPConnection {
         guard let tls else { return }
         switch tls.handshake() {
         case .wantRead:
-            flushOutput(now: now)
+            scheduleFlush()
         case .done:
             handshaken = now
             established(now: now)  // flushes the client Finished with the request
@@ -352,7 +358,7 @@ final class HTTPConnection {
         for i in 0..<exchangeCapacity where exchanges[i].active && exchanges[i].streamID == 0 {
             submitStream(i, now: now)
         }
-        flushOutput(now: now)
+        scheduleFlush()
     }
 
     // MARK: Send
@@ -364,7 +370,7 @@ final class HTTPConnection {
             guard tls.write(request.pointer, count: request.count) else {
                 return fail(.tls(.handshake), .request, "TLS write failed", now: now)
             }
-            flushOutput(now: now)
+            scheduleFlush()
         } else {
             sendOffset = 0
             postSend(request.pointer, request.count, now: now)
@@ -383,6 +389,19 @@ final class HTTPConnection {
         }
         let rc = http2!.submit(i, request: requests[i]!)
         if rc < 0 { endExchange(i, failure: (.protocolError, .request, HTTP2Error(code: rc).description), now: now) }
+    }
+
+    /// Asks for `flushOutput` at the end of this loop turn.
+    @inline(__always) private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        flushes.append(slot)
+    }
+
+    /// The worker's end-of-turn flush.
+    func runScheduledFlush(now: UInt64) {
+        flushScheduled = false
+        flushOutput(now: now)
     }
 
     /// Sends what is ready, one send in flight: over TLS whatever ciphertext
@@ -459,12 +478,12 @@ final class HTTPConnection {
             }
             cipherOutCount = 0
             sendOffset = 0
-            flushOutput(now: now)
+            scheduleFlush()
         } else if http2 != nil {
             if sendOffset < frameOutCount { return postSend(frameOut!, frameOutCount, now: now) }
             frameOutCount = 0
             sendOffset = 0
-            flushOutput(now: now)
+            scheduleFlush()
         } else if let request = requests[0] {
             if sendOffset < request.count {
                 postSend(request.pointer, request.count, now: now)
@@ -516,7 +535,7 @@ final class HTTPConnection {
                         if !consume(now: now) { return }
                     }
                 case .wantRead:
-                    flushOutput(now: now)
+                    scheduleFlush()
                     postReceive(now: now)
                     return
                 case .closed:
@@ -552,7 +571,7 @@ final class HTTPConnection {
         guard state == .ready else { return false }
         // Over TLS the receive loop flushes once it has read every record:
         // requests the responses released go out in one send and one record.
-        if tls == nil { flushOutput(now: now) }
+        if tls == nil { scheduleFlush() }
         closeIfSpent(now: now)
         return state == .ready
     }
@@ -798,7 +817,7 @@ final class HTTPConnection {
         }
         for i in 0..<exchangeCapacity where exchanges[i].active { _ = http3!.submit(i, request: requests[i]!) }
         for k in 0..<Self.datagramReceives { postDatagramReceive(k, now: now) }
-        flushOutput(now: now)
+        scheduleFlush()
     }
 
     private func postDatagramReceive(_ k: Int, now: UInt64) {
@@ -828,7 +847,7 @@ final class HTTPConnection {
             }
             reportEnded(now: now)
             guard state == .connecting || state == .ready else { return }
-            flushOutput(now: now)
+            scheduleFlush()
             closeIfSpent(now: now)
         }
         if state == .connecting || state == .ready { postDatagramReceive(k, now: now) }
@@ -837,7 +856,7 @@ final class HTTPConnection {
     private func datagramsSent(_ result: Int32, now: UInt64) {
         guard state == .connecting || state == .ready else { return }
         if result < 0 { return fail(Self.outcome(errno: -result), nil, nil, now: now) }
-        flushOutput(now: now)
+        scheduleFlush()
     }
 
     /// When QUIC's next timer (loss recovery, delayed ACK, pacing, idle) is
@@ -853,7 +872,7 @@ final class HTTPConnection {
         guard let http3, state == .connecting || state == .ready, now >= http3.expiry else { return }
         let rc = http3.handleExpiry(now: now)
         if rc != 0 { return failQUIC(rc, now: now) }
-        flushOutput(now: now)
+        scheduleFlush()
     }
 
     /// The QUIC connection ended (peer's CONNECTION_CLOSE, TLS failure,
