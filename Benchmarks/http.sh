@@ -30,7 +30,7 @@ RES=Benchmarks/results/http
 mkdir -p "$RES"
 rm -f "$RES"/*
 . scripts/lib.sh
-apt_install nginx-light wrk nghttp2-client nghttp2-server python3-h2 openssl time python3 >/dev/null
+apt_install nginx-light wrk nghttp2-client nghttp2-server ngtcp2-server ngtcp2-client python3-h2 python3-venv openssl time python3 >/dev/null
 [ -x "$WP" ] || { echo "error: $WP missing; build with: swift build -c release" >&2; exit 1; }
 
 peers=$(mktemp -d /tmp/waddleperf-httpbench.XXXXXX)

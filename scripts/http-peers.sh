@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real HTTP peers for the HTTP tests and benchmarks, on loopback, no systemd:
 #   scripts/http-peers.sh start DIR   generates a test CA and certificates,
-#                                     starts nginx, nghttpd and the misbehaving
-#                                     HTTP/1.1 and HTTP/2 servers, prints DIR
+#                                     starts nginx, nghttpd, gtlsserver, the
+#                                     misbehaving HTTP/1.1, HTTP/2 and HTTP/3
+#                                     servers and a DNS server, prints DIR
 #                                     (tests read DIR/peers.env)
 #   scripts/http-peers.sh stop DIR
 # Ports: WADDLEPERF_HTTP_BASE_PORT (default 18400) and up, listed in peers.env.
@@ -13,7 +14,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 stop() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  for p in misbehave nghttpd h2misbehave h3 h3unknown h3retry h3wrongname dns; do
+  for p in misbehave nghttpd h2misbehave h3 h3unknown h3retry h3wrongname h3peer dns; do
     [ -f "$dir/$p.pid" ] && kill "$(cat "$dir/$p.pid")" 2>/dev/null || true
   done
   return 0
@@ -83,6 +84,7 @@ plain=$base; tls=$((base+1)); wrongname=$((base+2)); expired=$((base+3)); unknow
 tls12=$((base+5)); silent=$((base+6)); midbody=$((base+7)); slow=$((base+8)); refused=$((base+9))
 h2c=$((base+10)); nghttpd=$((base+11)); h2misbehave=$((base+12))
 h3=$((base+13)); h3unknown=$((base+14)); h3retry=$((base+15)); h3wrongname=$((base+16)); dns=$((base+17))
+h3peer=$((base+18)); h3v2=$((base+19))
 tlsblock() { # port cert [protocols]
   cat <<EOT
   server {
@@ -101,6 +103,8 @@ cat > "$dir/locations.conf" <<EOT
     location = /r2 { return 301 /small; }
     location = /loop { return 302 /loop; }
     location = /to-tls { return 302 https://127.0.0.1:$tls/small; }
+    location = /to-name { return 302 http://h.test:$plain/small; }
+    location = /to-nowhere { return 302 http://nx.test:$plain/small; }
     location = /post { if (\$request_method != POST) { return 405; } proxy_pass http://127.0.0.1:$plain/echo-length; }
     location = /echo-length { return 200 "\$http_content_length\n"; }
     location = /chunked { chunked_transfer_encoding on; gzip off; proxy_pass http://127.0.0.1:$slow/chunked; proxy_buffering off; }
@@ -167,6 +171,22 @@ h3server h3 "$h3" good
 h3server h3unknown "$h3unknown" unknown
 h3server h3wrongname "$h3wrongname" wrongname
 h3server h3retry "$h3retry" good -V --max-streams-bidi=4
+# An HTTP/3 peer for what gtlsserver cannot do (redirect chains, a 50 ms
+# first byte, silence, a stream reset or CONNECTION_CLOSE mid-body, a QUIC
+# v2-only port): Tests/peers/h3peer.py on aioquic from PyPI, in a virtualenv
+# kept under .build/ (made once; WADDLEPERF_PEER_VENV overrides where).
+venv=${WADDLEPERF_PEER_VENV:-$here/.build/peer-venv}
+if ! "$venv/bin/python" -c "import aioquic" 2>/dev/null; then
+  /usr/bin/python3 -m venv "$venv"
+  for attempt in 1 2 3; do
+    "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60 "aioquic>=1.2,<2" >&2 && break
+    [ "$attempt" -eq 3 ] && { echo "error: could not install aioquic from PyPI into $venv" >&2; exit 1; }
+    sleep $((attempt * 5))
+  done
+fi
+"$venv/bin/python" "$here/Tests/peers/h3peer.py" --port "$h3peer" --v2-port "$h3v2" --cert "$pki/good.pem" \
+  --key "$pki/good.key" --log "$dir/h3peer.log" > "$dir/h3peer.out" 2>&1 &
+echo $! > "$dir/h3peer.pid"
 # A DNS server (UDP and TCP) for the stub resolver: names under test. that
 # answer, CNAME, NXDOMAIN, SERVFAIL, answer after 50 ms, drop every other
 # UDP query, or need TCP (truncated over UDP).
@@ -191,6 +211,8 @@ H3=$h3
 H3UNKNOWN=$h3unknown
 H3RETRY=$h3retry
 H3WRONGNAME=$h3wrongname
+H3PEER=$h3peer
+H3V2=$h3v2
 DNS=$dns
 WWW=$dir/www
 EOT
@@ -199,11 +221,11 @@ for i in $(seq 50); do
     curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2c/small" >/dev/null &&
     curl --http2-prior-knowledge -sf -o /dev/null "http://127.0.0.1:$nghttpd/100k.bin" &&
     curl --http2-prior-knowledge -sf "http://127.0.0.1:$h2misbehave/small" >/dev/null &&
-    [ "$(ss -Hlun "( sport = :$h3 or sport = :$h3unknown or sport = :$h3retry or sport = :$h3wrongname )" | wc -l)" -eq 4 ] &&
+    [ "$(ss -Hlun "( sport = :$h3 or sport = :$h3unknown or sport = :$h3retry or sport = :$h3wrongname or sport = :$h3peer or sport = :$h3v2 )" | wc -l)" -eq 6 ] &&
     [ "$(ss -Hltn "( sport = :$dns )" | wc -l)" -eq 1 ]; then
     echo "$dir"; exit 0
   fi
   sleep 0.1
 done
-echo "error: HTTP peers did not start (see $dir/nginx-error.log, $dir/misbehave.log, $dir/nghttpd.log, $dir/h2misbehave.log)" >&2
+echo "error: HTTP peers did not start (see $dir/nginx-error.log, $dir/misbehave.log, $dir/nghttpd.log, $dir/h2misbehave.log, $dir/h3peer.out)" >&2
 exit 1

@@ -84,6 +84,29 @@ extension HTTPPeerTests {
             }
         }
     }
+
+    @Test func redirectsToAHostTheRunDidNotResolveAreResolvedOnTheWay() async throws {
+        // nginx: /to-name → http://h.test:PLAIN/small, /to-nowhere → nx.test.
+        var s = settings(count: 2)
+        s.resolver = resolverConfiguration()
+        s.hosts = HostsFile()
+        let r = try await probe([peers.url("PLAIN", "/to-name"), peers.url("PLAIN", "/to-nowhere")], s)
+        #expect(r.count == 4)
+        for x in r where x.target == 0 {
+            #expect(x.outcome == .success && x.status == 200 && x.url == "http://h.test:\(peers.port("PLAIN"))/small", "\(x)")
+            #expect(x.redirects.map(\.status) == [302])
+            if x.sequence == 0 {
+                // Looked up on the way (its time is the hop's dns), then cached.
+                #expect(x.dns != nil && x.connect != nil, "\(x)")
+                let hop = x.dns! + x.connect! + x.ttfb! + x.transfer!
+                #expect(hop + x.redirects[0].total <= x.total! + 1_000, "the lookup is inside total: \(x)")
+            }
+        }
+        for x in r where x.target == 1 {
+            #expect(x.outcome == .dnsFailure(.nxdomain) && x.failedPhase == .dns && x.redirects.count == 1, "\(x)")
+            #expect(x.message?.hasPrefix("redirect to nx.test: ") == true && x.message?.contains("NXDOMAIN") == true)
+        }
+    }
 }
 
 /// A UDP socket on 127.0.0.1 that takes datagrams and never answers; the

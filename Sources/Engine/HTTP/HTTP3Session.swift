@@ -167,6 +167,21 @@ final class HTTP3Session {
     var acceptsStreams: Bool { !goaway }
     /// The server made us prove our address with a Retry first.
     var retried: Bool { ngtcp2_conn_after_retry(conn) != 0 }
+    /// The versions a Version Negotiation packet listed (ngtcp2 speaks v1).
+    private var offeredVersions: [UInt32] = []
+
+    /// A QUIC version as RFC 9000/9369 and the drafts name it.
+    static func describe(version v: UInt32) -> String {
+        let hex = "0x" + String(v, radix: 16)
+        switch v {
+        case 0x0000_0001: return "\(hex) (QUIC v1)"
+        case 0x6b33_43cf: return "\(hex) (QUIC v2)"
+        case 0x709a_50c4: return "\(hex) (QUIC v2 draft)"
+        case 0xff00_0000...0xff00_00ff: return "\(hex) (draft-\(v & 0xff))"
+        case _ where v & 0x0f0f_0f0f == 0x0a0a_0a0a: return "\(hex) (greased)"
+        default: return hex
+        }
+    }
     var isHandshakeComplete: Bool { handshakeCompletedAt != 0 }
     /// When `handleExpiry` is next due (UInt64.max: never).
     var expiry: UInt64 { ngtcp2_conn_get_expiry(conn) }
@@ -368,7 +383,9 @@ final class HTTP3Session {
         case NGTCP2_ERR_HANDSHAKE_TIMEOUT:
             return (.timeout, "QUIC handshake timeout")
         case NGTCP2_ERR_RECV_VERSION_NEGOTIATION:
-            return (.protocolError, "server does not speak QUIC version 1 (version negotiation)")
+            let offered = offeredVersions.map(Self.describe(version:)).joined(separator: ", ")
+            return (.protocolError, "server does not speak QUIC version 1 (version negotiation; it offers "
+                                    + (offered.isEmpty ? "nothing" : offered) + ")")
         default:
             if let text = lastLibraryError { return (.protocolError, text) }
             if closeError.error_code == 0 {
@@ -468,6 +485,10 @@ final class HTTP3Session {
         cb.delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb
         cb.get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb
         cb.version_negotiation = ngtcp2_crypto_version_negotiation_cb
+        cb.recv_version_negotiation = { _, _, versions, count, user in
+            with(user) { $0.offeredVersions = Array(UnsafeBufferPointer(start: versions, count: count)) }
+            return 0
+        }
         cb.rand = { dest, length, _ in _ = gnutls_rnd(GNUTLS_RND_RANDOM, dest, length) }
         cb.get_new_connection_id = { _, cid, token, length, _ in
             guard gnutls_rnd(GNUTLS_RND_RANDOM, &cid!.pointee.data, length) == 0,

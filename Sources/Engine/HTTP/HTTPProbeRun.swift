@@ -121,9 +121,10 @@ public final class HTTPProbeRun: Sendable {
         let started = cprobe_monotonic_ns()
         let threadCount = max(1, min(settings.threads, targets.count))
         let targets = self.targets, settings = self.settings
-        // Read before the ring threads start (they never touch the file system).
-        let resolver = settings.dnsCache ? (ResolverConfiguration(), HostsFile())
-            : (settings.resolver ?? .load(), settings.hosts ?? .load())
+        // Read before the ring threads start (they never touch the file
+        // system): probes without the cache resolve with it, and so does a
+        // redirect to a host the run has not resolved.
+        let resolver = (settings.resolver ?? .load(), settings.hosts ?? .load())
         let perThread = try await withTaskCancellationHandler {
             try await onThreads(threadCount, name: "waddleperf-http") { index in
                 let indices = Array(stride(from: index, to: targets.count, by: threadCount))
@@ -161,6 +162,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var current: HTTPRequestTemplate
         /// This probe resolved its host itself (no cache): how long it took.
         var resolution: UInt64? = nil
+        /// The current redirect hop resolved its host: how long it took.
+        var hopResolution: UInt64? = nil
         /// `--h3-upgrade`: the HTTP/3 port the origin advertised.
         var h3Port: UInt16? = nil
         var h3Broken = false
@@ -177,8 +180,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private let quicContext: QUICTLSContext?
     private unowned let run: HTTPProbeRun
     private let observer: (@Sendable (HTTPResult) -> Void)?
-    /// Host name → address, for redirects to hosts named by the run.
-    private let known: [String: IPAddress]
+    /// Host name → address, for redirects: the hosts named by the run, and
+    /// (with the cache on) those redirects led to.
+    private var known: [String: IPAddress]
 
     init(worker: HTTPWorker, targets: [HTTPProbeTarget], indices: [Int], settings: HTTPProbeSettings,
          resolver: (ResolverConfiguration, HostsFile), run: HTTPProbeRun,
@@ -203,9 +207,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         self.known = known
         worker.makeConnections(count: indices.count, owner: self)
         worker.quic = settings.version == .http3 || settings.h3Upgrade
-        if !settings.dnsCache {
-            worker.dns = DNSClient(ring: worker.ring, configuration: resolver.0, hosts: resolver.1)
-        }
+        worker.dns = DNSClient(ring: worker.ring, configuration: resolver.0, hosts: resolver.1)
     }
 
     var isFinished: Bool {
@@ -253,7 +255,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
             c.sequence = UInt32(progress[k].sent)
             c.target = Int32(k)
             progress[k].resolution = nil
-            if c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
+            progress[k].hopResolution = nil
+            if !settings.dnsCache, c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
                 dns.resolve(t.request.url.host, family: settings.family, now: now) { [unowned self] result in
                     self.resolved(k, result)
                 }
@@ -382,13 +385,6 @@ final class HTTPProbeWorkload: HTTPWorkload {
             r.message = "redirect to \(next), which HTTP/3 cannot follow (not https)"
             return finish(c, k, r, now: now)
         }
-        guard let address = IPAddress(next.host) ?? (next.host == from.host ? c.remote : nil) ?? known[next.host] else {
-            var r = baseResult(c, k, now: now)
-            r.outcome = .error(errno: EHOSTUNREACH)
-            r.failedPhase = .dns
-            r.message = "redirect to \(next.host), a host this run did not resolve"
-            return finish(c, k, r, now: now)
-        }
         var spec = targets[indices[k]].request
         spec.url = next
         if status == 303 || ((status == 301 || status == 302) && spec.method == "POST") {
@@ -399,7 +395,35 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress[k].url = next
         progress[k].current = template
         progress[k].hopStarted = now
+        progress[k].hopResolution = nil
         if closing { return }
+        if let address = IPAddress(next.host) ?? (next.host == from.host ? c.remote : nil) ?? known[next.host] {
+            return follow(c, k, template, to: next, at: address, now: now)
+        }
+        // A host the run has not resolved: the stub resolver on this ring
+        // (its time is the hop's `dns`; the result is cached for later
+        // probes unless the cache is off).
+        worker.dns!.resolve(next.host, family: settings.family, now: now) { [unowned self] result in
+            let now = cprobe_monotonic_ns()
+            guard !closing, progress[k].inFlight, progress[k].current === template else { return }
+            progress[k].hopResolution = result.duration
+            guard let address = result.addresses.first else {
+                var r = baseResult(c, k, now: now)
+                r.outcome = result.failure.map { $0.kind == .timeout ? .timeout : .dnsFailure($0.kind) } ?? .dnsFailure(.noAddress)
+                r.failedPhase = .dns
+                r.message = "redirect to \(next.host): " + (result.failure?.message ?? "no address")
+                r.total = nil
+                return finish(c, k, r, now: now)
+            }
+            if settings.dnsCache { known[next.host] = address }
+            follow(c, k, template, to: next, at: address, now: now)
+        }
+    }
+
+    /// Sends a redirect's next request: on the open connection when it
+    /// reaches the same endpoint, else on a new one once this one drained.
+    private func follow(_ c: HTTPConnection, _ k: Int, _ template: HTTPRequestTemplate, to next: HTTPURL,
+                        at address: IPAddress, now: UInt64) {
         if c.state == .ready && c.sameEndpoint(address, next.port, secure: next.secure, host: next.host) {
             c.begin(template, deadline: progress[k].startedAt + settings.timeout, now: now)
             return
@@ -424,6 +448,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if e.openedConnection {
             if let own = progress[k].resolution, progress[k].hops.isEmpty {
                 r.dns = own
+            } else if let hop = progress[k].hopResolution, !progress[k].hops.isEmpty {
+                r.dns = hop
             } else if c.sequence == 0 && progress[k].hops.isEmpty && progress[k].url.host == t.request.url.host {
                 r.dns = t.dns
             }
@@ -443,7 +469,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if e.firstByte != 0 && e.requestSent != 0 { r.ttfb = elapsed(e.requestSent, e.firstByte) }
         if e.lastByte != 0 && e.firstByte != 0 { r.transfer = elapsed(e.firstByte, e.lastByte) }
         // A probe's own resolution is inside its span; the run's is before it.
-        r.total = now - progress[k].startedAt + (progress[k].resolution == nil ? r.dns ?? 0 : 0)
+        let inside = progress[k].resolution != nil || progress[k].hopResolution != nil
+        r.total = now - progress[k].startedAt + (inside ? 0 : r.dns ?? 0)
         r.headerBytesIn = e.headerBytesIn
         r.bodyBytesIn = e.bodyBytesIn
         if c.protocolName != "http/1.1" {
