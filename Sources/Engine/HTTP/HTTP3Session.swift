@@ -145,7 +145,7 @@ final class HTTP3Session {
         var callbacks = HTTP3Session.quicCallbacks
         let rc = ngtcp2_conn_client_new_versioned(&conn, &dcid, &scid, &path, UInt32(NGTCP2_PROTO_VER_V1),
                                                   NGTCP2_CALLBACKS_VERSION, &callbacks, NGTCP2_SETTINGS_VERSION,
-                                                  &settings, NGTCP2_TRANSPORT_PARAMS_VERSION, &params, nil,
+                                                  &settings, NGTCP2_TRANSPORT_PARAMS_VERSION, &params, Self.quicMemory,
                                                   Unmanaged.passUnretained(self).toOpaque())
         guard rc == 0 else { throw HTTP3Error(quic: rc) }
         ngtcp2_conn_set_tls_native_handle(conn, UnsafeMutableRawPointer(session))
@@ -167,6 +167,22 @@ final class HTTP3Session {
     var acceptsStreams: Bool { !goaway }
     /// The server made us prove our address with a Retry first.
     var retried: Bool { ngtcp2_conn_after_retry(conn) != 0 }
+    /// ngtcp2 and nghttp3 allocate per stream and per packet: from CProbe's
+    /// per-thread pool, as nghttp2 does. Both keep the pointer, so the
+    /// allocator records live for the process.
+    nonisolated(unsafe) private static let quicMemory: UnsafePointer<ngtcp2_mem> = {
+        let p = UnsafeMutablePointer<ngtcp2_mem>.allocate(capacity: 1)
+        p.initialize(to: ngtcp2_mem(user_data: nil, malloc: cprobe_pool_malloc, free: cprobe_pool_free,
+                                    calloc: cprobe_pool_calloc, realloc: cprobe_pool_realloc))
+        return UnsafePointer(p)
+    }()
+    nonisolated(unsafe) private static let http3Memory: UnsafePointer<nghttp3_mem> = {
+        let p = UnsafeMutablePointer<nghttp3_mem>.allocate(capacity: 1)
+        p.initialize(to: nghttp3_mem(user_data: nil, malloc: cprobe_pool_malloc, free: cprobe_pool_free,
+                                     calloc: cprobe_pool_calloc, realloc: cprobe_pool_realloc))
+        return UnsafePointer(p)
+    }()
+
     /// The versions a Version Negotiation packet listed (ngtcp2 speaks v1).
     private var offeredVersions: [UInt32] = []
 
@@ -560,7 +576,7 @@ final class HTTP3Session {
         settings.qpack_max_dtable_capacity = 4096
         settings.qpack_blocked_streams = 100
         guard nghttp3_conn_client_new_versioned(&h3, NGHTTP3_CALLBACKS_VERSION, &cb, NGHTTP3_SETTINGS_VERSION,
-                                                &settings, nil, Unmanaged.passUnretained(self).toOpaque()) == 0 else {
+                                                &settings, Self.http3Memory, Unmanaged.passUnretained(self).toOpaque()) == 0 else {
             return HTTP3Session.failure
         }
         var control: Int64 = 0, encoder: Int64 = 0, decoder: Int64 = 0

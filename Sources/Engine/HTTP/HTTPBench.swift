@@ -196,6 +196,7 @@ final class HTTPBenchWorkload: HTTPWorkload {
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
         tlsContext = request.url.secure && settings.version != .http3 ? try TLSContext(tlsOptions) : nil
+        tlsContext?.releasesBuffers = false
         quicContext = settings.version == .http3 ? try QUICTLSContext(settings.tls) : nil
         timeout = settings.timeout
         reuse = settings.reuse
