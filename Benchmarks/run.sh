@@ -27,7 +27,7 @@ BIN=Benchmarks/bin
 TCP_PORT=17007 UDP_PORT=17007 SOCKPERF_PORT=17100
 SERVED=""
 mkdir -p "$RES" "$BIN"
-rm -f "$RES"/*
+find "$RES" -maxdepth 1 -type f -delete  # results/http/ etc. belong to other scripts
 
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

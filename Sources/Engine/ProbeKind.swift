@@ -79,6 +79,15 @@ public protocol ProbeDriver: AnyObject {
     var isIdle: Bool { get }
     /// A line for the report, e.g. which socket kind is used and why.
     var note: String? { get }
+    /// How many operations queued since the last call complete as soon as
+    /// they are submitted (a datagram's send). The loop waits for that many
+    /// completions plus one, so a send's own completion does not wake it
+    /// while the reply is still to come.
+    func takeImmediateCompletions() -> UInt32
+}
+
+extension ProbeDriver {
+    public func takeImmediateCompletions() -> UInt32 { 0 }
 }
 
 /// The one list of probe kinds.

@@ -109,7 +109,13 @@ final class RingLoop: ProbeSink {
             }
             var wait = Self.maximumWait
             if let wake = scheduler.nextWakeup { wait = wake > now ? min(wake - now, wait) : 0 }
-            let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait)
+            // A datagram send completes as it is submitted: waiting for one
+            // more completion than those lets the thread sleep at once, so an
+            // echo server sharing its CPU runs (and answers) without waiting
+            // for this loop to go round for the send's completion.
+            let immediate = driver.takeImmediateCompletions()
+            let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait,
+                                 gather: immediate + 1, window: wait)
             for i in 0..<n { driver.complete(completions[i]) }
             driver.afterCompletions(now: cprobe_monotonic_ns())
             flushResults()
