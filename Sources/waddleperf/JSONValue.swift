@@ -13,11 +13,14 @@ enum JSONValue {
     /// Appends the JSON text as UTF-8 bytes: no per-character String work.
     func write(to out: inout [UInt8]) {
         switch self {
-        case .int(let v): out.append(contentsOf: String(v).utf8)
-        case .uint(let v): out.append(contentsOf: String(v).utf8)
+        case .int(let v): JSONValue.writeDecimal(v, to: &out)
+        case .uint(let v): JSONValue.writeDecimal(v, to: &out)
         case .double(let v):
-            let text = v.isFinite ? (v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)) : "null"
-            out.append(contentsOf: text.utf8)
+            if v.isFinite && v == v.rounded() && abs(v) < 1e15 {
+                JSONValue.writeDecimal(Int64(v), to: &out)
+            } else {
+                out.append(contentsOf: (v.isFinite ? String(v) : "null").utf8)
+            }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .null: out.append(contentsOf: "null".utf8)
@@ -40,6 +43,26 @@ enum JSONValue {
         }
     }
 
+    /// Decimal digits of `v`, without a String in between.
+    static func writeDecimal(_ v: UInt64, to out: inout [UInt8]) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            var i = buffer.count
+            var rest = v
+            repeat {
+                i -= 1
+                buffer[i] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            } while rest > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
+        }
+    }
+
+    static func writeDecimal(_ v: Int64, to out: inout [UInt8]) {
+        if v < 0 { out.append(UInt8(ascii: "-")) }
+        writeDecimal(v.magnitude, to: &out)
+    }
+
     var text: String {
         var bytes: [UInt8] = []
         write(to: &bytes)
@@ -48,6 +71,19 @@ enum JSONValue {
 
     static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Most strings (keys, addresses, outcomes) need no escaping: one copy.
+        var s = s
+        let plain = s.withUTF8 { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                return false
+            }
+            out.append(contentsOf: utf8)
+            return true
+        }
+        if plain {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in s.utf8 {
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

@@ -21,8 +21,8 @@ struct JSONWriter {
         needsComma = false
     }
 
-    mutating func field(_ name: String, _ value: UInt64) { key(name); bytes.append(contentsOf: String(value).utf8); needsComma = true }
-    mutating func field(_ name: String, _ value: Int) { key(name); bytes.append(contentsOf: String(value).utf8); needsComma = true }
+    mutating func field(_ name: String, _ value: UInt64) { key(name); JSONValue.writeDecimal(value, to: &bytes); needsComma = true }
+    mutating func field(_ name: String, _ value: Int) { key(name); JSONValue.writeDecimal(Int64(value), to: &bytes); needsComma = true }
     mutating func field(_ name: String, _ value: String) { key(name); JSONValue.writeString(value, to: &bytes); needsComma = true }
     mutating func field(_ name: String, _ value: Double) {
         key(name)

@@ -71,9 +71,25 @@ enum OutputFormat: String { case table, json, ndjson, csv }
 final class OutputWriter: @unchecked Sendable {
     private let lock = NSLock()
     func write(_ text: String) {
+        var text = text
+        text.withUTF8 { write($0) }
+    }
+
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { write($0) }
+    }
+
+    /// Straight to fd 1, all of it (no Data copy of a large report).
+    private func write(_ buffer: UnsafeBufferPointer<UInt8>) {
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        var offset = 0
+        while offset < buffer.count {
+            let n = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return }  // a closed pipe: nothing more to say
+            offset += n
+        }
     }
 }
 

@@ -4,12 +4,17 @@ import Foundation
 /// Renders reports for people (table) and machines (JSON, NDJSON, CSV). Field
 /// names come from the kind's declared phases.
 enum ReportFormatter {
-    static func render(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat) -> String {
+    /// The report as the bytes to print (JSON never becomes a String: a
+    /// /16 sweep's report is 20 MB).
+    static func render(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat) -> [UInt8] {
         switch format {
-        case .table: return table(report, kind: kind)
-        case .json: return json(report, kind: kind) + "\n"
-        case .ndjson: return ndjsonSummaries(report, kind: kind)
-        case .csv: return csv(report, kind: kind)
+        case .table: return Array(table(report, kind: kind).utf8)
+        case .json:
+            var w = jsonWriter(report, kind: kind)
+            w.newline()
+            return w.bytes
+        case .ndjson: return Array(ndjsonSummaries(report, kind: kind).utf8)
+        case .csv: return Array(csv(report, kind: kind).utf8)
         }
     }
 
@@ -113,6 +118,10 @@ enum ReportFormatter {
     }
 
     static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+        jsonWriter(report, kind: kind).text
+    }
+
+    private static func jsonWriter(_ report: ProbeReport, kind: any ProbeKind.Type) -> JSONWriter {
         var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
         w.beginObject()
         writeRunFields(report, kind: kind, into: &w)
@@ -123,7 +132,7 @@ enum ReportFormatter {
         }
         w.raw("]")
         w.endObject()
-        return w.text
+        return w
     }
 
     static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {

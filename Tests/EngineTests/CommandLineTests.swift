@@ -47,5 +47,15 @@ import Testing
         #expect(doc["sent"] as? Int == 4 && doc["received"] as? Int == 4)
         let targets = try #require(doc["targets"] as? [[String: Any]])
         #expect(targets.count == 2 && (targets[0]["rtt"] as? [String: Any])?["p50_ns"] != nil)
+        // Written byte by byte (strings copied whole, integers as digits):
+        // the values read back as what they are.
+        #expect(targets.map { $0["target"] as? String } == ["127.0.0.1", "::1"])
+        for t in targets {
+            let rtt = try #require(t["rtt"] as? [String: Any])
+            let (low, mid, high) = (rtt["min_ns"] as? Int ?? -1, rtt["p50_ns"] as? Int ?? -1, rtt["max_ns"] as? Int ?? -1)
+            #expect(low > 0 && low <= mid && mid <= high && high < 1_000_000_000, "\(rtt)")
+            #expect(t["sent"] as? Int == 2 && t["lost"] as? Int == 0 && t["ttl"] as? Int == 64)
+        }
+        #expect(r.stdout.hasSuffix("}\n"))
     }
 }
