@@ -1,3 +1,4 @@
+import Engine
 /// A small JSON value and serializer: Foundation's JSONSerialization takes
 /// seconds for a 65,536-target report; this takes milliseconds.
 enum JSONValue {
@@ -15,12 +16,7 @@ enum JSONValue {
         switch self {
         case .int(let v): JSONValue.writeDecimal(v, to: &out)
         case .uint(let v): JSONValue.writeDecimal(v, to: &out)
-        case .double(let v):
-            if v.isFinite && v == v.rounded() && abs(v) < 1e15 {
-                JSONValue.writeDecimal(Int64(v), to: &out)
-            } else {
-                out.append(contentsOf: (v.isFinite ? String(v) : "null").utf8)
-            }
+        case .double(let v): JSONText.appendDouble(v, to: &out)
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .null: out.append(contentsOf: "null".utf8)
@@ -43,25 +39,9 @@ enum JSONValue {
         }
     }
 
-    /// Decimal digits of `v`, without a String in between.
-    static func writeDecimal(_ v: UInt64, to out: inout [UInt8]) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: room for 20 digits
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            var i = buffer.count
-            var rest = v
-            repeat {
-                i -= 1
-                buffer[i] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            } while rest > 0
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[i...]))
-        }
-    }
-
-    static func writeDecimal(_ v: Int64, to out: inout [UInt8]) {
-        if v < 0 { out.append(UInt8(ascii: "-")) }
-        writeDecimal(v.magnitude, to: &out)
-    }
+    static func writeDecimal(_ v: UInt64, to out: inout [UInt8]) { JSONText.appendDecimal(v, to: &out) }
+    static func writeDecimal(_ v: Int64, to out: inout [UInt8]) { JSONText.appendDecimal(v, to: &out) }
+    static func writeString(_ s: String, to out: inout [UInt8]) { JSONText.appendString(s, to: &out) }
 
     var text: String {
         var bytes: [UInt8] = []
@@ -69,33 +49,6 @@ enum JSONValue {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func writeString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        // Most strings (keys, addresses, outcomes) need no escaping: one copy.
-        var s = s
-        let plain = s.withUTF8 { utf8 in
-            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
-                return false
-            }
-            out.append(contentsOf: utf8)
-            return true
-        }
-        if plain {
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
 }
 
 /// Fixed-point milliseconds from nanoseconds, right-aligned to `width`,

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Serialises response values (String, Bool, Int, Int64, Double, NSNumber, NSNull, arrays and
@@ -20,10 +21,10 @@ enum JSONWriter {
         switch value {
         case let v as String: string(v, into: &out)
         case let v as Bool: out.append(contentsOf: v ? trueBytes : falseBytes)
-        case let v as Int: out.append(contentsOf: String(v).utf8)
-        case let v as Int64: out.append(contentsOf: String(v).utf8)
-        case let v as Int32: out.append(contentsOf: String(v).utf8)
-        case let v as UInt64: out.append(contentsOf: String(v).utf8)
+        case let v as Int: JSONText.appendDecimal(Int64(v), to: &out)
+        case let v as Int64: JSONText.appendDecimal(Int64(v), to: &out)
+        case let v as Int32: JSONText.appendDecimal(Int64(v), to: &out)
+        case let v as UInt64: JSONText.appendDecimal(v, to: &out)
         case let v as Double: double(v, into: &out)
         case let v as [String: Any]:
             out.append(UInt8(ascii: "{"))
@@ -54,36 +55,14 @@ enum JSONWriter {
         switch UInt8(bitPattern: n.objCType.pointee) {
         case UInt8(ascii: "c"), UInt8(ascii: "B"): out.append(contentsOf: n.boolValue ? trueBytes : falseBytes)
         case UInt8(ascii: "d"), UInt8(ascii: "f"): double(n.doubleValue, into: &out)
-        case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): out.append(contentsOf: String(n.uint64Value).utf8)
-        default: out.append(contentsOf: String(n.int64Value).utf8)
+        case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"): JSONText.appendDecimal(n.uint64Value, to: &out)
+        default: JSONText.appendDecimal(n.int64Value, to: &out)
         }
     }
 
-    static func double(_ v: Double, into out: inout [UInt8]) {
-        guard v.isFinite else { out.append(contentsOf: nullBytes); return }
-        // Whole numbers print without ".0", as JSONSerialization does.
-        if v == v.rounded(), abs(v) < 1e15 { out.append(contentsOf: String(Int64(v)).utf8) } else { out.append(contentsOf: v.description.utf8) }
-    }
+    static func double(_ v: Double, into out: inout [UInt8]) { JSONText.appendDouble(v, to: &out) }
 
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    static func string(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\")); out.append(byte)
-            case 0x0A: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 0xF)])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-    }
+    static func string(_ s: String, into out: inout [UInt8]) { JSONText.appendString(s, to: &out) }
 }
 
 /// Writes one JSON object with typed fields straight into a byte buffer.
@@ -106,7 +85,7 @@ struct JSONObjectWriter {
 
     mutating func add(_ name: String, _ value: Int64?, _ out: inout [UInt8]) {
         key(name, &out)
-        out.append(contentsOf: (value.map { String($0) } ?? "null").utf8)
+        if let value { JSONText.appendDecimal(value, to: &out) } else { out.append(contentsOf: "null".utf8) }
     }
 
     mutating func add(_ name: String, _ value: Double?, _ out: inout [UInt8]) {
