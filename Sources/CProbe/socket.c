@@ -128,7 +128,9 @@ int cprobe_listen_socket(const struct sockaddr_storage *address, int type) {
     int fd = socket(address->ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    CHECK(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+    /* TCP: rebind past TIME_WAIT. Not UDP, where SO_REUSEADDR lets a second
+     * server bind the same port and silently take its datagrams. */
+    if (type == SOCK_STREAM) CHECK(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
     if (address->ss_family == AF_INET6) CHECK(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)));
     CHECK(bind(fd, (const struct sockaddr *)address, cprobe_sockaddr_length(address)));
     if (type == SOCK_STREAM) CHECK(listen(fd, 4096));

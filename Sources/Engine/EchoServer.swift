@@ -3,8 +3,13 @@ import Foundation
 import Glibc
 import Synchronization
 
-/// TCP and UDP echo services (RFC 862) on one io_uring ring thread: the
-/// responder UDP and TCP probes measure against, for tests and deployment.
+/// TCP and UDP echo services (RFC 862): the responder UDP and TCP probes
+/// measure against, for tests and deployment. TCP runs on an io_uring ring
+/// thread (thousands of connections); UDP on a thread of its own that blocks
+/// in recvfrom and answers with sendto, as sockperf's server does: a
+/// datagram's echo then costs two system calls and nothing else, which is
+/// what a round-trip measurement wants from its responder (on a CPU shared
+/// with the prober, the ring version added ~0.8 µs to a 5 µs round trip).
 public final class EchoServer: Sendable {
     public struct Configuration: Sendable {
         public var bind: IPAddress = IPAddress("127.0.0.1")!
@@ -24,7 +29,7 @@ public final class EchoServer: Sendable {
     public let udpDropped = Atomic<UInt64>(0)
     public let tcpAccepted = Atomic<UInt64>(0)
     private let stopping = Atomic<Bool>(false)
-    private let state = Mutex<(tcpPort: UInt16?, udpPort: UInt16?, done: Bool)>((nil, nil, false))
+    private let state = Mutex<(tcpPort: UInt16?, udpPort: UInt16?, udpFD: Int32, running: Int)>((nil, nil, -1, 0))
 
     public let configuration: Configuration
 
@@ -66,92 +71,110 @@ public final class EchoServer: Sendable {
             $0.udpPort = udpFD >= 0 ? UInt16(cprobe_socket_local_port(udpFD)) : nil
         }
         let (tcp, udp) = (tcpFD, udpFD)
-        let ready = DispatchSemaphore(value: 0)
-        let failure = Mutex<Error?>(nil)
-        let thread = Thread { [self] in
-            do {
-                let loop = try EchoLoop(server: self, tcp: tcp, udp: udp)
-                ready.signal()
-                try loop.run()
-            } catch {
-                failure.withLock { $0 = error }
-                ready.signal()
+        state.withLock { $0.udpFD = udp; $0.running = (tcp >= 0 ? 1 : 0) + (udp >= 0 ? 1 : 0) }
+        if tcp >= 0 {
+            let ready = DispatchSemaphore(value: 0)
+            let failure = Mutex<Error?>(nil)
+            let thread = Thread { [self] in
+                do {
+                    let loop = try EchoLoop(server: self, tcp: tcp)
+                    ready.signal()
+                    try loop.run()
+                } catch {
+                    failure.withLock { $0 = error }
+                    ready.signal()
+                }
+                _ = cprobe_close(tcp)
+                state.withLock { $0.running -= 1 }
             }
-            if tcp >= 0 { _ = cprobe_close(tcp) }
-            if udp >= 0 { _ = cprobe_close(udp) }
-            state.withLock { $0.done = true }
+            thread.name = "waddleperf-echo"
+            thread.start()
+            ready.wait()
+            if let e = failure.withLock({ $0 }) {
+                if udp >= 0 { _ = cprobe_close(udp); state.withLock { $0.running -= 1 } }
+                throw e
+            }
         }
-        thread.name = "waddleperf-echo"
-        thread.start()
-        ready.wait()
-        if let e = failure.withLock({ $0 }) { throw e }
+        if udp >= 0 {
+            // Blocking from here on (cprobe_listen_socket made it non-blocking).
+            _ = fcntl(udp, F_SETFL, fcntl(udp, F_GETFL) & ~O_NONBLOCK)
+            let thread = Thread { [self] in
+                echoDatagrams(udp)
+                _ = cprobe_close(udp)
+                state.withLock { $0.running -= 1 }
+            }
+            thread.name = "waddleperf-echo-udp"
+            thread.start()
+        }
+    }
+
+    /// The UDP echo loop: every datagram back to its sender (but every
+    /// `udpDropEvery`th), until `stop` shuts the socket down.
+    private func echoDatagrams(_ fd: Int32) {
+        let capacity = 65_536
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        let peer = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
+        defer { buffer.deallocate(); peer.deallocate() }
+        let every = configuration.udpDropEvery
+        var count = 0
+        while !isStopping {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let n = peer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, buffer, capacity, 0, $0, &length) }
+            if isStopping { break }  // woken by the shutdown (which reads as an empty datagram)
+            if n < 0 { continue }  // EINTR; nothing else is expected on an unconnected socket
+            count += 1
+            if every > 0 && count % every == 0 {
+                udpDropped.add(1, ordering: .relaxed)
+                continue
+            }
+            let sent = peer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer, n, 0, $0, length) }
+            if sent >= 0 { udpEchoed.add(1, ordering: .relaxed) }
+        }
     }
 
     /// Stops the ring thread and closes every socket; returns when done.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        while !state.withLock({ $0.done }) { usleep(1000) }
+        let udp = state.withLock { $0.udpFD }
+        if udp >= 0 { _ = shutdown(udp, Int32(SHUT_RDWR)) }  // wakes its recvfrom
+        while state.withLock({ $0.running }) > 0 { usleep(1000) }
     }
 
     fileprivate var isStopping: Bool { stopping.load(ordering: .relaxed) }
 }
 
-/// The echo server's ring loop. Slot layout: [0, udpSlots) UDP receive/echo
-/// cycles; udpSlots: the accept; above: one slot per TCP connection.
+/// The TCP echo's ring loop. Slot layout: 0: the accept; above: one slot per
+/// connection.
 private final class EchoLoop {
     private let server: EchoServer
     private let ring: Ring
     private let tcp: Int32
-    private let udp: Int32
-    private let udpSlots: UInt32 = 64
-    private var acceptSlot: UInt32 { udpSlots }
+    private let acceptSlot: UInt32 = 0
     private var connectionFD: [Int32]
     private var freeConnections: [UInt32]
-    private var udpCount = 0
-    /// UDP receive slots not posted (a stack), how many are posted, and how
-    /// many should be. Every posted receive is a waiter the kernel wakes for
-    /// each datagram, in the sender's context: 64 posted for one ping-pong
-    /// probe added ~3 µs to its round trip on a shared CPU. So the server
-    /// keeps two posted and doubles that (up to 64) whenever one harvest
-    /// used them all, and lets it fall back by one when a harvest used a
-    /// quarter or less.
-    private var idleUDP: [UInt32] = []
-    private var udpPosted: UInt32 = 0
-    private var udpWanted: UInt32 = 2
-    private var udpReceived: UInt32 = 0
     private let bufferSize: UInt32 = 16_384
 
-    init(server: EchoServer, tcp: Int32, udp: Int32) throws {
+    init(server: EchoServer, tcp: Int32) throws {
         self.server = server
         self.tcp = tcp
-        self.udp = udp
         let connections = UInt32(server.configuration.maximumConnections)
-        ring = try Ring(entries: 1024, slots: 64 + 1 + connections, bufferSize: bufferSize)
+        ring = try Ring(entries: 1024, slots: 1 + connections, bufferSize: bufferSize)
         connectionFD = Array(repeating: -1, count: Int(connections))
-        freeConnections = (0..<connections).reversed().map { $0 + 64 + 1 }
+        freeConnections = (0..<connections).reversed().map { $0 + 1 }
     }
 
     func run() throws {
-        idleUDP = (0..<udpSlots).reversed().map { $0 }
-        postUDPReceives()
-        if tcp >= 0 { _ = cprobe_ring_prep_accept(ring.pointer, acceptSlot, tcp) }
+        _ = cprobe_ring_prep_accept(ring.pointer, acceptSlot, tcp)
         let capacity: UInt32 = 1024
         let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: Int(capacity))
         defer { completions.deallocate() }
         while !server.isStopping {
             let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 50_000_000)
-            udpReceived = 0
             for i in 0..<n { handle(completions[i]) }
-            if udpReceived >= udpWanted {
-                udpWanted = min(udpSlots, udpWanted * 2)
-            } else if udpReceived > 0 && udpReceived * 4 <= udpWanted && udpWanted > 2 {
-                udpWanted -= 1
-            }
-            postUDPReceives()
         }
         // Pending requests hold the sockets open (and the ports bound) even
         // after close: cancel them and reap the cancellations first.
-        for fd in [udp, tcp] + connectionFD where fd >= 0 { _ = cprobe_ring_prep_cancel_fd(ring.pointer, 0, fd) }
+        for fd in [tcp] + connectionFD where fd >= 0 { _ = cprobe_ring_prep_cancel_fd(ring.pointer, 0, fd) }
         var quiet = 0
         while quiet < 2 {
             let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 10_000_000)
@@ -160,35 +183,8 @@ private final class EchoLoop {
         for fd in connectionFD where fd >= 0 { _ = cprobe_close(fd) }
     }
 
-    private func postUDPReceives() {
-        guard udp >= 0, !server.isStopping else { return }
-        while udpPosted < udpWanted, let slot = idleUDP.popLast() {
-            guard cprobe_ring_prep_recvmsg(ring.pointer, slot, udp) > 0 else { idleUDP.append(slot); return }
-            udpPosted += 1
-        }
-    }
-
     private func handle(_ c: cprobe_completion) {
         switch Int(c.op) {
-        case CPROBE_OP_RECVMSG:
-            udpPosted -= 1
-            udpReceived += 1
-            guard c.result >= 0 else {
-                idleUDP.append(c.slot)
-                return
-            }
-            udpCount += 1
-            let every = server.configuration.udpDropEvery
-            if every > 0 && udpCount % every == 0 {
-                server.udpDropped.add(1, ordering: .relaxed)
-                idleUDP.append(c.slot)
-            } else {
-                // The slot's address now holds the sender: echo straight back.
-                _ = cprobe_ring_prep_sendmsg(ring.pointer, c.slot, udp, UInt32(c.result), 0)
-            }
-        case CPROBE_OP_SENDMSG:
-            if c.result >= 0 { server.udpEchoed.add(1, ordering: .relaxed) }
-            idleUDP.append(c.slot)
         case CPROBE_OP_ACCEPT:
             if c.result >= 0 {
                 server.tcpAccepted.add(1, ordering: .relaxed)

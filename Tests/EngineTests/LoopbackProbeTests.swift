@@ -189,6 +189,26 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
         #expect(lostSequences == Array(stride(from: UInt32(3), to: 100, by: 4)))
     }
 
+    @Test func aSecondEchoServerCannotTakeTheUDPPort() async throws {
+        var config = EchoServer.Configuration()
+        config.tcpPort = nil
+        config.udpPort = 0
+        let first = try EchoServer(config)
+        try first.start()
+        defer { first.stop() }
+        // With SO_REUSEADDR on UDP the second bind would succeed and quietly
+        // take the first one's datagrams.
+        config.udpPort = first.udpPort
+        let second = try EchoServer(config)
+        #expect(throws: SystemError.self) { try second.start() }
+        // And stop returns promptly: the blocking receive is woken.
+        let before = LoopbackProbeTests.openDescriptors()
+        let third = try EchoServer({ var c = config; c.udpPort = 0; return c }())
+        try third.start()
+        third.stop()
+        #expect(await LoopbackProbeTests.descriptorsSettle(at: before))
+    }
+
     @Test func udpPortUnreachableIsRefused() async throws {
         let closed = try Self.unusedPort(udp: true)
         let (report, _) = try await run(UDPEchoProbe.self, try await targets(["127.0.0.1:\(closed)"]), settings(count: 3))
