@@ -50,10 +50,30 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
+        if case .v4 = self {
+            // Dotted quad without inet_ntop or arrays: CIDR sweeps name
+            // 65,534 targets and print each address.
+            var text: [UInt8] = []
+            text.reserveCapacity(15)
+            appendText(to: &text)
+            return String(decoding: text, as: UTF8.self)
+        }
         var b = bytes
         var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         _ = inet_ntop(family, &b, &out, socklen_t(out.count))
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The address as text, appended to a byte buffer (IPv4 without a String).
+    public func appendText(to out: inout [UInt8]) {
+        guard case .v4(let v) = self else { return out.append(contentsOf: description.utf8) }
+        for shift in stride(from: 24, through: 0, by: -8) {
+            let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
+            if octet >= 100 { out.append(UInt8(ascii: "0") + octet / 100) }
+            if octet >= 10 { out.append(UInt8(ascii: "0") + octet / 10 % 10) }
+            out.append(UInt8(ascii: "0") + octet % 10)
+            if shift > 0 { out.append(UInt8(ascii: ".")) }
+        }
     }
 
     /// Fills a sockaddr for this address and `port`.

@@ -31,6 +31,9 @@ struct JSONWriter {
     }
     mutating func field(_ name: String, _ value: JSONValue) { key(name); value.write(to: &bytes); needsComma = true }
 
+    /// After a value appended to `bytes` directly.
+    mutating func valueWritten() { needsComma = true }
+
     private mutating func separate() {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }

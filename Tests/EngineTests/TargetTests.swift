@@ -2,6 +2,17 @@
 import Testing
 
 @Suite struct TargetTests {
+    @Test func addressesPrintAsInetNtopWould() {
+        for text in ["0.0.0.0", "255.255.255.255", "10.0.100.9", "127.0.0.1", "192.168.10.200", "1.20.255.0"] {
+            let a = IPAddress(text)!
+            #expect(a.description == text)
+            var bytes: [UInt8] = [UInt8(ascii: "x")]
+            a.appendText(to: &bytes)
+            #expect(bytes == Array(("x" + text).utf8))
+        }
+        #expect(IPAddress("2001:db8::1")!.description == "2001:db8::1")
+    }
+
     @Test func parsesForms() throws {
         #expect(try TargetSpecification(parsing: "127.0.0.1") == .address(IPAddress("127.0.0.1")!, port: nil))
         #expect(try TargetSpecification(parsing: "127.0.0.1:8080") == .address(IPAddress("127.0.0.1")!, port: 8080))
