@@ -150,12 +150,13 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     }
 
     /// Keeps a socket's posted receives at the probes awaiting a reply on it
-    /// plus two (at most its share of the slots). Every posted receive is a
-    /// waiter on the socket, and every datagram wakes them all: 256 posted
-    /// for one probe at a time put ~17 µs of wake-ups into a same-CPU echo's
-    /// round trip; a sweep with thousands in flight still gets all 256.
+    /// plus one (at most its share of the slots). Every posted receive is a
+    /// waiter on the socket, and every datagram (and every TX timestamp on
+    /// the error queue) wakes them all: 256 posted for one probe at a time
+    /// put ~17 µs of wake-ups into a same-CPU echo's round trip; a sweep
+    /// with thousands in flight still gets all 256.
     private func ensureReceives(_ s: Int) {
-        let wanted = min(receivesPerSocket, awaiting[s] + 2)
+        let wanted = min(receivesPerSocket, awaiting[s] + 1)
         while !shuttingDown && postedOn[s] < wanted, let slot = idleReceives[s].popLast() {
             guard cprobe_ring_prep_recvmsg(ring.pointer, slot, sockets[s].fd) > 0 else {
                 idleReceives[s].append(slot)
