@@ -28,3 +28,23 @@ struct JSONWriterTests {
         #expect(text.hasPrefix(#"{"array":[1,"two",[3.5]],"#))
     }
 }
+
+@Suite("schema patterns") struct PatternTests {
+    @Test("remembered answers stay right, past the memo's size and for values never seen")
+    func patternsMemo() {
+        let outcome = "[a-z_]+(\\([0-9,]+\\))?"
+        for _ in 0..<3 {
+            #expect(Patterns.matches("success", outcome))
+            #expect(Patterns.matches("unreachable(3,1)", outcome))
+            #expect(!Patterns.matches("Success", outcome))
+            #expect(!Patterns.matches("unreachable(3,1", outcome))
+        }
+        // More distinct values than the memo holds: it is cleared, answers do not change.
+        for i in 0..<5000 { #expect(Patterns.matches("t\(String(i, radix: 26).filter(\.isLetter))", "[a-z_]+") == true) }
+        for i in 0..<5000 where i % 1000 == 0 { #expect(!Patterns.matches("T\(i)", "[a-z_]+")) }
+        #expect(!Patterns.matches("success", "[0-9]{6}") && Patterns.matches("123456", "[0-9]{6}"))
+        // Long values are answered but not remembered (the memo stays small).
+        let long = String(repeating: "a", count: 500)
+        #expect(Patterns.matches(long, "[a-z_]+") && !Patterns.matches(long + "!", "[a-z_]+"))
+    }
+}
