@@ -154,24 +154,35 @@ public struct ResultRow: Sendable, Equatable {
         binds.append(.optional(userID)); binds.append(.optional(ouID)); binds.append(.optional(rawJSON))
     }
 
-    init(row: SQLRow) {
-        createdAt = row.int("created_at") ?? 0
-        receivedAt = row.int("received_at") ?? 0
-        source = row.string("source") ?? ""
-        testType = row.string("test_type") ?? ""
-        protocolDetail = row.string("protocol_detail") ?? ""
-        target = row.string("target") ?? ""
-        resolvedAddress = row.string("resolved_address")
-        outcome = row.string("outcome") ?? ""
-        success = row.bool("success")
-        sent = row.int("sent"); received = row.int("received"); lossPercent = row.double("loss_percent")
-        latencyMs = row.double("latency_ms"); minMs = row.double("min_ms"); maxMs = row.double("max_ms")
-        p50Ms = row.double("p50_ms"); p99Ms = row.double("p99_ms"); jitterMs = row.double("jitter_ms")
-        stddevMs = row.double("stddev_ms"); throughputMbps = row.double("throughput_mbps")
-        dnsMs = row.double("dns_ms"); connectMs = row.double("connect_ms"); tlsMs = row.double("tls_ms")
-        ttfbMs = row.double("ttfb_ms"); transferMs = row.double("transfer_ms"); totalMs = row.double("total_ms")
-        deviceID = row.int("device_id"); userID = row.int("user_id"); ouID = row.int("ou_id")
-        rawJSON = row.string("raw_json")
+    /// The columns `init(row:at:)` reads, in its order.
+    static let columnNames = [
+        "created_at", "received_at", "source", "test_type", "protocol_detail", "target", "resolved_address", "outcome",
+        "success", "sent", "received", "loss_percent", "latency_ms", "min_ms", "max_ms", "p50_ms", "p99_ms", "jitter_ms",
+        "stddev_ms", "throughput_mbps", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms", "total_ms",
+        "device_id", "user_id", "ou_id", "raw_json",
+    ]
+
+    init(row: SQLRow) { self.init(row: row, at: row.positions(of: Self.columnNames)) }
+
+    /// `p`: where `columnNames` sit in the row (`SQLRow.positions(of:)`, once per query).
+    init(row: SQLRow, at p: [Int]) {
+        createdAt = row.int(at: p[0]) ?? 0
+        receivedAt = row.int(at: p[1]) ?? 0
+        source = row.string(at: p[2]) ?? ""
+        testType = row.string(at: p[3]) ?? ""
+        protocolDetail = row.string(at: p[4]) ?? ""
+        target = row.string(at: p[5]) ?? ""
+        resolvedAddress = row.string(at: p[6])
+        outcome = row.string(at: p[7]) ?? ""
+        success = (row.int(at: p[8]) ?? 0) != 0
+        sent = row.int(at: p[9]); received = row.int(at: p[10]); lossPercent = row.double(at: p[11])
+        latencyMs = row.double(at: p[12]); minMs = row.double(at: p[13]); maxMs = row.double(at: p[14])
+        p50Ms = row.double(at: p[15]); p99Ms = row.double(at: p[16]); jitterMs = row.double(at: p[17])
+        stddevMs = row.double(at: p[18]); throughputMbps = row.double(at: p[19])
+        dnsMs = row.double(at: p[20]); connectMs = row.double(at: p[21]); tlsMs = row.double(at: p[22])
+        ttfbMs = row.double(at: p[23]); transferMs = row.double(at: p[24]); totalMs = row.double(at: p[25])
+        deviceID = row.int(at: p[26]); userID = row.int(at: p[27]); ouID = row.int(at: p[28])
+        rawJSON = row.string(at: p[29])
     }
 
     public init(createdAt: Int64, source: String, testType: String, target: String, outcome: String, success: Bool) {

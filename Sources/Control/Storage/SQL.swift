@@ -25,8 +25,24 @@ public struct SQLRow: Sendable {
         return values[index]
     }
 
-    public func int(_ column: String) -> Int64? {
-        switch self[column] {
+    /// Where `columns` sit in this row's query, looked up once for all its
+    /// rows: reading a row by name hashes every name, 30 times for a result.
+    public func positions(of columns: [String]) -> [Int] {
+        columns.map { column in
+            guard let index = names.index[column] else { preconditionFailure("no column \(column) in result") }
+            return index
+        }
+    }
+
+    public func int(_ column: String) -> Int64? { Self.int(self[column]) }
+    public func int(at position: Int) -> Int64? { Self.int(values[position]) }
+    public func double(_ column: String) -> Double? { Self.double(self[column]) }
+    public func double(at position: Int) -> Double? { Self.double(values[position]) }
+    public func string(_ column: String) -> String? { Self.string(self[column]) }
+    public func string(at position: Int) -> String? { Self.string(values[position]) }
+
+    static func int(_ value: SQLValue) -> Int64? {
+        switch value {
         case .int(let v): return v
         case .double(let v): return Int64(v)
         case .text(let s): return Int64(s)
@@ -34,8 +50,8 @@ public struct SQLRow: Sendable {
         }
     }
 
-    public func double(_ column: String) -> Double? {
-        switch self[column] {
+    static func double(_ value: SQLValue) -> Double? {
+        switch value {
         case .int(let v): return Double(v)
         case .double(let v): return v
         case .text(let s): return Double(s)
@@ -43,8 +59,8 @@ public struct SQLRow: Sendable {
         }
     }
 
-    public func string(_ column: String) -> String? {
-        switch self[column] {
+    static func string(_ value: SQLValue) -> String? {
+        switch value {
         case .text(let s): return s
         case .blob(let b): return String(decoding: b, as: UTF8.self)
         case .int(let v): return String(v)

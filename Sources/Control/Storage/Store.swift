@@ -464,9 +464,11 @@ extension Store {
     public func results(_ filter: ResultFilter) async throws -> [StoredResult] {
         guard let (filterSQL, binds) = filter.whereClause() else { return [] }
         return try await pool.withConnection { c in
-            try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds + [.int(Int64(filter.limit))]).map {
-                StoredResult(id: $0.int("id") ?? 0, row: ResultRow(row: $0))
-            }
+            let rows = try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?",
+                                   binds + [.int(Int64(filter.limit))])
+            guard let first = rows.first else { return [] }
+            let id = first.positions(of: ["id"])[0], columns = first.positions(of: ResultRow.columnNames)
+            return rows.map { StoredResult(id: $0.int(at: id) ?? 0, row: ResultRow(row: $0, at: columns)) }
         }
     }
 
