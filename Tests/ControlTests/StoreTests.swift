@@ -73,8 +73,14 @@ struct StoreTests {
         try await store.recordToken(jti: "j2", userID: alice.id, issuedAt: 0, expiresAt: WallClock.nowMillis() - 1)
         #expect(try await store.tokenIsActive(jti: "j1", now: WallClock.nowMillis()))
         #expect(try await !store.tokenIsActive(jti: "j2", now: WallClock.nowMillis()))   // expired
+        // The bearer check in one trip: active and its user, or not active and no user.
+        let live = try await store.tokenUser(jti: "j1", userID: alice.id, now: WallClock.nowMillis())
+        #expect(live.active && live.user?.username == alice.username)
+        let expired = try await store.tokenUser(jti: "j2", userID: alice.id, now: WallClock.nowMillis())
+        #expect(!expired.active && expired.user == nil)
         try await store.setPassword(alice.id, hash: "h2")
         #expect(try await !store.tokenIsActive(jti: "j1", now: WallClock.nowMillis()))   // revoked with the password
+        #expect(try await !store.tokenUser(jti: "j1", userID: alice.id, now: WallClock.nowMillis()).active)
 
         // A TOTP step is accepted once; the same or an older step never again.
         #expect(try await store.consumeTOTPStep(alice.id, step: 100))

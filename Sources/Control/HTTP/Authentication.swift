@@ -69,10 +69,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
         } catch {
             throw APIError(.unauthorized, "unauthorized", "invalid or expired token")
         }
-        guard try await services.store.tokenIsActive(jti: claims.jti, now: WallClock.nowMillis()) else {
-            throw APIError(.unauthorized, "unauthorized", "token has been revoked")
-        }
-        return Principal(user: try await activeUser(claims.userID), credential: .token(jti: claims.jti))
+        let (active, user) = try await services.store.tokenUser(jti: claims.jti, userID: claims.userID, now: WallClock.nowMillis())
+        guard active else { throw APIError(.unauthorized, "unauthorized", "token has been revoked") }
+        guard let user, user.active else { throw APIError(.unauthorized, "unauthorized", "account is disabled or gone") }
+        return Principal(user: user, credential: .token(jti: claims.jti))
     }
 
     private func apiKey(_ value: String) async throws -> Principal {

@@ -348,9 +348,20 @@ extension Store {
 
     /// True while the token is recorded, unrevoked and unexpired.
     public func tokenIsActive(jti: String, now: Int64) async throws -> Bool {
+        try await pool.withConnection { c in try Self.tokenIsActive(c, jti: jti, now: now) }
+    }
+
+    /// A bearer token's check in one trip to the database thread: whether it
+    /// is active, and (when it is) its user.
+    public func tokenUser(jti: String, userID: Int64, now: Int64) async throws -> (active: Bool, user: User?) {
         try await pool.withConnection { c in
-            try c.scalar("SELECT COUNT(*) FROM issued_tokens WHERE jti = ? AND revoked = 0 AND expires_at > ?", [.text(jti), .int(now)]) == 1
+            guard try Self.tokenIsActive(c, jti: jti, now: now) else { return (false, nil) }
+            return (true, try c.query("SELECT * FROM users WHERE id = ?", [.int(userID)]).first.map(User.init(row:)))
         }
+    }
+
+    private static func tokenIsActive(_ c: SQLConnection, jti: String, now: Int64) throws -> Bool {
+        try c.scalar("SELECT COUNT(*) FROM issued_tokens WHERE jti = ? AND revoked = 0 AND expires_at > ?", [.text(jti), .int(now)]) == 1
     }
 
     public func revokeToken(jti: String) async throws {
