@@ -48,3 +48,43 @@ struct JSONWriterTests {
         #expect(Patterns.matches(long, "[a-z_]+") && !Patterns.matches(long + "!", "[a-z_]+"))
     }
 }
+
+@Suite("JSON reader") struct JSONReaderTests {
+    /// What JSONSerialization makes of `text`, or nil when it refuses it.
+    func reference(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) }
+
+    @Test("reads what JSONSerialization reads, to the same values and types; declines the rest")
+    func agreesWithJSONSerialization() throws {
+        let documents = [
+            #"{"a":1,"b":-2,"c":1.5,"d":-0.25e2,"e":true,"f":false,"g":null,"h":"x","i":[1,[2,{}],[]],"j":{"k":"l"}}"#,
+            #"{"results":[{"test_type":"icmp","target":"host-1.example","success":true,"sent":10,"latency_ms":0.21}]}"#,
+            #"  { "s" : "quote \" backslash \\ slash \/ controls \b\f\n\r\t unicode \u00e9 \u4e2d pair \ud83d\ude00 raw é 中 😀" }  "#,
+            #"{"big":9007199254740991,"small":-9007199254740991,"exp":1E3,"zero":0,"negzero":-0,"tiny":1e-300}"#,
+            #"[1,2,3]"#, #""just a string""#, "12", "true", "null", "{}", "[]",
+        ]
+        for text in documents {
+            let mine = try #require(JSONReader.read(Data(text.utf8)), "declined: \(text)")
+            let theirs = try #require(reference(text), "reference refused: \(text)")
+            // Same values: both written back the same way (types included:
+            // booleans stay booleans, integers stay integers).
+            #expect(JSONWriter.data(mine) == JSONWriter.data(theirs), "\(text)")
+        }
+        let obj = try #require(JSONReader.read(Data(#"{"t":true,"n":1,"d":2.5}"#.utf8)) as? [String: Any])
+        #expect(SchemaValidator.isBool(obj["t"]!) && !SchemaValidator.isBool(obj["n"]!) && !SchemaValidator.isBool(obj["d"]!))
+        #expect((obj["n"] as? NSNumber)?.int64Value == 1 && (obj["d"] as? NSNumber)?.doubleValue == 2.5)
+    }
+
+    @Test("declines what is not plain RFC 8259 UTF-8 JSON (the caller then asks JSONSerialization)")
+    func declinesTheRest() {
+        let bad = [
+            "", " ", "{", "}", #"{"a":1,}"#, "[1,]", #"{"a" 1}"#, #"{a:1}"#, "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]",
+            "[NaN]", "[Infinity]", "[1e999]", "[9223372036854775808]", "[9007199254740992]", "[\"tab\tinside\"]", #"["\x"]"#, #"["\u12"]"#, #"["\ud800"]"#, #"["\udc00"]"#,
+            #"["\ud800\u0041"]"#, "[true false]", "[tru]", "[nul]", "{} {}", #"{"a":1,"a":2}"#, "// comment\n{}",
+            String(repeating: "[", count: 70) + String(repeating: "]", count: 70),
+        ]
+        for text in bad { #expect(JSONReader.read(Data(text.utf8)) == nil, "accepted: \(text)") }
+        #expect(JSONReader.read(Data([0x5B, 0x22, 0xFF, 0x22, 0x5D])) == nil, "invalid UTF-8")
+        // UTF-16 with a BOM: not ours (JSONSerialization reads it).
+        #expect(JSONReader.read("{}".data(using: .utf16)!) == nil)
+    }
+}

@@ -62,7 +62,7 @@ enum SchemaValidator {
     static func parse(_ data: Data, as schema: ObjectSchema) throws -> JSONObject {
         let parsed: Any
         do {
-            parsed = try JSONSerialization.jsonObject(with: data, options: [])
+            parsed = try JSONReader.read(data) ?? JSONSerialization.jsonObject(with: data, options: [])
         } catch {
             throw APIError(.badRequest, "invalid_json", "request body is not valid JSON")
         }
