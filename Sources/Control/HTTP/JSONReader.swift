@@ -65,7 +65,8 @@ enum JSONReader {
 
         mutating func object(depth: Int) -> Any? {
             index += 1  // {
-            var result: [String: Any] = [:]
+            // Room for a result's fields without regrowing (a dictionary doubles from one).
+            var result: [String: Any] = Dictionary(minimumCapacity: 24)
             skipSpace()
             if index < count && bytes[index] == UInt8(ascii: "}") {
                 index += 1
