@@ -121,7 +121,12 @@ public final class EchoServer: Sendable {
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let n = peer.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, buffer, capacity, 0, $0, &length) }
             if isStopping { break }  // woken by the shutdown (which reads as an empty datagram)
-            if n < 0 { continue }  // EINTR; nothing else is expected on an unconnected socket
+            if n < 0 {
+                // EINTR; anything else is unexpected on an unconnected socket:
+                // back off rather than spin until `stop`.
+                if errno != EINTR { usleep(1000) }
+                continue
+            }
             count += 1
             if every > 0 && count % every == 0 {
                 udpDropped.add(1, ordering: .relaxed)
