@@ -17,6 +17,11 @@ enum JSONReader {
         data.withUnsafeBytes { raw -> Any? in
             guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return nil }
             var p = Parser(bytes: base, count: raw.count)
+            // An object or an array, as JSONSerialization without .fragmentsAllowed.
+            p.skipSpace()
+            guard p.index < p.count, p.bytes[p.index] == UInt8(ascii: "{") || p.bytes[p.index] == UInt8(ascii: "[") else {
+                return nil
+            }
             guard let value = p.value(depth: 0) else { return nil }
             p.skipSpace()
             return p.index == p.count ? value : nil
@@ -159,7 +164,7 @@ enum JSONReader {
                             return nil
                         }
                         guard let u = Unicode.Scalar(scalar) else { return nil }
-                        out.append(contentsOf: Array(String(Character(u)).utf8))
+                        UTF8.encode(u) { out.append($0) }
                     default:
                         return nil
                     }

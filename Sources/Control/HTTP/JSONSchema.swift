@@ -190,13 +190,16 @@ enum Patterns {
     static func matches(_ string: String, _ pattern: String) -> Bool {
         cache.lock.lock()
         defer { cache.lock.unlock() }
-        if let known = cache.answers[pattern]?[string] { return known }
+        // ASCII only: Swift strings compare by canonical equivalence ("\u{212A}"
+        // == "K") while the expression sees code units.
+        let memorable = string.utf8.count <= 64 && string.utf8.allSatisfy { $0 < 0x80 }
+        if memorable, let known = cache.answers[pattern]?[string] { return known }
         if cache.compiled[pattern] == nil, let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") {
             cache.compiled[pattern] = regex
         }
         guard let regex = cache.compiled[pattern] else { return false }
         let result = regex.firstMatch(in: string, range: NSRange(string.startIndex..., in: string)) != nil
-        if string.utf8.count <= 64 {
+        if memorable {
             if (cache.answers[pattern]?.count ?? 0) >= answersPerPattern { cache.answers[pattern] = [:] }
             cache.answers[pattern, default: [:]][string] = result
         }

@@ -162,8 +162,6 @@ public struct ResultRow: Sendable, Equatable {
         "device_id", "user_id", "ou_id", "raw_json",
     ]
 
-    init(row: SQLRow) { self.init(row: row, at: row.positions(of: Self.columnNames)) }
-
     /// `p`: where `columnNames` sit in the row (`SQLRow.positions(of:)`, once per query).
     init(row: SQLRow, at p: [Int]) {
         createdAt = row.int(at: p[0]) ?? 0
