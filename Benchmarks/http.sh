@@ -34,8 +34,8 @@ apt_install nginx-light wrk nghttp2-client nghttp2-server ngtcp2-server ngtcp2-c
 [ -x "$WP" ] || { echo "error: $WP missing; build with: swift build -c release" >&2; exit 1; }
 
 peers=$(mktemp -d /tmp/waddleperf-httpbench.XXXXXX)
-WADDLEPERF_HTTP_BASE_PORT=18600 scripts/http-peers.sh start "$peers" >/dev/null
 trap 'scripts/http-peers.sh stop "$peers"; rm -rf "$peers"' EXIT
+WADDLEPERF_HTTP_BASE_PORT=18600 scripts/http-peers.sh start "$peers" >/dev/null
 . "$peers/peers.env"
 # One nginx worker on CPU 0 (the master does no request work).
 for p in $(pgrep -f "nginx: worker process" || true); do
@@ -141,7 +141,7 @@ hs = json.load(open(f"{res}/wp-h3hs.out"))
 print("\nHTTP/3 (QUIC, TLS 1.3), gtlsserver /hello.txt (12 bytes), 10 streams per connection")
 print(f"  waddleperf bench --h3: {b['requests_per_second']:.0f} req/s, {b['requests']} requests, errors {b['errors'] or 'none'},"
       f" {cpu / b['requests'] * 1e6:.2f} cpu us/req, total p99 {b['phases']['total']['p99_ns'] / 1e6:.3f} ms")
-print(f"  handshakes (--no-reuse, 50 at a time): {hs['connections_opened'] * 1e9 / hs['wall_ns']:.0f}/s,"
+print(f"  handshakes (--no-reuse, 50 at a time): {hs['phases']['quic_handshake']['count'] * 1e9 / hs['wall_ns']:.0f}/s completed,"
       f" quic_handshake p50 {hs['phases']['quic_handshake']['p50_ns'] / 1e6:.3f} ms, p99 {hs['phases']['quic_handshake']['p99_ns'] / 1e6:.3f} ms,"
       f" errors {hs['errors'] or 'none'}")
 g = [int(x) / 1e6 for x in open(f"{res}/gtlsclient-wall.txt")]

@@ -144,6 +144,20 @@ $(tlsblock "$tls12" good TLSv1.2)
 }
 EOT
 stop
+# An HTTP/3 peer for what gtlsserver cannot do (redirect chains, a 50 ms
+# first byte, silence, a stream reset or CONNECTION_CLOSE mid-body, a QUIC
+# v2-only port): Tests/peers/h3peer.py on aioquic from PyPI, in a virtualenv
+# kept under .build/ (made once; WADDLEPERF_PEER_VENV overrides where), made
+# before any server starts so a PyPI failure leaves nothing running.
+venv=${WADDLEPERF_PEER_VENV:-$here/.build/peer-venv}
+if ! "$venv/bin/python" -c "import aioquic" 2>/dev/null; then
+  /usr/bin/python3 -m venv "$venv" >&2
+  for attempt in 1 2 3; do
+    "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60 "aioquic>=1.2,<2" >&2 && break
+    [ "$attempt" -eq 3 ] && { echo "error: could not install aioquic from PyPI into $venv" >&2; exit 1; }
+    sleep $((attempt * 5))
+  done
+fi
 nginx -c "$dir/nginx.conf" -p "$dir" -e "$dir/nginx-error.log"
 python3 "$here/Tests/peers/misbehave.py" --silent "$silent" --midbody "$midbody" --slow "$slow" \
   > "$dir/misbehave.log" 2>&1 &
@@ -171,19 +185,7 @@ h3server h3 "$h3" good
 h3server h3unknown "$h3unknown" unknown
 h3server h3wrongname "$h3wrongname" wrongname
 h3server h3retry "$h3retry" good -V --max-streams-bidi=4
-# An HTTP/3 peer for what gtlsserver cannot do (redirect chains, a 50 ms
-# first byte, silence, a stream reset or CONNECTION_CLOSE mid-body, a QUIC
-# v2-only port): Tests/peers/h3peer.py on aioquic from PyPI, in a virtualenv
-# kept under .build/ (made once; WADDLEPERF_PEER_VENV overrides where).
-venv=${WADDLEPERF_PEER_VENV:-$here/.build/peer-venv}
-if ! "$venv/bin/python" -c "import aioquic" 2>/dev/null; then
-  /usr/bin/python3 -m venv "$venv"
-  for attempt in 1 2 3; do
-    "$venv/bin/pip" install -q --disable-pip-version-check --retries 5 --timeout 60 "aioquic>=1.2,<2" >&2 && break
-    [ "$attempt" -eq 3 ] && { echo "error: could not install aioquic from PyPI into $venv" >&2; exit 1; }
-    sleep $((attempt * 5))
-  done
-fi
+# The aioquic HTTP/3 peer (its virtualenv was made above).
 "$venv/bin/python" "$here/Tests/peers/h3peer.py" --port "$h3peer" --v2-port "$h3v2" --cert "$pki/good.pem" \
   --key "$pki/good.key" --log "$dir/h3peer.log" > "$dir/h3peer.out" 2>&1 &
 echo $! > "$dir/h3peer.pid"

@@ -29,8 +29,10 @@ export WADDLEPERF_TEST_MARIADB=$(scripts/mariadb.sh start "$mariadb_dir" "${WADD
 export WADDLEPERF_REQUIRE_MARIADB=1
 # Real HTTP peers: nginx (HTTP/1.1, h2 over TLS with a test CA the script
 # generates, certificates with a wrong name, expired, from an unknown CA; h2c
-# with prior knowledge), nghttpd (h2c), and servers that stay silent, close
-# mid-body, delay their first byte, or (HTTP/2) reset streams and send GOAWAY.
+# with prior knowledge), nghttpd (h2c), servers that stay silent, close
+# mid-body, delay their first byte, or (HTTP/2) reset streams and send GOAWAY,
+# HTTP/3 peers (gtlsserver, and aioquic from PyPI in a virtualenv) and a DNS
+# server.
 http_dir=$(mktemp -d /tmp/waddleperf-http.XXXXXX)
 export WADDLEPERF_TEST_HTTP_PEERS=$(scripts/http-peers.sh start "$http_dir")
 export WADDLEPERF_REQUIRE_HTTP_PEERS=1

@@ -9,6 +9,7 @@
 #include "cprobe.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,9 @@ static void release_lists(void *unused) {
         }
         lists[c] = NULL;
     }
+    /* A block freed later in this thread's exit registers again (and is
+     * released by the next destructor round). */
+    registered = 0;
 }
 
 static void make_key(void) { pthread_key_create(&exit_key, release_lists); }
@@ -50,6 +54,7 @@ static inline header *header_of(void *ptr) { return (header *)((char *)ptr - HEA
 
 void *cprobe_pool_malloc(size_t size, void *user) {
     (void)user;
+    if (size > SIZE_MAX - HEADER - 15) return NULL;
     size_t c = size ? (size + 15) >> 4 : 1;
     if (c <= POOL_CLASSES) {
         block *b = lists[c];
@@ -96,6 +101,7 @@ void *cprobe_pool_realloc(void *ptr, size_t size, void *user) {
     if (!ptr) return cprobe_pool_malloc(size, user);
     header *h = header_of(ptr);
     if (size <= h->size && h->class != 0) return ptr;
+    if (size > SIZE_MAX - HEADER - 15) return NULL;
     if (h->class == 0 && size > POOL_CLASSES << 4) {
         header *g = realloc(h, HEADER + size);
         if (!g) return NULL;

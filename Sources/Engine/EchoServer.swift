@@ -27,6 +27,8 @@ public final class EchoServer: Sendable {
     /// Live counters.
     public let udpEchoed = Atomic<UInt64>(0)
     public let udpDropped = Atomic<UInt64>(0)
+    /// Receives and sends the UDP echo failed (counted, not fatal).
+    public let udpErrors = Atomic<UInt64>(0)
     public let tcpAccepted = Atomic<UInt64>(0)
     private let stopping = Atomic<Bool>(false)
     private let state = Mutex<(tcpPort: UInt16?, udpPort: UInt16?, udpFD: Int32, running: Int)>((nil, nil, -1, 0))
@@ -47,7 +49,8 @@ public final class EchoServer: Sendable {
     public var tcpPort: UInt16? { state.withLock { $0.tcpPort } }
     public var udpPort: UInt16? { state.withLock { $0.udpPort } }
 
-    /// Binds the sockets and starts the ring thread; returns once bound.
+    /// Binds the sockets and starts the TCP ring thread and the UDP thread;
+    /// returns once bound.
     public func start() throws {
         var storage = sockaddr_storage()
         var tcpFD: Int32 = -1, udpFD: Int32 = -1
@@ -91,7 +94,7 @@ public final class EchoServer: Sendable {
             thread.start()
             ready.wait()
             if let e = failure.withLock({ $0 }) {
-                if udp >= 0 { _ = cprobe_close(udp); state.withLock { $0.running -= 1 } }
+                if udp >= 0 { closeUDP() }
                 throw e
             }
         }
@@ -100,8 +103,7 @@ public final class EchoServer: Sendable {
             _ = fcntl(udp, F_SETFL, fcntl(udp, F_GETFL) & ~O_NONBLOCK)
             let thread = Thread { [self] in
                 echoDatagrams(udp)
-                _ = cprobe_close(udp)
-                state.withLock { $0.running -= 1 }
+                closeUDP()
             }
             thread.name = "waddleperf-echo-udp"
             thread.start()
@@ -123,8 +125,11 @@ public final class EchoServer: Sendable {
             if isStopping { break }  // woken by the shutdown (which reads as an empty datagram)
             if n < 0 {
                 // EINTR; anything else is unexpected on an unconnected socket:
-                // back off rather than spin until `stop`.
-                if errno != EINTR { usleep(1000) }
+                // counted, and backed off rather than spun on until `stop`.
+                if errno != EINTR {
+                    udpErrors.add(1, ordering: .relaxed)
+                    usleep(1000)
+                }
                 continue
             }
             count += 1
@@ -133,15 +138,24 @@ public final class EchoServer: Sendable {
                 continue
             }
             let sent = peer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer, n, 0, $0, length) }
-            if sent >= 0 { udpEchoed.add(1, ordering: .relaxed) }
+            if sent >= 0 { udpEchoed.add(1, ordering: .relaxed) } else { udpErrors.add(1, ordering: .relaxed) }
         }
     }
 
-    /// Stops the ring thread and closes every socket; returns when done.
+    /// Closes the UDP socket under the lock `stop` shuts it down under, so
+    /// `stop` never touches a descriptor number that was reused meanwhile.
+    private func closeUDP() {
+        state.withLock {
+            if $0.udpFD >= 0 { _ = cprobe_close($0.udpFD) }
+            $0.udpFD = -1
+            $0.running -= 1
+        }
+    }
+
+    /// Stops both threads and closes every socket; returns when done.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        let udp = state.withLock { $0.udpFD }
-        if udp >= 0 { _ = shutdown(udp, Int32(SHUT_RDWR)) }  // wakes its recvfrom
+        state.withLock { if $0.udpFD >= 0 { _ = shutdown($0.udpFD, Int32(SHUT_RDWR)) } }  // wakes its recvfrom
         while state.withLock({ $0.running }) > 0 { usleep(1000) }
     }
 

@@ -51,8 +51,8 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         if case .v4 = self {
-            // Dotted quad without inet_ntop or arrays: CIDR sweeps name
-            // 65,534 targets and print each address.
+            // Dotted quad without inet_ntop: CIDR sweeps name 65,534
+            // targets and print each address.
             var text: [UInt8] = []
             text.reserveCapacity(15)
             appendText(to: &text)

@@ -38,6 +38,8 @@ final class RingLoop: ProbeSink {
     /// Probes started per loop iteration at most: bursts stay within what the
     /// posted receives and socket buffers absorb before the next reap.
     static let startsPerIteration = 256
+    /// Longest wait for a reply to arrive together with its send's completion.
+    static let gatherWindow: UInt64 = 1_000_000
 
     init(kind: any ProbeKind.Type, targets: [ProbeTarget], settings: ProbeSettings,
          threadIndex: Int, threadCount: Int, progress: RunProgress,
@@ -112,10 +114,13 @@ final class RingLoop: ProbeSink {
             // A datagram send completes as it is submitted: waiting for one
             // more completion than those lets the thread sleep at once, so an
             // echo server sharing its CPU runs (and answers) without waiting
-            // for this loop to go round for the send's completion.
+            // for this loop to go round for the send's completion. At most
+            // 1 ms: a send that failed (an ICMP error left on the socket)
+            // brings no second completion, and its one resend must not wait
+            // for the loop's whole sleep.
             let immediate = driver.takeImmediateCompletions()
             let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait,
-                                 gather: immediate + 1, window: wait)
+                                 gather: immediate + 1, window: min(wait, Self.gatherWindow))
             for i in 0..<n { driver.complete(completions[i]) }
             driver.afterCompletions(now: cprobe_monotonic_ns())
             flushResults()

@@ -86,9 +86,17 @@ final class OutputWriter: @unchecked Sendable {
         var offset = 0
         while offset < buffer.count {
             let n = Glibc.write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if n > 0 { offset += n; continue }
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { return }  // a closed pipe: nothing more to say
-            offset += n
+            if n < 0 && errno == EAGAIN {  // stdout left non-blocking by whoever started us
+                var p = pollfd(fd: 1, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&p, 1, -1)
+                continue
+            }
+            // Disk full, EIO, ...: a cut-short report must not exit 0.
+            let reason = n < 0 ? String(cString: strerror(errno)) : "wrote nothing"
+            FileHandle.standardError.write(Data("waddleperf: error: writing the output: \(reason)\n".utf8))
+            exit(1)
         }
     }
 }

@@ -121,10 +121,6 @@ enum ReportFormatter {
         w.endObject()
     }
 
-    static func json(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        jsonWriter(report, kind: kind).text
-    }
-
     private static func jsonWriter(_ report: ProbeReport, kind: any ProbeKind.Type) -> JSONWriter {
         var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
         w.beginObject()

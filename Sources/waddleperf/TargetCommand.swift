@@ -42,7 +42,7 @@ struct TargetCommand: AsyncParsableCommand {
         FileHandle.standardOutput.synchronizeFile()
         await waitForTerminationSignal()
         server.stop()
-        print("waddleperf target: stopped (udp echoed \(server.udpEchoed.load(ordering: .relaxed)), dropped \(server.udpDropped.load(ordering: .relaxed)), tcp accepted \(server.tcpAccepted.load(ordering: .relaxed)))")
+        print("waddleperf target: stopped (udp echoed \(server.udpEchoed.load(ordering: .relaxed)), dropped \(server.udpDropped.load(ordering: .relaxed)), errors \(server.udpErrors.load(ordering: .relaxed)), tcp accepted \(server.tcpAccepted.load(ordering: .relaxed)))")
     }
 }
 

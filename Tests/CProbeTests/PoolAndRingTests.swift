@@ -1,6 +1,7 @@
 import CProbe
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 
 @Suite struct PoolTests {
@@ -50,12 +51,19 @@ import Testing
         // back to malloc): nothing crashes, and this thread's pool still works.
         let blocks = (0..<1000).map { UInt(bitPattern: cprobe_pool_malloc(16 * (1 + $0 % 64), nil)) }
         let done = DispatchSemaphore(value: 0)
+        let reused = Mutex<Bool>(false)
         let thread = Thread {
             for b in blocks { cprobe_pool_free(UnsafeMutableRawPointer(bitPattern: b), nil) }
+            // They joined this thread's lists: its next block of the last
+            // one's class is that block.
+            let again = cprobe_pool_malloc(16 * (1 + 999 % 64), nil)
+            reused.withLock { $0 = UInt(bitPattern: again) == blocks[999] }
+            cprobe_pool_free(again, nil)
             done.signal()
         }
         thread.start()
         done.wait()
+        #expect(reused.withLock { $0 })
         let p = cprobe_pool_malloc(32, nil)!
         memset(p, 1, 32)
         cprobe_pool_free(p, nil)

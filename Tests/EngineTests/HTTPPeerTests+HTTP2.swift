@@ -9,9 +9,7 @@ import Testing
 /// so it runs in the HTTP peers' own test process.
 extension HTTPPeerTests {
     func h2(count: Int = 1, timeout: UInt64 = 3_000_000_000) -> HTTPProbeSettings {
-        var s = settings(count: count, timeout: timeout)
-        s.version = .http2
-        return s
+        settings(count: count, timeout: timeout, version: .http2)
     }
 
     @Test func http2GetOverH2cAndTLSReusesOneConnection() async throws {

@@ -10,9 +10,7 @@ import Testing
 /// silence, resets and closes mid-body, and version negotiation.
 extension HTTPPeerTests {
     func h3(count: Int = 1, timeout: UInt64 = 3_000_000_000) -> HTTPProbeSettings {
-        var s = settings(count: count, timeout: timeout)
-        s.version = .http3
-        return s
+        settings(count: count, timeout: timeout, version: .http3)
     }
 
     @Test func http3GetReusesOneQUICConnection() async throws {

@@ -38,8 +38,10 @@ struct HTTPPeers {
 @Suite(.serialized, .enabled(if: HTTPPeers.available)) struct HTTPPeerTests {
     let peers = HTTPPeers.current!
 
-    func settings(count: Int = 1, timeout: UInt64 = 3_000_000_000) -> HTTPProbeSettings {
+    /// `version` nil: the default, HTTP/1.1.
+    func settings(count: Int = 1, timeout: UInt64 = 3_000_000_000, version: HTTPVersionChoice? = nil) -> HTTPProbeSettings {
         var s = HTTPProbeSettings()
+        if let version { s.version = version }
         s.count = count
         s.interval = 20_000_000
         s.timeout = timeout

@@ -155,7 +155,7 @@ int cprobe_socket_enable_tx_timestamps(int fd);
 /// Sets the receive and send buffer sizes (best effort, SO_*BUFFORCE as root).
 int cprobe_socket_set_buffers(int fd, int bytes);
 
-/// Opens a non-blocking listening socket (SO_REUSEADDR) of `type`
+/// Opens a non-blocking listening socket (SO_REUSEADDR for TCP only) of `type`
 /// (SOCK_STREAM/SOCK_DGRAM) bound to `address`. Returns fd or -errno.
 int cprobe_listen_socket(const struct sockaddr_storage *address, int type);
 /// The port a socket is bound to, or -errno.
@@ -283,7 +283,7 @@ int cprobe_ring_prep_send_buffer(cprobe_ring *ring, uint32_t slot, uint8_t op, i
 /// Room for one UDP GSO sendmsg (msghdr, iovec, UDP_SEGMENT control
 /// message); the caller keeps it alive and unchanged until the completion.
 typedef struct cprobe_gso_message {
-    uint8_t storage[128];
+    _Alignas(16) uint8_t storage[128];  /* holds a struct msghdr */
 } cprobe_gso_message;
 
 /// Queues one sendmsg of `len` bytes at `buf` on a connected UDP socket as

@@ -215,7 +215,7 @@ public struct HTTP1ResponseParser: Sendable {
         return true
     }
 
-    private static func contains(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ token: StaticString) -> Bool {
+    static func contains(_ b: UnsafeRawBufferPointer, _ start: Int, _ end: Int, _ token: StaticString) -> Bool {
         let n = token.utf8CodeUnitCount
         guard end - start >= n else { return false }
         for s in start...(end - n) where nameIs(b, s, token) { return true }

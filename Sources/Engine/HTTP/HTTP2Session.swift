@@ -28,7 +28,7 @@ struct HTTPExchange {
     var bodyBytesOut = 0
     /// A 3xx response's Location.
     var location: String? = nil
-    /// An Alt-Svc header (HTTP/1.1: only one advertising h3).
+    /// An Alt-Svc header advertising h3 (others are not kept).
     var altSvc: String? = nil
     /// Begun on a connection that was already open.
     var reused = false
@@ -237,7 +237,8 @@ final class HTTP2Session {
             var status = 0
             for k in 0..<valueLength { status = status * 10 + Int(value[k]) - 48 }
             exchanges[i].status = status
-        } else if nameLength == 7, memcmp(name, "alt-svc", 7) == 0 {
+        } else if nameLength == 7, memcmp(name, "alt-svc", 7) == 0,
+                  HTTP1ResponseParser.contains(UnsafeRawBufferPointer(start: value, count: valueLength), 0, valueLength, "h3=") {
             exchanges[i].altSvc = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
         } else if nameLength == 8, exchanges[i].status / 100 == 3, memcmp(name, "location", 8) == 0 {
             exchanges[i].location = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)

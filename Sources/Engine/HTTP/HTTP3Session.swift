@@ -357,10 +357,12 @@ final class HTTP3Session {
 
     /// `count` bytes of a stream went into a datagram (`finished`: its last).
     private func streamWritten(_ sid: Int64, _ count: Int, finished: Bool, now: UInt64) {
+        guard ngtcp2_is_bidi_stream(sid) != 0 else { return }  // control and QPACK streams
         for i in 0..<exchangeCount where streams[i] == sid && exchanges[i].active {
             // Stream bytes for now; split into head and body when it closes.
             exchanges[i].headerBytesOut += count
             if finished { exchanges[i].requestSent = now }
+            return
         }
     }
 
@@ -519,8 +521,8 @@ final class HTTP3Session {
             with(user) { $0.handshakeCompletedAt = $0.receivedAt == 0 ? cprobe_monotonic_ns() : $0.receivedAt }
             return 0
         }
-        cb.recv_stream_data = { _, flags, sid, _, data, length, user, _ in
-            with(user) { $0.streamData(sid, data, length, fin: flags & UInt32(NGTCP2_STREAM_DATA_FLAG_FIN) != 0) }
+        cb.recv_stream_data = { _, flags, sid, _, data, length, user, tag in
+            with(user) { $0.streamData(sid, tag, data, length, fin: flags & UInt32(NGTCP2_STREAM_DATA_FLAG_FIN) != 0) }
         }
         cb.acked_stream_data_offset = { _, sid, _, length, user, _ in
             with(user) { s in
@@ -586,12 +588,10 @@ final class HTTP3Session {
         return openWaiting() == 0 ? 0 : HTTP3Session.failure
     }
 
-    private func streamData(_ sid: Int64, _ data: UnsafePointer<UInt8>?, _ length: Int, fin: Bool) -> Int32 {
+    private func streamData(_ sid: Int64, _ tag: UnsafeMutableRawPointer?, _ data: UnsafePointer<UInt8>?, _ length: Int,
+                            fin: Bool) -> Int32 {
         guard let h3 else { return 0 }
-        for i in 0..<exchangeCount where streams[i] == sid && exchanges[i].active {
-            exchanges[i].wireBytesIn += length
-            break
-        }
+        if let i = exchange(sid, tag) { exchanges[i].wireBytesIn += length }
         let n = nghttp3_conn_read_stream(h3, sid, data, length, fin ? 1 : 0)
         if n < 0 {
             ngtcp2_connection_close_error_set_application_error(&closeError,

@@ -168,7 +168,7 @@ final class HTTPConnection {
 
     var isIdle: Bool { pendingOps == 0 && state == .closed }
     var hasPendingOperations: Bool { pendingOps > 0 }
-    /// The protocol in use (or last used): "h2" or "http/1.1".
+    /// The protocol in use (or last used): "h3", "h2" or "http/1.1".
     var protocolName: String {
         if isQUIC { return "h3" }
         return http2 != nil || (version == .http2 && state != .closed) ? "h2" : "http/1.1"

@@ -79,11 +79,8 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     private var answeredThisBatch: [UInt32] = []
     private var errorEntries: UnsafeMutablePointer<cprobe_errqueue_entry>
     private static var errorBatch: Int { 256 }
-    private var receivesPosted: UInt32 = 0
-    /// Receive slots not posted, per socket (a stack).
+    /// Receive slots not posted, per socket (a stack): the rest are posted.
     private var idleReceives: [[UInt32]] = []
-    /// Receives posted per socket.
-    private var postedOn: [UInt32] = []
     /// Probes awaiting a reply per socket.
     private var awaiting: [UInt32] = []
     private var sendsPending = 0
@@ -126,7 +123,6 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         }
         for s in sockets.indices {
             idleReceives.append((0..<receivesPerSocket).reversed().map { receiveSlotBase + UInt32(s) * receivesPerSocket + $0 })
-            postedOn.append(0)
             awaiting.append(0)
             ensureReceives(s)
         }
@@ -138,7 +134,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     }
 
     var note: String? { codec.note }
-    var isIdle: Bool { receivesPosted == 0 && sendsPending == 0 }
+    var isIdle: Bool { sendsPending == 0 && idleReceives.allSatisfy { $0.count == Int(receivesPerSocket) } }
 
     func takeImmediateCompletions() -> UInt32 {
         defer { sendsQueued = 0 }
@@ -157,19 +153,18 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     /// with thousands in flight still gets all 256.
     private func ensureReceives(_ s: Int) {
         let wanted = min(receivesPerSocket, awaiting[s] + 1)
-        while !shuttingDown && postedOn[s] < wanted, let slot = idleReceives[s].popLast() {
+        while !shuttingDown && receivesPerSocket - UInt32(idleReceives[s].count) < wanted,
+              let slot = idleReceives[s].popLast() {
             guard cprobe_ring_prep_recvmsg(ring.pointer, slot, sockets[s].fd) > 0 else {
                 idleReceives[s].append(slot)
                 return
             }
-            receivesPosted += 1
-            postedOn[s] += 1
         }
     }
 
     private func probeEnded(_ slot: Int) {
         let s = Int(slots[slot].socketIndex)
-        if awaiting[s] > 0 { awaiting[s] -= 1 }
+        awaiting[s] -= 1  // raised once per start, lowered once when it ends
     }
 
     // MARK: ProbeDriver
@@ -186,7 +181,6 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
                                      socketIndex: UInt8(socket))
         slots[Int(slot)].length = UInt32(length)
         sendsPending += 1
-        sendsQueued += 1
         awaiting[socket] += 1
         ensureReceives(socket)
         let rc = cprobe_ring_prep_sendmsg(ring.pointer, slot, sockets[socket].fd, UInt32(length),
@@ -195,6 +189,8 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
             sendsPending -= 1
             slots[Int(slot)].sendPending = false
             finish(slot, .error(errno: -rc))
+        } else {
+            sendsQueued += 1
         }
     }
 
@@ -217,7 +213,10 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
                     slots[slot].sendPending = true
                     sendsPending += 1
                     if cprobe_ring_prep_sendmsg(ring.pointer, c.slot, sockets[socket].fd, slots[slot].length,
-                                                Int32(settings.ttl ?? 0)) > 0 { return }
+                                                Int32(settings.ttl ?? 0)) > 0 {
+                        sendsQueued += 1
+                        return
+                    }
                     sendsPending -= 1
                     slots[slot].sendPending = false
                 }
@@ -226,18 +225,16 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
             }
             if slots[slot].expired { finish(c.slot, .timeout) }
         case CPROBE_OP_RECVMSG:
-            receivesPosted -= 1
             let socket = socketIndex(ofReceiveSlot: c.slot)
-            postedOn[socket] -= 1
             idleReceives[socket].append(c.slot)
             if c.result >= 0 {
-                let family = sockets[socketIndex(ofReceiveSlot: c.slot)].family
+                let family = sockets[socket].family
                 let reply = codec.parseReply(ring.buffer(c.slot), length: Int(c.result), family: family)
                 handle(reply, completion: c)
             } else if c.result != -ECANCELED {
                 // IP_RECVERR sockets fail one receive with the ICMP error's errno;
                 // the details wait on the error queue.
-                sockets[socketIndex(ofReceiveSlot: c.slot)].errorSignalled = true
+                sockets[socket].errorSignalled = true
             }
             if c.result != -ECANCELED { ensureReceives(socket) }
         default:
