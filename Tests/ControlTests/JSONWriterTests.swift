@@ -2,6 +2,12 @@
 import Foundation
 import Testing
 
+/// Foundation's JSON parser makes true/false NSNumbers of type 'c'; 0 and 1 are 'q'.
+func isBool(_ value: Any) -> Bool {
+    guard let number = value as? NSNumber else { return false }
+    return number.objCType.pointee == 0x63
+}
+
 @Suite("JSON writer")
 struct JSONWriterTests {
     @Test("output parses back to the same values: escapes, booleans vs numbers, doubles, nesting, sorted keys")
@@ -17,13 +23,13 @@ struct JSONWriterTests {
         let text = String(decoding: bytes, as: UTF8.self)
         let back = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
         #expect(back["text"] as? String == value["text"] as? String)
-        #expect(SchemaValidator.isBool(back["yes"]!) && (back["yes"] as? NSNumber)?.boolValue == true)
-        #expect(SchemaValidator.isBool(back["no"]!) && !SchemaValidator.isBool(back["int"]!))
+        #expect(isBool(back["yes"]!) && (back["yes"] as? NSNumber)?.boolValue == true)
+        #expect(isBool(back["no"]!) && !isBool(back["int"]!))
         #expect((back["int"] as? NSNumber)?.int64Value == 42 && (back["int64"] as? NSNumber)?.int64Value == -9_007_199_254_740_993)
         #expect((back["double"] as? NSNumber)?.doubleValue == 0.1 && (back["tiny"] as? NSNumber)?.doubleValue == 1e-9)
         #expect(back["inf"] is NSNull && back["null"] is NSNull)
         let inner = try #require(back["parsed"] as? [String: Any])
-        #expect(SchemaValidator.isBool(inner["t"]!) && !SchemaValidator.isBool(inner["n"]!) && (inner["d"] as? NSNumber)?.doubleValue == 2.5)
+        #expect(isBool(inner["t"]!) && !isBool(inner["n"]!) && (inner["d"] as? NSNumber)?.doubleValue == 2.5)
         #expect(text.contains(#""whole":3,"#) && text.contains(#""nested":{"a":2,"b":1}"#))
         #expect(text.hasPrefix(#"{"array":[1,"two",[3.5]],"#))
     }
@@ -56,44 +62,114 @@ struct JSONWriterTests {
     }
 }
 
-@Suite("JSON reader") struct JSONReaderTests {
-    /// What JSONSerialization makes of `text`, or nil when it refuses it.
-    func reference(_ text: String) -> Any? { try? JSONSerialization.jsonObject(with: Data(text.utf8), options: []) }
+@Suite("schema parser") struct SchemaParserTests {
+    static let doc = ObjectSchema("Doc", [Field("doc", .freeform)])
+    static let item = ObjectSchema("Item", [
+        Field("name", .string(maxLength: 8, minLength: 1, pattern: "[a-z]+"), required: true),
+        Field("n", .nullable(.integer(minimum: 0, maximum: 1000))), Field("x", .number(minimum: -1)), Field("ok", .boolean),
+    ])
+    static let list = ObjectSchema("List", [
+        Field("items", .array(of: .object(item), maxItems: 3), required: true), Field("tags", .array(of: .string(maxLength: 3))),
+        Field("raw", .freeform),
+    ])
 
-    @Test("reads what JSONSerialization reads, to the same values and types; declines the rest")
-    func agreesWithJSONSerialization() throws {
-        let documents = [
-            #"{"a":1,"b":-2,"c":1.5,"d":-0.25e2,"e":true,"f":false,"g":null,"h":"x","i":[1,[2,{}],[]],"j":{"k":"l"}}"#,
-            #"{"results":[{"test_type":"icmp","target":"host-1.example","success":true,"sent":10,"latency_ms":0.21}]}"#,
-            #"  { "s" : "quote \" backslash \\ slash \/ controls \b\f\n\r\t unicode \u00e9 \u4e2d pair \ud83d\ude00 raw é 中 😀" }  "#,
-            #"{"big":9007199254740991,"small":-9007199254740991,"exp":1E3,"zero":0,"negzero":-0,"tiny":1e-300}"#,
-            #"[1,2,3]"#, "{}", "[]",
-        ]
-        for text in documents {
-            let mine = try #require(JSONReader.read(Data(text.utf8)), "declined: \(text)")
-            let theirs = try #require(reference(text), "reference refused: \(text)")
-            // Same values: both written back the same way (types included:
-            // booleans stay booleans, integers stay integers).
-            #expect(JSONWriter.data(mine) == JSONWriter.data(theirs), "\(text)")
+    /// The problems `text` has against `schema` (nil: it parsed), or "invalid_json".
+    func problems(_ text: String, _ schema: ObjectSchema = list) -> [String: String]? {
+        do {
+            _ = try SchemaValidator.parse(Data(text.utf8), as: schema)
+            return nil
+        } catch let error as APIError {
+            return error.code == "invalid_json" ? ["": "invalid_json"] : error.fields ?? ["": error.message]
+        } catch {
+            return ["": "\(error)"]
         }
-        let obj = try #require(JSONReader.read(Data(#"{"t":true,"n":1,"d":2.5}"#.utf8)) as? [String: Any])
-        #expect(SchemaValidator.isBool(obj["t"]!) && !SchemaValidator.isBool(obj["n"]!) && !SchemaValidator.isBool(obj["d"]!))
-        #expect((obj["n"] as? NSNumber)?.int64Value == 1 && (obj["d"] as? NSNumber)?.doubleValue == 2.5)
     }
 
-    @Test("declines what is not plain RFC 8259 UTF-8 JSON (the caller then asks JSONSerialization)")
-    func declinesTheRest() {
-        let bad = [
-            "", " ", "{", "}", #"{"a":1,}"#, "[1,]", #"{"a" 1}"#, #"{a:1}"#, "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]",
-            "[NaN]", "[Infinity]", "[1e999]", "[9223372036854775808]", "[9007199254740992]", "[\"tab\tinside\"]", #"["\x"]"#, #"["\u12"]"#, #"["\ud800"]"#, #"["\udc00"]"#,
-            #"["\ud800\u0041"]"#, "[true false]", "[tru]", "[nul]", "{} {}", #"{"a":1,"a":2}"#, "// comment\n{}",
-            // Top-level scalars: JSONSerialization (without .fragmentsAllowed) refuses them.
-            #""just a string""#, "12", "true", "null",
-            String(repeating: "[", count: 70) + String(repeating: "]", count: 70),
+    @Test("well-formed JSON is what JSONSerialization reads; free-form text is kept as sent")
+    func syntaxAgreesWithJSONSerialization() throws {
+        let documents = [
+            #"{"a":1,"b":-2,"c":1.5,"d":-0.25e2,"e":true,"f":false,"g":null,"h":"x","i":[1,[2,{}],[]],"j":{"k":"l"}}"#,
+            #"  { "s" : "quote \" backslash \\ slash \/ controls \b\f\n\r\t unicode \u00e9 \u4e2d pair \ud83d\ude00 raw é 中 😀" }  "#,
+            #"{"big":9007199254740993,"huge":123456789012345678901234567890,"exp":1E3,"zero":0,"negzero":-0,"tiny":1e-300}"#,
+            "{}", #"{"a":{"a":{"a":{"a":[[[[]]]]}}}}"#, #"{"dup":1,"dup":2}"#,
         ]
-        for text in bad { #expect(JSONReader.read(Data(text.utf8)) == nil, "accepted: \(text)") }
-        #expect(JSONReader.read(Data([0x5B, 0x22, 0xFF, 0x22, 0x5D])) == nil, "invalid UTF-8")
-        // UTF-16 with a BOM: not ours (JSONSerialization reads it).
-        #expect(JSONReader.read("{}".data(using: .utf16)!) == nil)
+        for text in documents {
+            let parsed = try SchemaValidator.parse(Data(#"{"doc":\#(text)}"#.utf8), as: Self.doc)
+            #expect(parsed.rawJSON("doc") == text.trimmingCharacters(in: .whitespaces), "\(text)")
+            #expect(try JSONSerialization.jsonObject(with: Data(text.utf8)) is [String: Any])
+        }
+        let malformed = [
+            "", " ", "{", "}", #"{"a":1,}"#, "[1,]", #"{"a" 1}"#, #"{a:1}"#, "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]",
+            "[NaN]", "[Infinity]", "[\"tab\tinside\"]", #"["\x"]"#, #"["\u12"]"#, "[true false]", "[tru]", "[nul]",
+            "{} {}", "// comment\n{}",
+        ]
+        for text in malformed {
+            #expect(problems(#"{"doc":\#(text)}"#, Self.doc) == ["": "invalid_json"], "accepted: \(text)")
+            // Corelibs JSONSerialization lets trailing commas pass; RFC 8259 does not.
+            let trailingComma = text.hasSuffix(",}") || text.hasSuffix(",]")
+            #expect(trailingComma || (try? JSONSerialization.jsonObject(with: Data(#"{"doc":\#(text)}"#.utf8))) == nil, "reference accepts: \(text)")
+        }
+        // Deeper than 64 levels, invalid UTF-8 inside a skipped string, a UTF-16 body.
+        let deep = String(repeating: "{\"a\":", count: 70) + "1" + String(repeating: "}", count: 70)
+        #expect(problems(#"{"doc":\#(deep)}"#, Self.doc) == ["": "invalid_json"])
+        var bad = Data(#"{"doc":{"k":"x"}}"#.utf8)
+        bad[13] = 0xFF
+        #expect((try? SchemaValidator.parse(bad, as: Self.doc)) == nil)
+        #expect((try? SchemaValidator.parse("{}".data(using: .utf16)!, as: Self.doc)) == nil)
+        // A UTF-8 byte order mark is allowed; top-level non-objects are not requests.
+        #expect(problems("\u{FEFF}{}", Self.doc) == nil)
+        #expect(problems("[1,2]", Self.doc) == ["": "request body must be a JSON object"])
+    }
+
+    @Test("numbers: integers exact to Int64, doubles exactly what Double(String) reads")
+    func numbers() throws {
+        let schema = ObjectSchema("N", [Field("d", .number()), Field("i", .integer())])
+        var generator = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.1", "0.21000000000000002", "1e-7", "123456789012345.6", "1.7976931348623157e308",
+                     "4.9e-324", "2.2250738585072014e-308", "9007199254740993", "0.000000000000000000000000001", "1E22", "1e23"]
+        for _ in 0..<2000 {
+            let d = Double(bitPattern: generator.next() & 0x7FEF_FFFF_FFFF_FFFF)  // finite, positive
+            texts.append("\(d)")
+            texts.append(String(format: "%.\(Int.random(in: 1...17))g", Double.random(in: 0...1000)))
+        }
+        for text in texts {
+            let parsed = try SchemaValidator.parse(Data(#"{"d":\#(text)}"#.utf8), as: schema)
+            #expect(parsed.double("d") == Double(text), "\(text)")
+        }
+        for (text, value) in [("0", 0), ("-42", -42), ("5.0", 5), ("1e3", 1000), ("8999999999999999", 8_999_999_999_999_999)] as [(String, Int64)] {
+            #expect(try SchemaValidator.parse(Data(#"{"i":\#(text)}"#.utf8), as: schema).int("i") == value, "\(text)")
+        }
+        for text in ["1.5", "9000000000000000", "1e20", "true", "\"1\""] {
+            #expect(problems(#"{"i":\#(text)}"#, schema) == ["i": "must be an integer"], "\(text)")
+        }
+        #expect(problems(#"{"d":1e999}"#, schema) != nil)
+        #expect(problems(#"{"d":false}"#, schema) == ["d": "must be a number"])
+    }
+
+    @Test("schema problems by path: types, bounds, required, unknown, repeated, too many items")
+    func problemsByPath() throws {
+        let good = try SchemaValidator.parse(Data(#"{"items":[{"name":"ab","n":null,"x":-1,"ok":true},{"ok":false,"name":"c","n":7}],"tags":["x"],"raw":{"k":[1]}}"#.utf8), as: Self.list)
+        let items = good.objects("items")
+        #expect(items.count == 2 && items[0].string("name") == "ab" && items[0].has("n") && items[0].int("n") == nil)
+        #expect(items[0].double("x") == -1 && items[0].bool("ok") == true && items[1].int("n") == 7 && !items[1].has("x"))
+        #expect(items[1].presentFields == ["name", "n", "ok"] && good.rawJSON("raw") == #"{"k":[1]}"#)
+        #expect(problems(#"{"items":[{"name":"ab"},{"name":"AB","n":1001,"x":-2,"ok":1,"zz":0}]}"#) == [
+            "items[1].name": "must match [a-z]+", "items[1].n": "must be at most 1000", "items[1].x": "must be at least -1.0",
+            "items[1].ok": "must be true or false", "items[1].zz": "unknown field",
+        ])
+        #expect(problems(#"{"items":[{}],"tags":["x","long",3]}"#) == [
+            "items[0].name": "is required", "tags[1]": "must be at most 3 characters", "tags[2]": "must be a string",
+        ])
+        #expect(problems(#"{"items":[{"name":"a","name":"b"}]}"#) == ["items[0].name": "is repeated"])
+        #expect(problems(#"{"items":[{"name":"a"},{"name":"a"},{"name":"a"},{"name":"a"}]}"#) == ["items": "must have at most 3 items"])
+        #expect(problems(#"{"items":{"name":"a"},"raw":[1]}"#) == ["items": "must be an array", "raw": "must be an object"])
+        #expect(problems(#"{"items":[{"name":""}]}"#) == ["items[0].name": "must not be empty"])
+        #expect(problems(#"{"items":[{"name":"a\u0041"}]}"#) == ["items[0].name": "must match [a-z]+"])
+        #expect(problems(#"{"it\u0065ms":[]}"#) == nil)  // an escaped key is still the key
+        // Malformed anywhere wins over schema problems found before it.
+        #expect(problems(#"{"items":[{"name":5}], "tags":[1,}"#) == ["": "invalid_json"])
+        // At most 50 problems are reported.
+        let many = "{\"items\":[],\"tags\":[" + Array(repeating: "1", count: 200).joined(separator: ",") + "]}"
+        #expect(problems(many)?.count == 50)
     }
 }

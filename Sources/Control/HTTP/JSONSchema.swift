@@ -34,140 +34,176 @@ public struct ObjectSchema: Sendable {
     public let fields: [Field]
     /// Refuse fields the schema does not name (request bodies).
     public let strict: Bool
-    /// The field names, for the unknown-field check (built once, not per validated object).
-    let names: Set<String>
+    /// Where each field sits in a parsed object (built once, not per parsed object).
+    let layout: FieldLayout
 
     public init(_ name: String, strict: Bool = true, _ fields: [Field]) {
         self.name = name
         self.fields = fields
         self.strict = strict
-        self.names = Set(fields.map(\.name))
+        self.layout = FieldLayout(fields)
+    }
+
+    /// A field's position in a parsed object's slots.
+    func position(of name: String) -> Int {
+        guard let position = layout.positions[name] else { preconditionFailure("\(self.name) has no field \(name)") }
+        return position
     }
 }
 
-/// A validated JSON object with typed accessors.
-public struct JSONObject: @unchecked Sendable {
-    public let values: [String: Any]
+/// A schema's fields by position, with their names as bytes so a parsed key is matched
+/// without building a string or hashing it.
+final class FieldLayout: Sendable {
+    let fields: [Field]
+    let keys: [[UInt8]]
+    let positions: [String: Int]
 
-    public func has(_ key: String) -> Bool { values[key] != nil }
-    public func string(_ key: String) -> String? { values[key] as? String }
-    public func int(_ key: String) -> Int64? { (values[key] as? NSNumber).map { $0.int64Value } }
-    public func double(_ key: String) -> Double? { (values[key] as? NSNumber).map { $0.doubleValue } }
-    public func bool(_ key: String) -> Bool? { (values[key] as? NSNumber).map { $0.boolValue } }
-    public func objects(_ key: String) -> [JSONObject] { ((values[key] as? [Any]) ?? []).compactMap { ($0 as? [String: Any]).map(JSONObject.init(values:)) } }
+    init(_ fields: [Field]) {
+        precondition(fields.count <= 64, "a schema's presence mask holds 64 fields")
+        self.fields = fields
+        self.keys = fields.map { Array($0.name.utf8) }
+        self.positions = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+    }
+
+    /// The position of the field named by `count` bytes at `key`, trying `hint` first: senders
+    /// write their fields in the same order every time.
+    func position(of key: UnsafePointer<UInt8>, count: Int, hint: Int) -> Int? {
+        let n = keys.count
+        var i = hint < n ? hint : 0
+        for _ in 0..<n {
+            let candidate = keys[i]
+            if candidate.count == count, candidate.withUnsafeBufferPointer({ memcmp($0.baseAddress!, key, count) == 0 }) {
+                return i
+            }
+            i = i + 1 == n ? 0 : i + 1
+        }
+        return nil
+    }
+}
+
+/// A value of a validated request body, typed by its schema: integers are `.int`, numbers
+/// `.double`, free-form objects the JSON text as sent.
+public enum JSONValue: Sendable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+    /// A `.freeform` object: its JSON text exactly as sent (checked well-formed).
+    case raw(String)
+}
+
+/// A validated JSON object with typed accessors. Its values sit in slots by schema position;
+/// a slot is nil when the field was absent.
+public struct JSONObject: Sendable {
+    let layout: FieldLayout
+    var slots: [JSONValue?]
+
+    init(layout: FieldLayout, slots: [JSONValue?]) {
+        self.layout = layout
+        self.slots = slots
+    }
+
+    /// The value at a position from `ObjectSchema.position(of:)` (hot paths look fields up once).
+    subscript(position: Int) -> JSONValue? { slots[position] }
+
+    public subscript(key: String) -> JSONValue? {
+        guard let position = layout.positions[key] else {
+            assertionFailure("no field \(key) in this schema")
+            return nil
+        }
+        return slots[position]
+    }
+
+    /// Present, even as null.
+    public func has(_ key: String) -> Bool { self[key] != nil }
+    public func string(_ key: String) -> String? { self[key]?.string }
+    public func int(_ key: String) -> Int64? { self[key]?.int }
+    public func double(_ key: String) -> Double? { self[key]?.double }
+    public func bool(_ key: String) -> Bool? { self[key]?.bool }
+    public func objects(_ key: String) -> [JSONObject] {
+        guard case .array(let items)? = self[key] else { return [] }
+        return items.compactMap { if case .object(let o) = $0 { o } else { nil } }
+    }
+    /// A free-form field's JSON text as sent.
+    public func rawJSON(_ key: String) -> String? { self[key]?.rawJSON }
+    /// The names of the fields present, in schema order.
+    public var presentFields: [String] { zip(layout.fields, slots).compactMap { $1 == nil ? nil : $0.name } }
+}
+
+extension JSONValue {
+    public var string: String? { if case .string(let s) = self { s } else { nil } }
+    public var int: Int64? { if case .int(let v) = self { v } else { nil } }
+    public var double: Double? {
+        switch self {
+        case .double(let d): d
+        case .int(let v): Double(v)
+        default: nil
+        }
+    }
+    public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
+    public var rawJSON: String? { if case .raw(let text) = self { text } else { nil } }
+
+    /// As JSONSerialization's types, for writing back out as a whole.
+    public var foundationValue: Any {
+        switch self {
+        case .null: NSNull()
+        case .bool(let b): NSNumber(value: b)
+        case .int(let v): NSNumber(value: v)
+        case .double(let d): NSNumber(value: d)
+        case .string(let s): s
+        case .array(let items): items.map(\.foundationValue)
+        case .object(let object):
+            Dictionary(uniqueKeysWithValues: zip(object.layout.fields, object.slots).compactMap { field, value in
+                value.map { (field.name, $0.foundationValue) }
+            })
+        case .raw(let text): (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? NSNull()
+        }
+    }
 }
 
 enum SchemaValidator {
-    /// Parses `data` as one JSON object and validates it; every problem is reported by field path.
+    /// Parses `data` as one JSON object of `schema`; every problem is reported by field path.
     static func parse(_ data: Data, as schema: ObjectSchema) throws -> JSONObject {
-        let parsed: Any
+        try data.withUnsafeBytes { try parse($0, as: schema) }
+    }
+
+    /// Parses and validates in one pass over the bytes, straight into typed values: no
+    /// intermediate `Any` tree (whose dynamic casts and hashing were half the CPU of a result
+    /// upload). Malformed JSON anywhere is `invalid_json`; a well-formed body that breaks the
+    /// schema is `invalid_request` with the problems by field path.
+    static func parse(_ bytes: UnsafeRawBufferPointer, as schema: ObjectSchema) throws -> JSONObject {
+        var parser = SchemaParser(bytes)
+        let object: JSONObject?
         do {
-            parsed = try JSONReader.read(data) ?? JSONSerialization.jsonObject(with: data, options: [])
+            object = try parser.document(schema)
         } catch {
             throw APIError(.badRequest, "invalid_json", "request body is not valid JSON")
         }
-        guard let object = parsed as? [String: Any] else {
+        guard let object else {
             throw APIError(.badRequest, "invalid_request", "request body must be a JSON object")
         }
-        var problems: [String: String] = [:]
-        validate(object, schema, path: "", problems: &problems)
-        if !problems.isEmpty {
+        if !parser.problems.isEmpty {
+            let problems = parser.problems
             let summary = problems.sorted { $0.key < $1.key }.prefix(5).map { "\($0.key): \($0.value)" }.joined(separator: "; ")
             throw APIError(.badRequest, "invalid_request", summary, fields: problems)
         }
-        return JSONObject(values: object)
+        return object
     }
 
-    static func validate(_ object: [String: Any], _ schema: ObjectSchema, path: String, problems: inout [String: String]) {
-        if schema.strict && object.count > 0 {
-            for key in object.keys where !schema.names.contains(key) { problems[path + key] = "unknown field" }
+    /// For a string value of a `.string` schema: nil when it conforms, else the problem.
+    static func stringProblem(_ s: String, maxLength: Int, minLength: Int, pattern: String?, values: [String]?) -> String? {
+        // Characters never outnumber UTF-8 bytes: count them only when the bytes say it matters.
+        let bytes = s.utf8.count
+        if bytes > maxLength && s.count > maxLength { return "must be at most \(maxLength) characters" }
+        if bytes < minLength || (minLength > 1 && s.count < minLength) {
+            return minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"
         }
-        for field in schema.fields {
-            guard let value = object[field.name] else {
-                if field.required { problems[path + field.name] = "is required" }
-                continue
-            }
-            // Scalars are checked without building their path; it is spelled out only for a problem.
-            if let problem = scalarProblem(value, field.schema) {
-                if !problem.isEmpty { problems[path + field.name] = problem }
-            } else {
-                validate(value, field.schema, path: path + field.name, problems: &problems)
-            }
-        }
-    }
-
-    /// Foundation's JSON parser makes true/false NSNumbers of type 'c'; 0 and 1 are 'q'.
-    static func isBool(_ value: Any) -> Bool {
-        guard let number = value as? NSNumber else { return false }
-        return number.objCType.pointee == 0x63
-    }
-
-    /// For a scalar schema: "" when `value` conforms, else the problem. nil for arrays and
-    /// objects, which `validate` walks with paths.
-    static func scalarProblem(_ value: Any, _ schema: JSONSchema) -> String? {
-        switch schema {
-        case .nullable(let inner):
-            if value is NSNull { return "" }
-            return scalarProblem(value, inner)
-        case .string(let maxLength, let minLength, let pattern, let values, _):
-            guard let s = value as? String else { return "must be a string" }
-            // Characters never outnumber UTF-8 bytes: count them only when the bytes say it matters.
-            let bytes = s.utf8.count
-            if bytes > maxLength && s.count > maxLength { return "must be at most \(maxLength) characters" }
-            if bytes < minLength || (minLength > 1 && s.count < minLength) {
-                return minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"
-            }
-            if let values, !values.contains(s) { return "must be one of: \(values.joined(separator: ", "))" }
-            if let pattern, !Patterns.matches(s, pattern) { return "must match \(pattern)" }
-            return ""
-        case .integer(let minimum, let maximum):
-            guard let n = value as? NSNumber, !isBool(value), let d = Optional(n.doubleValue), d == d.rounded(), abs(d) < 9.0e15 else {
-                return "must be an integer"
-            }
-            if let minimum, n.int64Value < minimum { return "must be at least \(minimum)" }
-            if let maximum, n.int64Value > maximum { return "must be at most \(maximum)" }
-            return ""
-        case .number(let minimum, let maximum):
-            guard let n = value as? NSNumber, !isBool(value), n.doubleValue.isFinite else { return "must be a number" }
-            if let minimum, n.doubleValue < minimum { return "must be at least \(minimum)" }
-            if let maximum, n.doubleValue > maximum { return "must be at most \(maximum)" }
-            return ""
-        case .boolean:
-            return isBool(value) ? "" : "must be true or false"
-        case .freeform:
-            return value is [String: Any] ? "" : "must be an object"
-        case .array, .object:
-            return nil
-        }
-    }
-
-    static func validate(_ value: Any, _ schema: JSONSchema, path: String, problems: inout [String: String]) {
-        if problems.count > 50 { return }
-        if let problem = scalarProblem(value, schema) {
-            if !problem.isEmpty { problems[path] = problem }
-            return
-        }
-        switch schema {
-        case .nullable(let inner):
-            if value is NSNull { return }
-            validate(value, inner, path: path, problems: &problems)
-        case .array(let element, let maxItems):
-            guard let items = value as? [Any] else { problems[path] = "must be an array"; return }
-            if let maxItems, items.count > maxItems { problems[path] = "must have at most \(maxItems) items"; return }
-            for (i, item) in items.enumerated() {
-                if problems.count > 50 { return }
-                if let problem = scalarProblem(item, element) {
-                    if !problem.isEmpty { problems["\(path)[\(i)]"] = problem }
-                } else {
-                    validate(item, element, path: "\(path)[\(i)]", problems: &problems)
-                }
-            }
-        case .object(let inner):
-            guard let object = value as? [String: Any] else { problems[path] = "must be an object"; return }
-            validate(object, inner, path: path + ".", problems: &problems)
-        default:
-            break
-        }
+        if let values, !values.contains(s) { return "must be one of: \(values.joined(separator: ", "))" }
+        if let pattern, !Patterns.matches(s, pattern) { return "must match \(pattern)" }
+        return nil
     }
 }
 

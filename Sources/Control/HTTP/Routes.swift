@@ -46,7 +46,7 @@ extension Request {
         if let type = headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/json")
         }
-        return try SchemaValidator.parse(Data(buffer: buffer), as: schema)
+        return try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
     }
 
     func queryInt(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

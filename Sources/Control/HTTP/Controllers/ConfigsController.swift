@@ -27,7 +27,8 @@ struct ConfigsController {
         @Sendable func put(_ request: Request, _ context: ControlContext, _ operation: APIOperation, ouID: Int64?, principal: Principal) async throws -> Response {
             var request = request
             let body = try await request.json(operation)
-            let document = body.values["config"] ?? [:]
+            // Stored normalised (sorted keys), so equal configs read back alike.
+            let document = body["config"]?.foundationValue ?? [:]
             let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
             let record = try await services.store.putClientConfig(ClientConfigRecord(
                 ouID: ouID, name: body.string("name")!, configJSON: String(decoding: data, as: UTF8.self),

@@ -14,21 +14,36 @@ struct ResultsController {
 
     static let maxRawBytes = 65_536
 
+    /// Where each field sits in an uploaded result, looked up once rather than per row.
+    private enum At {
+        static let createdAt = Schemas.result.position(of: "created_at")
+        static let testType = Schemas.result.position(of: "test_type")
+        static let target = Schemas.result.position(of: "target")
+        static let outcome = Schemas.result.position(of: "outcome")
+        static let success = Schemas.result.position(of: "success")
+        static let protocolDetail = Schemas.result.position(of: "protocol_detail")
+        static let resolvedAddress = Schemas.result.position(of: "resolved_address")
+        static let sent = Schemas.result.position(of: "sent")
+        static let received = Schemas.result.position(of: "received")
+        static let deviceID = Schemas.result.position(of: "device_id")
+        static let raw = Schemas.result.position(of: "raw")
+        nonisolated(unsafe) static let metrics = metricColumns.map { (Schemas.result.position(of: $0.0), $0.1) }
+    }
+
+    /// A validated result (`Schemas.result`) as a row.
     static func row(from item: JSONObject, now: Int64, userID: Int64?, ouID: Int64?) -> ResultRow {
-        var row = ResultRow(createdAt: item.int("created_at") ?? now, source: userID == nil ? "server" : "client",
-                            testType: item.string("test_type")!, target: item.string("target")!, outcome: item.string("outcome")!,
-                            success: item.bool("success")!)
-        row.protocolDetail = item.string("protocol_detail") ?? ""
-        row.resolvedAddress = item.string("resolved_address")
-        row.sent = item.int("sent")
-        row.received = item.int("received")
-        for (name, path) in metricColumns { row[keyPath: path] = item.double(name) }
-        row.deviceID = item.int("device_id")
+        var row = ResultRow(createdAt: item[At.createdAt]?.int ?? now, source: userID == nil ? "server" : "client",
+                            testType: item[At.testType]!.string!, target: item[At.target]!.string!, outcome: item[At.outcome]!.string!,
+                            success: item[At.success]!.bool!)
+        row.protocolDetail = item[At.protocolDetail]?.string ?? ""
+        row.resolvedAddress = item[At.resolvedAddress]?.string
+        row.sent = item[At.sent]?.int
+        row.received = item[At.received]?.int
+        for (position, path) in At.metrics { row[keyPath: path] = item[position]?.double }
+        row.deviceID = item[At.deviceID]?.int
         row.userID = userID
         row.ouID = ouID
-        if let raw = item.values["raw"], let data = try? JSONSerialization.data(withJSONObject: raw) {
-            row.rawJSON = String(decoding: data, as: UTF8.self)
-        }
+        row.rawJSON = item[At.raw]?.rawJSON
         return row
     }
 

@@ -87,7 +87,7 @@ struct UsersController {
             try await mayManage(target, role: changes.role ?? target.role, ouID: changes.ouID ?? target.ouID, principal: principal)
             let user = try await services.store.updateUser(target.id, changes)
             await services.audit(principal, "user.update", subject: "user:\(user.username)", source: context.remoteAddress,
-                                 detail: body.values.keys.sorted().joined(separator: ","))
+                                 detail: body.presentFields.sorted().joined(separator: ","))
             return JSONResponse.make(AuthController.userJSON(user))
         }
 
