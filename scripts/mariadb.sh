@@ -3,6 +3,7 @@
 # loopback port and socket, no systemd. Prints the URL to connect with.
 #   scripts/mariadb.sh start DIR PORT   -> prints mariadb://root@127.0.0.1:PORT/waddleperf_test
 #   scripts/mariadb.sh stop DIR
+# MARIADB_OPTS adds server options (e.g. --innodb-buffer-pool-size=1G).
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?directory}
 case "$cmd" in
@@ -17,7 +18,7 @@ start)
   fi
   mariadbd --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --port="$port" \
     --bind-address=127.0.0.1 --pid-file="$dir/mysqld.pid" --skip-name-resolve --innodb-buffer-pool-size=256M \
-    --innodb-log-file-size=256M --max-connections=500 --log-error="$dir/error.log" "${user_opt[@]}" >>"$dir/console.log" 2>&1 &
+    --innodb-log-file-size=256M --max-connections=500 --log-error="$dir/error.log" "${user_opt[@]}" ${MARIADB_OPTS:-} >>"$dir/console.log" 2>&1 &
   for _ in $(seq 1 100); do
     if mariadb --no-defaults --socket="$dir/mysqld.sock" -uroot -e "SELECT 1" >/dev/null 2>&1; then
       # Tests connect over TCP as root without a password, from loopback only.

@@ -34,6 +34,9 @@ enum HTTPReportFormatter {
                     + "subject=\(d.subject) issuer=\(d.issuer) expires in \(d.daysToExpiry) days\n"
             }
         }
+        if report.summaries.contains(where: { $0.cold.quicHandshake.count > 0 }) {
+            out += "# HTTP/3: the tls column is the QUIC handshake (connection and TLS in one; no connect)\n"
+        }
         out += "# \(report.summaries.reduce(0) { $0 + $1.sent }) probes in "
             + "\(millisecondsText(Double(report.wallNanoseconds) / 1000, width: 1)) s; cold = new connection, warm = reused\n"
         return out

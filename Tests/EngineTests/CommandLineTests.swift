@@ -7,8 +7,12 @@ import Testing
     static let binary = PackagingTests.root.appendingPathComponent(".build/debug/waddleperf")
 
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Self.run(arguments)
+    }
+
+    static func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = binary
         p.arguments = arguments
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -17,6 +21,10 @@ import Testing
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        // Closed here, not whenever the handles are released: suites that count this process's
+        // descriptors may run next.
+        try? out.fileHandleForReading.close()
+        try? err.fileHandleForReading.close()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 

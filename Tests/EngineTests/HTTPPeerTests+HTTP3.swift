@@ -137,6 +137,7 @@ extension HTTPPeerTests {
         let body = (0..<50_000).map { UInt8(truncatingIfNeeded: $0 * 7) }
         let echoed = try await probe([peers.url("H3PEER", "/echo", secure: true)], h3(), method: "POST", body: body)
         #expect(echoed[0].outcome == .success && echoed[0].bodyBytesIn == 50_000 && echoed[0].bodyBytesOut == 50_000, "\(echoed[0])")
+        #expect((1..<300).contains(echoed[0].headerBytesOut), "HEADERS and frame headers only: \(echoed[0].headerBytesOut)")
         let slow = try await probe([peers.url("H3PEER", "/slow", secure: true)], h3(count: 2))
         for x in slow {
             #expect(x.outcome == .success && x.bodyBytesIn == 5, "\(x)")
@@ -155,6 +156,12 @@ extension HTTPPeerTests {
             #expect(x.outcome == .timeout && x.failedPhase == .ttfb && x.reused == (x.sequence > 0), "\(x)")
         }
         #expect(silent[0].quicHandshake != nil)
+        // A request body sent whole to a server that never answers: counted as body, not as
+        // head, though its stream never closed.
+        let unanswered = try await probe([peers.url("H3PEER", "/silent", secure: true)], h3(timeout: 300_000_000),
+                                         method: "POST", body: [UInt8](repeating: 0x61, count: 20_000))
+        #expect(unanswered[0].outcome == .timeout && unanswered[0].bodyBytesOut == 20_000, "\(unanswered[0])")
+        #expect((1..<300).contains(unanswered[0].headerBytesOut), "\(unanswered[0].headerBytesOut)")
         let r = try await probe([peers.url("H3PEER", "/reset-midbody", secure: true),
                                  peers.url("H3PEER", "/close-midbody", secure: true)], h3())
         #expect(r[0].outcome == .streamReset(0x102) && r[0].failedPhase == .transfer && r[0].bodyBytesIn == 1000, "\(r[0])")
@@ -193,6 +200,18 @@ extension HTTPPeerTests {
         s.h3Upgrade = false
         let plain = try await probe([peers.url("TLS", "/hello.txt", secure: true)], s)
         #expect(plain.allSatisfy { $0.protocolName == "h2" })
+    }
+}
+
+extension HTTPPeerTests {
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CommandLineTests.binary.path)))
+    func probeTableSaysWhatItsTLSColumnHoldsForHTTP3() throws {
+        let h3 = try CommandLineTests.run(["probe", "http", peers.url("H3PEER", "/small", secure: true), "--h3", "--ca-file", peers.ca,
+                                           "-c", "1", "--format", "table"])
+        #expect(h3.status == 0 && h3.stdout.contains("# HTTP/3: the tls column is the QUIC handshake"), "\(h3)")
+        let h2 = try CommandLineTests.run(["probe", "http", peers.url("TLS", "/hello.txt", secure: true), "--h2", "--ca-file", peers.ca,
+                                           "-c", "1", "--format", "table"])
+        #expect(h2.status == 0 && !h2.stdout.contains("QUIC") && h2.stdout.contains("# 1 probes in"), "\(h2)")
     }
 }
 

@@ -164,7 +164,10 @@ final class HTTP3Session {
     /// Largest datagram we accept (advertised as max_udp_payload_size).
     static let receiveCapacity = 2048
 
-    var acceptsStreams: Bool { !goaway }
+    var acceptsStreams: Bool { !goaway && !failed }
+    /// A datagram or a timer ended the connection: streams that ended with it are still
+    /// reported, but nothing new may start on it meanwhile.
+    private(set) var failed = false
     /// The server made us prove our address with a Retry first.
     var retried: Bool { ngtcp2_conn_after_retry(conn) != 0 }
     /// ngtcp2 and nghttp3 allocate per stream and per packet: from CProbe's
@@ -263,13 +266,17 @@ final class HTTP3Session {
                                 addrlen: socklen_t(MemoryLayout<sockaddr_storage>.size)),
             user_data: nil)
         var info = ngtcp2_pkt_info(ecn: 0)
-        return ngtcp2_conn_read_pkt_versioned(conn, &path, NGTCP2_PKT_INFO_VERSION, &info,
-                                              bytes.assumingMemoryBound(to: UInt8.self), count, now)
+        let rc = ngtcp2_conn_read_pkt_versioned(conn, &path, NGTCP2_PKT_INFO_VERSION, &info,
+                                                bytes.assumingMemoryBound(to: UInt8.self), count, now)
+        if rc != 0 { failed = true }
+        return rc
     }
 
     func handleExpiry(now: UInt64) -> Int32 {
         receivedAt = now
-        return ngtcp2_conn_handle_expiry(conn, now)
+        let rc = ngtcp2_conn_handle_expiry(conn, now)
+        if rc != 0 { failed = true }
+        return rc
     }
 
     /// Writes datagrams into `buffer` for one GSO send: all of `segment`
@@ -311,7 +318,7 @@ final class HTTP3Session {
                         nghttp3_conn_shutdown_stream_write(h3, sid); return Self.writeAgain
                     case NGTCP2_ERR_WRITE_MORE:
                         _ = nghttp3_conn_add_write_offset(h3, sid, datalen)
-                        self.streamWritten(sid, datalen, finished: fin != 0 && datalen == offered, now: now)
+                        self.streamWritten(sid, vec, count, datalen, finished: fin != 0 && datalen == offered, now: now)
                         return Self.writeAgain
                     default:
                         return n
@@ -319,7 +326,7 @@ final class HTTP3Session {
                 }
                 if datalen >= 0, sid >= 0 {
                     _ = nghttp3_conn_add_write_offset(h3, sid, datalen)
-                    self.streamWritten(sid, datalen, finished: fin != 0 && datalen == offered, now: now)
+                    self.streamWritten(sid, vec, count, datalen, finished: fin != 0 && datalen == offered, now: now)
                 }
                 return n
             }
@@ -355,12 +362,27 @@ final class HTTP3Session {
     /// An nghttp3 failure's text (its codes overlap ngtcp2's).
     private var lastLibraryError: String? = nil
 
-    /// `count` bytes of a stream went into a datagram (`finished`: its last).
-    private func streamWritten(_ sid: Int64, _ count: Int, finished: Bool, now: UInt64) {
+    /// The first `count` bytes of the `vectors` nghttp3 offered for stream `sid` went into a
+    /// datagram (`finished`: its last). Bytes from the request body's own memory are body; the
+    /// rest (HEADERS, frame headers) head. Counted as they go, so an exchange that ends without
+    /// its stream closing (a timeout, a failed connection) has its counts right too.
+    private func streamWritten(_ sid: Int64, _ vectors: UnsafePointer<nghttp3_vec>, _ vectorCount: Int, _ count: Int,
+                               finished: Bool, now: UInt64) {
         guard ngtcp2_is_bidi_stream(sid) != 0 else { return }  // control and QPACK streams
         for i in 0..<exchangeCount where streams[i] == sid && exchanges[i].active {
-            // Stream bytes for now; split into head and body when it closes.
-            exchanges[i].headerBytesOut += count
+            let fields = requests[i]?.fields
+            let bodyStart = UInt(bitPattern: fields?.body), bodyEnd = bodyStart + UInt(fields?.bodyCount ?? 0)
+            var left = count
+            for k in 0..<vectorCount where left > 0 {
+                let n = min(left, vectors[k].len)
+                let base = UInt(bitPattern: vectors[k].base)
+                if bodyStart < bodyEnd && base >= bodyStart && base < bodyEnd {
+                    exchanges[i].bodyBytesOut += n
+                } else {
+                    exchanges[i].headerBytesOut += n
+                }
+                left -= n
+            }
             if finished { exchanges[i].requestSent = now }
             return
         }
@@ -661,9 +683,6 @@ final class HTTP3Session {
                 }
                 // What is not body on the stream: HEADERS (QPACK) and frame headers.
                 s.exchanges[i].headerBytesIn = max(0, s.exchanges[i].wireBytesIn - s.exchanges[i].bodyBytesIn)
-                let body = s.requests[i]?.fields.bodyCount ?? 0
-                s.exchanges[i].bodyBytesOut = min(body, s.exchanges[i].headerBytesOut)
-                s.exchanges[i].headerBytesOut -= s.exchanges[i].bodyBytesOut
                 s.streams[i] = -1
                 s.requests[i] = nil
                 s.ended.append(i)
