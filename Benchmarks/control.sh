@@ -38,7 +38,7 @@ rm -f "$RES"/*
 
 apt_install wrk mariadb-server gcc libmariadb-dev pkg-config python3 curl util-linux
 for b in "$WP" "$BENCH"; do
-  [ -x "$b" ] || { echo "error: $b not built: swift build -c release" >&2; exit 1; }
+  [ -x "$b" ] || { echo "error: $b not built: swift build -c release --static-swift-stdlib" >&2; exit 1; }
 done
 gcc -O2 -Wall -o "$BIN/store_ceiling" Benchmarks/store_ceiling.c $(pkg-config --cflags --libs libmariadb)
 

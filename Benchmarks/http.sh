@@ -31,7 +31,7 @@ mkdir -p "$RES"
 rm -f "$RES"/*
 . scripts/lib.sh
 apt_install nginx-light wrk nghttp2-client nghttp2-server ngtcp2-server ngtcp2-client python3-h2 python3-venv openssl time python3 >/dev/null
-[ -x "$WP" ] || { echo "error: $WP missing; build with: swift build -c release" >&2; exit 1; }
+[ -x "$WP" ] || { echo "error: $WP missing; build with: swift build -c release --static-swift-stdlib" >&2; exit 1; }
 
 peers=$(mktemp -d /tmp/waddleperf-httpbench.XXXXXX)
 trap 'scripts/http-peers.sh stop "$peers"; rm -rf "$peers"' EXIT

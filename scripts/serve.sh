@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 apt_install $(package_list scripts/packages-build.txt scripts/packages-runtime.txt)
 require_swift
-swift build -c release --product waddleperf
+swift build -c release --static-swift-stdlib --product waddleperf
 bin=$PWD/.build/release/waddleperf
 
 data=${WADDLEPERF_DATA:-$PWD/waddleperf-data}

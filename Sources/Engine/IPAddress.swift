@@ -50,13 +50,10 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        if case .v4 = self {
-            // Dotted quad without inet_ntop: CIDR sweeps name 65,534
-            // targets and print each address.
-            var text: [UInt8] = []
-            text.reserveCapacity(15)
-            appendText(to: &text)
-            return String(decoding: text, as: UTF8.self)
+        if case .v4(let v) = self {
+            // Dotted quad without inet_ntop or a heap buffer: CIDR sweeps
+            // name 65,534 targets and print each address.
+            return Self.withDottedQuad(v) { String(decoding: $0, as: UTF8.self) }
         }
         var b = bytes
         var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
@@ -66,13 +63,31 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// The address as text, appended to a byte buffer (IPv4 without a String).
     public func appendText(to out: inout [UInt8]) {
-        guard case .v4(let v) = self else { return out.append(contentsOf: description.utf8) }
-        for shift in stride(from: 24, through: 0, by: -8) {
-            let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
-            if octet >= 100 { out.append(UInt8(ascii: "0") + octet / 100) }
-            if octet >= 10 { out.append(UInt8(ascii: "0") + octet / 10 % 10) }
-            out.append(UInt8(ascii: "0") + octet % 10)
-            if shift > 0 { out.append(UInt8(ascii: ".")) }
+        withText { out.append(contentsOf: $0) }
+    }
+
+    /// The address as text in a buffer (IPv4's on the stack), for writers that copy it.
+    public func withText<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        guard case .v4(let v) = self else {
+            var text = description
+            return text.withUTF8(body)
+        }
+        return Self.withDottedQuad(v, body)
+    }
+
+    /// `v`'s dotted quad in a stack buffer.
+    private static func withDottedQuad<R>(_ v: UInt32, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buffer in
+            var n = 0
+            for shift in stride(from: 24, through: 0, by: -8) {
+                let octet = UInt8(truncatingIfNeeded: v >> UInt32(shift))
+                if octet >= 100 { buffer[n] = UInt8(ascii: "0") + octet / 100; n += 1 }
+                if octet >= 10 { buffer[n] = UInt8(ascii: "0") + octet / 10 % 10; n += 1 }
+                buffer[n] = UInt8(ascii: "0") + octet % 10
+                n += 1
+                if shift > 0 { buffer[n] = UInt8(ascii: "."); n += 1 }
+            }
+            return body(UnsafeBufferPointer(rebasing: buffer[..<n]))
         }
     }
 

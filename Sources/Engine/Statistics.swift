@@ -84,6 +84,7 @@ public struct LatencyStatistics: Sendable {
     public func percentile(_ p: Double) -> UInt64? {
         guard count > 0 else { return nil }
         if let histogram { return histogram.valueAtPercentile(p) }
+        if samples.count == 1 { return samples[0] }  // a sweep's one probe per target: no copy to sort
         let sorted = samples.sorted()
         let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
         return sorted[Swift.min(Swift.max(rank, 1), sorted.count) - 1]

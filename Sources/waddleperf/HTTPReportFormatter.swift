@@ -75,7 +75,7 @@ enum HTTPReportFormatter {
         w.field("outcomes", JSONValue.object(s.outcomes.sorted { $0.key < $1.key }.map { ($0.key, .int(Int64($0.value))) }))
         w.field("statuses", JSONValue.object(s.statuses.sorted { $0.key < $1.key }.map { (String($0.key), .int(Int64($0.value))) }))
         for (name, stats) in [("cold", s.cold), ("warm", s.warm)] {
-            w.key(name)
+            w.key(dynamic: name)
             w.beginObject()
             for p in phases { ReportFormatter.writeLatency(p, stats[p]!, into: &w) }
             w.endObject()
@@ -109,7 +109,7 @@ enum HTTPReportFormatter {
         if !r.remote.isEmpty { w.field("remote", r.remote) }
         for (name, v) in [("dns", r.dns), ("connect", r.connect), ("tls", r.tls), ("quic_handshake", r.quicHandshake), ("ttfb", r.ttfb),
                           ("transfer", r.transfer), ("total", r.total)] {
-            if let v { w.field(name + "_ns", v) }
+            if let v { w.field(dynamic: name + "_ns", v) }
         }
         if let retry = r.quicRetry { w.field("quic_retry", JSONValue.bool(retry)) }
         w.field("header_bytes_in", r.headerBytesIn)
@@ -188,13 +188,13 @@ enum HTTPReportFormatter {
         w.beginObject()
         for name in HTTPBenchHistograms.phaseNames {
             let h = r.histograms[name]
-            w.key(name)
+            w.key(dynamic: name)
             w.beginObject()
             w.field("count", h.totalCount)
             if h.totalCount > 0 {
                 w.field("min_ns", h.min)
                 w.field("mean_ns", h.mean)
-                for (label, p) in benchPercentiles { w.field(label + "_ns", h.valueAtPercentile(p)) }
+                for (label, p) in benchPercentiles { w.field(dynamic: label + "_ns", h.valueAtPercentile(p)) }
                 w.field("max_ns", h.max)
                 // The full histogram: [value_ns, count] for every recorded bucket.
                 w.field("histogram", JSONValue.array(h.recordedValues().map {

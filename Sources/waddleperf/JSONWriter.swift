@@ -1,42 +1,127 @@
-/// Writes JSON objects straight into UTF-8 bytes: the per-target documents of
-/// a 65,536-target report without building intermediate values.
-struct JSONWriter {
-    var bytes: [UInt8] = []
+import Engine
+
+/// Writes JSON objects straight into a raw byte buffer: the per-target documents of a
+/// 65,536-target report (20 MB) without intermediate values, and without Array's per-append
+/// capacity and uniqueness checks, which were most of its cost. Every write makes room for
+/// itself first (one comparison).
+struct JSONWriter: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private(set) var count = 0
     private var needsComma = false
 
-    init(capacity: Int) { bytes.reserveCapacity(capacity) }
-
-    mutating func raw(_ text: StaticString) {
-        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    init(capacity: Int) {
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
     }
 
-    mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma = false }
-    mutating func endObject() { bytes.append(UInt8(ascii: "}")); needsComma = true }
-    mutating func newline() { bytes.append(UInt8(ascii: "\n")); needsComma = false }
+    deinit { base.deallocate() }
 
-    mutating func key(_ name: String) {
-        separate()
-        JSONValue.writeString(name, to: &bytes)
-        bytes.append(UInt8(ascii: ":"))
+    /// Room for `n` more bytes; where they go.
+    @inline(__always)
+    private mutating func room(_ n: Int) -> UnsafeMutablePointer<UInt8> {
+        if count + n > capacity { grow(to: count + n) }
+        return base + count
+    }
+
+    private mutating func grow(to needed: Int) {
+        let larger = max(needed, capacity * 2)
+        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
+        moved.update(from: base, count: count)
+        base.deallocate()
+        base = moved
+        capacity = larger
+    }
+
+    @inline(__always)
+    private mutating func append(_ byte: UInt8) {
+        room(1).pointee = byte
+        count += 1
+    }
+
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress else { return }
+        room(bytes.count).update(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    /// Starts over, keeping the buffer.
+    mutating func reset() {
+        count = 0
         needsComma = false
     }
 
-    mutating func field(_ name: String, _ value: UInt64) { key(name); JSONValue.writeDecimal(value, to: &bytes); needsComma = true }
-    mutating func field(_ name: String, _ value: Int) { key(name); JSONValue.writeDecimal(Int64(value), to: &bytes); needsComma = true }
-    mutating func field(_ name: String, _ value: String) { key(name); JSONValue.writeString(value, to: &bytes); needsComma = true }
-    mutating func field(_ name: String, _ value: Double) {
+    /// The text written so far.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { append($0) }
+    }
+
+    mutating func beginObject() { separate(); append(UInt8(ascii: "{")); needsComma = false }
+    mutating func endObject() { append(UInt8(ascii: "}")); needsComma = true }
+    mutating func newline() { append(UInt8(ascii: "\n")); needsComma = false }
+
+    /// A key known when the program was built: copied whole, never scanned for escapes
+    /// (a /16 sweep writes two million of them).
+    mutating func key(_ name: StaticString) {
+        let n = name.utf8CodeUnitCount
+        var p = room(n + 4)
+        if needsComma { p.pointee = UInt8(ascii: ","); p += 1 }
+        p[0] = UInt8(ascii: "\"")
+        (p + 1).update(from: name.utf8Start, count: n)
+        p[n + 1] = UInt8(ascii: "\"")
+        p[n + 2] = UInt8(ascii: ":")
+        count = p + n + 3 - base
+        needsComma = false
+    }
+
+    /// A key made at run time (a phase's name), escaped as needed.
+    mutating func key(dynamic name: String) {
+        separate()
+        string(name)
+        append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    private mutating func string(_ s: String) {
+        var s = s
+        s.withUTF8 { utf8 in count += JSONText.writeString(utf8, at: room(JSONText.stringRoom(utf8.count))) }
+    }
+
+    private mutating func decimal(_ v: Int64) { count += JSONText.writeDecimal(v, at: room(JSONText.decimalRoom)) }
+    private mutating func decimal(_ v: UInt64) { count += JSONText.writeDecimal(v, at: room(JSONText.decimalRoom)) }
+
+    mutating func field(_ name: StaticString, _ value: UInt64) { key(name); decimal(value); needsComma = true }
+    mutating func field(_ name: StaticString, _ value: Int) { key(name); decimal(Int64(value)); needsComma = true }
+    mutating func field(_ name: StaticString, _ value: String) { key(name); string(value); needsComma = true }
+    mutating func field(_ name: StaticString, _ value: Double) {
         key(name)
-        JSONValue.double(value).write(to: &bytes)
+        count += JSONText.writeDouble(value, at: room(JSONText.doubleRoom))
         needsComma = true
     }
-    mutating func field(_ name: String, _ value: JSONValue) { key(name); value.write(to: &bytes); needsComma = true }
-
-    /// After a value appended to `bytes` directly.
-    mutating func valueWritten() { needsComma = true }
+    mutating func field(_ name: StaticString, _ value: IPAddress) {
+        key(name)
+        value.withText { text in
+            let p = room(text.count + 2)
+            p[0] = UInt8(ascii: "\"")
+            (p + 1).update(from: text.baseAddress!, count: text.count)
+            p[text.count + 1] = UInt8(ascii: "\"")
+            count += text.count + 2
+        }
+        needsComma = true
+    }
+    mutating func field(_ name: StaticString, _ value: JSONValue) {
+        key(name)
+        var text: [UInt8] = []
+        value.write(to: &text)
+        text.withUnsafeBufferPointer { append($0) }
+        needsComma = true
+    }
+    mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
 
     private mutating func separate() {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        if needsComma { append(UInt8(ascii: ",")) }
     }
-
-    var text: String { String(decoding: bytes, as: UTF8.self) }
 }

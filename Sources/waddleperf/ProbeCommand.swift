@@ -61,7 +61,7 @@ struct ProbeCommand: AsyncParsableCommand {
         defer { signals.cancel() }
         let report = try await run.run(observer: observer)
         await progress.stop()
-        output.write(ReportFormatter.render(report, kind: kind, format: format))
+        ReportFormatter.write(report, kind: kind, format: format, to: output)
     }
 }
 

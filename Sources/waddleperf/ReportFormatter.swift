@@ -4,17 +4,13 @@ import Foundation
 /// Renders reports for people (table) and machines (JSON, NDJSON, CSV). Field
 /// names come from the kind's declared phases.
 enum ReportFormatter {
-    /// The report as the bytes to print (JSON never becomes a String: a
-    /// /16 sweep's report is 20 MB).
-    static func render(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat) -> [UInt8] {
+    /// Writes the report to `output`.
+    static func write(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat, to output: OutputWriter) {
         switch format {
-        case .table: return Array(table(report, kind: kind).utf8)
-        case .json:
-            var w = jsonWriter(report, kind: kind)
-            w.newline()
-            return w.bytes
-        case .ndjson: return Array(ndjsonSummaries(report, kind: kind).utf8)
-        case .csv: return Array(csv(report, kind: kind).utf8)
+        case .table: output.write(table(report, kind: kind))
+        case .json: streamJSON(report, kind: kind, to: output)
+        case .ndjson: output.write(ndjsonSummaries(report, kind: kind))
+        case .csv: output.write(csv(report, kind: kind))
         }
     }
 
@@ -60,23 +56,19 @@ enum ReportFormatter {
 
     /// Writes one target's summary: the same keys as `targetFields`, without
     /// intermediate values (this runs 65,534 times for a /16 sweep).
-    static func writeTarget(_ t: ProbeTarget, _ s: ProbeSummary, kind: any ProbeKind.Type, type: String?,
+    static func writeTarget(_ t: ProbeTarget, _ s: ProbeSummary, phases: [String], type: StaticString?,
                             into w: inout JSONWriter) {
         w.beginObject()
-        if let type { w.field("type", type) }
+        if let type { w.field("type", type.description) }
         w.field("target", t.name)
-        w.key("address")
-        w.bytes.append(UInt8(ascii: "\""))
-        t.address.appendText(to: &w.bytes)
-        w.bytes.append(UInt8(ascii: "\""))
-        w.valueWritten()
+        w.field("address", t.address)
         if t.port != 0 { w.field("port", Int(t.port)) }
-        writeSummaryFields(s, kind: kind, into: &w)
+        writeSummaryFields(s, phases: phases, into: &w)
         w.endObject()
     }
 
     /// The counters and latency objects shared by target and run documents.
-    static func writeSummaryFields(_ s: ProbeSummary, kind: any ProbeKind.Type, into w: inout JSONWriter) {
+    static func writeSummaryFields(_ s: ProbeSummary, phases: [String], into w: inout JSONWriter) {
         w.field("sent", s.sent)
         w.field("received", s.received)
         w.field("lost", s.lost)
@@ -87,9 +79,9 @@ enum ReportFormatter {
         w.field("refused", s.refused)
         w.field("unreachable", s.unreachable)
         w.field("errors", s.errors)
-        writeLatency(kind.phases[0].name, s.latency, into: &w)
-        for (i, p) in s.secondaryPhases.enumerated() where i + 1 < kind.phases.count {
-            writeLatency(kind.phases[i + 1].name, p, into: &w)
+        writeLatency(phases[0], s.latency, into: &w)
+        for (i, p) in s.secondaryPhases.enumerated() where i + 1 < phases.count {
+            writeLatency(phases[i + 1], p, into: &w)
         }
         if s.lastTTL >= 0 { w.field("ttl", Int(s.lastTTL)) }
     }
@@ -100,11 +92,11 @@ enum ReportFormatter {
         w.field("wall_ns", report.wallNanoseconds)
         w.field("peak_rss_kb", peakResidentKilobytes())
         w.field("notes", JSONValue.array(report.notes.map { .string($0) }))
-        writeSummaryFields(report.total, kind: kind, into: &w)
+        writeSummaryFields(report.total, phases: kind.phases.map(\.name), into: &w)
     }
 
     static func writeLatency(_ name: String, _ l: LatencyStatistics, into w: inout JSONWriter) {
-        w.key(name)
+        w.key(dynamic: name)
         w.beginObject()
         w.field("count", l.count)
         if l.count > 0 {
@@ -121,45 +113,57 @@ enum ReportFormatter {
         w.endObject()
     }
 
-    private static func jsonWriter(_ report: ProbeReport, kind: any ProbeKind.Type) -> JSONWriter {
-        var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
-        w.beginObject()
-        writeRunFields(report, kind: kind, into: &w)
-        w.key("targets")
-        w.raw("[")
-        for (k, chunk) in targetChunks(report, kind: kind).enumerated() where !chunk.isEmpty {
-            if k > 0 { w.raw(",") }
-            w.bytes += chunk
-        }
-        w.raw("]")
-        w.endObject()
-        return w
-    }
+    /// Targets per chunk of a streamed JSON report (about 600 KB).
+    static let targetsPerChunk = 2048
 
-    /// The targets' objects, comma-separated, in contiguous chunks written in
-    /// parallel (one per core) once a report is big: a /16 sweep's 65,534
-    /// objects are most of the time between its last reply and its exit.
-    private static func targetChunks(_ report: ProbeReport, kind: any ProbeKind.Type) -> [[UInt8]] {
-        let n = report.targets.count
-        let parts = n >= 4096 ? max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) : 1
-        var chunks = [[UInt8]](repeating: [], count: parts)
-        chunks.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            nonisolated(unsafe) let (report, kind) = (report, kind)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
-                let range = (p * n / parts)..<((p + 1) * n / parts)
-                var w = JSONWriter(capacity: range.count * 400)
-                for i in range { writeTarget(report.targets[i], report.summaries[i], kind: kind, type: nil, into: &w) }
-                out[p] = w.bytes
+    /// JSON straight to `output` as it is made: the run fields, then the targets' objects in
+    /// chunks rendered on every core and written in order while later chunks render. A /16
+    /// sweep's report is 20 MB; rendering it whole before writing it was most of the time
+    /// between its last reply and its exit.
+    static func streamJSON(_ report: ProbeReport, kind: any ProbeKind.Type, to output: OutputWriter) {
+        var head = JSONWriter(capacity: 4096)
+        head.beginObject()
+        writeRunFields(report, kind: kind, into: &head)
+        head.key("targets")
+        head.raw("[")
+        output.write(head.bytes)
+        let n = report.targets.count, per = targetsPerChunk
+        let chunks = (n + per - 1) / per
+        let phases = kind.phases.map(\.name)
+        nonisolated(unsafe) let report = report
+        /// Chunk `c`'s objects, comma-separated (and led by a comma after the first chunk).
+        @Sendable func render(_ c: Int, into w: inout JSONWriter) {
+            if c > 0 { w.raw(",") }
+            for i in (c * per)..<min(n, (c + 1) * per) {
+                writeTarget(report.targets[i], report.summaries[i], phases: phases, type: nil, into: &w)
             }
         }
-        return chunks
+        if chunks <= 1 {
+            var w = JSONWriter(capacity: n * 320)
+            if chunks == 1 { render(0, into: &w) }
+            output.write(w.bytes)
+        } else {
+            let board = ChunkBoard(count: chunks)
+            for _ in 0..<min(ProcessInfo.processInfo.activeProcessorCount, chunks) {
+                Thread {
+                    var w = JSONWriter(capacity: per * 320)
+                    while let c = board.claim() {
+                        w.reset()
+                        render(c, into: &w)
+                        board.deliver(c, w.bytes)
+                    }
+                }.start()
+            }
+            for c in 0..<chunks { output.write(board.take(c)) }
+        }
+        output.write(Array("]}\n".utf8))
     }
 
     static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var w = JSONWriter(capacity: report.targets.count * 400 + 1024)
+        var w = JSONWriter(capacity: report.targets.count * 320 + 1024)
+        let phases = kind.phases.map(\.name)
         for (i, t) in report.targets.enumerated() {
-            writeTarget(t, report.summaries[i], kind: kind, type: "summary", into: &w)
+            writeTarget(t, report.summaries[i], phases: phases, type: "summary", into: &w)
             w.newline()
         }
         w.beginObject()
@@ -215,4 +219,36 @@ func peakResidentKilobytes() -> Int {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return usage.ru_maxrss
+}
+
+/// Chunks of a report: claimed by workers in order, delivered in any order, taken in order.
+private final class ChunkBoard: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var next = 0
+    private var ready: [[UInt8]?]
+
+    init(count: Int) { ready = Array(repeating: nil, count: count) }
+
+    func claim() -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard next < ready.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func deliver(_ c: Int, _ bytes: [UInt8]) {
+        condition.lock()
+        ready[c] = bytes
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func take(_ c: Int) -> [UInt8] {
+        condition.lock()
+        defer { condition.unlock() }
+        while ready[c] == nil { condition.wait() }
+        defer { ready[c] = nil }
+        return ready[c]!
+    }
 }
