@@ -15,6 +15,10 @@ swift build -c release --static-swift-stdlib --product waddleperf
 bin=$PWD/.build/release/waddleperf
 
 data=${WADDLEPERF_DATA:-$PWD/waddleperf-data}
+echo_port=${WADDLEPERF_ECHO_PORT:-7007}
 mkdir -p "$data"
+# These two are this script's, not server settings (the server refuses
+# WADDLEPERF_* variables it does not know).
+unset WADDLEPERF_DATA WADDLEPERF_ECHO_PORT
 exec "$bin" serve --database "sqlite://$data/waddleperf.db" --secret-file "$data/jwt.secret" \
-  --port "${WADDLEPERF_PORT:-8080}" --echo-port "${WADDLEPERF_ECHO_PORT:-7007}" "$@"
+  --port "${WADDLEPERF_PORT:-8080}" --echo-port "$echo_port" "$@"
