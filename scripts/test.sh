@@ -25,7 +25,9 @@ fi
 # A private MariaDB server (own datadir, loopback port, no systemd) for the
 # store suite, the API tests and the durability test.
 mariadb_dir=$(mktemp -d /tmp/waddleperf-mariadb.XXXXXX)
-export WADDLEPERF_TEST_MARIADB=$(scripts/mariadb.sh start "$mariadb_dir" "${WADDLEPERF_TEST_MARIADB_PORT:-13307}")
+# Assigned, then exported: `export X=$(cmd)` would hide cmd's failure from set -e.
+mariadb_url=$(scripts/mariadb.sh start "$mariadb_dir" "${WADDLEPERF_TEST_MARIADB_PORT:-13307}")
+export WADDLEPERF_TEST_MARIADB=$mariadb_url
 export WADDLEPERF_REQUIRE_MARIADB=1
 # Real HTTP peers: nginx (HTTP/1.1, h2 over TLS with a test CA the script
 # generates, certificates with a wrong name, expired, from an unknown CA; h2c
@@ -34,7 +36,9 @@ export WADDLEPERF_REQUIRE_MARIADB=1
 # HTTP/3 peers (gtlsserver, and aioquic from PyPI in a virtualenv) and a DNS
 # server.
 http_dir=$(mktemp -d /tmp/waddleperf-http.XXXXXX)
-export WADDLEPERF_TEST_HTTP_PEERS=$(scripts/http-peers.sh start "$http_dir")
+http_peers=$(scripts/http-peers.sh start "$http_dir") && [ -f "$http_peers/peers.env" ] ||
+  { echo "error: the HTTP peers did not start (a port taken? see the messages above)" >&2; exit 1; }
+export WADDLEPERF_TEST_HTTP_PEERS=$http_peers
 export WADDLEPERF_REQUIRE_HTTP_PEERS=1
 cleanup() {
   scripts/http-peers.sh stop "$http_dir" || true
@@ -54,6 +58,11 @@ swift test --skip-build --skip ControlTests --skip HTTPPeerTests 2>&1 | tee .bui
 swift test --skip-build --filter HTTPPeerTests 2>&1 | tee -a .build/test.log
 swift test --skip-build --filter ControlTests 2>&1 | tee -a .build/test.log
 # XCTest and Swift Testing both report; fail if either saw a failure.
-! grep -qE "^Test Suite .* failed|✘ Test run with .* failed|error: .* failed" .build/test.log
+# (`! grep` would not stop the script: set -e ignores a negated command's status.)
+if grep -E "^Test Suite .* failed|✘ Test run with .* failed|error: .* failed" .build/test.log; then
+  echo "error: tests failed (above)" >&2; exit 1
+fi
+# Every test runs here: its peers are started above, so a skip means something is missing.
+if grep -E "^➜ (Suite|Test) .* skipped" .build/test.log; then echo "error: tests were skipped (above)" >&2; exit 1; fi
 # Process-level: acknowledged results survive a kill -9 of the server (MariaDB).
 DURABILITY_LOG=.build/durability-server.log python3 Tests/durability/kill9.py "$(swift build --show-bin-path)/waddleperf" "$WADDLEPERF_TEST_MARIADB"

@@ -11,6 +11,8 @@ public struct ProbeReport: Sendable {
     public var wallNanoseconds: UInt64
     /// Notes from the drivers (e.g. which ICMP socket kind was used and why).
     public var notes: [String]
+    /// Ring threads the run used.
+    public var threads = 1
 
     /// Everything merged.
     public var total: ProbeSummary {
@@ -74,7 +76,7 @@ public final class ProbeRun: Sendable {
         }
         let notes = perThread.compactMap { $0.1 }
         return ProbeReport(kind: kind.name, targets: targets, summaries: summaries,
-                           wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes)
+                           wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes, threads: threadCount)
     }
 }
 

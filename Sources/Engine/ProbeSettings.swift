@@ -1,3 +1,5 @@
+import Foundation
+
 /// Settings for a probe run, shared by every kind. Validated once, before
 /// anything is sent.
 public struct ProbeSettings: Sendable, Equatable {
@@ -17,6 +19,13 @@ public struct ProbeSettings: Sendable, Equatable {
     public var ttl: Int? = nil
     /// Ring threads, each with its own sockets and share of targets.
     public var threads: Int = 1
+
+    /// Threads for a one-off run over `targets` targets when none were asked for: one per core
+    /// (at most 8) once there are 4,096 targets per thread to share, else one. A /16 sweep on
+    /// two cores takes half the time on two threads; a few targets gain nothing from more.
+    public static func automaticThreads(targets: Int, cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        max(1, min(cores, targets / 4096, 8))
+    }
     /// ICMP socket kind; nil: ping socket if allowed, else raw.
     public var icmpSocket: ICMPSocketKind? = nil
     /// Use kernel TX timestamps where available.

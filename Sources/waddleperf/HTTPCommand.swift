@@ -151,7 +151,7 @@ enum HTTPProbeCLI {
         settings.acceptedStatus = try probe.range()
         settings.tls = try http.tls()
         settings.version = try http.version()
-        settings.threads = options.threads
+        settings.threads = options.threads ?? 1
         settings.dnsCache = !probe.noDNSCache
         settings.h3Upgrade = probe.h3Upgrade
         settings.family = options.family

@@ -41,8 +41,9 @@ struct ProbeCommand: AsyncParsableCommand {
         guard let format = OutputFormat(rawValue: format) else {
             throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
         }
-        let settings = try options.settings(kind: kind, continuous: false)
+        var settings = try options.settings(kind: kind, continuous: false)
         let targets = try await parseTargets(self.targets, kind: kind, family: options.family)
+        if options.threads == nil { settings.threads = ProbeSettings.automaticThreads(targets: targets.count) }
         let run = try ProbeRun(kind: kind, targets: targets, settings: settings)
 
         let output = OutputWriter()

@@ -27,8 +27,8 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "TCP: reply bytes to read after sending --size bytes (default: --size when --size is given).")
     var expect: Int?
 
-    @Option(help: "Ring threads, each with its own sockets and share of the targets.")
-    var threads: Int = 1
+    @Option(help: "Ring threads, each with its own sockets and share of the targets (default: icmp, tcp, udp: one per core once there are 4096 targets per thread, else one; http: one).")
+    var threads: Int?
 
     @Option(name: .customLong("icmp-socket"), help: "ICMP socket kind: ping or raw (default: ping if permitted, else raw).")
     var icmpSocket: String?
@@ -64,7 +64,7 @@ struct ProbeOptions: ParsableArguments {
             if expect != nil { throw ConfigurationError(field: "expect", "applies to tcp probes only") }
         }
         s.ttl = ttl
-        s.threads = threads
+        s.threads = threads ?? 1
         if let icmpSocket {
             guard let k = ICMPSocketKind(rawValue: icmpSocket) else {
                 throw ConfigurationError(field: "icmp-socket", "must be 'ping' or 'raw', got '\(icmpSocket)'")

@@ -90,6 +90,7 @@ enum ReportFormatter {
     static func writeRunFields(_ report: ProbeReport, kind: any ProbeKind.Type, into w: inout JSONWriter) {
         w.field("kind", report.kind)
         w.field("wall_ns", report.wallNanoseconds)
+        w.field("threads", report.threads)
         w.field("peak_rss_kb", peakResidentKilobytes())
         w.field("notes", JSONValue.array(report.notes.map { .string($0) }))
         writeSummaryFields(report.total, phases: kind.phases.map(\.name), into: &w)

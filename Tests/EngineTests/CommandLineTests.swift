@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 
@@ -65,5 +66,33 @@ import Testing
             #expect(t["sent"] as? Int == 2 && t["lost"] as? Int == 0 && t["ttl"] as? Int == 64)
         }
         #expect(r.stdout.hasSuffix("}\n"))
+        #expect(doc["threads"] as? Int == 1)
+    }
+
+    /// A sweep big enough for more than one ring thread gets one per core by default; its
+    /// report, streamed in chunks from several threads, is one valid document in target order.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path) && (isPrivileged || mustBePrivileged)))
+    func bigSweepsUseEveryCoreAndStreamOneDocument() throws {
+        let r = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "-f", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(doc["threads"] as? Int == min(ProcessInfo.processInfo.activeProcessorCount, 2))
+        #expect(doc["sent"] as? Int == 16382 && doc["received"] as? Int == 16382)
+        let targets = try #require(doc["targets"] as? [[String: Any]])
+        #expect(targets.count == 16382)
+        #expect(targets.map { $0["target"] as? String } == (1...16382).map { "127.6.\($0 >> 8).\($0 & 255)" })
+        let one = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "--threads", "1", "-f", "json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])?["threads"] as? Int == 1)
+    }
+}
+
+@Suite struct AutomaticThreadsTests {
+    @Test func oneThreadPerCoreOnceThereAreTargetsToShare() {
+        #expect(ProbeSettings.automaticThreads(targets: 1, cores: 2) == 1)
+        #expect(ProbeSettings.automaticThreads(targets: 8191, cores: 2) == 1)
+        #expect(ProbeSettings.automaticThreads(targets: 8192, cores: 2) == 2)
+        #expect(ProbeSettings.automaticThreads(targets: 65_534, cores: 2) == 2)
+        #expect(ProbeSettings.automaticThreads(targets: 65_534, cores: 64) == 8)
+        #expect(ProbeSettings.automaticThreads(targets: 0, cores: 4) == 1)
     }
 }
