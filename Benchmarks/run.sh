@@ -5,7 +5,8 @@
 #
 #   Benchmarks/run.sh [icmp|tcp|udp|all]        (default: all)
 #
-#   icmp  fping -g 127.0.0.0/16 vs waddleperf probe icmp (1 and 2 threads)
+#   icmp  fping -g 127.0.0.0/16 vs waddleperf probe icmp (its default threads,
+#         one per core here; on raw sockets; on one thread)
 #   tcp   Benchmarks/tcp_ceiling.c (plain io_uring loop) vs waddleperf probe tcp,
 #         both against `waddleperf target`'s TCP echo service
 #   udp   sockperf ping-pong vs waddleperf probe udp (RTT percentiles), each
@@ -101,9 +102,9 @@ bench_icmp() {
   fi
   for i in $(seq "$RUNS"); do
     timed "fping.$i" fping -q -c 1 -i 0 -g 127.0.0.0/16
-    timed "icmp_1t.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s -f json
-    timed "icmp_2t.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s --threads 2 -f json
-    timed "icmp_2t_raw.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s --threads 2 --icmp-socket raw -f json
+    timed "icmp_1t.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s --threads 1 -f json
+    timed "icmp_auto.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s -f json
+    timed "icmp_raw.$i" "$WP" probe icmp 127.0.0.0/16 -c 1 -t 2s --icmp-socket raw -f json
   done
   if [ -n "$SAVED_PING_RANGE" ]; then
     sysctl -q -w net.ipv4.ping_group_range="$SAVED_PING_RANGE"
@@ -266,9 +267,9 @@ if mode in ("icmp", "all"):
         return dict(wall=t[0], cpu=t[1], sent=sent, recv=recv, lost=sent - recv, timeouts=0, errors=0,
                     inner=None, p50=pct(rtts, 50), p99=pct(rtts, 99), mean=statistics.fmean(rtts) if rtts else float("nan"))
     rows = {"fping -i 0": median_run("fping", fping),
-            "waddleperf": median_run("icmp_1t", lambda n: ours(n, "rtt")),
-            "waddleperf --threads 2": median_run("icmp_2t", lambda n: ours(n, "rtt")),
-            "  ... --icmp-socket raw": median_run("icmp_2t_raw", lambda n: ours(n, "rtt"))}
+            "waddleperf": median_run("icmp_auto", lambda n: ours(n, "rtt")),
+            "  ... --icmp-socket raw": median_run("icmp_raw", lambda n: ours(n, "rtt")),
+            "  ... --threads 1": median_run("icmp_1t", lambda n: ours(n, "rtt"))}
     base = rows["fping -i 0"]
     out = []
     for name, r in rows.items():
@@ -285,8 +286,10 @@ if mode in ("icmp", "all"):
     print("  x thru = pings/s vs fping (higher better); x CPU = CPU-s vs fping (lower better); x p50 vs fping.\n"
           "  'probe s' = waddleperf's own wall_ns (probing only, excl. start-up and JSON output).\n"
           "  fping prints RTT in ms with 3 decimals (1 us resolution); waddleperf uses kernel timestamps (ns).")
-    for n in ("icmp_2t.1", "icmp_2t_raw.1"):
-        try: print(f"  {n}: " + "; ".join(json.loads(read(n + ".out"))["notes"]))
+    for n in ("icmp_auto.1", "icmp_raw.1", "icmp_1t.1"):
+        try:
+            d = json.loads(read(n + ".out"))
+            print(f"  {n}: {d.get('threads', 1)} thread(s); " + "; ".join(d["notes"]))
         except Exception: pass
 
 # TCP
