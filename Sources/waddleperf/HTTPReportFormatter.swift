@@ -43,7 +43,7 @@ enum HTTPReportFormatter {
     }
 
     static func json(_ report: HTTPProbeReport) -> String {
-        var w = JSONWriter(capacity: 4096)
+        var w = JSONBuffer(capacity: 4096)
         w.beginObject()
         w.field("kind", "http")
         w.field("wall_ns", report.wallNanoseconds)
@@ -56,7 +56,7 @@ enum HTTPReportFormatter {
     }
 
     static func summaryLines(_ report: HTTPProbeReport) -> String {
-        var w = JSONWriter(capacity: 4096)
+        var w = JSONBuffer(capacity: 4096)
         for (i, t) in report.targets.enumerated() {
             writeTarget(t, report.summaries[i], type: "target", into: &w)
             w.newline()
@@ -64,7 +64,7 @@ enum HTTPReportFormatter {
         return w.text
     }
 
-    private static func writeTarget(_ t: HTTPProbeTarget, _ s: HTTPProbeSummary, type: String?, into w: inout JSONWriter) {
+    private static func writeTarget(_ t: HTTPProbeTarget, _ s: HTTPProbeSummary, type: String?, into w: inout JSONBuffer) {
         w.beginObject()
         if let type { w.field("type", type) }
         w.field("url", t.request.url.description)
@@ -94,7 +94,7 @@ enum HTTPReportFormatter {
 
     /// One result as an NDJSON line.
     static func resultLine(_ r: HTTPResult) -> String {
-        var w = JSONWriter(capacity: 512)
+        var w = JSONBuffer(capacity: 512)
         w.beginObject()
         w.field("type", "result")
         w.field("target", Int(r.target))
@@ -166,7 +166,7 @@ enum HTTPReportFormatter {
     }
 
     static func benchJSON(_ r: HTTPBenchReport) -> String {
-        var w = JSONWriter(capacity: 64 * 1024)
+        var w = JSONBuffer(capacity: 64 * 1024)
         w.beginObject()
         w.field("kind", "http")
         w.field("url", r.url)

@@ -73,3 +73,11 @@ func percentText(_ value: Double, decimals: Int = 1) -> String {
     let frac = String(Int64(scale) + v % Int64(scale)).dropFirst()
     return "\(whole).\(frac)"
 }
+
+extension JSONBuffer {
+    mutating func field(_ name: StaticString, _ value: JSONValue) {
+        var text: [UInt8] = []
+        value.write(to: &text)
+        text.withUnsafeBufferPointer { field(name, json: $0) }
+    }
+}

@@ -57,7 +57,7 @@ enum ReportFormatter {
     /// Writes one target's summary: the same keys as `targetFields`, without
     /// intermediate values (this runs 65,534 times for a /16 sweep).
     static func writeTarget(_ t: ProbeTarget, _ s: ProbeSummary, phases: [String], type: StaticString?,
-                            into w: inout JSONWriter) {
+                            into w: inout JSONBuffer) {
         w.beginObject()
         if let type { w.field("type", type.description) }
         w.field("target", t.name)
@@ -68,7 +68,7 @@ enum ReportFormatter {
     }
 
     /// The counters and latency objects shared by target and run documents.
-    static func writeSummaryFields(_ s: ProbeSummary, phases: [String], into w: inout JSONWriter) {
+    static func writeSummaryFields(_ s: ProbeSummary, phases: [String], into w: inout JSONBuffer) {
         w.field("sent", s.sent)
         w.field("received", s.received)
         w.field("lost", s.lost)
@@ -87,7 +87,7 @@ enum ReportFormatter {
     }
 
     /// Run-level fields: what ran, how long, and the merged summary.
-    static func writeRunFields(_ report: ProbeReport, kind: any ProbeKind.Type, into w: inout JSONWriter) {
+    static func writeRunFields(_ report: ProbeReport, kind: any ProbeKind.Type, into w: inout JSONBuffer) {
         w.field("kind", report.kind)
         w.field("wall_ns", report.wallNanoseconds)
         w.field("threads", report.threads)
@@ -96,7 +96,7 @@ enum ReportFormatter {
         writeSummaryFields(report.total, phases: kind.phases.map(\.name), into: &w)
     }
 
-    static func writeLatency(_ name: String, _ l: LatencyStatistics, into w: inout JSONWriter) {
+    static func writeLatency(_ name: String, _ l: LatencyStatistics, into w: inout JSONBuffer) {
         w.key(dynamic: name)
         w.beginObject()
         w.field("count", l.count)
@@ -122,7 +122,7 @@ enum ReportFormatter {
     /// sweep's report is 20 MB; rendering it whole before writing it was most of the time
     /// between its last reply and its exit.
     static func streamJSON(_ report: ProbeReport, kind: any ProbeKind.Type, to output: OutputWriter) {
-        var head = JSONWriter(capacity: 4096)
+        var head = JSONBuffer(capacity: 4096)
         head.beginObject()
         writeRunFields(report, kind: kind, into: &head)
         head.key("targets")
@@ -133,21 +133,21 @@ enum ReportFormatter {
         let phases = kind.phases.map(\.name)
         nonisolated(unsafe) let report = report
         /// Chunk `c`'s objects, comma-separated (and led by a comma after the first chunk).
-        @Sendable func render(_ c: Int, into w: inout JSONWriter) {
+        @Sendable func render(_ c: Int, into w: inout JSONBuffer) {
             if c > 0 { w.raw(",") }
             for i in (c * per)..<min(n, (c + 1) * per) {
                 writeTarget(report.targets[i], report.summaries[i], phases: phases, type: nil, into: &w)
             }
         }
         if chunks <= 1 {
-            var w = JSONWriter(capacity: n * 320)
+            var w = JSONBuffer(capacity: n * 320)
             if chunks == 1 { render(0, into: &w) }
             output.write(w.bytes)
         } else {
             let board = ChunkBoard(count: chunks)
             for _ in 0..<min(ProcessInfo.processInfo.activeProcessorCount, chunks) {
                 Thread {
-                    var w = JSONWriter(capacity: per * 320)
+                    var w = JSONBuffer(capacity: per * 320)
                     while let c = board.claim() {
                         w.reset()
                         render(c, into: &w)
@@ -161,7 +161,7 @@ enum ReportFormatter {
     }
 
     static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
-        var w = JSONWriter(capacity: report.targets.count * 320 + 1024)
+        var w = JSONBuffer(capacity: report.targets.count * 320 + 1024)
         let phases = kind.phases.map(\.name)
         for (i, t) in report.targets.enumerated() {
             writeTarget(t, report.summaries[i], phases: phases, type: "summary", into: &w)

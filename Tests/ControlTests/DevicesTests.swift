@@ -92,8 +92,13 @@ struct DevicesTests {
             #expect(spoof.status == 400 && (spoof.json["fields"] as? [String: String])?["results[1].device_id"] != nil)
             let userClaim = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": [claimed]])
             #expect(userClaim.status == 400)
-            let rows = try await c.call(.get, "/api/v1/results", token: admin).json["results"] as? [[String: Any]] ?? []
-            #expect(rows.count == 1)
+            let page = try await c.call(.get, "/api/v1/results", token: admin).json
+            let rows = page["results"] as? [[String: Any]] ?? []
+            #expect(rows.count == 1 && page["next_cursor"] is NSNull)
+            // A full page names where the next one starts.
+            let first = try await c.call(.get, "/api/v1/results?limit=1", token: admin).json
+            #expect(first["next_cursor"] as? String == rows.first.flatMap { Self.int($0["id"]) }.map(String.init))
+            #expect((rows.first?["resolved_address"]) is NSNull && rows.first?["protocol_detail"] as? String == "" && rows.first?["min_ms"] is NSNull)
             #expect(Self.int(rows.first?["device_id"]) == one.id && Self.int(rows.first?["ou_id"]) == a && rows.first?["user_id"] is NSNull)
             // The stored document comes back as it went in, embedded in the listing.
             let raw = rows.first?["raw"] as? [String: Any]

@@ -1,16 +1,77 @@
 import Foundation
+import Engine
 import Hummingbird
 
 /// Result upload (acknowledged after the batch commits) and scoped, cursor-paged queries.
 struct ResultsController {
     let services: ControlServices
 
-    nonisolated(unsafe) static let metricColumns: [(String, WritableKeyPath<ResultRow, Double?>)] = [
-        ("loss_percent", \.lossPercent), ("latency_ms", \.latencyMs), ("min_ms", \.minMs), ("max_ms", \.maxMs), ("p50_ms", \.p50Ms),
-        ("p99_ms", \.p99Ms), ("jitter_ms", \.jitterMs), ("stddev_ms", \.stddevMs), ("throughput_mbps", \.throughputMbps),
-        ("dns_ms", \.dnsMs), ("connect_ms", \.connectMs), ("tls_ms", \.tlsMs), ("ttfb_ms", \.ttfbMs), ("transfer_ms", \.transferMs),
-        ("total_ms", \.totalMs),
-    ]
+    /// The metric columns, by name, read and written with a switch (key paths cost a runtime
+    /// lookup per use: a tenth of a 50-result listing).
+    enum Metric: CaseIterable {
+        case lossPercent, latencyMs, minMs, maxMs, p50Ms, p99Ms, jitterMs, stddevMs, throughputMbps
+        case dnsMs, connectMs, tlsMs, ttfbMs, transferMs, totalMs
+
+        var name: StaticString {
+            switch self {
+            case .lossPercent: "loss_percent"
+            case .latencyMs: "latency_ms"
+            case .minMs: "min_ms"
+            case .maxMs: "max_ms"
+            case .p50Ms: "p50_ms"
+            case .p99Ms: "p99_ms"
+            case .jitterMs: "jitter_ms"
+            case .stddevMs: "stddev_ms"
+            case .throughputMbps: "throughput_mbps"
+            case .dnsMs: "dns_ms"
+            case .connectMs: "connect_ms"
+            case .tlsMs: "tls_ms"
+            case .ttfbMs: "ttfb_ms"
+            case .transferMs: "transfer_ms"
+            case .totalMs: "total_ms"
+            }
+        }
+
+        func value(in row: borrowing ResultRow) -> Double? {
+            switch self {
+            case .lossPercent: row.lossPercent
+            case .latencyMs: row.latencyMs
+            case .minMs: row.minMs
+            case .maxMs: row.maxMs
+            case .p50Ms: row.p50Ms
+            case .p99Ms: row.p99Ms
+            case .jitterMs: row.jitterMs
+            case .stddevMs: row.stddevMs
+            case .throughputMbps: row.throughputMbps
+            case .dnsMs: row.dnsMs
+            case .connectMs: row.connectMs
+            case .tlsMs: row.tlsMs
+            case .ttfbMs: row.ttfbMs
+            case .transferMs: row.transferMs
+            case .totalMs: row.totalMs
+            }
+        }
+
+        func set(_ value: Double?, in row: inout ResultRow) {
+            switch self {
+            case .lossPercent: row.lossPercent = value
+            case .latencyMs: row.latencyMs = value
+            case .minMs: row.minMs = value
+            case .maxMs: row.maxMs = value
+            case .p50Ms: row.p50Ms = value
+            case .p99Ms: row.p99Ms = value
+            case .jitterMs: row.jitterMs = value
+            case .stddevMs: row.stddevMs = value
+            case .throughputMbps: row.throughputMbps = value
+            case .dnsMs: row.dnsMs = value
+            case .connectMs: row.connectMs = value
+            case .tlsMs: row.tlsMs = value
+            case .ttfbMs: row.ttfbMs = value
+            case .transferMs: row.transferMs = value
+            case .totalMs: row.totalMs = value
+            }
+        }
+    }
 
     static let maxRawBytes = 65_536
 
@@ -27,7 +88,7 @@ struct ResultsController {
         static let received = Schemas.result.position(of: "received")
         static let deviceID = Schemas.result.position(of: "device_id")
         static let raw = Schemas.result.position(of: "raw")
-        nonisolated(unsafe) static let metrics = metricColumns.map { (Schemas.result.position(of: $0.0), $0.1) }
+        static let metrics = Metric.allCases.map { (Schemas.result.position(of: $0.name.description), $0) }
     }
 
     /// A validated result (`Schemas.result`) as a row.
@@ -39,7 +100,7 @@ struct ResultsController {
         row.resolvedAddress = item[At.resolvedAddress]?.string
         row.sent = item[At.sent]?.int
         row.received = item[At.received]?.int
-        for (position, path) in At.metrics { row[keyPath: path] = item[position]?.double }
+        for (position, metric) in At.metrics { metric.set(item[position]?.double, in: &row) }
         row.deviceID = item[At.deviceID]?.int
         row.userID = userID
         row.ouID = ouID
@@ -47,27 +108,28 @@ struct ResultsController {
         return row
     }
 
-    /// One stored result as JSON, written field by field (no `[String: Any]`, whose dynamic
-    /// casts dominated listing time); the stored raw document is embedded as it was stored.
-    static func write(_ stored: StoredResult, into out: inout [UInt8]) {
-        let row = stored.row
-        var object = JSONObjectWriter(&out)
-        object.add("id", stored.id, &out)
-        object.add("created_at", row.createdAt, &out)
-        object.add("test_type", row.testType, &out)
-        object.add("protocol_detail", row.protocolDetail, &out)
-        object.add("target", row.target, &out)
-        object.add("resolved_address", row.resolvedAddress, &out)
-        object.add("outcome", row.outcome, &out)
-        object.add("success", row.success, &out)
-        object.add("sent", row.sent, &out)
-        object.add("received", row.received, &out)
-        object.add("device_id", row.deviceID, &out)
-        object.add("user_id", row.userID, &out)
-        object.add("ou_id", row.ouID, &out)
-        for (name, path) in metricColumns { object.add(name, row[keyPath: path], &out) }
-        if let raw = row.rawJSON { object.addRaw("raw", raw, &out) }
-        object.finish(&out)
+    /// One stored result as JSON, written field by field with keys known at build time; the
+    /// stored raw document is embedded as it was stored.
+    static func write(_ stored: borrowing StoredResult, into w: inout JSONBuffer) {
+        w.beginObject()
+        w.field("id", stored.id)
+        w.field("created_at", stored.row.createdAt)
+        w.field("test_type", stored.row.testType)
+        w.field("protocol_detail", stored.row.protocolDetail)
+        w.field("target", stored.row.target)
+        w.field("resolved_address", stored.row.resolvedAddress)
+        w.field("outcome", stored.row.outcome)
+        w.field("success", stored.row.success)
+        w.field("sent", stored.row.sent)
+        w.field("received", stored.row.received)
+        w.field("device_id", stored.row.deviceID)
+        w.field("user_id", stored.row.userID)
+        w.field("ou_id", stored.row.ouID)
+        for metric in Metric.allCases {
+            w.field(metric.name, metric.value(in: stored.row))
+        }
+        if var raw = stored.row.rawJSON { raw.withUTF8 { w.field("raw", json: $0) } }
+        w.endObject()
     }
 
     func register(_ routes: inout Routes) {
@@ -139,17 +201,15 @@ struct ResultsController {
                 filter.beforeID = id
             }
             let results = try await services.store.results(filter)
-            let next: Any = results.count == filter.limit ? String(results.last!.id) : NSNull()
-            var out: [UInt8] = Array(#"{"results":["#.utf8)
-            out.reserveCapacity(results.count * 700)
-            for (index, result) in results.enumerated() {
-                if index > 0 { out.append(UInt8(ascii: ",")) }
-                Self.write(result, into: &out)
-            }
-            out.append(contentsOf: #"],"next_cursor":"#.utf8)
-            JSONWriter.write(next, into: &out)
-            out.append(UInt8(ascii: "}"))
-            return JSONResponse.make(bytes: out)
+            var w = JSONBuffer(capacity: results.count * 700 + 64)
+            w.beginObject()
+            w.key("results")
+            w.beginArray()
+            for i in results.indices { Self.write(results[i], into: &w) }
+            w.endArray()
+            w.field("next_cursor", results.count == filter.limit ? String(results.last!.id) : nil)
+            w.endObject()
+            return JSONResponse.make(bytes: w.bytes)
         }
 
         routes.on("statistics") { request, context, _ in

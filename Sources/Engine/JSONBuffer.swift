@@ -1,16 +1,14 @@
-import Engine
-
-/// Writes JSON objects straight into a raw byte buffer: the per-target documents of a
-/// 65,536-target report (20 MB) without intermediate values, and without Array's per-append
-/// capacity and uniqueness checks, which were most of its cost. Every write makes room for
-/// itself first (one comparison).
-struct JSONWriter: ~Copyable {
+/// Writes JSON objects straight into a raw byte buffer, shared by the CLI's reports and the
+/// control plane's listings: the per-target documents of a 65,536-target report (20 MB)
+/// without intermediate values, and without Array's per-append capacity and uniqueness checks,
+/// which were most of their cost. Every write makes room for itself first (one comparison).
+public struct JSONBuffer: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     private var capacity: Int
-    private(set) var count = 0
+    public private(set) var count = 0
     private var needsComma = false
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         self.capacity = max(capacity, 64)
         base = .allocate(capacity: self.capacity)
     }
@@ -46,26 +44,28 @@ struct JSONWriter: ~Copyable {
     }
 
     /// Starts over, keeping the buffer.
-    mutating func reset() {
+    public mutating func reset() {
         count = 0
         needsComma = false
     }
 
     /// The text written so far.
-    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
-    var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+    public var text: String { String(decoding: UnsafeBufferPointer(start: base, count: count), as: UTF8.self) }
 
-    mutating func raw(_ text: StaticString) {
+    public mutating func raw(_ text: StaticString) {
         text.withUTF8Buffer { append($0) }
     }
 
-    mutating func beginObject() { separate(); append(UInt8(ascii: "{")); needsComma = false }
-    mutating func endObject() { append(UInt8(ascii: "}")); needsComma = true }
-    mutating func newline() { append(UInt8(ascii: "\n")); needsComma = false }
+    public mutating func beginObject() { separate(); append(UInt8(ascii: "{")); needsComma = false }
+    public mutating func endObject() { append(UInt8(ascii: "}")); needsComma = true }
+    public mutating func newline() { append(UInt8(ascii: "\n")); needsComma = false }
+    public mutating func beginArray() { separate(); append(UInt8(ascii: "[")); needsComma = false }
+    public mutating func endArray() { append(UInt8(ascii: "]")); needsComma = true }
 
     /// A key known when the program was built: copied whole, never scanned for escapes
     /// (a /16 sweep writes two million of them).
-    mutating func key(_ name: StaticString) {
+    public mutating func key(_ name: StaticString) {
         let n = name.utf8CodeUnitCount
         var p = room(n + 4)
         if needsComma { p.pointee = UInt8(ascii: ","); p += 1 }
@@ -78,7 +78,7 @@ struct JSONWriter: ~Copyable {
     }
 
     /// A key made at run time (a phase's name), escaped as needed.
-    mutating func key(dynamic name: String) {
+    public mutating func key(dynamic name: String) {
         separate()
         string(name)
         append(UInt8(ascii: ":"))
@@ -93,15 +93,15 @@ struct JSONWriter: ~Copyable {
     private mutating func decimal(_ v: Int64) { count += JSONText.writeDecimal(v, at: room(JSONText.decimalRoom)) }
     private mutating func decimal(_ v: UInt64) { count += JSONText.writeDecimal(v, at: room(JSONText.decimalRoom)) }
 
-    mutating func field(_ name: StaticString, _ value: UInt64) { key(name); decimal(value); needsComma = true }
-    mutating func field(_ name: StaticString, _ value: Int) { key(name); decimal(Int64(value)); needsComma = true }
-    mutating func field(_ name: StaticString, _ value: String) { key(name); string(value); needsComma = true }
-    mutating func field(_ name: StaticString, _ value: Double) {
+    public mutating func field(_ name: StaticString, _ value: UInt64) { key(name); decimal(value); needsComma = true }
+    public mutating func field(_ name: StaticString, _ value: Int) { key(name); decimal(Int64(value)); needsComma = true }
+    public mutating func field(_ name: StaticString, _ value: String) { key(name); string(value); needsComma = true }
+    public mutating func field(_ name: StaticString, _ value: Double) {
         key(name)
         count += JSONText.writeDouble(value, at: room(JSONText.doubleRoom))
         needsComma = true
     }
-    mutating func field(_ name: StaticString, _ value: IPAddress) {
+    public mutating func field(_ name: StaticString, _ value: IPAddress) {
         key(name)
         value.withText { text in
             let p = room(text.count + 2)
@@ -112,14 +112,29 @@ struct JSONWriter: ~Copyable {
         }
         needsComma = true
     }
-    mutating func field(_ name: StaticString, _ value: JSONValue) {
+    /// `json` is already JSON text (a stored document, a value written elsewhere): copied as is.
+    public mutating func field(_ name: StaticString, json: UnsafeBufferPointer<UInt8>) {
         key(name)
-        var text: [UInt8] = []
-        value.write(to: &text)
-        text.withUnsafeBufferPointer { append($0) }
+        append(json)
         needsComma = true
     }
-    mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
+    public mutating func field(_ name: StaticString, _ value: Bool) {
+        key(name)
+        value ? raw("true") : raw("false")
+        needsComma = true
+    }
+    public mutating func field(_ name: StaticString, _ value: Int64) { key(name); decimal(value); needsComma = true }
+    /// Optional values: `null` when absent.
+    public mutating func field(_ name: StaticString, _ value: String?) {
+        if let value { field(name, value) } else { key(name); raw("null"); needsComma = true }
+    }
+    public mutating func field(_ name: StaticString, _ value: Int64?) {
+        if let value { field(name, value) } else { key(name); raw("null"); needsComma = true }
+    }
+    public mutating func field(_ name: StaticString, _ value: Double?) {
+        if let value { field(name, value) } else { key(name); raw("null"); needsComma = true }
+    }
+    public mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
 
     private mutating func separate() {
         if needsComma { append(UInt8(ascii: ",")) }
