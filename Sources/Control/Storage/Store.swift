@@ -218,7 +218,12 @@ extension Store {
     }
 
     public func user(id: Int64) async throws -> User? {
-        try await pool.withConnection { c in try c.query("SELECT * FROM users WHERE id = ?", [.int(id)]).first.map(User.init(row:)) }
+        try await pool.withConnection { c in try Self.user(id, on: c) }
+    }
+
+    /// One user by id, on a connection a caller already holds.
+    static func user(_ id: Int64, on c: any SQLConnection) throws -> User? {
+        try c.query("SELECT * FROM users WHERE id = ?", [.int(id)]).first.map(User.init(row:))
     }
 
     public func user(username: String) async throws -> User? {
@@ -251,7 +256,7 @@ extension Store {
     public func updateUser(_ id: Int64, _ changes: UserChanges) async throws -> User {
         do {
             return try await pool.transaction { c in
-                guard var user = try c.query("SELECT * FROM users WHERE id = ?", [.int(id)]).first.map(User.init(row:)) else {
+                guard var user = try Self.user(id, on: c) else {
                     throw StoreError.notFound("user \(id)")
                 }
                 if let email = changes.email { user.email = email }
@@ -356,7 +361,7 @@ extension Store {
     public func tokenUser(jti: String, userID: Int64, now: Int64) async throws -> (active: Bool, user: User?) {
         try await pool.withConnection { c in
             guard try Self.tokenIsActive(c, jti: jti, now: now) else { return (false, nil) }
-            return (true, try c.query("SELECT * FROM users WHERE id = ?", [.int(userID)]).first.map(User.init(row:)))
+            return (true, try Self.user(userID, on: c))
         }
     }
 
@@ -406,7 +411,7 @@ extension Store {
     public func authenticateAPIKey(hash: String) async throws -> (APIKeyRecord, User)? {
         try await pool.withConnection { c in
             guard let key = try c.query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first.map(APIKeyRecord.init(row:)),
-                  let user = try c.query("SELECT * FROM users WHERE id = ?", [.int(key.userID)]).first.map(User.init(row:)) else { return nil }
+                  let user = try Self.user(key.userID, on: c) else { return nil }
             let now = WallClock.nowMillis()
             // Coarse last-used tracking: one write per key per minute, not per request.
             if (key.lastUsedAt ?? 0) < now - 60_000 {

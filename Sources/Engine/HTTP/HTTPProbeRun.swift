@@ -281,11 +281,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
             r.url = progress[k].url.description
             r.protocolName = c.protocolName
             r.failedPhase = .dns
-            if let failure = result.failure {
-                r.outcome = failure.kind == .timeout ? .timeout : .dnsFailure(failure.kind)
-                r.message = failure.message
-            } else if result.addresses.isEmpty {
-                r.outcome = .dnsFailure(.noAddress)
+            if result.failure != nil || result.addresses.isEmpty {
+                r.outcome = result.failureOutcome
+                r.message = result.failure?.message
             }
             return finish(c, k, r, now: now)
         }
@@ -409,7 +407,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
             progress[k].hopResolution = result.duration
             guard let address = result.addresses.first else {
                 var r = baseResult(c, k, now: now)
-                r.outcome = result.failure.map { $0.kind == .timeout ? .timeout : .dnsFailure($0.kind) } ?? .dnsFailure(.noAddress)
+                r.outcome = result.failureOutcome
                 r.failedPhase = .dns
                 r.message = "redirect to \(next.host): " + (result.failure?.message ?? "no address")
                 r.total = nil
@@ -495,3 +493,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
 
 /// `to - from`, or 0 when timestamps from different clock reads cross.
 @inline(__always) func elapsed(_ from: UInt64, _ to: UInt64) -> UInt64 { to > from ? to - from : 0 }
+
+extension DNSResolution {
+    /// What a lookup that gave no address means for an HTTP probe.
+    fileprivate var failureOutcome: HTTPOutcome {
+        guard let failure else { return .dnsFailure(.noAddress) }
+        return failure.kind == .timeout ? .timeout : .dnsFailure(failure.kind)
+    }
+}
