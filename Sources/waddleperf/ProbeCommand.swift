@@ -43,7 +43,11 @@ struct ProbeCommand: AsyncParsableCommand {
         }
         var settings = try options.settings(kind: kind, continuous: false)
         let targets = try await parseTargets(self.targets, kind: kind, family: options.family)
-        if options.threads == nil { settings.threads = ProbeSettings.automaticThreads(targets: targets.count) }
+        // Threads of their own choosing only when the in-flight bound is not the user's:
+        // --concurrency is per thread, and more threads would multiply it.
+        if options.threads == nil && options.concurrency == nil {
+            settings.threads = ProbeSettings.automaticThreads(targets: targets.count)
+        }
         let run = try ProbeRun(kind: kind, targets: targets, settings: settings)
 
         let output = OutputWriter()

@@ -12,8 +12,8 @@ struct ProbeOptions: ParsableArguments {
     @Option(name: .shortAndLong, help: "Per-probe timeout, e.g. 1s, 500ms (default 1s; http: 5s).")
     var timeout: String?
 
-    @Option(help: "Probes in flight at most, per thread (1-65536).")
-    var concurrency: Int = 10_000
+    @Option(help: "Probes in flight at most, per thread (1-65536; default 10000).")
+    var concurrency: Int?
 
     @Option(name: .shortAndLong, help: "Global probes per second across all targets (default: unlimited).")
     var rate: Double?
@@ -27,7 +27,7 @@ struct ProbeOptions: ParsableArguments {
     @Option(help: "TCP: reply bytes to read after sending --size bytes (default: --size when --size is given).")
     var expect: Int?
 
-    @Option(help: "Ring threads, each with its own sockets and share of the targets (default: icmp, tcp, udp: one per core once there are 4096 targets per thread, else one; http: one).")
+    @Option(help: "Ring threads, each with its own sockets and share of the targets (default: one; a probe run of icmp, tcp or udp without --concurrency takes one per core once there are 4096 targets per thread).")
     var threads: Int?
 
     @Option(name: .customLong("icmp-socket"), help: "ICMP socket kind: ping or raw (default: ping if permitted, else raw).")
@@ -54,7 +54,7 @@ struct ProbeOptions: ParsableArguments {
         }
         s.interval = try DurationParser.nanoseconds(interval, field: "interval")
         s.timeout = try DurationParser.nanoseconds(timeout ?? "1s", field: "timeout")
-        s.concurrency = concurrency
+        s.concurrency = concurrency ?? 10_000
         s.rate = rate
         if kind == TCPConnectProbe.self {
             s.size = size ?? 0

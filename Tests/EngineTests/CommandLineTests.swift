@@ -2,8 +2,10 @@ import Engine
 import Foundation
 import Testing
 
+extension LoopbackProbeTests {
 /// The built `waddleperf` binary: bad input exits 2 with one line naming the
-/// field, before anything is sent.
+/// field, before anything is sent. Nested in the serialized loopback suite: its child
+/// processes' pipes would otherwise land in that suite's descriptor counts.
 @Suite struct CommandLineTests {
     static let binary = PackagingTests.root.appendingPathComponent(".build/debug/waddleperf")
 
@@ -76,14 +78,19 @@ import Testing
         let r = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "-f", "json"])
         #expect(r.status == 0, "\(r.stderr)")
         let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(doc["threads"] as? Int == min(ProcessInfo.processInfo.activeProcessorCount, 2))
+        #expect(doc["threads"] as? Int == ProbeSettings.automaticThreads(targets: 16382))
+        #expect(ProbeSettings.automaticThreads(targets: 16382) == min(ProcessInfo.processInfo.activeProcessorCount, 3))
         #expect(doc["sent"] as? Int == 16382 && doc["received"] as? Int == 16382)
         let targets = try #require(doc["targets"] as? [[String: Any]])
         #expect(targets.count == 16382)
         #expect(targets.map { $0["target"] as? String } == (1...16382).map { "127.6.\($0 >> 8).\($0 & 255)" })
-        let one = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "--threads", "1", "-f", "json"])
-        #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])?["threads"] as? Int == 1)
+        // Asked for one thread, or a per-thread in-flight bound: one thread.
+        for flags in [["--threads", "1"], ["--concurrency", "5000"]] {
+            let one = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "-f", "json"] + flags)
+            #expect((try JSONSerialization.jsonObject(with: Data(one.stdout.utf8)) as? [String: Any])?["threads"] as? Int == 1, "\(flags)")
+        }
     }
+}
 }
 
 @Suite struct AutomaticThreadsTests {

@@ -204,12 +204,12 @@ extension HTTPPeerTests {
 }
 
 extension HTTPPeerTests {
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: CommandLineTests.binary.path)))
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: LoopbackProbeTests.CommandLineTests.binary.path)))
     func probeTableSaysWhatItsTLSColumnHoldsForHTTP3() throws {
-        let h3 = try CommandLineTests.run(["probe", "http", peers.url("H3PEER", "/small", secure: true), "--h3", "--ca-file", peers.ca,
+        let h3 = try LoopbackProbeTests.CommandLineTests.run(["probe", "http", peers.url("H3PEER", "/small", secure: true), "--h3", "--ca-file", peers.ca,
                                            "-c", "1", "--format", "table"])
         #expect(h3.status == 0 && h3.stdout.contains("# HTTP/3: the tls column is the QUIC handshake"), "\(h3)")
-        let h2 = try CommandLineTests.run(["probe", "http", peers.url("TLS", "/hello.txt", secure: true), "--h2", "--ca-file", peers.ca,
+        let h2 = try LoopbackProbeTests.CommandLineTests.run(["probe", "http", peers.url("TLS", "/hello.txt", secure: true), "--h2", "--ca-file", peers.ca,
                                            "-c", "1", "--format", "table"])
         #expect(h2.status == 0 && !h2.stdout.contains("QUIC") && h2.stdout.contains("# 1 probes in"), "\(h2)")
     }

@@ -328,8 +328,19 @@ struct SchemaParser {
                      UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     index += 2
                 case UInt8(ascii: "u"):
+                    // Surrogates must pair here too: a skipped (free-form) value is stored
+                    // and served as sent, and readers refuse a lone one.
                     index += 2
-                    _ = try hex4()
+                    let scalar = try hex4()
+                    if (0xD800...0xDBFF).contains(scalar) {
+                        guard index + 1 < count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                            throw Malformed()
+                        }
+                        index += 2
+                        guard (0xDC00...0xDFFF).contains(try hex4()) else { throw Malformed() }
+                    } else if (0xDC00...0xDFFF).contains(scalar) {
+                        throw Malformed()
+                    }
                 default:
                     throw Malformed()
                 }
@@ -463,6 +474,7 @@ struct SchemaParser {
             guard index > first else { throw Malformed() }
         }
         var exponent = 0
+        var saturated = false
         if index < count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
             integral = false
             index += 1
@@ -473,7 +485,7 @@ struct SchemaParser {
             }
             let first = index
             while index < count && isDigit(bytes[index]) {
-                if exponent < 100_000 { exponent = exponent * 10 + Int(bytes[index] - UInt8(ascii: "0")) }
+                if exponent < 100_000 { exponent = exponent * 10 + Int(bytes[index] - UInt8(ascii: "0")) } else { saturated = true }
                 index += 1
             }
             guard index > first else { throw Malformed() }
@@ -484,13 +496,15 @@ struct SchemaParser {
         }
         // Exact: both operands are exact Doubles and one multiply or divide rounds correctly.
         let power = scale + exponent
-        if digits < 19, mantissa < 1 << 53, (-22...22).contains(power) {
+        if digits < 19, mantissa < 1 << 53, !saturated, (-22...22).contains(power) {
             let m = Double(mantissa)
             let d = power >= 0 ? m * Self.exactPowers[power] : m / Self.exactPowers[-power]
             return .double(negative ? -d : d)
         }
         let text = String(decoding: UnsafeBufferPointer(start: bytes + start, count: index - start), as: UTF8.self)
-        guard let d = Double(text) else { throw Malformed() }
+        // Beyond a Double's range (1e999): no reader could take it back, so it is not JSON we
+        // accept (as before), wherever it stands.
+        guard let d = Double(text), d.isFinite else { throw Malformed() }
         return .double(d)
     }
 }
