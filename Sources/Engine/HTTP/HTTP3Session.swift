@@ -97,9 +97,9 @@ final class HTTP3Session {
         guard ngtcp2_crypto_gnutls_configure_client_session(session) == 0 else {
             throw HTTP3Error("ngtcp2_crypto_gnutls_configure_client_session failed")
         }
-        let priority = "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-            + "+CHACHA20-POLY1305:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1"
-        guard gnutls_priority_set_direct(session, priority, nil) == 0 else { throw HTTP3Error("GnuTLS priority refused") }
+        guard let priority = Self.priority, gnutls_priority_set(session, priority) == 0 else {
+            throw HTTP3Error("GnuTLS priority refused")
+        }
         connectionReference.initialize(to: ngtcp2_crypto_conn_ref(
             get_conn: { ref in Unmanaged<HTTP3Session>.fromOpaque(ref!.pointee.user_data).takeUnretainedValue().conn },
             user_data: Unmanaged.passUnretained(self).toOpaque()))
@@ -163,6 +163,15 @@ final class HTTP3Session {
 
     /// Largest datagram we accept (advertised as max_udp_payload_size).
     static let receiveCapacity = 2048
+
+    /// QUIC's TLS 1.3 priorities, parsed once for every connection (GnuTLS shares a priority
+    /// cache between sessions; parsing the string per handshake was measurable).
+    nonisolated(unsafe) private static let priority: gnutls_priority_t? = {
+        var priority: gnutls_priority_t? = nil
+        let text = "%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+            + "+CHACHA20-POLY1305:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1"
+        return gnutls_priority_init(&priority, text, nil) == 0 ? priority : nil
+    }()
 
     var acceptsStreams: Bool { !goaway && !failed }
     /// A datagram or a timer ended the connection: streams that ended with it are still
