@@ -66,7 +66,15 @@ struct ProbeCommand: AsyncParsableCommand {
         defer { signals.cancel() }
         let report = try await run.run(observer: observer)
         await progress.stop()
-        ReportFormatter.write(report, kind: kind, format: format, to: output)
+        // Rendering waits on its worker threads and writing blocks on stdout: on a thread of
+        // its own, not the cooperative pool.
+        let kindType = kind
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread {
+                ReportFormatter.write(report, kind: kindType, format: format, to: output)
+                done.resume()
+            }.start()
+        }
     }
 }
 
