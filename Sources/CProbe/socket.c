@@ -2,6 +2,7 @@
 #include "cprobe.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -145,6 +146,18 @@ int cprobe_socket_local_port(int fd) {
 }
 
 int cprobe_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+long cprobe_raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+    rlim_t want = rl.rlim_max;
+    if (want == RLIM_INFINITY || want > (1 << 20)) want = 1 << 20;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return -errno;
+    }
+    return (long)rl.rlim_cur;
+}
 
 #define DRAIN_BATCH 64
 

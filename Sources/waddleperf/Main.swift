@@ -13,6 +13,8 @@ struct WaddlePerf: AsyncParsableCommand {
     /// Usage errors (bad flags, bad values) exit with 2 and one line naming
     /// the field; nothing has been sent by then.
     static func main() async {
+        // Thousands of probes or connections in flight each hold a socket.
+        ProcessLimits.raiseOpenFiles()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

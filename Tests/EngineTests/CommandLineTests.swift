@@ -93,6 +93,27 @@ extension LoopbackProbeTests {
 }
 }
 
+extension LoopbackProbeTests.CommandLineTests {
+    /// A soft open-file limit of 256 (a stock host has 1024) does not cut a run with a
+    /// thousand probes in flight short: the CLI raises it to the hard limit first.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
+    func aLowOpenFileLimitIsRaised() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "ulimit -Sn 256 && exec \"$0\" \"$@\"", Self.binary.path,
+                       "probe", "tcp", "127.7.0.0/22:1", "-c", "1", "--concurrency", "1000", "-t", "2s", "-f", "json"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try? out.fileHandleForReading.close()
+        let doc = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        // Port 1 on loopback is closed: every probe is refused, none fails to get a socket.
+        #expect(doc["sent"] as? Int == 1022 && doc["refused"] as? Int == 1022 && doc["errors"] as? Int == 0, "\(doc.filter { $0.key != "targets" })")
+    }
+}
+
 @Suite struct AutomaticThreadsTests {
     @Test func oneThreadPerCoreOnceThereAreTargetsToShare() {
         #expect(ProbeSettings.automaticThreads(targets: 1, cores: 2) == 1)

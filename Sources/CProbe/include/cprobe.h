@@ -164,6 +164,11 @@ int cprobe_socket_local_port(int fd);
 /// Closes a socket. Returns 0 or -errno.
 int cprobe_close(int fd);
 
+/* Raises this process's open-file soft limit to its hard limit (at most
+ * 1<<20): thousands of probes in flight need thousands of sockets, and a
+ * stock host's soft limit is 1024. Returns the soft limit now, or -errno. */
+long cprobe_raise_fd_limit(void);
+
 /// Error-queue origins (SO_EE_ORIGIN_*), for Swift.
 enum {
     CPROBE_ORIGIN_ICMP = 2,
