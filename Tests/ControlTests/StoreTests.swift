@@ -154,6 +154,36 @@ struct StoreTests {
         await #expect(throws: ResultWriterError.self) { try await writer.write([ResultRow(createdAt: 0, source: "client", testType: "x", target: "t", outcome: "success", success: true)]) }
     }
 
+    @Test("a row the database refuses fails its own submission only; the batch's others commit",
+          arguments: TestStores.backends.filter { $0 == "mariadb" })
+    func refusedRowsFailAlone(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        var configuration = ResultWriter.Configuration()
+        configuration.maxDelay = .milliseconds(50)  // the three submissions share a batch
+        let writer = ResultWriter(store: store, configuration: configuration)
+        defer { writer.shutdown() }
+        func row(_ target: String) -> ResultRow {
+            ResultRow(createdAt: 1, source: "client", testType: "icmp", target: target, outcome: "success", success: true)
+        }
+        // target is VARCHAR(255) and the server is in strict mode: 300 characters are refused.
+        async let good1 = writer.write([row("good-1"), row("good-1")])
+        async let bad = writer.write([row("fine"), row(String(repeating: "x", count: 300))])
+        async let good2 = writer.write([row("good-2")])
+        #expect(try await good1 > 0)
+        #expect(try await good2 > 0)
+        do {
+            _ = try await bad
+            Issue.record("the refused submission was acknowledged")
+        } catch let error as ResultWriterError {
+            guard case .rejected(let reason) = error else { Issue.record("\(error)"); return }
+            #expect(reason.contains("too long") || reason.contains("1406"), "\(reason)")
+        }
+        // Nothing of the refused submission is stored, all of the others is.
+        let targets = try await store.pool.withConnection { try $0.query("SELECT target FROM test_results ORDER BY id") }.compactMap { $0.string("target") }
+        #expect(targets.sorted() == ["good-1", "good-1", "good-2"])
+    }
+
     @Test("the writer stores every column exactly: text with quotes, backslashes and unicode, NULLs, doubles, JSON", arguments: TestStores.backends)
     func writerRoundTrip(kind: String) async throws {
         let store = try await TestStores.open(kind)

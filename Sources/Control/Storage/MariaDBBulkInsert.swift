@@ -3,22 +3,34 @@ import Foundation
 
 /// A connection that can insert many rows with one execution of a prepared statement.
 protocol BulkInserting: SQLConnection {
-    /// Executes `sql` (an INSERT with `columns` placeholders) once for `rows` rows whose values
-    /// are `values`, row after row. Returns the first inserted id and the rows affected.
-    func bulkInsert(_ sql: String, columns: Int, rows: Int, values: [SQLValue]) throws -> SQLExecution
+    /// Executes `sql` (an INSERT with `payload.columns` placeholders) once for all the
+    /// payload's rows. Returns the first inserted id and the rows affected.
+    func bulkInsert(_ sql: String, _ payload: BulkPayload) throws -> SQLExecution
 }
 
-/// Connector/C bulk array binding (`STMT_ATTR_ARRAY_SIZE`, column-wise): the values travel in
-/// MariaDB's binary protocol in one COM_STMT_BULK_EXECUTE, with no SQL text to build or escape.
-/// Each column takes its type from its first non-NULL value (integers widen to doubles).
-extension MariaDBConnection: BulkInserting {
-    private enum ColumnType { case null, int, double, text }
+/// Rows laid out for Connector/C bulk array binding (`STMT_ATTR_ARRAY_SIZE`, column-wise):
+/// built without a connection, so the next batch can be laid out while the server inserts
+/// the last one. Each column takes its type from its first non-NULL value (integers widen to
+/// doubles).
+final class BulkPayload: @unchecked Sendable {
+    enum ColumnType { case null, int, double, text }
 
-    func bulkInsert(_ sql: String, columns: Int, rows: Int, values: [SQLValue]) throws -> SQLExecution {
-        precondition(values.count == columns * rows && rows > 0, "bulkInsert: \(values.count) values for \(rows) rows of \(columns)")
-        let statement = try prepared(sql)
+    let columns: Int
+    let rows: Int
+    let types: [ColumnType]
+    /// Strings, one after another; `offsets` and `lengths` find each cell's.
+    private(set) var arena: [UInt8] = []
+    private let offsets: [Int]
+    let indicators: UnsafeMutablePointer<CChar>
+    let cells: UnsafeMutableRawPointer
+    let lengths: UnsafeMutablePointer<UInt>
 
-        let types: [ColumnType] = (0..<columns).map { column in
+    /// `values` holds `rows` rows of `columns` values, row after row.
+    init(columns: Int, rows: Int, values: [SQLValue]) throws {
+        precondition(values.count == columns * rows && rows > 0, "BulkPayload: \(values.count) values for \(rows) rows of \(columns)")
+        self.columns = columns
+        self.rows = rows
+        types = (0..<columns).map { column in
             let first = (0..<rows).lazy.map { values[$0 * columns + column] }.first { $0 != .null }
             switch first {
             case nil, .null?: return .null
@@ -27,13 +39,11 @@ extension MariaDBConnection: BulkInserting {
             case .text?, .blob?: return .text
             }
         }
-        // Strings are copied into one arena; pointers into it are set once it stops growing.
-        var arena: [UInt8] = []
+        indicators = .allocate(capacity: columns * rows)
+        cells = .allocate(byteCount: columns * rows * 8, alignment: 8)
+        lengths = .allocate(capacity: columns * rows)
         var offsets = [Int](repeating: 0, count: columns * rows)
-        let indicators = UnsafeMutablePointer<CChar>.allocate(capacity: columns * rows)
-        let cells = UnsafeMutableRawPointer.allocate(byteCount: columns * rows * 8, alignment: 8)
-        let lengths = UnsafeMutablePointer<UInt>.allocate(capacity: columns * rows)
-        defer { indicators.deallocate(); cells.deallocate(); lengths.deallocate() }
+        var arena: [UInt8] = []
         for column in 0..<columns {
             let base = column * rows
             for row in 0..<rows {
@@ -55,11 +65,24 @@ extension MariaDBConnection: BulkInserting {
                     arena.append(contentsOf: v)
                     lengths[slot] = UInt(v.count)
                 default:
+                    indicators.deallocate(); cells.deallocate(); lengths.deallocate()
                     throw SQLError(kind: .other, code: -1, message: "bulkInsert: column \(column) mixes value types (row \(row): \(value))")
                 }
             }
         }
-        return try arena.withUnsafeMutableBufferPointer { arenaBuffer -> SQLExecution in
+        self.offsets = offsets
+        self.arena = arena
+    }
+
+    deinit {
+        indicators.deallocate()
+        cells.deallocate()
+        lengths.deallocate()
+    }
+
+    /// The column binds, valid inside `body` (text cells point into the arena).
+    func withBinds<R>(_ body: (inout [MYSQL_BIND]) throws -> R) rethrows -> R {
+        try arena.withUnsafeMutableBufferPointer { arenaBuffer in
             var binds = [MYSQL_BIND](repeating: MYSQL_BIND(), count: columns)
             for column in 0..<columns {
                 let base = column * rows
@@ -78,7 +101,18 @@ extension MariaDBConnection: BulkInserting {
                 binds[column].buffer = columnCells
                 cmariadb_bind_set_indicator(&binds[column], indicators.advanced(by: base))
             }
-            guard cmariadb_stmt_set_array_size(statement, UInt32(rows)) == 0,
+            return try body(&binds)
+        }
+    }
+}
+
+/// Connector/C bulk array binding: the values travel in MariaDB's binary protocol in one
+/// COM_STMT_BULK_EXECUTE, with no SQL text to build or escape.
+extension MariaDBConnection: BulkInserting {
+    func bulkInsert(_ sql: String, _ payload: BulkPayload) throws -> SQLExecution {
+        let statement = try prepared(sql)
+        return try payload.withBinds { binds -> SQLExecution in
+            guard cmariadb_stmt_set_array_size(statement, UInt32(payload.rows)) == 0,
                   mysql_stmt_bind_param(statement, &binds) == 0,
                   mysql_stmt_execute(statement) == 0 else {
                 let failure = Self.error(code: Int32(mysql_stmt_errno(statement)), message: String(cString: mysql_stmt_error(statement)), context: "bulk insert")
