@@ -36,8 +36,8 @@ public enum JSONText {
                 case 0x0D: put(UInt8(ascii: "\\")); put(UInt8(ascii: "r"))
                 case 0x09: put(UInt8(ascii: "\\")); put(UInt8(ascii: "t"))
                 case 0..<0x20:
-                    for b in [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                              hex[Int(byte >> 4)], hex[Int(byte & 0xF)]] { put(b) }
+                    put(UInt8(ascii: "\\")); put(UInt8(ascii: "u")); put(UInt8(ascii: "0")); put(UInt8(ascii: "0"))
+                    put(hex[Int(byte >> 4)]); put(hex[Int(byte & 0xF)])
                 default: put(byte)
                 }
             }

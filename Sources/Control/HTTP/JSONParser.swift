@@ -109,8 +109,8 @@ struct SchemaParser {
             return .int(n)
 
         case .number(let minimum, let maximum):
-            guard c == UInt8(ascii: "-") || isDigit(c), let d = try number().double, d.isFinite else {
-                if c == UInt8(ascii: "-") || isDigit(c) { problem(field, "must be a number"); return nil }
+            // number() gives .int or .double, finite (anything else is malformed).
+            guard c == UInt8(ascii: "-") || isDigit(c), let d = try number().double else {
                 return try mismatch(field, "must be a number", depth)
             }
             if let minimum, d < minimum { problem(field, "must be at least \(minimum)"); return nil }
