@@ -9,6 +9,8 @@
  *             (STMT_ATTR_ARRAY_SIZE), BATCH rows per execute
  *
  * multirow and bulk commit once per BATCH rows; rowwise commits every row.
+ * series_id is bound as the writer's series resolution gives it for these rows
+ * (one series per target, 1,000 of them), so both insert into the same indexes alike.
  * Prints one JSON line.
  *
  *   store_ceiling HOST PORT USER DATABASE MODE ROWS [BATCH] [SECONDS]
@@ -19,11 +21,11 @@
 #include <string.h>
 #include <time.h>
 
-#define COLUMNS 30
+#define COLUMNS 31
 static const char *column_list =
     "created_at, received_at, source, test_type, protocol_detail, target, resolved_address, outcome, success, sent, received, "
     "loss_percent, latency_ms, min_ms, max_ms, p50_ms, p99_ms, jitter_ms, stddev_ms, throughput_mbps, dns_ms, connect_ms, "
-    "tls_ms, ttfb_ms, transfer_ms, total_ms, device_id, user_id, ou_id, raw_json";
+    "tls_ms, ttfb_ms, transfer_ms, total_ms, device_id, user_id, ou_id, raw_json, series_id";
 
 static double now(void) {
     struct timespec ts;
@@ -41,8 +43,8 @@ static void row_text(char *out, size_t size, long i, long long ts) {
     double lat = 0.2 + (i % 100) * 0.01;
     snprintf(out, size,
              "(%lld,%lld,'client','icmp','','host-%ld.example','192.0.2.%ld','success',1,10,10,0,%.3f,%.3f,%.3f,%.3f,%.3f,"
-             "0.01,0.02,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,1,NULL,NULL)",
-             ts, ts, i % 1000, i % 250, lat, lat - 0.05, lat + 0.1, lat, lat + 0.08);
+             "0.01,0.02,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,1,NULL,NULL,%ld)",
+             ts, ts, i % 1000, i % 250, lat, lat - 0.05, lat + 0.1, lat, lat + 0.08, i % 1000 + 1);
 }
 
 static void run_sql_rows(MYSQL *m, long rows, long per_statement, long batch, double seconds, long *done) {
@@ -72,7 +74,7 @@ static void run_sql_rows(MYSQL *m, long rows, long per_statement, long batch, do
 
 static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
     char sql[2048];
-    snprintf(sql, sizeof sql, "INSERT INTO test_results (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", column_list);
+    snprintf(sql, sizeof sql, "INSERT INTO test_results (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", column_list);
     MYSQL_STMT *stmt = mysql_stmt_init(m);
     if (mysql_stmt_prepare(stmt, sql, strlen(sql))) die(m, "prepare");
 
@@ -83,7 +85,7 @@ static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
     unsigned long *lens[COLUMNS] = {0};
     char *ind[COLUMNS];
     /* 0: int, 1: double, 2: string, 3: always NULL */
-    static const int kind[COLUMNS] = {0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3};
+    static const int kind[COLUMNS] = {0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 0};
     char *text = malloc((size_t)batch * 64);
     MYSQL_BIND bind[COLUMNS];
     memset(bind, 0, sizeof bind);
@@ -105,7 +107,7 @@ static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
         unsigned int n = 0;
         for (; n < batch && i < rows; n++, i++) {
             double lat = 0.2 + (i % 100) * 0.01;
-            ints[0][n] = ts; ints[1][n] = ts; ints[8][n] = 1; ints[9][n] = 10; ints[10][n] = 10; ints[27][n] = 1;
+            ints[0][n] = ts; ints[1][n] = ts; ints[8][n] = 1; ints[9][n] = 10; ints[10][n] = 10; ints[27][n] = 1; ints[30][n] = i % 1000 + 1;
             dbls[11][n] = 0; dbls[12][n] = lat; dbls[13][n] = lat - 0.05; dbls[14][n] = lat + 0.1; dbls[15][n] = lat;
             dbls[16][n] = lat + 0.08; dbls[17][n] = 0.01; dbls[18][n] = 0.02;
             char *target = text + (size_t)n * 64;

@@ -221,6 +221,101 @@ struct StoreTests {
         #expect(try await store.countResults() == 500)
     }
 
+    @Test("results stored before series existed are found by every filter after the migration, and new ones join their series",
+          arguments: TestStores.backends)
+    func seriesMigration(kind: String) async throws {
+        let backend = try TestStores.backend(kind)
+        let old = try await Store.open(backend, connections: 1, through: 2)
+        // Rows as version 2 wrote them: no series. 24 rows over 2 OUs (and none), 4 users, 2 devices (and none), 2 types, 3 targets.
+        struct Old {
+            let at: Int64, type: String, target: String, device: Int64?, user: Int64, ou: Int64?
+            var key: String { "\(type)|\(target)|\(device ?? 0)|\(user)|\(ou ?? 0)" }
+        }
+        let rows: [Old] = (0..<24).map { (i: Int) -> Old in
+            let device: Int64? = i % 3 == 0 ? nil : Int64(i % 3)
+            let user = Int64(i % 4 == 3 ? 9 : i % 3 + 1)
+            return Old(at: Int64(i), type: i % 2 == 0 ? "icmp" : "tcp", target: "t\(i % 3)", device: device, user: user, ou: i < 12 ? 1 : nil)
+        }
+        try await old.pool.withConnection { c in
+            for row in rows {
+                let binds: [SQLValue] = [.int(row.at), .int(row.at), .text(row.type), .text(row.target), .optional(row.device), .int(row.user), .optional(row.ou)]
+                try c.execute("INSERT INTO test_results (created_at, received_at, source, test_type, target, outcome, success, device_id, user_id, ou_id) VALUES (?, ?, 'client', ?, ?, 'success', 1, ?, ?, ?)", binds)
+            }
+        }
+        old.close()
+        let store = try await Store.open(backend, connections: 2)
+        defer { store.close() }
+        #expect(try await store.schemaVersion() == Schema.latestVersion)
+        let unassigned = try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM test_results WHERE series_id = 0") }
+        #expect(unassigned == 0)
+        func count(_ edit: (inout ResultFilter) -> Void) async throws -> Int {
+            var filter = ResultFilter()
+            filter.limit = 1000
+            edit(&filter)
+            return try await store.results(filter).count
+        }
+        func expected(_ predicate: (Old) -> Bool) -> Int { rows.filter(predicate).count }
+        #expect(try await count { $0.target = "t1" } == expected { $0.target == "t1" })
+        #expect(try await count { $0.testType = "tcp"; $0.target = "t2" } == expected { $0.type == "tcp" && $0.target == "t2" })
+        #expect(try await count { $0.deviceID = 2 } == expected { $0.device == 2 })
+        #expect(try await count { $0.userID = 9 } == expected { $0.user == 9 })
+        #expect(try await count { $0.ouIDs = [1] } == 12)
+        #expect(try await count { $0.ouIDs = [1]; $0.userID = 9 } == expected { $0.ou == 1 || $0.user == 9 })
+        #expect(try await count { $0.ouIDs = [1]; $0.deviceID = 1; $0.since = 4 } == expected { $0.at >= 4 && $0.ou == 1 && $0.device == 1 })
+        // A new result with an existing key joins its series; no new series is made for it.
+        let seriesBefore = try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM result_series") }
+        #expect(seriesBefore == Int64(Set(rows.map(\.key)).count))
+        let writer = ResultWriter(store: store)
+        defer { writer.shutdown() }
+        var again = ResultRow(createdAt: 100, source: "client", testType: "icmp", target: "t1", outcome: "success", success: true)
+        again.deviceID = 1; again.userID = 2; again.ouID = 1  // row 4's key
+        try await writer.write([again])
+        #expect(try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM result_series") } == seriesBefore)
+        #expect(try await count { $0.target = "t1"; $0.deviceID = 1; $0.ouIDs = [1] } == expected { $0.target == "t1" && $0.device == 1 && $0.ou == 1 } + 1)
+    }
+
+    @Test("series keys compare texts by their bytes, as the database does, not by Unicode equivalence", arguments: TestStores.backends)
+    func seriesKeysAreBytes(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        let writer = ResultWriter(store: store)
+        defer { writer.shutdown() }
+        let composed = "caf\u{E9}.example", decomposed = "cafe\u{301}.example"
+        #expect(composed == decomposed)  // to Swift, one string
+        func row(_ target: String) -> ResultRow {
+            ResultRow(createdAt: 1, source: "client", testType: "http", target: target, outcome: "success", success: true)
+        }
+        try await writer.write([row(composed), row(decomposed), row(composed)])
+        try await writer.write([row(decomposed)])
+        for (target, expected) in [(composed, 2), (decomposed, 2)] {
+            var filter = ResultFilter()
+            filter.target = target
+            let found = try await store.results(filter)
+            #expect(found.count == expected)
+            #expect(found.allSatisfy { $0.row.target.utf8.elementsEqual(target.utf8) })
+        }
+    }
+
+    @Test("the series cache resolves correctly when it is full and starts over", arguments: TestStores.backends)
+    func seriesCacheCapacity(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        let resolver = SeriesResolver(capacity: 3)
+        let connection = try store.makeConnection()
+        func rows(_ targets: [String]) -> [ResultRow] {
+            targets.map { ResultRow(createdAt: 1, source: "client", testType: "dns", target: $0, outcome: "success", success: true) }
+        }
+        let first = try resolver.ids(for: rows(["a", "b", "a"])) { connection }
+        #expect(first[0] == first[2] && first[0] != first[1])
+        let second = try resolver.ids(for: rows(["c", "d", "e", "b"])) { connection }  // overflows: the cache starts over
+        #expect(Set(second).count == 4 && second[3] == first[1])
+        var asked = false
+        let cached = try resolver.ids(for: rows(["c", "d", "e", "b"])) { asked = true; return connection }
+        #expect(cached == second)
+        #expect(asked)  // "b" fell out with the overflow, so the database was asked again
+        #expect(try connection.scalar("SELECT COUNT(*) FROM result_series") == 5)
+    }
+
     @Test("scoped result queries with cursor paging", arguments: TestStores.backends)
     func resultQueries(kind: String) async throws {
         let store = try await TestStores.open(kind)

@@ -10,68 +10,68 @@ protocol BulkInserting: SQLConnection {
 
 /// Rows laid out for Connector/C bulk array binding (`STMT_ATTR_ARRAY_SIZE`, column-wise):
 /// built without a connection, so the next batch can be laid out while the server inserts
-/// the last one. Each column takes its type from its first non-NULL value (integers widen to
-/// doubles).
+/// the last one. Cells start NULL; `RowWriter` fills a row's cells in column order.
 final class BulkPayload: @unchecked Sendable {
-    enum ColumnType { case null, int, double, text }
+    enum ColumnType: Sendable { case int, double, text }
 
     let columns: Int
     let rows: Int
     let types: [ColumnType]
     /// Strings, one after another; `offsets` and `lengths` find each cell's.
-    private(set) var arena: [UInt8] = []
-    private let offsets: [Int]
+    private var arena: [UInt8] = []
+    private var offsets: [Int]
     let indicators: UnsafeMutablePointer<CChar>
     let cells: UnsafeMutableRawPointer
     let lengths: UnsafeMutablePointer<UInt>
 
-    /// `values` holds `rows` rows of `columns` values, row after row.
-    init(columns: Int, rows: Int, values: [SQLValue]) throws {
-        precondition(values.count == columns * rows && rows > 0, "BulkPayload: \(values.count) values for \(rows) rows of \(columns)")
-        self.columns = columns
+    init(types: [ColumnType], rows: Int, textBytes: Int = 0) {
+        precondition(rows > 0 && !types.isEmpty, "BulkPayload: \(rows) rows of \(types.count) columns")
+        self.columns = types.count
         self.rows = rows
-        types = (0..<columns).map { column in
-            let first = (0..<rows).lazy.map { values[$0 * columns + column] }.first { $0 != .null }
-            switch first {
-            case nil, .null?: return .null
-            case .int?: return .int
-            case .double?: return .double
-            case .text?, .blob?: return .text
-            }
-        }
+        self.types = types
         indicators = .allocate(capacity: columns * rows)
+        indicators.initialize(repeating: CChar(STMT_INDICATOR_NULL.rawValue), count: columns * rows)
         cells = .allocate(byteCount: columns * rows * 8, alignment: 8)
         lengths = .allocate(capacity: columns * rows)
-        var offsets = [Int](repeating: 0, count: columns * rows)
-        var arena: [UInt8] = []
-        for column in 0..<columns {
-            let base = column * rows
-            for row in 0..<rows {
-                let value = values[row * columns + column]
-                let slot = base + row
-                indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
-                lengths[slot] = 0
-                switch (types[column], value) {
-                case (_, .null): indicators[slot] = CChar(STMT_INDICATOR_NULL.rawValue)
-                case (.int, .int(let v)): cells.storeBytes(of: v, toByteOffset: slot * 8, as: Int64.self)
-                case (.double, .double(let v)): cells.storeBytes(of: v, toByteOffset: slot * 8, as: Double.self)
-                case (.double, .int(let v)): cells.storeBytes(of: Double(v), toByteOffset: slot * 8, as: Double.self)
-                case (.text, .text(let v)):
-                    offsets[slot] = arena.count
-                    arena.append(contentsOf: v.utf8)
-                    lengths[slot] = UInt(arena.count - offsets[slot])
-                case (.text, .blob(let v)):
-                    offsets[slot] = arena.count
-                    arena.append(contentsOf: v)
-                    lengths[slot] = UInt(v.count)
-                default:
-                    indicators.deallocate(); cells.deallocate(); lengths.deallocate()
-                    throw SQLError(kind: .other, code: -1, message: "bulkInsert: column \(column) mixes value types (row \(row): \(value))")
-                }
-            }
+        lengths.initialize(repeating: 0, count: columns * rows)
+        offsets = [Int](repeating: 0, count: columns * rows)
+        arena.reserveCapacity(textBytes)
+    }
+
+    /// Writes one row's cells, in column order, each of its column's type.
+    struct RowWriter: ResultColumnSink {
+        let payload: BulkPayload
+        let row: Int
+        var column = 0
+
+        private mutating func next(_ type: ColumnType) -> Int {
+            precondition(payload.types[column] == type, "BulkPayload: column \(column) is \(payload.types[column]), not \(type)")
+            defer { column += 1 }
+            return column * payload.rows + row
         }
-        self.offsets = offsets
-        self.arena = arena
+
+        mutating func int(_ value: Int64?) {
+            let slot = next(.int)
+            guard let value else { return }
+            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+            payload.cells.storeBytes(of: value, toByteOffset: slot * 8, as: Int64.self)
+        }
+
+        mutating func double(_ value: Double?) {
+            let slot = next(.double)
+            guard let value else { return }
+            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+            payload.cells.storeBytes(of: value, toByteOffset: slot * 8, as: Double.self)
+        }
+
+        mutating func text(_ value: String?) {
+            let slot = next(.text)
+            guard let value else { return }
+            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+            payload.offsets[slot] = payload.arena.count
+            payload.arena.append(contentsOf: value.utf8)
+            payload.lengths[slot] = UInt(payload.arena.count - payload.offsets[slot])
+        }
     }
 
     deinit {
@@ -88,7 +88,7 @@ final class BulkPayload: @unchecked Sendable {
                 let base = column * rows
                 let columnCells = cells.advanced(by: base * 8)
                 switch types[column] {
-                case .null, .int: binds[column].buffer_type = MYSQL_TYPE_LONGLONG
+                case .int: binds[column].buffer_type = MYSQL_TYPE_LONGLONG
                 case .double: binds[column].buffer_type = MYSQL_TYPE_DOUBLE
                 case .text:
                     binds[column].buffer_type = MYSQL_TYPE_STRING

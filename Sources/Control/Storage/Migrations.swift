@@ -192,11 +192,54 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS enrollment_secrets_ou ON enrollment_secrets(ou_id)",
             "CREATE INDEX IF NOT EXISTS test_results_type ON test_results(test_type, created_at)",
         ]),
+        // Reads filter results by scope (OU, user), device, test type and target. Five indexes on
+        // test_results for that cost MariaDB's one insert thread ~7 µs a row; a series (one row
+        // per distinct combination, like a time-series database's series index) and one
+        // (series_id, created_at) index serve the same reads for one index insert a row.
+        Migration(version: 3, name: "result series", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS result_series (
+              id {id},
+              ou_id BIGINT NOT NULL,
+              user_id BIGINT NOT NULL,
+              device_id BIGINT NOT NULL,
+              test_type VARCHAR(32) NOT NULL,
+              target VARCHAR(255) NOT NULL,
+              created_at BIGINT NOT NULL
+            ){table}
+            """,
+            "CREATE UNIQUE INDEX IF NOT EXISTS result_series_key ON result_series(target, test_type, ou_id, user_id, device_id)",
+            "CREATE INDEX IF NOT EXISTS result_series_ou ON result_series(ou_id)",
+            "CREATE INDEX IF NOT EXISTS result_series_user ON result_series(user_id)",
+            "CREATE INDEX IF NOT EXISTS result_series_device ON result_series(device_id)",
+            "CREATE INDEX IF NOT EXISTS result_series_type ON result_series(test_type)",
+            "ALTER TABLE test_results ADD COLUMN series_id BIGINT NOT NULL DEFAULT 0",
+            """
+            INSERT INTO result_series (ou_id, user_id, device_id, test_type, target, created_at)
+            SELECT COALESCE(ou_id, 0), COALESCE(user_id, 0), COALESCE(device_id, 0), test_type, target, MIN(created_at)
+            FROM test_results GROUP BY COALESCE(ou_id, 0), COALESCE(user_id, 0), COALESCE(device_id, 0), test_type, target
+            """,
+            """
+            UPDATE test_results SET series_id = (SELECT s.id FROM result_series s WHERE s.target = test_results.target
+              AND s.test_type = test_results.test_type AND s.ou_id = COALESCE(test_results.ou_id, 0)
+              AND s.user_id = COALESCE(test_results.user_id, 0) AND s.device_id = COALESCE(test_results.device_id, 0))
+            """,
+            "CREATE INDEX IF NOT EXISTS test_results_series ON test_results(series_id, created_at)",
+            "DROP INDEX IF EXISTS test_results_ou ON test_results",
+            "DROP INDEX IF EXISTS test_results_user ON test_results",
+            "DROP INDEX IF EXISTS test_results_device ON test_results",
+            "DROP INDEX IF EXISTS test_results_target ON test_results",
+            "DROP INDEX IF EXISTS test_results_type ON test_results",
+        ]),
     ]
 
     static func expand(_ statement: String, for dialect: SQLDialect) -> String {
         switch dialect {
         case .sqlite:
+            // SQLite's DROP INDEX names no table.
+            if statement.hasPrefix("DROP INDEX"), let on = statement.range(of: " ON ") {
+                return String(statement[..<on.lowerBound])
+            }
             return statement
                 .replacingOccurrences(of: "{id}", with: "INTEGER PRIMARY KEY AUTOINCREMENT")
                 .replacingOccurrences(of: "{text}", with: "TEXT")
@@ -213,7 +256,7 @@ enum Schema {
 
     /// Applies every migration newer than the recorded version. On MariaDB a named lock keeps two
     /// servers starting at once from racing.
-    static func migrate(_ connection: any SQLConnection) throws {
+    static func migrate(_ connection: any SQLConnection, through version: Int = latestVersion) throws {
         let dialect = connection.dialect
         if dialect == .mariadb { _ = try connection.query("SELECT GET_LOCK('waddleperf_migrate', 60)") }
         defer { if dialect == .mariadb { _ = try? connection.query("SELECT RELEASE_LOCK('waddleperf_migrate')") } }
@@ -225,7 +268,7 @@ enum Schema {
             ){table}
             """, for: dialect))
         let current = try connection.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") ?? 0
-        for migration in migrations where migration.version > current {
+        for migration in migrations where migration.version > current && migration.version <= version {
             for statement in migration.statements {
                 try connection.execute(expand(statement, for: dialect))
             }

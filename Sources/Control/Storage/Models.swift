@@ -137,22 +137,38 @@ public struct ResultRow: Sendable, Equatable {
         "created_at", "received_at", "source", "test_type", "protocol_detail", "target", "resolved_address",
         "outcome", "success", "sent", "received", "loss_percent", "latency_ms", "min_ms", "max_ms", "p50_ms",
         "p99_ms", "jitter_ms", "stddev_ms", "throughput_mbps", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms",
-        "transfer_ms", "total_ms", "device_id", "user_id", "ou_id", "raw_json",
+        "transfer_ms", "total_ms", "device_id", "user_id", "ou_id", "raw_json", "series_id",
     ]
 
-    /// Appends this row's values in `columns` order; `receivedAt` is the batch's receipt time.
-    func append(to binds: inout [SQLValue], receivedAt: Int64) {
-        binds.append(.int(createdAt)); binds.append(.int(receivedAt)); binds.append(.text(source))
-        binds.append(.text(testType)); binds.append(.text(protocolDetail)); binds.append(.text(target))
-        binds.append(.optional(resolvedAddress)); binds.append(.text(outcome)); binds.append(.bool(success))
-        binds.append(.optional(sent)); binds.append(.optional(received)); binds.append(.optional(lossPercent))
-        binds.append(.optional(latencyMs)); binds.append(.optional(minMs)); binds.append(.optional(maxMs))
-        binds.append(.optional(p50Ms)); binds.append(.optional(p99Ms)); binds.append(.optional(jitterMs))
-        binds.append(.optional(stddevMs)); binds.append(.optional(throughputMbps)); binds.append(.optional(dnsMs))
-        binds.append(.optional(connectMs)); binds.append(.optional(tlsMs)); binds.append(.optional(ttfbMs))
-        binds.append(.optional(transferMs)); binds.append(.optional(totalMs)); binds.append(.optional(deviceID))
-        binds.append(.optional(userID)); binds.append(.optional(ouID)); binds.append(.optional(rawJSON))
+    /// Writes this row's values in `columns` order; `receivedAt` is the batch's receipt time and
+    /// `seriesID` the row's `result_series` id (`SeriesResolver`).
+    func encode(into sink: inout some ResultColumnSink, receivedAt: Int64, seriesID: Int64) {
+        sink.int(createdAt); sink.int(receivedAt); sink.text(source)
+        sink.text(testType); sink.text(protocolDetail); sink.text(target)
+        sink.text(resolvedAddress); sink.text(outcome); sink.int(success ? 1 : 0)
+        sink.int(sent); sink.int(received); sink.double(lossPercent)
+        sink.double(latencyMs); sink.double(minMs); sink.double(maxMs)
+        sink.double(p50Ms); sink.double(p99Ms); sink.double(jitterMs)
+        sink.double(stddevMs); sink.double(throughputMbps); sink.double(dnsMs)
+        sink.double(connectMs); sink.double(tlsMs); sink.double(ttfbMs)
+        sink.double(transferMs); sink.double(totalMs); sink.int(deviceID)
+        sink.int(userID); sink.int(ouID); sink.text(rawJSON)
+        sink.int(seriesID)
     }
+
+    /// Each of `columns`' type, as `encode` writes it.
+    static let columnTypes: [BulkPayload.ColumnType] = {
+        struct Recorder: ResultColumnSink {
+            var types: [BulkPayload.ColumnType] = []
+            mutating func int(_ value: Int64?) { types.append(.int) }
+            mutating func double(_ value: Double?) { types.append(.double) }
+            mutating func text(_ value: String?) { types.append(.text) }
+        }
+        var recorder = Recorder()
+        ResultRow(createdAt: 0, source: "", testType: "", target: "", outcome: "", success: false).encode(into: &recorder, receivedAt: 0, seriesID: 0)
+        precondition(recorder.types.count == columns.count, "ResultRow.encode writes \(recorder.types.count) values for \(columns.count) columns")
+        return recorder.types
+    }()
 
     /// The columns `init(row:at:)` reads, in its order.
     static let columnNames = [
@@ -191,6 +207,20 @@ public struct ResultRow: Sendable, Equatable {
         self.outcome = outcome
         self.success = success
     }
+}
+
+/// Where `ResultRow.encode` writes a row's values, one call per column in order.
+protocol ResultColumnSink {
+    mutating func int(_ value: Int64?)
+    mutating func double(_ value: Double?)
+    mutating func text(_ value: String?)
+}
+
+/// Statement binds, for the multi-row INSERTs.
+extension Array: ResultColumnSink where Element == SQLValue {
+    mutating func int(_ value: Int64?) { append(.optional(value)) }
+    mutating func double(_ value: Double?) { append(.optional(value)) }
+    mutating func text(_ value: String?) { append(.optional(value)) }
 }
 
 public struct StoredResult: Sendable {

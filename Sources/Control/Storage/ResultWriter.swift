@@ -59,6 +59,7 @@ public final class ResultWriter: Sendable {
     /// inserts and commits the one before (the server otherwise waited ~2 µs a row for it).
     private let pipelined: Bool
     private let handoff = Handoff()
+    private let series = SeriesResolver()
 
     public convenience init(store: Store, configuration: Configuration = .init()) {
         self.init(configuration: configuration, pipelined: store.dialect == .mariadb) { try store.makeConnection() }
@@ -207,19 +208,38 @@ public final class ResultWriter: Sendable {
     /// The binder thread (MariaDB): takes batches as they form and lays them out while the
     /// writer thread commits the one before. A batch it cannot lay out goes on without a
     /// payload; the writer thread then finds and reports the offending submission.
+    /// A series not yet cached is resolved on the binder's own connection, opened when first needed.
     private func bind() {
+        var connection: (any SQLConnection)?
         while let batch = nextBatch() {
-            handoff.put(Prepared(batch: batch, payload: try? Self.payload(for: batch.flatMap(\.rows))))
+            var payload: BulkPayload?
+            do {
+                let ids = try series.ids(for: batch.map(\.rows)) {
+                    if connection == nil { connection = try connect() }
+                    return connection!
+                }
+                payload = Self.payload(for: batch, series: ids)
+            } catch {
+                connection = nil
+            }
+            handoff.put(Prepared(batch: batch, payload: payload))
         }
         handoff.finish()
     }
 
-    private static func payload(for rows: [ResultRow]) throws -> BulkPayload {
-        var binds: [SQLValue] = []
-        binds.reserveCapacity(rows.count * ResultRow.columns.count)
+    /// The batch's rows laid out for bulk binding, column by column.
+    private static func payload(for batch: [Submission], series: [Int64]) -> BulkPayload {
+        let payload = BulkPayload(types: ResultRow.columnTypes, rows: series.count, textBytes: series.count * 64)
         let receivedAt = WallClock.nowMillis()
-        for row in rows { row.append(to: &binds, receivedAt: receivedAt) }
-        return try BulkPayload(columns: ResultRow.columns.count, rows: rows.count, values: binds)
+        var index = 0
+        for submission in batch {
+            for row in submission.rows.indices {
+                var writer = BulkPayload.RowWriter(payload: payload, row: index)
+                submission.rows[row].encode(into: &writer, receivedAt: receivedAt, seriesID: series[index])
+                index += 1
+            }
+        }
+        return payload
     }
 
     private func commit(_ batch: [Submission], payload: BulkPayload? = nil, connection: inout (any SQLConnection)?) {
@@ -227,7 +247,7 @@ public final class ResultWriter: Sendable {
         while true {
             do {
                 if connection == nil { connection = try connect() }
-                let lastID = try insert(batch.flatMap(\.rows), payload: payload, on: connection!)
+                let lastID = try insert(batch, payload: payload, on: connection!)
                 let rows = batch.reduce(0) { $0 + $1.rows.count }
                 state.withLock { $0.committedRows += Int64(rows); $0.committedBatches += 1 }
                 // Each submission learns the last id of the whole batch: its rows are all at or below it.
@@ -270,16 +290,19 @@ public final class ResultWriter: Sendable {
     /// The single-row INSERT that bulk binding executes for many rows.
     private static let bulkStatement = insertStatement(rows: 1)
 
-    private func insert(_ rows: [ResultRow], payload: BulkPayload?, on connection: any SQLConnection) throws -> Int64 {
+    private func insert(_ batch: [Submission], payload: BulkPayload?, on connection: any SQLConnection) throws -> Int64 {
         if let bulk = connection as? any BulkInserting {
             // MariaDB: one array-bound execution per batch, no SQL text to build or escape.
-            let payload = try payload ?? Self.payload(for: rows)
+            let payload = try payload ?? Self.payload(for: batch, series: series.ids(for: batch.map(\.rows)) { connection })
             return try connection.transaction {
                 let result = try bulk.bulkInsert(Self.bulkStatement, payload)
                 // The first row's id; a batch's ids are consecutive (one statement, InnoDB auto-increment lock).
-                return result.lastInsertID + Int64(rows.count - 1)
+                return result.lastInsertID + Int64(payload.rows - 1)
             }
         }
+        // New series are committed on their own, before the batch's transaction.
+        let seriesIDs = try series.ids(for: batch.map(\.rows)) { connection }
+        let rows = batch.flatMap(\.rows)
         return try connection.transaction {
             var lastID: Int64 = 0
             var start = 0
@@ -289,7 +312,7 @@ public final class ResultWriter: Sendable {
             while start < rows.count {
                 let end = min(start + configuration.rowsPerStatement, rows.count)
                 binds.removeAll(keepingCapacity: true)
-                for index in start..<end { rows[index].append(to: &binds, receivedAt: receivedAt) }
+                for index in start..<end { rows[index].encode(into: &binds, receivedAt: receivedAt, seriesID: seriesIDs[index]) }
                 let sql = end - start == configuration.rowsPerStatement ? fullStatement : Self.insertStatement(rows: end - start)
                 let result = try connection.execute(sql, binds)
                 // SQLite reports the last row's id, MariaDB the first row's.

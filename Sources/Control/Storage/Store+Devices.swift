@@ -407,26 +407,31 @@ extension Store {
 // MARK: Statistics
 
 extension ResultFilter {
-    /// The WHERE clause for this filter's scope and conditions (cursor included).
+    /// The WHERE clause for this filter's scope and conditions (cursor included). Scope, device,
+    /// test type and target select series (`result_series`); time and cursor select rows.
     func whereClause() -> (sql: String, binds: [SQLValue])? {
-        var clauses: [String] = []
+        var series: [String] = []
         var binds: [SQLValue] = []
         if let ouIDs {
             if ouIDs.isEmpty && userID == nil { return nil }
             if let userID {
                 // Reporters see their OUs plus their own results.
-                clauses.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
+                series.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
                 binds += ouIDs.map(SQLValue.int) + [.int(userID)]
             } else {
-                clauses.append("ou_id IN (\(placeholders(ouIDs.count)))")
+                series.append("ou_id IN (\(placeholders(ouIDs.count)))")
                 binds += ouIDs.map(SQLValue.int)
             }
         } else if let userID {
-            clauses.append("user_id = ?"); binds.append(.int(userID))
+            series.append("user_id = ?"); binds.append(.int(userID))
         }
-        if let v = deviceID { clauses.append("device_id = ?"); binds.append(.int(v)) }
-        if let v = testType { clauses.append("test_type = ?"); binds.append(.text(v)) }
-        if let v = target { clauses.append("target = ?"); binds.append(.text(v)) }
+        if let v = deviceID { series.append("device_id = ?"); binds.append(.int(v)) }
+        if let v = testType { series.append("test_type = ?"); binds.append(.text(v)) }
+        if let v = target { series.append("target = ?"); binds.append(.text(v)) }
+        var clauses: [String] = []
+        if !series.isEmpty {
+            clauses.append("series_id IN (SELECT id FROM result_series WHERE \(series.joined(separator: " AND ")))")
+        }
         if let v = since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
         if let v = until { clauses.append("created_at < ?"); binds.append(.int(v)) }
         if let v = beforeID { clauses.append("id < ?"); binds.append(.int(v)) }

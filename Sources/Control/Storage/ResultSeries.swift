@@ -1,0 +1,103 @@
+import Synchronization
+
+/// What result reads filter on, as one key: scope (OU, user), device, test type and target. Each
+/// distinct key is a row of `result_series`; results carry its id, and the one
+/// `(series_id, created_at)` index on `test_results` serves every filter through it.
+///
+/// Texts compare by their bytes, as the database does (Swift's `==` on `String` would make
+/// canonically equivalent spellings one key).
+struct SeriesKey: Hashable, Sendable {
+    let ouID: Int64
+    let userID: Int64
+    let deviceID: Int64
+    let testType: String
+    let target: String
+
+    /// Absent ids are stored as 0 (real ids start at 1), so the unique key sees them as equal.
+    init(_ row: borrowing ResultRow) {
+        ouID = row.ouID ?? 0
+        userID = row.userID ?? 0
+        deviceID = row.deviceID ?? 0
+        testType = row.testType
+        target = row.target
+    }
+
+    static func == (a: SeriesKey, b: SeriesKey) -> Bool {
+        a.ouID == b.ouID && a.userID == b.userID && a.deviceID == b.deviceID
+            && a.testType.utf8.elementsEqual(b.testType.utf8) && a.target.utf8.elementsEqual(b.target.utf8)
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(ouID)
+        hasher.combine(userID)
+        hasher.combine(deviceID)
+        Self.combine(testType, into: &hasher)
+        Self.combine(target, into: &hasher)
+    }
+
+    private static func combine(_ text: String, into hasher: inout Hasher) {
+        var text = text
+        hasher.combine(text.utf8.count)
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    var binds: [SQLValue] { [.text(target), .text(testType), .int(ouID), .int(userID), .int(deviceID)] }
+}
+
+/// Maps results to their series ids: a bounded cache in front of `result_series`. A key not yet
+/// cached is looked up, and inserted if new, in autocommitted statements of its own, so an id in
+/// the cache always names a committed series whatever happens to the batch that needed it.
+final class SeriesResolver: Sendable {
+    private let cache = Mutex<[SeriesKey: Int64]>([:])
+    private let capacity: Int
+
+    init(capacity: Int = 1 << 20) {
+        self.capacity = capacity
+    }
+
+    private static let select = "SELECT id FROM result_series WHERE target = ? AND test_type = ? AND ou_id = ? AND user_id = ? AND device_id = ?"
+
+    func ids(for rows: [ResultRow], connection: () throws -> any SQLConnection) throws -> [Int64] {
+        try ids(for: [rows], connection: connection)
+    }
+
+    /// The series id of every row of `groups`, in order. `connection` is asked for only when a
+    /// key is not cached; every such key is then resolved in the database's own terms of equality.
+    func ids(for groups: [[ResultRow]], connection: () throws -> any SQLConnection) throws -> [Int64] {
+        var ids = [Int64](repeating: 0, count: groups.reduce(0) { $0 + $1.count })
+        var missing: [SeriesKey: [Int]] = [:]
+        cache.withLock { cache in
+            var index = 0
+            for rows in groups {
+                for row in rows.indices {
+                    let key = SeriesKey(rows[row])
+                    if let id = cache[key] { ids[index] = id } else { missing[key, default: []].append(index) }
+                    index += 1
+                }
+            }
+        }
+        if missing.isEmpty { return ids }
+        let c = try connection()
+        let insert = "INSERT INTO result_series (target, test_type, ou_id, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?) "
+            + (c.dialect == .sqlite ? "ON CONFLICT DO NOTHING" : "ON DUPLICATE KEY UPDATE id = id")
+        var found: [(SeriesKey, Int64)] = []
+        found.reserveCapacity(missing.count)
+        for (key, indices) in missing {
+            var id = try c.scalar(Self.select, key.binds)
+            if id == nil {
+                try c.execute(insert, key.binds + [.int(WallClock.nowMillis())])
+                id = try c.scalar(Self.select, key.binds)
+            }
+            guard let id else {
+                throw SQLError(kind: .other, code: -1, message: "result series for target \(key.target) was not stored")
+            }
+            for index in indices { ids[index] = id }
+            found.append((key, id))
+        }
+        cache.withLock { cache in
+            if cache.count + found.count > capacity { cache.removeAll(keepingCapacity: true) }
+            for (key, id) in found { cache[key] = id }
+        }
+        return ids
+    }
+}
