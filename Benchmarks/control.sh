@@ -111,22 +111,25 @@ PY
 }
 
 bench_upload() {
-  say "upload: POST /api/v1/results, $UPLOAD_BATCH results per request, wrk -t1 -c$CONNECTIONS -d${DURATION}s"
-  for store in mariadb sqlite; do
-    if [ $store = mariadb ]; then fresh_db wp_upload; start_control upload_$store "$(db_url wp_upload)"; else start_control upload_$store "sqlite://$work/upload.db"; fi
-    upload_script
-    local before; before=$(cpu_of "$SERVER")
-    wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/upload.lua" "http://127.0.0.1:$API_PORT/api/v1/results" >"$RES/upload_$store.wrk" 2>&1 || true
-    echo "$before $(cpu_of "$SERVER")" >"$RES/upload_$store.cpu"
-    # Every acknowledged result must be stored.
-    if [ $store = mariadb ]; then
-      mysql_cli -N -e "SELECT COUNT(*) FROM wp_upload.test_results" >"$RES/upload_$store.rows"
-    else
-      curl -fs "http://127.0.0.1:$API_PORT/api/v1/statistics?group_by=test_type" -H "Authorization: Bearer $TOKEN" \
-        | python3 -c 'import json,sys; print(sum(g["count"] for g in json.load(sys.stdin)["groups"]))' >"$RES/upload_$store.rows"
-    fi
-    sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/upload_$store.wrk" | sed "s/^/  $store: /"
-    stop_control
+  say "upload: POST /api/v1/results, $UPLOAD_BATCH results per request, wrk -t1 -c$CONNECTIONS -d${DURATION}s; $RUNS runs per store, interleaved"
+  for i in $(seq "$RUNS"); do
+    for store in mariadb sqlite; do
+      if [ $store = mariadb ]; then fresh_db wp_upload; start_control upload_$store "$(db_url wp_upload)"
+      else rm -f "$work"/upload.db*; start_control upload_$store "sqlite://$work/upload.db"; fi
+      upload_script
+      local before; before=$(cpu_of "$SERVER")
+      wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/upload.lua" "http://127.0.0.1:$API_PORT/api/v1/results" >"$RES/upload_$store.$i.wrk" 2>&1 || true
+      echo "$before $(cpu_of "$SERVER")" >"$RES/upload_$store.$i.cpu"
+      # Every acknowledged result must be stored.
+      if [ $store = mariadb ]; then
+        mysql_cli -N -e "SELECT COUNT(*) FROM wp_upload.test_results" >"$RES/upload_$store.$i.rows"
+      else
+        curl -fs "http://127.0.0.1:$API_PORT/api/v1/statistics?group_by=test_type" -H "Authorization: Bearer $TOKEN" \
+          | python3 -c 'import json,sys; print(sum(g["count"] for g in json.load(sys.stdin)["groups"]))' >"$RES/upload_$store.$i.rows"
+      fi
+      sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/upload_$store.$i.wrk" | sed "s/^/  $store run $i: /"
+      stop_control
+    done
   done
 }
 
@@ -199,16 +202,24 @@ if bulk or writer_m:
     print(f"  ResultWriter on MariaDB                   {fmt(writer_m)}   ratio to bulk binding {ratio(writer_m, bulk)} (goal >= 0.8)")
     print(f"  ResultWriter on SQLite (embedded)         {fmt(writer_s)}")
 for store in ("mariadb", "sqlite"):
-    w = wrk(f"upload_{store}")
-    if not w: continue
+    # The median run by throughput (this host's timings swing by up to 30% between runs).
+    runs = []
+    for path in sorted(glob.glob(os.path.join(res, f"upload_{store}.*.wrk"))):
+        name = os.path.basename(path)[:-4]
+        w = wrk(name)
+        if w and w["rps"]: runs.append((w["rps"], name, w))
+    if not runs: continue
+    runs.sort(key=lambda r: r[0])
+    _, name, w = runs[len(runs) // 2]
     try:
-        a, b = map(float, open(os.path.join(res, f"upload_{store}.cpu")).read().split()); cpu = b - a
-        rows = int(open(os.path.join(res, f"upload_{store}.rows")).read().strip())
+        a, b = map(float, open(os.path.join(res, f"{name}.cpu")).read().split()); cpu = b - a
+        rows = int(open(os.path.join(res, f"{name}.rows")).read().strip())
     except Exception: cpu, rows = None, None
-    results = w["rps"] * batch if w["rps"] else None
-    print(f"End-to-end upload, {store}: {fmt(results)} results/s ({fmt(w['rps'])} requests/s x {batch}), p99 {w['p99_ms']:.1f} ms, "
+    results = w["rps"] * batch
+    spread = f"median of {len(runs)} runs, {fmt(runs[0][0] * batch)}-{fmt(runs[-1][0] * batch)}"
+    print(f"End-to-end upload, {store}: {fmt(results)} results/s ({fmt(w['rps'])} requests/s x {batch}; {spread}), p99 {w['p99_ms']:.1f} ms, "
           f"non-2xx {w['non2xx']}{', socket errors ' + w['socket'] if w['socket'] else ''}; {fmt(rows)} rows stored; server CPU {cpu:.1f} s"
-          + (f"; x{results / row['rows_per_second']:.0f} row-at-a-time" if results and row else ""))
+          + (f"; x{results / row['rows_per_second']:.0f} row-at-a-time" if row else ""))
 jwt, key, hello = wrk("rest_jwt"), wrk("rest_apikey"), wrk("rest_hello")
 if hello:
     print("Authenticated REST, GET /api/v1/results?limit=50 (SQLite store), server on CPU 0, wrk on CPU 1")

@@ -207,6 +207,17 @@ struct StoreTests {
             return row
         }
         #expect(stored == [full, sparse, full])
+        // A batch in which most columns are NULL in every row (MariaDB leaves those out of the
+        // statement): the rest must still land in their own columns.
+        var gappy = ResultRow(createdAt: 9, source: "device", testType: "dns", target: "gaps", outcome: "success", success: true)
+        gappy.ttfbMs = 4.5; gappy.deviceID = 77; gappy.rawJSON = #"{"k":1}"#; gappy.received = 3
+        try await writer.write([sparse, gappy, sparse])
+        let later = try await store.results(filter).sorted { $0.id < $1.id }.suffix(3).map { row -> ResultRow in
+            var row = row.row
+            row.receivedAt = 0
+            return row
+        }
+        #expect(Array(later) == [sparse, gappy, sparse])
     }
 
     @Test("retention deletes old results in bounded chunks and nothing newer", arguments: TestStores.backends)

@@ -287,15 +287,25 @@ public final class ResultWriter: Sendable {
         [1205, 1213, 5, 6].contains(error.code)
     }
 
-    /// The single-row INSERT that bulk binding executes for many rows.
-    private static let bulkStatement = insertStatement(rows: 1)
+    /// The single-row INSERT of a payload's present columns, which bulk binding executes for
+    /// many rows. Built once per set of columns (writer thread only).
+    private nonisolated(unsafe) var bulkStatements: [UInt64: String] = [:]
+
+    private func bulkStatement(for payload: BulkPayload) -> String {
+        if let sql = bulkStatements[payload.presentMask] { return sql }
+        let columns = payload.presentColumns.map { ResultRow.columns[$0] }
+        let sql = "INSERT INTO test_results (\(columns.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))"
+        if bulkStatements.count >= 64 { bulkStatements.removeAll() }
+        bulkStatements[payload.presentMask] = sql
+        return sql
+    }
 
     private func insert(_ batch: [Submission], payload: BulkPayload?, on connection: any SQLConnection) throws -> Int64 {
         if let bulk = connection as? any BulkInserting {
             // MariaDB: one array-bound execution per batch, no SQL text to build or escape.
             let payload = try payload ?? Self.payload(for: batch, series: series.ids(for: batch.map(\.rows)) { connection })
             return try connection.transaction {
-                let result = try bulk.bulkInsert(Self.bulkStatement, payload)
+                let result = try bulk.bulkInsert(bulkStatement(for: payload), payload)
                 // The first row's id; a batch's ids are consecutive (one statement, InnoDB auto-increment lock).
                 return result.lastInsertID + Int64(payload.rows - 1)
             }
