@@ -6,7 +6,8 @@
  *   rowwise   one INSERT per row, autocommit (for SECONDS at most)
  *   multirow  INSERT ... VALUES (...),(...) with 1000 rows per statement
  *   bulk      a prepared INSERT with column-wise array binding
- *             (STMT_ATTR_ARRAY_SIZE), BATCH rows per execute
+ *             (STMT_ATTR_ARRAY_SIZE), BATCH rows per execute, of the columns
+ *             that hold a value (as the writer binds them)
  *
  * multirow and bulk commit once per BATCH rows; rowwise commits every row.
  * series_id is bound as the writer's series resolution gives it for these rows
@@ -73,8 +74,21 @@ static void run_sql_rows(MYSQL *m, long rows, long per_statement, long batch, do
 }
 
 static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
-    char sql[2048];
-    snprintf(sql, sizeof sql, "INSERT INTO test_results (%s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", column_list);
+    /* 0: int, 1: double, 2: string, 3: always NULL */
+    static const int kind[COLUMNS] = {0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 0};
+    /* Columns NULL in every row are left out of the statement, as the writer does. */
+    char names[1024], sql[2048];
+    snprintf(names, sizeof names, "%s", column_list);
+    char *name[COLUMNS];
+    int count = 0;
+    for (char *tok = strtok(names, ", "); tok && count < COLUMNS; tok = strtok(NULL, ", ")) name[count++] = tok;
+    size_t len = (size_t)snprintf(sql, sizeof sql, "INSERT INTO test_results (");
+    int bound = 0;
+    for (int c = 0; c < COLUMNS; c++)
+        if (kind[c] != 3) len += (size_t)snprintf(sql + len, sizeof sql - len, "%s%s", bound++ ? ", " : "", name[c]);
+    len += (size_t)snprintf(sql + len, sizeof sql - len, ") VALUES (");
+    for (int c = 0; c < bound; c++) len += (size_t)snprintf(sql + len, sizeof sql - len, "%s?", c ? "," : "");
+    snprintf(sql + len, sizeof sql - len, ")");
     MYSQL_STMT *stmt = mysql_stmt_init(m);
     if (mysql_stmt_prepare(stmt, sql, strlen(sql))) die(m, "prepare");
 
@@ -84,8 +98,6 @@ static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
     char **strs[COLUMNS] = {0};
     unsigned long *lens[COLUMNS] = {0};
     char *ind[COLUMNS];
-    /* 0: int, 1: double, 2: string, 3: always NULL */
-    static const int kind[COLUMNS] = {0, 0, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 0, 3, 3, 0};
     char *text = malloc((size_t)batch * 64);
     MYSQL_BIND bind[COLUMNS];
     memset(bind, 0, sizeof bind);
@@ -120,7 +132,9 @@ static void run_bulk(MYSQL *m, long rows, long batch, long *done) {
         }
         if (mysql_query(m, "START TRANSACTION")) die(m, "begin");
         if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &n)) die(m, "array size");
-        if (mysql_stmt_bind_param(stmt, bind)) die(m, "bind");
+        MYSQL_BIND present[COLUMNS];
+        for (int c = 0, k = 0; c < COLUMNS; c++) if (kind[c] != 3) present[k++] = bind[c];
+        if (mysql_stmt_bind_param(stmt, present)) die(m, "bind");
         if (mysql_stmt_execute(stmt)) { fprintf(stderr, "execute: %s\n", mysql_stmt_error(stmt)); exit(1); }
         if (mysql_query(m, "COMMIT")) die(m, "commit");
     }
