@@ -327,6 +327,48 @@ struct StoreTests {
         #expect(try connection.scalar("SELECT COUNT(*) FROM result_series") == 5)
     }
 
+    @Test("a filter matching more series than a query names by id: listings, paging and statistics stay exact",
+          arguments: TestStores.backends)
+    func manySeries(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        let writer = ResultWriter(store: store)
+        defer { writer.shutdown() }
+        let targets = Store.namedSeriesLimit + 100
+        var rows: [ResultRow] = []
+        for i in 0..<(targets * 2) {
+            var row = ResultRow(createdAt: Int64(i), source: "device", testType: "tcp", target: "t\(i % targets)", outcome: "success", success: true)
+            row.ouID = 1
+            row.latencyMs = Double(i)
+            rows.append(row)
+        }
+        var outside = ResultRow(createdAt: 5, source: "device", testType: "tcp", target: "t1", outcome: "success", success: true)
+        outside.ouID = 2
+        try await writer.write(rows + [outside])
+        var filter = ResultFilter()
+        filter.ouIDs = [1]
+        filter.limit = 500
+        var seen: [Int64] = []
+        while true {
+            let page = try await store.results(filter)
+            #expect(page.allSatisfy { $0.row.ouID == 1 })
+            seen += page.map(\.id)
+            if page.count < filter.limit { break }
+            filter.beforeID = page.last!.id
+        }
+        #expect(seen.count == targets * 2 && Set(seen).count == seen.count && seen == seen.sorted(by: >))
+        var window = ResultFilter()
+        window.ouIDs = [1]
+        window.since = Int64(targets)
+        var query = StatisticsQuery()
+        query.grouping = .target
+        query.filter = window
+        query.limit = 10_000
+        let stats = try await store.statistics(query)
+        #expect(stats.count == targets && stats.allSatisfy { $0.count == 1 })
+        #expect(stats.reduce(0) { $0 + $1.count } == Int64(targets))
+    }
+
     @Test("scoped result queries with cursor paging", arguments: TestStores.backends)
     func resultQueries(kind: String) async throws {
         let store = try await TestStores.open(kind)

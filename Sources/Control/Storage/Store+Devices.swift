@@ -407,13 +407,12 @@ extension Store {
 // MARK: Statistics
 
 extension ResultFilter {
-    /// The WHERE clause for this filter's scope and conditions (cursor included). Scope, device,
-    /// test type and target select series (`result_series`); time and cursor select rows.
-    func whereClause() -> (sql: String, binds: [SQLValue])? {
+    /// The conditions on `result_series`: scope (OU, user), device, test type and target; nil
+    /// when there are none.
+    func seriesCondition() -> (sql: String, binds: [SQLValue])? {
         var series: [String] = []
         var binds: [SQLValue] = []
         if let ouIDs {
-            if ouIDs.isEmpty && userID == nil { return nil }
             if let userID {
                 // Reporters see their OUs plus their own results.
                 series.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
@@ -428,14 +427,45 @@ extension ResultFilter {
         if let v = deviceID { series.append("device_id = ?"); binds.append(.int(v)) }
         if let v = testType { series.append("test_type = ?"); binds.append(.text(v)) }
         if let v = target { series.append("target = ?"); binds.append(.text(v)) }
+        return series.isEmpty ? nil : (series.joined(separator: " AND "), binds)
+    }
+
+    /// True when the scope admits no result at all (an OU role whose OUs are gone).
+    var seesNothing: Bool { ouIDs?.isEmpty == true && userID == nil }
+}
+
+extension Store {
+    /// Up to this many series are named in a query by id, so the planner can weigh them (index
+    /// dives) and pick between the series index and a newest-first scan. MariaDB turns longer
+    /// IN lists into a semi-join whose plan sorts every matching row: 16 s for 400k rows.
+    static let namedSeriesLimit = 500
+
+    /// `FROM test_results` conditions for `filter` (its series resolved first), with a statement
+    /// prefix; nil when nothing can match.
+    static func resultWhere(_ filter: ResultFilter, on c: any SQLConnection) throws -> (prefix: String, sql: String, binds: [SQLValue])? {
+        if filter.seesNothing { return nil }
         var clauses: [String] = []
-        if !series.isEmpty {
-            clauses.append("series_id IN (SELECT id FROM result_series WHERE \(series.joined(separator: " AND ")))")
+        var binds: [SQLValue] = []
+        var prefix = ""
+        if let series = filter.seriesCondition() {
+            let ids = try c.query("SELECT id FROM result_series WHERE \(series.sql) LIMIT \(namedSeriesLimit + 1)", series.binds).compactMap { $0.int(at: 0) }
+            if ids.isEmpty { return nil }
+            if ids.count <= namedSeriesLimit {
+                clauses.append("series_id IN (\(placeholders(ids.count)))")
+                binds += ids.map(SQLValue.int)
+            } else {
+                // Many series: their rows are likely dense, so newest-first with a lookup in the
+                // materialised series set is the plan (MariaDB would otherwise pull the series
+                // table out as a semi-join and sort all their rows).
+                clauses.append("series_id IN (SELECT id FROM result_series WHERE \(series.sql))")
+                binds += series.binds
+                if c.dialect == .mariadb { prefix = "SET STATEMENT optimizer_switch='semijoin=off' FOR " }
+            }
         }
-        if let v = since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
-        if let v = until { clauses.append("created_at < ?"); binds.append(.int(v)) }
-        if let v = beforeID { clauses.append("id < ?"); binds.append(.int(v)) }
-        return (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), binds)
+        if let v = filter.since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
+        if let v = filter.until { clauses.append("created_at < ?"); binds.append(.int(v)) }
+        if let v = filter.beforeID { clauses.append("id < ?"); binds.append(.int(v)) }
+        return (prefix, clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), binds)
     }
 }
 
@@ -444,7 +474,6 @@ extension Store {
     /// group, all in one SQL statement (window functions: SQLite ≥ 3.25, MariaDB ≥ 10.2).
     public func statistics(_ query: StatisticsQuery) async throws -> [StatisticsRow] {
         precondition(StatisticsQuery.metrics.contains(query.metric), "metric is not a whitelisted column")
-        guard let (filterSQL, binds) = query.filter.whereClause() else { return [] }
         let group: String, order: String
         switch query.grouping {
         case .testType: group = "test_type"; order = "a.n DESC, a.g"
@@ -453,7 +482,7 @@ extension Store {
         case .time(let bucket): group = "created_at - (created_at % \(bucket))"; order = "a.g"
         }
         let m = query.metric
-        let sql = """
+        let statement = { @Sendable (filterSQL: String) in """
             WITH f AS (SELECT \(group) AS g, success, loss_percent, \(m) AS v FROM test_results\(filterSQL)),
             a AS (SELECT g, COUNT(*) AS n, SUM(success) AS ok, AVG(loss_percent) AS loss, COUNT(v) AS vn, AVG(v) AS vmean, MIN(v) AS vmin, MAX(v) AS vmax
                   FROM f GROUP BY g),
@@ -463,9 +492,10 @@ extension Store {
             SELECT a.g AS g, a.n AS n, a.ok AS ok, a.loss AS loss, a.vn AS vn, a.vmean AS vmean, a.vmin AS vmin, a.vmax AS vmax,
                    p.p50 AS p50, p.p90 AS p90, p.p99 AS p99
             FROM a LEFT JOIN p ON p.g = a.g ORDER BY \(order) LIMIT ?
-            """
+            """ }
         return try await pool.withConnection { c in
-            try c.query(sql, binds + [.int(Int64(query.limit))]).map { row in
+            guard let (prefix, filterSQL, binds) = try Self.resultWhere(query.filter, on: c) else { return [] }
+            return try c.query(prefix + statement(filterSQL), binds + [.int(Int64(query.limit))]).map { row in
                 StatisticsRow(key: row.string("g") ?? "", count: row.int("n") ?? 0, successes: row.int("ok") ?? 0,
                               meanLossPercent: row.double("loss"), samples: row.int("vn") ?? 0, mean: row.double("vmean"),
                               min: row.double("vmin"), max: row.double("vmax"), p50: row.double("p50"), p90: row.double("p90"), p99: row.double("p99"))

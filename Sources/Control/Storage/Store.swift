@@ -486,9 +486,9 @@ extension Store {
 
 extension Store {
     public func results(_ filter: ResultFilter) async throws -> [StoredResult] {
-        guard let (filterSQL, binds) = filter.whereClause() else { return [] }
-        return try await pool.withConnection { c in
-            let rows = try c.query("SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?",
+        try await pool.withConnection { c in
+            guard let (prefix, filterSQL, binds) = try Self.resultWhere(filter, on: c) else { return [] }
+            let rows = try c.query("\(prefix)SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?",
                                    binds + [.int(Int64(filter.limit))])
             guard let first = rows.first else { return [] }
             let id = first.positions(of: ["id"])[0], columns = first.positions(of: ResultRow.columnNames)
