@@ -51,39 +51,31 @@ final class BulkPayload: @unchecked Sendable {
         let row: Int
         var column = 0
 
-        private mutating func next(_ type: ColumnType) -> Int {
+        /// The next column's cell for a value of `type`, marked present; nil for a NULL.
+        private mutating func next(_ type: ColumnType, null: Bool) -> Int? {
             precondition(payload.types[column] == type, "BulkPayload: column \(column) is \(payload.types[column]), not \(type)")
             defer { column += 1 }
-            return column * payload.rows + row
-        }
-
-        private func present() {
-            payload.presentMask |= 1 << UInt64(column - 1)
+            if null { return nil }
+            payload.presentMask |= 1 << UInt64(column)
+            let slot = column * payload.rows + row
+            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+            return slot
         }
 
         mutating func int(_ value: Int64?) {
-            let slot = next(.int)
-            guard let value else { return }
-            present()
-            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
-            payload.cells.storeBytes(of: value, toByteOffset: slot * 8, as: Int64.self)
+            guard let slot = next(.int, null: value == nil) else { return }
+            payload.cells.storeBytes(of: value!, toByteOffset: slot * 8, as: Int64.self)
         }
 
         mutating func double(_ value: Double?) {
-            let slot = next(.double)
-            guard let value else { return }
-            present()
-            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
-            payload.cells.storeBytes(of: value, toByteOffset: slot * 8, as: Double.self)
+            guard let slot = next(.double, null: value == nil) else { return }
+            payload.cells.storeBytes(of: value!, toByteOffset: slot * 8, as: Double.self)
         }
 
         mutating func text(_ value: String?) {
-            let slot = next(.text)
-            guard let value else { return }
-            present()
-            payload.indicators[slot] = CChar(STMT_INDICATOR_NONE.rawValue)
+            guard let slot = next(.text, null: value == nil) else { return }
             payload.offsets[slot] = payload.arena.count
-            payload.arena.append(contentsOf: value.utf8)
+            payload.arena.append(contentsOf: value!.utf8)
             payload.lengths[slot] = UInt(payload.arena.count - payload.offsets[slot])
         }
     }
