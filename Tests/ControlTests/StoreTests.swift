@@ -285,7 +285,7 @@ struct StoreTests {
         #expect(try await count { $0.target = "t1"; $0.deviceID = 1; $0.ouIDs = [1] } == expected { $0.target == "t1" && $0.device == 1 && $0.ou == 1 } + 1)
     }
 
-    @Test("series keys compare texts by their bytes, as the database does, not by Unicode equivalence", arguments: TestStores.backends)
+    @Test("series keys compare texts by their bytes, as the database does, not by Unicode equivalence or case", arguments: TestStores.backends)
     func seriesKeysAreBytes(kind: String) async throws {
         let store = try await TestStores.open(kind)
         defer { store.close() }
@@ -296,9 +296,9 @@ struct StoreTests {
         func row(_ target: String) -> ResultRow {
             ResultRow(createdAt: 1, source: "client", testType: "http", target: target, outcome: "success", success: true)
         }
-        try await writer.write([row(composed), row(decomposed), row(composed)])
-        try await writer.write([row(decomposed)])
-        for (target, expected) in [(composed, 2), (decomposed, 2)] {
+        try await writer.write([row(composed), row(decomposed), row(composed), row("Host.example")])
+        try await writer.write([row(decomposed), row("host.example")])
+        for (target, expected) in [(composed, 2), (decomposed, 2), ("Host.example", 1), ("host.example", 1)] {
             var filter = ResultFilter()
             filter.target = target
             let found = try await store.results(filter)

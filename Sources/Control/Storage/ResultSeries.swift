@@ -55,7 +55,9 @@ final class SeriesResolver: Sendable {
         self.capacity = capacity
     }
 
-    private static let select = "SELECT id FROM result_series WHERE target = ? AND test_type = ? AND ou_id = ? AND user_id = ? AND device_id = ?"
+    /// Keys resolved per statement: a workload whose every result names a new target (random
+    /// DNS names, unique URLs) makes a series a row, so misses travel in chunks, not one by one.
+    static let chunk = 200
 
     func ids(for rows: [ResultRow], connection: () throws -> any SQLConnection) throws -> [Int64] {
         try ids(for: [rows], connection: connection)
@@ -78,26 +80,58 @@ final class SeriesResolver: Sendable {
         }
         if missing.isEmpty { return ids }
         let c = try connection()
-        let insert = "INSERT INTO result_series (target, test_type, ou_id, user_id, device_id, created_at) VALUES (?, ?, ?, ?, ?, ?) "
-            + (c.dialect == .sqlite ? "ON CONFLICT DO NOTHING" : "ON DUPLICATE KEY UPDATE id = id")
         var found: [(SeriesKey, Int64)] = []
         found.reserveCapacity(missing.count)
-        for (key, indices) in missing {
-            var id = try c.scalar(Self.select, key.binds)
-            if id == nil {
-                try c.execute(insert, key.binds + [.int(WallClock.nowMillis())])
-                id = try c.scalar(Self.select, key.binds)
+        let keys = Array(missing.keys)
+        for start in stride(from: 0, to: keys.count, by: Self.chunk) {
+            let chunk = keys[start..<min(start + Self.chunk, keys.count)]
+            var known = try Self.lookUp(chunk, on: c)
+            let absent = chunk.indices.filter { known[$0] == nil }
+            if !absent.isEmpty {
+                try Self.insert(absent.map { chunk[$0] }, on: c)
+                known.merge(try Self.lookUp(chunk, on: c)) { old, _ in old }
             }
-            guard let id else {
-                throw SQLError(kind: .other, code: -1, message: "result series for target \(key.target) was not stored")
+            for position in chunk.indices {
+                guard let id = known[position] else {
+                    throw SQLError(kind: .other, code: -1, message: "result series for target \(chunk[position].target) was not stored")
+                }
+                for index in missing[chunk[position]]! { ids[index] = id }
+                found.append((chunk[position], id))
             }
-            for index in indices { ids[index] = id }
-            found.append((key, id))
         }
         cache.withLock { cache in
             if cache.count + found.count > capacity { cache.removeAll(keepingCapacity: true) }
             for (key, id) in found { cache[key] = id }
         }
         return ids
+    }
+
+    /// The stored id of each key that has one, by the key's position, matched by the database
+    /// (its collation decides what is equal).
+    private static func lookUp(_ keys: ArraySlice<SeriesKey>, on c: any SQLConnection) throws -> [Int: Int64] {
+        var binds: [SQLValue] = []
+        binds.reserveCapacity(keys.count * 6)
+        for position in keys.indices { binds.append(.int(Int64(position))); binds += keys[position].binds }
+        let rows = try c.query("""
+            WITH k (n, target, test_type, ou_id, user_id, device_id) AS (VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: keys.count).joined(separator: ", ")))
+            SELECT k.n, s.id FROM k JOIN result_series s ON s.target = k.target AND s.test_type = k.test_type
+              AND s.ou_id = k.ou_id AND s.user_id = k.user_id AND s.device_id = k.device_id
+            """, binds)
+        var known: [Int: Int64] = [:]
+        for row in rows {
+            if let position = row.int(at: 0), let id = row.int(at: 1) { known[Int(position)] = id }
+        }
+        return known
+    }
+
+    /// Stores `keys` as series; a key stored meanwhile (another server) is left as it is.
+    private static func insert(_ keys: [SeriesKey], on c: any SQLConnection) throws {
+        let now = SQLValue.int(WallClock.nowMillis())
+        var binds: [SQLValue] = []
+        binds.reserveCapacity(keys.count * 6)
+        for key in keys { binds += key.binds; binds.append(now) }
+        try c.execute("INSERT INTO result_series (target, test_type, ou_id, user_id, device_id, created_at) VALUES "
+                      + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: keys.count).joined(separator: ", ")
+                      + (c.dialect == .sqlite ? " ON CONFLICT DO NOTHING" : " ON DUPLICATE KEY UPDATE id = id"), binds)
     }
 }
