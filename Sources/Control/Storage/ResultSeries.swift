@@ -85,12 +85,10 @@ final class SeriesResolver: Sendable {
         let keys = Array(missing.keys)
         for start in stride(from: 0, to: keys.count, by: Self.chunk) {
             let chunk = keys[start..<min(start + Self.chunk, keys.count)]
-            var known = try Self.lookUp(chunk, on: c)
-            let absent = chunk.indices.filter { known[$0] == nil }
-            if !absent.isEmpty {
-                try Self.insert(absent.map { chunk[$0] }, on: c)
-                known.merge(try Self.lookUp(chunk, on: c)) { old, _ in old }
-            }
+            // Inserting first leaves existing keys as they are and saves a lookup for new ones
+            // (a key is rarely missing from the cache yet stored: after a restart, once).
+            try Self.insert(chunk, on: c)
+            let known = try Self.lookUp(chunk, on: c)
             for position in chunk.indices {
                 guard let id = known[position] else {
                     throw SQLError(kind: .other, code: -1, message: "result series for target \(chunk[position].target) was not stored")
@@ -125,7 +123,7 @@ final class SeriesResolver: Sendable {
     }
 
     /// Stores `keys` as series; a key stored meanwhile (another server) is left as it is.
-    private static func insert(_ keys: [SeriesKey], on c: any SQLConnection) throws {
+    private static func insert(_ keys: ArraySlice<SeriesKey>, on c: any SQLConnection) throws {
         let now = SQLValue.int(WallClock.nowMillis())
         var binds: [SQLValue] = []
         binds.reserveCapacity(keys.count * 6)
