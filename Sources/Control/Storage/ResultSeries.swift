@@ -82,7 +82,8 @@ final class SeriesResolver: Sendable {
         let c = try connection()
         var found: [(SeriesKey, Int64)] = []
         found.reserveCapacity(missing.count)
-        let keys = Array(missing.keys)
+        // One order for every writer, so two servers inserting the same new keys lock them alike.
+        let keys = missing.keys.sorted { ($0.target, $0.testType, $0.ouID, $0.userID, $0.deviceID) < ($1.target, $1.testType, $1.ouID, $1.userID, $1.deviceID) }
         for start in stride(from: 0, to: keys.count, by: Self.chunk) {
             let chunk = keys[start..<min(start + Self.chunk, keys.count)]
             // Inserting first leaves existing keys as they are and saves a lookup for new ones
