@@ -456,7 +456,8 @@ extension Store {
             } else {
                 // Many series: their rows are likely dense, so newest-first with a lookup in the
                 // materialised series set is the plan (MariaDB would otherwise pull the series
-                // table out as a semi-join and sort all their rows).
+                // table out as a semi-join and sort all their rows). Aggregates gain too: an OU's
+                // 500k rows by target took 4.6 s as a semi-join, 1.7 s so.
                 clauses.append("series_id IN (SELECT id FROM result_series WHERE \(series.sql))")
                 binds += series.binds
                 if c.dialect == .mariadb { prefix = "SET STATEMENT optimizer_switch='semijoin=off' FOR " }
