@@ -98,6 +98,11 @@ struct DevicesTests {
             // A full page names where the next one starts.
             let first = try await c.call(.get, "/api/v1/results?limit=1", token: admin).json
             #expect(first["next_cursor"] as? String == rows.first.flatMap { Self.int($0["id"]) }.map(String.init))
+            // Filters: by the device, and a device id that cannot be one.
+            let byDevice = try await c.call(.get, "/api/v1/results?device_id=\(one.id)", token: admin).json
+            #expect((byDevice["results"] as? [[String: Any]])?.count == 1)
+            let noDevice = try await c.call(.get, "/api/v1/results?device_id=0", token: admin)
+            #expect(noDevice.status == 400 && (noDevice.json["fields"] as? [String: String])?["device_id"] != nil)
             #expect((rows.first?["resolved_address"]) is NSNull && rows.first?["protocol_detail"] as? String == "" && rows.first?["min_ms"] is NSNull)
             #expect(Self.int(rows.first?["device_id"]) == one.id && Self.int(rows.first?["ou_id"]) == a && rows.first?["user_id"] is NSNull)
             // The stored document comes back as it went in, embedded in the listing.

@@ -184,10 +184,10 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log(at)",
         ]),
         Migration(version: 2, name: "enrollment limits and device addresses", statements: [
-            "ALTER TABLE enrollment_secrets ADD COLUMN expires_at BIGINT NULL",
-            "ALTER TABLE enrollment_secrets ADD COLUMN max_uses BIGINT NULL",
-            "ALTER TABLE enrollment_secrets ADD COLUMN uses BIGINT NOT NULL DEFAULT 0",
-            "ALTER TABLE devices ADD COLUMN enrolled_address VARCHAR(64) NOT NULL DEFAULT ''",
+            "ALTER TABLE enrollment_secrets ADD COLUMN {if_not_exists}expires_at BIGINT NULL",
+            "ALTER TABLE enrollment_secrets ADD COLUMN {if_not_exists}max_uses BIGINT NULL",
+            "ALTER TABLE enrollment_secrets ADD COLUMN {if_not_exists}uses BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE devices ADD COLUMN {if_not_exists}enrolled_address VARCHAR(64) NOT NULL DEFAULT ''",
             "CREATE INDEX IF NOT EXISTS devices_ou ON devices(ou_id, last_seen_at)",
             "CREATE INDEX IF NOT EXISTS enrollment_secrets_ou ON enrollment_secrets(ou_id)",
             "CREATE INDEX IF NOT EXISTS test_results_type ON test_results(test_type, created_at)",
@@ -213,24 +213,35 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS result_series_user ON result_series(user_id)",
             "CREATE INDEX IF NOT EXISTS result_series_device ON result_series(device_id)",
             "CREATE INDEX IF NOT EXISTS result_series_type ON result_series(test_type)",
-            "ALTER TABLE test_results ADD COLUMN series_id BIGINT NOT NULL DEFAULT 0",
-            """
-            INSERT INTO result_series (ou_id, user_id, device_id, test_type, target, created_at)
-            SELECT COALESCE(ou_id, 0), COALESCE(user_id, 0), COALESCE(device_id, 0), test_type, target, MIN(created_at)
-            FROM test_results GROUP BY COALESCE(ou_id, 0), COALESCE(user_id, 0), COALESCE(device_id, 0), test_type, target
-            """,
-            """
-            UPDATE test_results SET series_id = (SELECT s.id FROM result_series s WHERE s.target = test_results.target
-              AND s.test_type = test_results.test_type AND s.ou_id = COALESCE(test_results.ou_id, 0)
-              AND s.user_id = COALESCE(test_results.user_id, 0) AND s.device_id = COALESCE(test_results.device_id, 0))
-            """,
+            "ALTER TABLE test_results ADD COLUMN {if_not_exists}series_id BIGINT NOT NULL DEFAULT 0",
             "CREATE INDEX IF NOT EXISTS test_results_series ON test_results(series_id, created_at)",
+        ] + assignSeries + [
             "DROP INDEX IF EXISTS test_results_ou ON test_results",
             "DROP INDEX IF EXISTS test_results_user ON test_results",
             "DROP INDEX IF EXISTS test_results_device ON test_results",
             "DROP INDEX IF EXISTS test_results_target ON test_results",
             "DROP INDEX IF EXISTS test_results_type ON test_results",
         ]),
+    ]
+
+    /// Gives rows without a series (`series_id` 0) theirs, creating the series they need; every
+    /// statement can run again. Migration 3 backfills with it, and `Store.open` runs it each start
+    /// for rows a server of an older version wrote during a rolling upgrade.
+    static let assignSeries = [
+        """
+        INSERT INTO result_series (ou_id, user_id, device_id, test_type, target, created_at)
+        SELECT COALESCE(t.ou_id, 0), COALESCE(t.user_id, 0), COALESCE(t.device_id, 0), t.test_type, t.target, MIN(t.created_at)
+        FROM test_results t WHERE t.series_id = 0 AND NOT EXISTS (SELECT 1 FROM result_series s WHERE s.target = t.target
+          AND s.test_type = t.test_type AND s.ou_id = COALESCE(t.ou_id, 0) AND s.user_id = COALESCE(t.user_id, 0)
+          AND s.device_id = COALESCE(t.device_id, 0))
+        GROUP BY COALESCE(t.ou_id, 0), COALESCE(t.user_id, 0), COALESCE(t.device_id, 0), t.test_type, t.target
+        """,
+        """
+        UPDATE test_results SET series_id = COALESCE((SELECT s.id FROM result_series s WHERE s.target = test_results.target
+          AND s.test_type = test_results.test_type AND s.ou_id = COALESCE(test_results.ou_id, 0)
+          AND s.user_id = COALESCE(test_results.user_id, 0) AND s.device_id = COALESCE(test_results.device_id, 0)), 0)
+        WHERE series_id = 0
+        """,
     ]
 
     static func expand(_ statement: String, for dialect: SQLDialect) -> String {
@@ -245,12 +256,14 @@ enum Schema {
                 .replacingOccurrences(of: "{text}", with: "TEXT")
                 .replacingOccurrences(of: "{blob}", with: "BLOB")
                 .replacingOccurrences(of: "{table}", with: "")
+                .replacingOccurrences(of: "{if_not_exists}", with: "")
         case .mariadb:
             return statement
                 .replacingOccurrences(of: "{id}", with: "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY")
                 .replacingOccurrences(of: "{text}", with: "LONGTEXT")
                 .replacingOccurrences(of: "{blob}", with: "VARBINARY(512)")
                 .replacingOccurrences(of: "{table}", with: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
+                .replacingOccurrences(of: "{if_not_exists}", with: "IF NOT EXISTS ")
         }
     }
 
@@ -258,7 +271,9 @@ enum Schema {
     /// servers starting at once from racing.
     static func migrate(_ connection: any SQLConnection, through version: Int = latestVersion) throws {
         let dialect = connection.dialect
-        if dialect == .mariadb { _ = try connection.query("SELECT GET_LOCK('waddleperf_migrate', 60)") }
+        if dialect == .mariadb, try connection.scalar("SELECT GET_LOCK('waddleperf_migrate', 600)") != 1 {
+            throw SQLError(kind: .other, code: -1, message: "another server has been migrating the schema for 10 minutes; not starting")
+        }
         defer { if dialect == .mariadb { _ = try? connection.query("SELECT RELEASE_LOCK('waddleperf_migrate')") } }
         try connection.execute(expand("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -269,11 +284,19 @@ enum Schema {
             """, for: dialect))
         let current = try connection.scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") ?? 0
         for migration in migrations where migration.version > current && migration.version <= version {
-            for statement in migration.statements {
-                try connection.execute(expand(statement, for: dialect))
+            // SQLite applies a migration whole or not at all. MariaDB commits each DDL statement
+            // on its own, so its statements are written to run again after a failure.
+            let apply = {
+                for statement in migration.statements {
+                    try connection.execute(expand(statement, for: dialect))
+                }
+                try connection.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                                       [.int(Int64(migration.version)), .text(migration.name), .int(WallClock.nowMillis())])
             }
-            try connection.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                                   [.int(Int64(migration.version)), .text(migration.name), .int(WallClock.nowMillis())])
+            if dialect == .sqlite { try connection.transaction(apply) } else { try apply() }
+        }
+        if version >= 3 {
+            for statement in assignSeries { try connection.execute(expand(statement, for: dialect)) }
         }
     }
 

@@ -59,6 +59,12 @@ final class SeriesResolver: Sendable {
     /// DNS names, unique URLs) makes a series a row, so misses travel in chunks, not one by one.
     static let chunk = 200
 
+    /// Drops every cached id: after a lost connection the database may not be the one that
+    /// handed them out (a failover, a restore), and a stale id could name another key's series.
+    func forget() {
+        cache.withLock { $0.removeAll(keepingCapacity: true) }
+    }
+
     func ids(for rows: [ResultRow], connection: () throws -> any SQLConnection) throws -> [Int64] {
         try ids(for: [rows], connection: connection)
     }

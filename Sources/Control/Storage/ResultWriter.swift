@@ -220,6 +220,7 @@ public final class ResultWriter: Sendable {
                 }
                 payload = Self.payload(for: batch, series: ids)
             } catch {
+                if connection != nil { series.forget() }
                 connection = nil
             }
             handoff.put(Prepared(batch: batch, payload: payload))
@@ -254,6 +255,7 @@ public final class ResultWriter: Sendable {
                 for submission in batch { submission.continuation.resume(returning: lastID) }
                 return
             } catch let error as SQLError where error.kind == .connection || isTransient(error) {
+                if error.kind == .connection { series.forget() }
                 connection = nil
                 attempt += 1
                 state.withLock { $0.retries += 1 }

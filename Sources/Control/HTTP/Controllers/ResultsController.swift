@@ -183,6 +183,7 @@ struct ResultsController {
             filter.testType = try request.queryString("test_type", maxLength: 32)
             filter.target = try request.queryString("target")
             filter.deviceID = try request.queryInt64("device_id")
+            if filter.deviceID == 0 { throw APIError.invalid("device_id", "must be a device id (1 or more)") }
             filter.since = try request.queryInt64("since")
             filter.until = try request.queryInt64("until")
             let scope = try await services.scope(of: principal)
