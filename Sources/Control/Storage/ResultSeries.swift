@@ -48,11 +48,35 @@ struct SeriesKey: Hashable, Sendable {
 /// cached is looked up, and inserted if new, in autocommitted statements of its own, so an id in
 /// the cache always names a committed series whatever happens to the batch that needed it.
 final class SeriesResolver: Sendable {
-    private let cache = Mutex<[SeriesKey: Int64]>([:])
-    private let capacity: Int
+    /// Two generations: new keys go to `young`; when it is full it becomes `old` and the old
+    /// one is dropped, and a key found in `old` moves back to `young`. Series in use stay
+    /// cached however many others pass through (a fleet larger than the cache does not thrash
+    /// it), in at most `capacity` entries (~120 bytes each).
+    private struct Generations {
+        var young: [SeriesKey: Int64] = [:]
+        var old: [SeriesKey: Int64] = [:]
 
-    init(capacity: Int = 1 << 20) {
-        self.capacity = capacity
+        mutating func id(for key: SeriesKey, half: Int) -> Int64? {
+            if let id = young[key] { return id }
+            guard let id = old.removeValue(forKey: key) else { return nil }
+            insert(key, id, half: half)
+            return id
+        }
+
+        mutating func insert(_ key: SeriesKey, _ id: Int64, half: Int) {
+            if young.count >= half {
+                old = young
+                young = [:]
+            }
+            young[key] = id
+        }
+    }
+
+    private let cache = Mutex(Generations())
+    private let half: Int
+
+    init(capacity: Int = 1 << 18) {
+        self.half = max(capacity / 2, 1)
     }
 
     /// Keys resolved per statement: a workload whose every result names a new target (random
@@ -62,7 +86,7 @@ final class SeriesResolver: Sendable {
     /// Drops every cached id: after a lost connection the database may not be the one that
     /// handed them out (a failover, a restore), and a stale id could name another key's series.
     func forget() {
-        cache.withLock { $0.removeAll(keepingCapacity: true) }
+        cache.withLock { $0 = Generations() }
     }
 
     func ids(for rows: [ResultRow], connection: () throws -> any SQLConnection) throws -> [Int64] {
@@ -79,7 +103,7 @@ final class SeriesResolver: Sendable {
             for rows in groups {
                 for row in rows.indices {
                     let key = SeriesKey(rows[row])
-                    if let id = cache[key] { ids[index] = id } else { missing[key, default: []].append(index) }
+                    if let id = cache.id(for: key, half: half) { ids[index] = id } else { missing[key, default: []].append(index) }
                     index += 1
                 }
             }
@@ -105,8 +129,7 @@ final class SeriesResolver: Sendable {
             }
         }
         cache.withLock { cache in
-            if cache.count + found.count > capacity { cache.removeAll(keepingCapacity: true) }
-            for (key, id) in found { cache[key] = id }
+            for (key, id) in found { cache.insert(key, id, half: half) }
         }
         return ids
     }
