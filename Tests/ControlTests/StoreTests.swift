@@ -336,7 +336,7 @@ struct StoreTests {
         func ids(_ targets: [String]) throws -> [Int64] {
             asked = false
             let rows = targets.map { ResultRow(createdAt: 1, source: "client", testType: "dns", target: $0, outcome: "success", success: true) }
-            return try resolver.ids(for: rows) { asked = true; return connection }
+            return try resolver.ids(for: [rows]) { asked = true; return connection }
         }
         let first = try ids(["a", "b", "a"])
         #expect(first[0] == first[2] && first[0] != first[1] && asked)

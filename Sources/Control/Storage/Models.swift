@@ -170,13 +170,9 @@ public struct ResultRow: Sendable, Equatable {
         return recorder.types
     }()
 
-    /// The columns `init(row:at:)` reads, in its order.
-    static let columnNames = [
-        "created_at", "received_at", "source", "test_type", "protocol_detail", "target", "resolved_address", "outcome",
-        "success", "sent", "received", "loss_percent", "latency_ms", "min_ms", "max_ms", "p50_ms", "p99_ms", "jitter_ms",
-        "stddev_ms", "throughput_mbps", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms", "transfer_ms", "total_ms",
-        "device_id", "user_id", "ou_id", "raw_json",
-    ]
+    /// The columns `init(row:at:)` reads, in its order: all but `series_id`, which a stored
+    /// result does not show.
+    static let columnNames = columns.filter { $0 != "series_id" }
 
     /// `p`: where `columnNames` sit in the row (`SQLRow.positions(of:)`, once per query).
     init(row: SQLRow, at p: [Int]) {

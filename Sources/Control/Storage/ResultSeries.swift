@@ -89,10 +89,6 @@ final class SeriesResolver: Sendable {
         cache.withLock { $0 = Generations() }
     }
 
-    func ids(for rows: [ResultRow], connection: () throws -> any SQLConnection) throws -> [Int64] {
-        try ids(for: [rows], connection: connection)
-    }
-
     /// The series id of every row of `groups`, in order. `connection` is asked for only when a
     /// key is not cached; every such key is then resolved in the database's own terms of equality.
     func ids(for groups: [[ResultRow]], connection: () throws -> any SQLConnection) throws -> [Int64] {
@@ -141,7 +137,7 @@ final class SeriesResolver: Sendable {
         binds.reserveCapacity(keys.count * 6)
         for position in keys.indices { binds.append(.int(Int64(position))); binds += keys[position].binds }
         let rows = try c.query("""
-            WITH k (n, target, test_type, ou_id, user_id, device_id) AS (VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?)", count: keys.count).joined(separator: ", ")))
+            WITH k (n, target, test_type, ou_id, user_id, device_id) AS (VALUES \(valueRows(6, rows: keys.count)))
             SELECT k.n, s.id FROM k JOIN result_series s ON s.target = k.target AND s.test_type = k.test_type
               AND s.ou_id = k.ou_id AND s.user_id = k.user_id AND s.device_id = k.device_id
             """, binds)
@@ -159,7 +155,7 @@ final class SeriesResolver: Sendable {
         binds.reserveCapacity(keys.count * 6)
         for key in keys { binds += key.binds; binds.append(now) }
         try c.execute("INSERT INTO result_series (target, test_type, ou_id, user_id, device_id, created_at) VALUES "
-                      + Array(repeating: "(?, ?, ?, ?, ?, ?)", count: keys.count).joined(separator: ", ")
+                      + valueRows(6, rows: keys.count)
                       + (c.dialect == .sqlite ? " ON CONFLICT DO NOTHING" : " ON DUPLICATE KEY UPDATE id = id"), binds)
     }
 }

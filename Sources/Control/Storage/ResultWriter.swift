@@ -278,10 +278,8 @@ public final class ResultWriter: Sendable {
         }
     }
 
-    static func insertStatement(rows: Int) -> String {
-        let row = "(" + placeholders(ResultRow.columns.count) + ")"
-        return "INSERT INTO test_results (\(ResultRow.columns.joined(separator: ", "))) VALUES "
-            + Array(repeating: row, count: rows).joined(separator: ", ")
+    static func insertStatement(columns: [String] = ResultRow.columns, rows: Int) -> String {
+        "INSERT INTO test_results (\(columns.joined(separator: ", "))) VALUES " + valueRows(columns.count, rows: rows)
     }
 
     private func isTransient(_ error: SQLError) -> Bool {
@@ -295,8 +293,7 @@ public final class ResultWriter: Sendable {
 
     private func bulkStatement(for payload: BulkPayload) -> String {
         if let sql = bulkStatements[payload.presentMask] { return sql }
-        let columns = payload.presentColumns.map { ResultRow.columns[$0] }
-        let sql = "INSERT INTO test_results (\(columns.joined(separator: ", "))) VALUES (\(placeholders(columns.count)))"
+        let sql = Self.insertStatement(columns: payload.presentColumns.map { ResultRow.columns[$0] }, rows: 1)
         if bulkStatements.count >= 64 { bulkStatements.removeAll() }
         bulkStatements[payload.presentMask] = sql
         return sql

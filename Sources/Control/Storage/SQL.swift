@@ -150,3 +150,8 @@ extension SQLConnection {
 func placeholders(_ count: Int) -> String {
     Array(repeating: "?", count: count).joined(separator: ", ")
 }
+
+/// `(?, ?), (?, ?)`: `rows` rows of `columns` placeholders, for a multi-row VALUES list.
+func valueRows(_ columns: Int, rows: Int) -> String {
+    Array(repeating: "(" + placeholders(columns) + ")", count: rows).joined(separator: ", ")
+}
