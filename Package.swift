@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "waddleperf", targets: ["waddleperf"]),
+        .library(name: "ProbeModel", targets: ["ProbeModel"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Control", targets: ["Control"]),
     ],
@@ -38,9 +39,13 @@ let package = Package(
                        providers: [.apt(["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libnghttp3-dev", "libgnutls28-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CMariaDB", pkgConfig: "libmariadb", providers: [.apt(["libmariadb-dev"])]),
+        // The shared model: kind declarations, checks (ProbeSpec) and result
+        // documents. No C, no I/O: Engine, Control, the CLI and the agent use it.
+        .target(name: "ProbeModel"),
         .target(
             name: "Engine",
             dependencies: [
+                "ProbeModel",
                 "CProbe",
                 "COpenSSL",
                 "CNghttp2",
@@ -51,6 +56,7 @@ let package = Package(
         .target(
             name: "Control",
             dependencies: [
+                "ProbeModel",
                 "Engine",
                 "CSQLite",
                 "CMariaDB",
@@ -67,6 +73,7 @@ let package = Package(
         .executableTarget(
             name: "waddleperf",
             dependencies: [
+                "ProbeModel",
                 "Engine",
                 "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -81,11 +88,13 @@ let package = Package(
             path: "Benchmarks/ControlBench"
         ),
         .testTarget(name: "CProbeTests", dependencies: ["CProbe"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe"]),
+        .testTarget(name: "ProbeModelTests", dependencies: ["ProbeModel"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe", "ProbeModel"]),
         .testTarget(
             name: "ControlTests",
             dependencies: [
                 "Control",
+                "ProbeModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

@@ -20,9 +20,9 @@ func row(_ i: Int, now: Int64) -> ResultRow {
     var row = ResultRow(createdAt: now, source: "client", testType: "icmp", target: "host-\(i % 1000).example", outcome: "success", success: true)
     let latency = 0.2 + Double(i % 100) * 0.01
     row.resolvedAddress = "192.0.2.\(i % 250)"
-    row.sent = 10; row.received = 10; row.lossPercent = 0
-    row.latencyMs = latency; row.minMs = latency - 0.05; row.maxMs = latency + 0.1; row.p50Ms = latency; row.p99Ms = latency + 0.08
-    row.jitterMs = 0.01; row.stddevMs = 0.02; row.userID = 1
+    row.sent = 10; row.received = 10; row.metrics["loss_percent"] = 0
+    row.metrics["latency_ms"] = latency; row.metrics["min_ms"] = latency - 0.05; row.metrics["max_ms"] = latency + 0.1; row.metrics["p50_ms"] = latency; row.metrics["p99_ms"] = latency + 0.08
+    row.metrics["jitter_ms"] = 0.01; row.metrics["stddev_ms"] = 0.02; row.userID = 1
     return row
 }
 

@@ -77,6 +77,17 @@ public struct JSONBuffer: ~Copyable {
         needsComma = false
     }
 
+    /// A key made once at run time (a declared metric's name) and written many
+    /// times: its quoted, escaped form is kept, and copied like a `StaticString`.
+    public mutating func key(_ key: JSONKey) {
+        let n = key.quoted.count
+        var p = room(n + 1)
+        if needsComma { p.pointee = UInt8(ascii: ","); p += 1 }
+        key.quoted.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: n) }
+        count = p + n - base
+        needsComma = false
+    }
+
     /// A key made at run time (a phase's name), escaped as needed.
     public mutating func key(dynamic name: String) {
         separate()
@@ -134,9 +145,28 @@ public struct JSONBuffer: ~Copyable {
     public mutating func field(_ name: StaticString, _ value: Double?) {
         if let value { field(name, value) } else { key(name); raw("null"); needsComma = true }
     }
+    public mutating func field(_ key: JSONKey, _ value: Double?) {
+        self.key(key)
+        if let value { count += JSONText.writeDouble(value, at: room(JSONText.doubleRoom)) } else { raw("null") }
+        needsComma = true
+    }
     public mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
 
     private mutating func separate() {
         if needsComma { append(UInt8(ascii: ",")) }
+    }
+}
+
+/// An object key prepared once: `"name":`, escaped.
+public struct JSONKey: Sendable, Hashable {
+    public let name: String
+    /// The key's JSON text, quotes and colon included.
+    let quoted: [UInt8]
+
+    public init(_ name: String) {
+        self.name = name
+        var buffer = JSONBuffer(capacity: name.utf8.count * 6 + 8)
+        buffer.key(dynamic: name)
+        quoted = buffer.bytes
     }
 }

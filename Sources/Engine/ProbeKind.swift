@@ -1,33 +1,11 @@
 import CProbe
-
-/// A result field a probe kind produces: the CLI's columns, the JSON keys and
-/// (later) the control plane's schema all derive from these declarations.
-public struct ResultField: Sendable, Equatable {
-    public enum Unit: String, Sendable { case nanoseconds, count, text }
-    public var name: String
-    public var unit: Unit
-    public var summary: String
-
-    public init(_ name: String, _ unit: Unit, _ summary: String) {
-        self.name = name
-        self.unit = unit
-        self.summary = summary
-    }
-}
+import ProbeModel
 
 /// The contract every probe kind implements: one file per kind, listed once
 /// in `ProbeRegistry.kinds`.
 public protocol ProbeKind: Sendable {
-    /// Name used on the command line and in results (`icmp`, `tcp`, ...).
-    static var name: String { get }
-    static var summary: String { get }
-    /// Port used when a target gives none; nil when ports do not apply.
-    static var defaultPort: UInt16? { get }
-    /// The timed phases, in the order of `ProbeResult.phases`. The first is
-    /// the latency the statistics summarise.
-    static var phases: [ResultField] { get }
-    /// Fields beyond phases and the common ones (outcome, ttl, ...).
-    static var extraFields: [ResultField] { get }
+    /// The kind's name, phases and fields, declared once in ProbeModel.
+    static var declaration: KindDeclaration { get }
 
     /// Creates the driver that runs this kind's probes on one ring thread.
     /// Called on that thread.
@@ -35,7 +13,14 @@ public protocol ProbeKind: Sendable {
 }
 
 extension ProbeKind {
-    public static var extraFields: [ResultField] { [] }
+    /// Name used on the command line and in results (`icmp`, `tcp`, ...).
+    public static var name: String { declaration.name }
+    public static var summary: String { declaration.summary }
+    /// Port used when a target gives none; nil when ports do not apply.
+    public static var defaultPort: UInt16? { declaration.defaultPort }
+    /// The timed phases, in the order of `ProbeResult.phases`. The first is
+    /// the latency the statistics summarise.
+    public static var phases: [ResultField] { declaration.phases }
 }
 
 /// What a driver is given: its ring, the targets, the run's settings, and the

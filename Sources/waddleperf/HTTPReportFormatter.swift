@@ -1,12 +1,13 @@
 import Engine
 import Foundation
 import Histogram
+import ProbeModel
 
 /// Renders HTTP probe and load reports for people (tables) and machines
 /// (JSON, NDJSON, CSV). Phase names are the result fields: dns, connect,
 /// tls (or quic_handshake for HTTP/3), ttfb, transfer, total.
 enum HTTPReportFormatter {
-    static let phases = ["dns", "connect", "tls", "quic_handshake", "ttfb", "transfer", "total"]
+    static let phases = KindDeclaration.http.phases.map(\.name)
 
     // MARK: Probe
 
@@ -107,9 +108,8 @@ enum HTTPReportFormatter {
         w.field("protocol", r.protocolName)
         w.field("reused", JSONValue.bool(r.reused))
         if !r.remote.isEmpty { w.field("remote", r.remote) }
-        for (name, v) in [("dns", r.dns), ("connect", r.connect), ("tls", r.tls), ("quic_handshake", r.quicHandshake), ("ttfb", r.ttfb),
-                          ("transfer", r.transfer), ("total", r.total)] {
-            if let v { w.field(dynamic: name + "_ns", v) }
+        for name in phases {
+            if let v = r[phase: name] { w.field(dynamic: name + "_ns", v) }
         }
         if let retry = r.quicRetry { w.field("quic_retry", JSONValue.bool(retry)) }
         w.field("header_bytes_in", r.headerBytesIn)
@@ -128,15 +128,15 @@ enum HTTPReportFormatter {
         return w.text
     }
 
-    static let csvHeader = "target,seq,url,outcome,failed_phase,status,protocol,reused,dns_ns,connect_ns,tls_ns,quic_handshake_ns,ttfb_ns,transfer_ns,total_ns,header_bytes_in,body_bytes_in,redirects"
+    static let csvHeader = (["target", "seq", "url", "outcome", "failed_phase", "status", "protocol", "reused"]
+        + phases.map { $0 + "_ns" } + ["header_bytes_in", "body_bytes_in", "redirects"]).joined(separator: ",")
 
     static func csvLine(_ r: HTTPResult) -> String {
         func o(_ v: UInt64?) -> String { v.map(String.init) ?? "" }
         let url = r.url.contains(",") || r.url.contains("\"") ? "\"" + r.url.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : r.url
-        return ["\(r.target)", "\(r.sequence)", url, r.outcome.name, r.failedPhase?.rawValue ?? "",
-                r.status > 0 ? "\(r.status)" : "", r.protocolName, r.reused ? "1" : "0", o(r.dns), o(r.connect),
-                o(r.tls), o(r.quicHandshake), o(r.ttfb), o(r.transfer), o(r.total), "\(r.headerBytesIn)", "\(r.bodyBytesIn)",
-                "\(r.redirects.count)"].joined(separator: ",")
+        return (["\(r.target)", "\(r.sequence)", url, r.outcome.name, r.failedPhase?.rawValue ?? "",
+                r.status > 0 ? "\(r.status)" : "", r.protocolName, r.reused ? "1" : "0"]
+            + phases.map { o(r[phase: $0]) } + ["\(r.headerBytesIn)", "\(r.bodyBytesIn)", "\(r.redirects.count)"]).joined(separator: ",")
     }
 
     // MARK: Bench

@@ -131,7 +131,6 @@ enum ReportFormatter {
         let n = report.targets.count, per = targetsPerChunk
         let chunks = (n + per - 1) / per
         let phases = kind.phases.map(\.name)
-        nonisolated(unsafe) let report = report
         /// Chunk `c`'s objects, comma-separated (and led by a comma after the first chunk).
         @Sendable func render(_ c: Int, into w: inout JSONBuffer) {
             if c > 0 { w.raw(",") }

@@ -57,8 +57,15 @@ func waitForTerminationSignal() async {
             source.resume()
             sources.append(source)
         }
-        let retained = sources
-        continuation.onTermination = { _ in retained.forEach { $0.cancel() } }
+        let retained = SignalSources(sources)
+        continuation.onTermination = { _ in retained.sources.forEach { $0.cancel() } }
     }
     for await _ in signals { break }
+}
+
+/// Dispatch sources kept alive for a signal stream and cancelled when it ends
+/// (DispatchSource predates Sendable; cancelling one is thread-safe).
+struct SignalSources: @unchecked Sendable {
+    let sources: [DispatchSourceSignal]
+    init(_ sources: [DispatchSourceSignal]) { self.sources = sources }
 }

@@ -119,7 +119,7 @@ struct StoreTests {
                         let rows = (0..<rowsPerBatch).map { i in
                             var row = ResultRow(createdAt: Int64(u * 1_000_000 + b * 1000 + i), source: "client", testType: "icmp",
                                                 target: "10.0.\(u).\(b)", outcome: "success", success: true)
-                            row.latencyMs = Double(i) / 10
+                            row.metrics["latency_ms"] = Double(i) / 10
                             row.rawJSON = #"{"u":\#(u)}"#
                             return row
                         }
@@ -191,13 +191,13 @@ struct StoreTests {
         let writer = ResultWriter(store: store)
         defer { writer.shutdown() }
         var full = ResultRow(createdAt: 1_234_567, source: "client", testType: "http", target: "it's a \\ \"target\" ✓ 🐧", outcome: "unreachable(3,1)", success: false)
-        full.protocolDetail = "h2"; full.resolvedAddress = "2001:db8::1"; full.sent = 10; full.received = 7; full.lossPercent = 30
-        full.latencyMs = 0.123456789; full.minMs = 0; full.maxMs = 1e6; full.p50Ms = 1.5; full.p99Ms = 2.25; full.jitterMs = 0.001
-        full.stddevMs = 0.5; full.throughputMbps = 940.5; full.dnsMs = 1; full.connectMs = 2; full.tlsMs = 3; full.ttfbMs = 4
-        full.transferMs = 5; full.totalMs = 15; full.deviceID = nil; full.userID = nil; full.ouID = nil
+        full.protocolDetail = "h2"; full.resolvedAddress = "2001:db8::1"; full.sent = 10; full.received = 7; full.metrics["loss_percent"] = 30
+        full.metrics["latency_ms"] = 0.123456789; full.metrics["min_ms"] = 0; full.metrics["max_ms"] = 1e6; full.metrics["p50_ms"] = 1.5; full.metrics["p99_ms"] = 2.25; full.metrics["jitter_ms"] = 0.001
+        full.metrics["stddev_ms"] = 0.5; full.metrics["throughput_mbps"] = 940.5; full.metrics["dns_ms"] = 1; full.metrics["connect_ms"] = 2; full.metrics["tls_ms"] = 3; full.metrics["ttfb_ms"] = 4
+        full.metrics["transfer_ms"] = 5; full.metrics["total_ms"] = 15; full.metrics["quic_handshake_ms"] = 2.5; full.deviceID = nil; full.userID = nil; full.ouID = nil
         full.rawJSON = #"{"a":"b\\c","n":[1,2.5,null],"u":"é"}"#
         var sparse = ResultRow(createdAt: 7, source: "server", testType: "icmp", target: "", outcome: "timeout", success: false)
-        sparse.latencyMs = nil
+        sparse.metrics["latency_ms"] = nil
         try await writer.write([full, sparse, full])
         var filter = ResultFilter()
         filter.limit = 10
@@ -210,7 +210,7 @@ struct StoreTests {
         // A batch in which most columns are NULL in every row (MariaDB leaves those out of the
         // statement): the rest must still land in their own columns.
         var gappy = ResultRow(createdAt: 9, source: "device", testType: "dns", target: "gaps", outcome: "success", success: true)
-        gappy.ttfbMs = 4.5; gappy.deviceID = 77; gappy.rawJSON = #"{"k":1}"#; gappy.received = 3
+        gappy.metrics["ttfb_ms"] = 4.5; gappy.deviceID = 77; gappy.rawJSON = #"{"k":1}"#; gappy.received = 3
         try await writer.write([sparse, gappy, sparse])
         let later = try await store.results(filter).sorted { $0.id < $1.id }.suffix(3).map { row -> ResultRow in
             var row = row.row
@@ -364,7 +364,7 @@ struct StoreTests {
         for i in 0..<(targets * 2) {
             var row = ResultRow(createdAt: Int64(i), source: "device", testType: "tcp", target: "t\(i % targets)", outcome: "success", success: true)
             row.ouID = 1
-            row.latencyMs = Double(i)
+            row.metrics["latency_ms"] = Double(i)
             rows.append(row)
         }
         var outside = ResultRow(createdAt: 5, source: "device", testType: "tcp", target: "t1", outcome: "success", success: true)

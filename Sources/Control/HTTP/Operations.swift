@@ -1,3 +1,4 @@
+import ProbeModel
 import Hummingbird
 
 /// One REST operation: the single declaration the router, the authorisation check, the OpenAPI
@@ -119,8 +120,10 @@ enum Schemas {
         Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
         Field("key", .string(), required: true, "send as X-Manager-Key; shown once"),
     ])
-    static let result = ObjectSchema("TestResult", [
-        Field("test_type", .string(maxLength: 32, minLength: 1, pattern: "[a-z0-9_]+"), required: true, "icmp, tcp, udp, http, dns, traceroute, ..."),
+    static let result = result(metrics: ResultMetrics.declared, testTypes: KindCatalog.builtIn.testTypes)
+    /// The upload's result schema: the fixed fields, then one per stored metric the kinds declare.
+    static func result(metrics: [StoredMetric], testTypes: [String]) -> ObjectSchema { ObjectSchema("TestResult", [
+        Field("test_type", .string(maxLength: 32, values: testTypes), required: true),
         Field("protocol_detail", .string(maxLength: 64)),
         Field("target", .string(maxLength: 255, minLength: 1), required: true),
         Field("resolved_address", .nullable(.string(maxLength: 64))),
@@ -128,17 +131,12 @@ enum Schemas {
         Field("success", .boolean, required: true),
         Field("created_at", .integer(minimum: 0), "milliseconds since the epoch; defaults to receipt time"),
         Field("sent", .nullable(.integer(minimum: 0))), Field("received", .nullable(.integer(minimum: 0))),
-        Field("loss_percent", .nullable(.number(minimum: 0, maximum: 100))),
-        Field("latency_ms", .nullable(.number(minimum: 0))), Field("min_ms", .nullable(.number(minimum: 0))),
-        Field("max_ms", .nullable(.number(minimum: 0))), Field("p50_ms", .nullable(.number(minimum: 0))),
-        Field("p99_ms", .nullable(.number(minimum: 0))), Field("jitter_ms", .nullable(.number(minimum: 0))),
-        Field("stddev_ms", .nullable(.number(minimum: 0))), Field("throughput_mbps", .nullable(.number(minimum: 0))),
-        Field("dns_ms", .nullable(.number(minimum: 0))), Field("connect_ms", .nullable(.number(minimum: 0))),
-        Field("tls_ms", .nullable(.number(minimum: 0))), Field("ttfb_ms", .nullable(.number(minimum: 0))),
-        Field("transfer_ms", .nullable(.number(minimum: 0))), Field("total_ms", .nullable(.number(minimum: 0))),
+    ] + metrics.map { metric in
+        Field(metric.name, .nullable(.number(minimum: 0, maximum: metric.maximum)), metric.summary)
+    } + [
         Field("device_id", .nullable(id)),
-        Field("raw", .freeform, "the full result document, stored as JSON"),
-    ])
+        Field("raw", .freeform, "the kind-specific part of the result document (`details`, `hops`), stored as JSON"),
+    ]) }
     static let resultUpload = ObjectSchema("ResultUpload", [
         Field("results", .array(of: .object(result), maxItems: 10_000), required: true),
         Field("ou_id", .nullable(id), "for server keys: the OU the results belong to"),
@@ -208,7 +206,7 @@ enum Schemas {
         Field("token", .string(), required: true, "send as `Authorization: Bearer <token>`; shown once, replaced by re-enrolling"),
     ])
     static let probeSpec = ObjectSchema("ProbeSpec", [
-        Field("type", .string(maxLength: 16, values: ["icmp", "tcp", "udp", "http", "dns", "traceroute"]), required: true),
+        Field("type", .string(maxLength: 16, values: KindCatalog.builtIn.testTypes), required: true),
         Field("target", .string(maxLength: 255, minLength: 1), required: true), Field("port", .integer(minimum: 1, maximum: 65535)),
         Field("count", .integer(minimum: 1, maximum: 1000)), Field("timeout_ms", .integer(minimum: 1, maximum: 300_000)),
         Field("protocol_detail", .string(maxLength: 64)), Field("enabled", .boolean),

@@ -298,6 +298,30 @@ enum Schema {
         if version >= 3 {
             for statement in assignSeries { try connection.execute(expand(statement, for: dialect)) }
         }
+        if version == latestVersion { try addDeclaredColumns(connection) }
+    }
+
+    /// Gives `test_results` a column for every declared stored metric it lacks: a kind that
+    /// declares a new phase or metric gets its column at the next start, with no migration
+    /// written by hand. Only adds (a nullable DOUBLE, instant on MariaDB); a metric no longer
+    /// declared keeps its column and its data. Every statement can run again.
+    static func addDeclaredColumns(_ connection: any SQLConnection,
+                                   metrics: [String] = ResultMetrics.declared.map(\.name)) throws {
+        let existing: Set<String>
+        switch connection.dialect {
+        case .sqlite:
+            existing = Set(try connection.query("SELECT name FROM pragma_table_info('test_results')").compactMap { $0.string("name") })
+        case .mariadb:
+            existing = Set(try connection.query("""
+                SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+                WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'test_results'
+                """).compactMap { $0.string("name") })
+        }
+        for name in metrics where !existing.contains(name) {
+            precondition(!name.isEmpty && name.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 95 },
+                         "stored metric '\(name)' is not a plain column name")
+            try connection.execute(expand("ALTER TABLE test_results ADD COLUMN {if_not_exists}\(name) DOUBLE NULL", for: connection.dialect))
+        }
     }
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }

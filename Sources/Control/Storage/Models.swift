@@ -113,32 +113,20 @@ public struct ResultRow: Sendable, Equatable {
     public var success: Bool
     public var sent: Int64?
     public var received: Int64?
-    public var lossPercent: Double?
-    public var latencyMs: Double?
-    public var minMs: Double?
-    public var maxMs: Double?
-    public var p50Ms: Double?
-    public var p99Ms: Double?
-    public var jitterMs: Double?
-    public var stddevMs: Double?
-    public var throughputMbps: Double?
-    public var dnsMs: Double?
-    public var connectMs: Double?
-    public var tlsMs: Double?
-    public var ttfbMs: Double?
-    public var transferMs: Double?
-    public var totalMs: Double?
+    /// `loss_percent`, `latency_ms`, ...: every stored metric the kinds declare.
+    public var metrics = ResultMetrics()
     public var deviceID: Int64?
     public var userID: Int64?
     public var ouID: Int64?
     public var rawJSON: String?
 
-    static let columns = [
-        "created_at", "received_at", "source", "test_type", "protocol_detail", "target", "resolved_address",
-        "outcome", "success", "sent", "received", "loss_percent", "latency_ms", "min_ms", "max_ms", "p50_ms",
-        "p99_ms", "jitter_ms", "stddev_ms", "throughput_mbps", "dns_ms", "connect_ms", "tls_ms", "ttfb_ms",
-        "transfer_ms", "total_ms", "device_id", "user_id", "ou_id", "raw_json", "series_id",
-    ]
+    /// The fixed columns before the metrics.
+    static let leadingColumns = ["created_at", "received_at", "source", "test_type", "protocol_detail", "target",
+                                 "resolved_address", "outcome", "success", "sent", "received"]
+    /// The fixed columns after them.
+    static let trailingColumns = ["device_id", "user_id", "ou_id", "raw_json", "series_id"]
+    /// Every column a row writes: one per declared stored metric between the fixed ones.
+    static let columns = leadingColumns + ResultMetrics.declared.map(\.name) + trailingColumns
 
     /// Writes this row's values in `columns` order; `receivedAt` is the batch's receipt time and
     /// `seriesID` the row's `result_series` id (`SeriesResolver`).
@@ -146,13 +134,9 @@ public struct ResultRow: Sendable, Equatable {
         sink.int(createdAt); sink.int(receivedAt); sink.text(source)
         sink.text(testType); sink.text(protocolDetail); sink.text(target)
         sink.text(resolvedAddress); sink.text(outcome); sink.int(success ? 1 : 0)
-        sink.int(sent); sink.int(received); sink.double(lossPercent)
-        sink.double(latencyMs); sink.double(minMs); sink.double(maxMs)
-        sink.double(p50Ms); sink.double(p99Ms); sink.double(jitterMs)
-        sink.double(stddevMs); sink.double(throughputMbps); sink.double(dnsMs)
-        sink.double(connectMs); sink.double(tlsMs); sink.double(ttfbMs)
-        sink.double(transferMs); sink.double(totalMs); sink.int(deviceID)
-        sink.int(userID); sink.int(ouID); sink.text(rawJSON)
+        sink.int(sent); sink.int(received)
+        for i in 0..<ResultMetrics.declared.count { sink.double(metrics[i]) }
+        sink.int(deviceID); sink.int(userID); sink.int(ouID); sink.text(rawJSON)
         sink.int(seriesID)
     }
 
@@ -185,14 +169,11 @@ public struct ResultRow: Sendable, Equatable {
         resolvedAddress = row.string(at: p[6])
         outcome = row.string(at: p[7]) ?? ""
         success = (row.int(at: p[8]) ?? 0) != 0
-        sent = row.int(at: p[9]); received = row.int(at: p[10]); lossPercent = row.double(at: p[11])
-        latencyMs = row.double(at: p[12]); minMs = row.double(at: p[13]); maxMs = row.double(at: p[14])
-        p50Ms = row.double(at: p[15]); p99Ms = row.double(at: p[16]); jitterMs = row.double(at: p[17])
-        stddevMs = row.double(at: p[18]); throughputMbps = row.double(at: p[19])
-        dnsMs = row.double(at: p[20]); connectMs = row.double(at: p[21]); tlsMs = row.double(at: p[22])
-        ttfbMs = row.double(at: p[23]); transferMs = row.double(at: p[24]); totalMs = row.double(at: p[25])
-        deviceID = row.int(at: p[26]); userID = row.int(at: p[27]); ouID = row.int(at: p[28])
-        rawJSON = row.string(at: p[29])
+        sent = row.int(at: p[9]); received = row.int(at: p[10])
+        let m = ResultMetrics.declared.count
+        for i in 0..<m { metrics[i] = row.double(at: p[11 + i]) }
+        deviceID = row.int(at: p[11 + m]); userID = row.int(at: p[12 + m]); ouID = row.int(at: p[13 + m])
+        rawJSON = row.string(at: p[14 + m])
     }
 
     public init(createdAt: Int64, source: String, testType: String, target: String, outcome: String, success: Bool) {

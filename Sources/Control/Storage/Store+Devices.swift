@@ -106,8 +106,8 @@ public struct StatisticsQuery: Sendable {
     }
 
     /// Numeric columns a statistic may summarise.
-    public static let metrics = ["latency_ms", "total_ms", "ttfb_ms", "connect_ms", "dns_ms", "tls_ms", "transfer_ms",
-                                 "jitter_ms", "stddev_ms", "loss_percent", "throughput_mbps", "p50_ms", "p99_ms"]
+    /// Every declared stored metric a statistic may summarise (a column name).
+    public static let metrics = ResultMetrics.declared.filter(\.isStatistic).map(\.name)
 
     public var filter = ResultFilter()
     public var grouping: Grouping = .testType

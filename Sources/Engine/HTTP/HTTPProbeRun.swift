@@ -273,7 +273,6 @@ final class HTTPProbeWorkload: HTTPWorkload {
         let now = cprobe_monotonic_ns()
         guard !closing, progress[k].inFlight else { return }
         let c = worker.connections[k]
-        let t = targets[indices[k]]
         progress[k].resolution = result.duration
         guard let address = result.addresses.first, now < progress[k].startedAt + settings.timeout else {
             var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .timeout)

@@ -95,6 +95,20 @@ public struct HTTPResult: Sendable, Equatable {
     /// CLOCK_MONOTONIC when the probe started.
     public var startedAt: UInt64 = 0
 
+    /// A phase by its declared name (`KindDeclaration.http.phases`).
+    public subscript(phase name: String) -> UInt64? {
+        switch name {
+        case "dns": dns
+        case "connect": connect
+        case "tls": tls
+        case "quic_handshake": quicHandshake
+        case "ttfb": ttfb
+        case "transfer": transfer
+        case "total": total
+        default: nil
+        }
+    }
+
     /// Body bytes per second over the transfer phase (first → last byte);
     /// nil when the whole response arrived at once (no span to divide by).
     public var throughput: Double? {

@@ -1,17 +1,10 @@
 import CProbe
+import ProbeModel
 import Glibc
 
 /// ICMP echo (ping), IPv4 and IPv6, over one ping or raw socket per family.
 public enum ICMPEchoProbe: ProbeKind {
-    public static let name = "icmp"
-    public static let summary = "ICMP echo request/reply round trip"
-    public static let defaultPort: UInt16? = nil
-    public static let phases = [
-        ResultField("rtt", .nanoseconds, "echo request sent → reply received (kernel timestamps when available)"),
-    ]
-    public static let extraFields = [
-        ResultField("ttl", .count, "TTL / hop limit of the reply"),
-    ]
+    public static let declaration = KindDeclaration.icmp
 
     public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
         try DatagramDriver(codec: ICMPCodec(preferred: context.settings.icmpSocket, payloadSize: context.settings.size),

@@ -1,18 +1,12 @@
 import CProbe
+import ProbeModel
 import Glibc
 
 /// TCP connect: time to establish a connection, optionally followed by a
 /// payload sent and an expected number of reply bytes read (a round trip
 /// through an echo service). Sockets close with RST.
 public enum TCPConnectProbe: ProbeKind {
-    public static let name = "tcp"
-    public static let summary = "TCP connect (and optional request/reply round trip)"
-    public static let defaultPort: UInt16? = 80
-    public static let phases = [
-        ResultField("connect", .nanoseconds, "connect() issued → connection established"),
-        ResultField("ttfb", .nanoseconds, "payload sent → first reply byte (with --size and --expect)"),
-        ResultField("total", .nanoseconds, "connect issued → last expected byte read"),
-    ]
+    public static let declaration = KindDeclaration.tcp
 
     public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
         TCPConnectDriver(context)

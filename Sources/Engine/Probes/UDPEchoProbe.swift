@@ -1,16 +1,12 @@
 import CProbe
+import ProbeModel
 import Glibc
 
 /// UDP echo: a tagged datagram to an echo service (`waddleperf target`, or any
 /// RFC 862 echo), matched on its reply; per-packet RTT, loss, duplicates and
 /// reordering.
 public enum UDPEchoProbe: ProbeKind {
-    public static let name = "udp"
-    public static let summary = "UDP echo round trip"
-    public static let defaultPort: UInt16? = 7
-    public static let phases = [
-        ResultField("rtt", .nanoseconds, "datagram sent → echo received (kernel timestamps when available)"),
-    ]
+    public static let declaration = KindDeclaration.udp
 
     public static func makeDriver(_ context: DriverContext) throws -> any ProbeDriver {
         try DatagramDriver(codec: UDPCodec(payloadSize: context.settings.size), context: context)

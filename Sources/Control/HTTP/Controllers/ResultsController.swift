@@ -6,72 +6,8 @@ import Hummingbird
 struct ResultsController {
     let services: ControlServices
 
-    /// The metric columns, by name, read and written with a switch (key paths cost a runtime
-    /// lookup per use: a tenth of a 50-result listing).
-    enum Metric: CaseIterable {
-        case lossPercent, latencyMs, minMs, maxMs, p50Ms, p99Ms, jitterMs, stddevMs, throughputMbps
-        case dnsMs, connectMs, tlsMs, ttfbMs, transferMs, totalMs
-
-        var name: StaticString {
-            switch self {
-            case .lossPercent: "loss_percent"
-            case .latencyMs: "latency_ms"
-            case .minMs: "min_ms"
-            case .maxMs: "max_ms"
-            case .p50Ms: "p50_ms"
-            case .p99Ms: "p99_ms"
-            case .jitterMs: "jitter_ms"
-            case .stddevMs: "stddev_ms"
-            case .throughputMbps: "throughput_mbps"
-            case .dnsMs: "dns_ms"
-            case .connectMs: "connect_ms"
-            case .tlsMs: "tls_ms"
-            case .ttfbMs: "ttfb_ms"
-            case .transferMs: "transfer_ms"
-            case .totalMs: "total_ms"
-            }
-        }
-
-        func value(in row: borrowing ResultRow) -> Double? {
-            switch self {
-            case .lossPercent: row.lossPercent
-            case .latencyMs: row.latencyMs
-            case .minMs: row.minMs
-            case .maxMs: row.maxMs
-            case .p50Ms: row.p50Ms
-            case .p99Ms: row.p99Ms
-            case .jitterMs: row.jitterMs
-            case .stddevMs: row.stddevMs
-            case .throughputMbps: row.throughputMbps
-            case .dnsMs: row.dnsMs
-            case .connectMs: row.connectMs
-            case .tlsMs: row.tlsMs
-            case .ttfbMs: row.ttfbMs
-            case .transferMs: row.transferMs
-            case .totalMs: row.totalMs
-            }
-        }
-
-        func set(_ value: Double?, in row: inout ResultRow) {
-            switch self {
-            case .lossPercent: row.lossPercent = value
-            case .latencyMs: row.latencyMs = value
-            case .minMs: row.minMs = value
-            case .maxMs: row.maxMs = value
-            case .p50Ms: row.p50Ms = value
-            case .p99Ms: row.p99Ms = value
-            case .jitterMs: row.jitterMs = value
-            case .stddevMs: row.stddevMs = value
-            case .throughputMbps: row.throughputMbps = value
-            case .dnsMs: row.dnsMs = value
-            case .connectMs: row.connectMs = value
-            case .tlsMs: row.tlsMs = value
-            case .ttfbMs: row.ttfbMs = value
-            case .transferMs: row.transferMs = value
-            case .totalMs: row.totalMs = value
-            }
-        }
-    }
+    /// The listing's metric keys, prepared once, in `ResultMetrics.declared` order.
+    static let metricKeys = ResultMetrics.declared.map { JSONKey($0.name) }
 
     static let maxRawBytes = 65_536
 
@@ -88,7 +24,8 @@ struct ResultsController {
         static let received = Schemas.result.position(of: "received")
         static let deviceID = Schemas.result.position(of: "device_id")
         static let raw = Schemas.result.position(of: "raw")
-        static let metrics = Metric.allCases.map { (Schemas.result.position(of: $0.name.description), $0) }
+        /// (position in the upload, position in `ResultMetrics`) per declared metric.
+        static let metrics = ResultMetrics.declared.indices.map { (Schemas.result.position(of: ResultMetrics.declared[$0].name), $0) }
     }
 
     /// A validated result (`Schemas.result`) as a row.
@@ -100,7 +37,7 @@ struct ResultsController {
         row.resolvedAddress = item[At.resolvedAddress]?.string
         row.sent = item[At.sent]?.int
         row.received = item[At.received]?.int
-        for (position, metric) in At.metrics { metric.set(item[position]?.double, in: &row) }
+        for (position, index) in At.metrics { row.metrics[index] = item[position]?.double }
         row.deviceID = item[At.deviceID]?.int
         row.userID = userID
         row.ouID = ouID
@@ -125,9 +62,7 @@ struct ResultsController {
         w.field("device_id", stored.row.deviceID)
         w.field("user_id", stored.row.userID)
         w.field("ou_id", stored.row.ouID)
-        for metric in Metric.allCases {
-            w.field(metric.name, metric.value(in: stored.row))
-        }
+        for (index, key) in metricKeys.enumerated() { w.field(key, stored.row.metrics[index]) }
         if var raw = stored.row.rawJSON { raw.withUTF8 { w.field("raw", json: $0) } }
         w.endObject()
     }

@@ -1,0 +1,94 @@
+@testable import Control
+import Engine
+import Foundation
+import ProbeModel
+import Testing
+
+/// The kinds are declared once (ProbeModel's `KindCatalog`); every list the control plane and
+/// the engine keep must be derived from those declarations. These tests fail when one of them
+/// is written by hand again and drifts, and show that a new kind's fields reach every list.
+@Suite("One result model")
+struct ResultModelConsistencyTests {
+    static let catalog = KindCatalog.builtIn
+
+    @Test("every list the control plane keeps agrees with the declarations")
+    func listsAgree() throws {
+        let metrics = Self.catalog.storedMetrics.map(\.name)
+        // Columns: the fixed ones around one per stored metric.
+        #expect(ResultRow.columns == ResultRow.leadingColumns + metrics + ResultRow.trailingColumns)
+        #expect(ResultRow.columnTypes.count == ResultRow.columns.count)
+        // Upload schema (and so the OpenAPI document): every metric, bounded as declared.
+        let uploadFields = Schemas.result.fields.map(\.name)
+        for m in Self.catalog.storedMetrics {
+            let field = try #require(Schemas.result.fields.first { $0.name == m.name }, "upload lacks \(m.name)")
+            guard case .nullable(.number(let minimum, let maximum)) = field.schema else {
+                Issue.record("\(m.name) is not a nullable number"); continue
+            }
+            #expect(minimum == 0 && maximum == m.maximum)
+        }
+        #expect(uploadFields.filter { $0.hasSuffix("_ms") || $0.hasSuffix("_percent") || $0.hasSuffix("_mbps") } == metrics)
+        // Test types: the upload and the configuration's checks offer exactly the declared kinds.
+        guard case .string(_, _, _, let uploadTypes?, _) = try #require(Schemas.result.fields.first { $0.name == "test_type" }).schema,
+              case .string(_, _, _, let configTypes?, _) = try #require(Schemas.probeSpec.fields.first { $0.name == "type" }).schema
+        else { Issue.record("test types are not an enumeration"); return }
+        #expect(uploadTypes == Self.catalog.testTypes && configTypes == Self.catalog.testTypes)
+        // Statistics: the metric parameter's values.
+        #expect(StatisticsQuery.metrics == Self.catalog.statisticMetrics)
+        let openapi = try #require(try JSONSerialization.jsonObject(with: OpenAPIDocument.data()) as? [String: Any])
+        let schemas = try #require((openapi["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let stored = try #require((schemas["TestResult"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(Set(metrics).isSubset(of: Set(stored.keys)))
+        // Engine: every kind it runs is declared, under the declaration's name and phases.
+        for kind in ProbeRegistry.kinds {
+            #expect(Self.catalog.kind(named: kind.name) == kind.declaration)
+        }
+        #expect(Self.catalog.kind(named: "http") == KindDeclaration.http)
+    }
+
+    @Test("the stored table has a column for every declared metric", arguments: TestStores.backends)
+    func tableHasEveryDeclaredColumn(_ backend: String) async throws {
+        let store = try await TestStores.open(backend)
+        let columns = try await store.pool.withConnection { c in try Self.resultColumns(c) }
+        #expect(Set(ResultRow.columns).isSubset(of: Set(columns)), "missing: \(Set(ResultRow.columns).subtracting(columns))")
+    }
+
+    @Test("a test-only kind's fields reach the columns, the upload schema, the statistics and the test types",
+          arguments: TestStores.backends)
+    func aNewKindReachesEveryList(_ backend: String) async throws {
+        let probe = KindDeclaration(name: "testkind", summary: "only in this test", defaultPort: 9,
+                                    phases: [ResultField("wait", .nanoseconds, "w"), ResultField("answer", .nanoseconds, "a")],
+                                    metrics: [ResultField("answers_percent", .percent, "answered share")])
+        let catalog = KindCatalog(KindCatalog.builtIn.kinds + [probe])
+        let added = ["wait_ms", "answer_ms", "answers_percent"]
+        #expect(Array(catalog.storedMetrics.map(\.name).suffix(3)) == added)
+        #expect(catalog.statisticMetrics.contains("answer_ms") && catalog.testTypes.contains("testkind"))
+        let upload = Schemas.result(metrics: catalog.storedMetrics, testTypes: catalog.testTypes)
+        #expect(added.allSatisfy { name in upload.fields.contains { $0.name == name } })
+        guard case .nullable(.number(_, let maximum)) = upload.fields.first(where: { $0.name == "answers_percent" })!.schema else {
+            Issue.record("answers_percent is not a number"); return
+        }
+        #expect(maximum == 100)
+        var rendered: [String: Any] = [:]
+        _ = OpenAPIDocument.render(.object(upload), into: &rendered)
+        let properties = try #require((rendered["TestResult"] as? [String: Any])?["properties"] as? [String: Any])
+        #expect(added.allSatisfy { properties[$0] != nil })
+        // The store adds the columns at start (here: asked directly), and a second time is a no-op.
+        let store = try await TestStores.open(backend)
+        let columns = try await store.pool.withConnection { c in
+            try Schema.addDeclaredColumns(c, metrics: catalog.storedMetrics.map(\.name))
+            try Schema.addDeclaredColumns(c, metrics: catalog.storedMetrics.map(\.name))
+            return try Self.resultColumns(c)
+        }
+        #expect(added.allSatisfy(columns.contains))
+    }
+
+    static func resultColumns(_ c: any SQLConnection) throws -> [String] {
+        switch c.dialect {
+        case .sqlite: try c.query("SELECT name FROM pragma_table_info('test_results')").compactMap { $0.string("name") }
+        case .mariadb: try c.query("""
+            SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+            WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'test_results'
+            """).compactMap { $0.string("name") }
+        }
+    }
+}
