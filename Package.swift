@@ -89,7 +89,13 @@ let package = Package(
         ),
         .testTarget(name: "CProbeTests", dependencies: ["CProbe"]),
         .testTarget(name: "ProbeModelTests", dependencies: ["ProbeModel"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe", "ProbeModel"]),
+        // The built CLI, run as a process (scripts/test.sh runs it in a process of its own).
+        .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
+        // The Dockerfile and setup scripts against the manifest (no Docker engine here).
+        .testTarget(name: "PackagingTests"),
+        // What several test targets share: the real peers' addresses.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe", "ProbeModel", "TestSupport"]),
         .testTarget(
             name: "ControlTests",
             dependencies: [

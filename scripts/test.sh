@@ -51,11 +51,14 @@ http_peers=$(scripts/http-peers.sh start "$http_dir") && [ -f "$http_peers/peers
 export WADDLEPERF_TEST_HTTP_PEERS=$http_peers
 export WADDLEPERF_REQUIRE_HTTP_PEERS=1
 swift build --build-tests
-# Three runs: the engine suites assert process-wide things (no leaked file
+# Four runs: the engine suites assert process-wide things (no leaked file
 # descriptors), so the HTTP peer suite (its own sockets) and the control-plane
-# suites (sockets, database files, threads) each run in a process of their own.
-swift test --skip-build --skip ControlTests --skip HTTPPeerTests 2>&1 | tee .build/test.log
+# suites (sockets, database files, threads) and the CLI's (child processes) each run in a
+# process of their own.
+swift test --skip-build --skip ControlTests --skip HTTPPeerTests --skip CLITests 2>&1 | tee .build/test.log
 swift test --skip-build --filter HTTPPeerTests 2>&1 | tee -a .build/test.log
+# The CLI as a process: a missing binary fails rather than skips.
+WADDLEPERF_REQUIRE_CLI=1 swift test --skip-build --filter CLITests 2>&1 | tee -a .build/test.log
 swift test --skip-build --filter ControlTests 2>&1 | tee -a .build/test.log
 # XCTest and Swift Testing both report; fail if either saw a failure.
 # (`! grep` would not stop the script: set -e ignores a negated command's status.)

@@ -94,7 +94,9 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
     /// Fills a sockaddr for this address and `port`.
     func write(to storage: UnsafeMutablePointer<sockaddr_storage>, port: UInt16) {
         var b = bytes
-        _ = cprobe_sockaddr_make(storage, family, &b, port)
+        let rc = cprobe_sockaddr_make(storage, family, &b, port)
+        // Only an unknown family fails, and `family` is AF_INET or AF_INET6 by construction.
+        precondition(rc == 0, "cprobe_sockaddr_make: family \(family)")
     }
 
     /// Reads the address out of a sockaddr.

@@ -26,17 +26,18 @@ extension ProbeKind {
 /// What a driver is given: its ring, the targets, the run's settings, and the
 /// sink to which it reports finished probes.
 public struct DriverContext {
-    let ring: Ring
+    /// The driver's slots of the ring, numbered from 0.
+    let slots: RingSlots
     public let targets: [ProbeTarget]
     public let settings: ProbeSettings
-    /// Ring slots [0, probeSlots) belong to scheduler slots one to one.
+    /// Slots [0, probeSlots) belong to scheduler slots one to one.
     let probeSlots: UInt32
-    /// Ring slots [probeSlots, probeSlots + auxiliarySlots) are the driver's own.
+    /// Slots [probeSlots, probeSlots + auxiliarySlots) are the driver's own.
     let auxiliarySlots: UInt32
     let sink: ProbeSink
 }
 
-/// Receives finished probes from a driver (implemented by the ring loop).
+/// Receives finished probes from a driver (implemented by its `ProbeClient`).
 protocol ProbeSink: AnyObject {
     /// The probe in scheduler slot `slot` has finished; the slot's ring ops
     /// have all completed and it may be reused.
@@ -65,7 +66,7 @@ public protocol ProbeDriver: AnyObject {
     /// A line for the report, e.g. which socket kind is used and why.
     var note: String? { get }
     /// How many operations queued since the last call complete as soon as
-    /// they are submitted (a datagram's send). The loop waits for that many
+    /// they are submitted (a datagram's send). The runtime waits for that many
     /// completions plus one, so a send's own completion does not wake it
     /// while the reply is still to come.
     func takeImmediateCompletions() -> UInt32

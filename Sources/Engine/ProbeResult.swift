@@ -9,6 +9,8 @@ public enum ProbeOutcome: Hashable, Sendable {
     case unreachable(type: UInt8, code: UInt8)
     /// Any other failure, by errno.
     case error(errno: Int32)
+    /// The target's name did not resolve: nothing was sent. Loss, never latency.
+    case unresolved
 
     public var isSuccess: Bool { self == .success }
 
@@ -20,6 +22,7 @@ public enum ProbeOutcome: Hashable, Sendable {
         case .refused: "refused"
         case .unreachable: "unreachable"
         case .error: "error"
+        case .unresolved: "unresolved"
         }
     }
 

@@ -50,16 +50,20 @@ public final class ProbeRun: Sendable {
         let progress = self.progress
         let kind = self.kind, settings = self.settings, targets = self.targets
 
-        let perThread = try await withTaskCancellationHandler {
-            try await onThreads(threadCount, name: "waddleperf-ring") { index in
-                let share = stride(from: index, to: targets.count, by: threadCount).map { targets[$0] }
+        let (summaries, notes) = try await withTaskCancellationHandler {
+            try await onThreads(sharing: targets.count, threads: threadCount, name: "waddleperf-ring") { thread, indices in
+                var share = settings
+                share.rate = settings.rate.map { $0 / Double(threadCount) }
                 do {
-                    let loop = try RingLoop(kind: kind, targets: share, settings: settings,
-                                            threadIndex: index, threadCount: threadCount,
-                                            progress: progress, observer: observer)
-                    let note = index == 0 ? loop.note : nil
-                    try loop.run()
-                    return (loop.summaries, note)
+                    var plan = SlotPlan()
+                    let request = try ProbeClient.reserve(in: &plan, targets: indices.count, settings: share)
+                    let runtime = try RingRuntime(plan)
+                    let client = try ProbeClient(kind: kind, targets: indices.map { targets[$0] }, runIndices: indices,
+                                                 settings: share, slots: runtime.slots(request),
+                                                 progress: progress, observer: observer)
+                    runtime.add(client, slots: request)
+                    try runtime.run { progress.cancelled.load(ordering: .relaxed) }
+                    return (client.summaries, thread == 0 ? client.note : nil)
                 } catch {
                     // One thread failing stops the others.
                     progress.cancelled.store(true, ordering: .relaxed)
@@ -69,14 +73,8 @@ public final class ProbeRun: Sendable {
         } onCancel: {
             progress.cancelled.store(true, ordering: .relaxed)
         }
-
-        var summaries = Array(repeating: ProbeSummary(), count: targets.count)
-        for (t, (list, _)) in perThread.enumerated() {
-            for (i, s) in list.enumerated() { summaries[i * threadCount + t] = s }
-        }
-        let notes = perThread.compactMap { $0.1 }
         return ProbeReport(kind: kind.name, targets: targets, summaries: summaries,
-                           wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes, threads: threadCount)
+                           wallNanoseconds: cprobe_monotonic_ns() - started, notes: notes.compactMap { $0 }, threads: threadCount)
     }
 }
 

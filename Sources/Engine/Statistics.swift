@@ -131,6 +131,8 @@ public struct ProbeSummary: Sendable {
     public var refused: UInt64 = 0
     public var unreachable: UInt64 = 0
     public var errors: UInt64 = 0
+    /// Probes of a target whose name did not resolve.
+    public var unresolved: UInt64 = 0
     public var lastTTL: Int16 = -1
     public var latency = LatencyStatistics()
     /// Phases after the first, for kinds with several (e.g. TCP ttfb, total);
@@ -155,6 +157,7 @@ public struct ProbeSummary: Sendable {
         case .refused: refused += 1
         case .unreachable: unreachable += 1
         case .error: errors += 1
+        case .unresolved: unresolved += 1
         }
     }
 
@@ -172,6 +175,7 @@ public struct ProbeSummary: Sendable {
         refused += other.refused
         unreachable += other.unreachable
         errors += other.errors
+        unresolved += other.unresolved
         if other.lastTTL >= 0 { lastTTL = other.lastTTL }
         latency.absorb(other.latency)
         for (i, s) in other.secondaryPhases.enumerated() {

@@ -8,6 +8,10 @@ public struct ProbeTarget: Hashable, Sendable {
     public var address: IPAddress
     /// Destination port for TCP/UDP; 0 for ICMP.
     public var port: UInt16
+    /// Why the name did not resolve; nil for a resolved target. An unresolved
+    /// target stays in the run: each of its probes is an `unresolved`
+    /// outcome (loss), and the other targets are probed as usual.
+    public var resolutionFailure: String? = nil
 
     public init(name: String, address: IPAddress, port: UInt16 = 0) {
         self.name = name
@@ -15,9 +19,19 @@ public struct ProbeTarget: Hashable, Sendable {
         self.port = port
     }
 
-    /// `address` or `address:port` (`[v6]:port`).
+    /// A target whose name did not resolve (its address is a placeholder no probe uses).
+    public static func unresolved(_ name: String, port: UInt16, reason: String) -> ProbeTarget {
+        var t = ProbeTarget(name: name, address: .v4(0), port: port)
+        t.resolutionFailure = reason
+        return t
+    }
+
+    public var isResolved: Bool { resolutionFailure == nil }
+
+    /// `address` or `address:port` (`[v6]:port`); the name as given when it did not resolve.
     public var endpoint: String {
-        port == 0 ? address.description : address.endpoint(port: port)
+        guard isResolved else { return port == 0 ? name : "\(name):\(port)" }
+        return port == 0 ? address.description : address.endpoint(port: port)
     }
 }
 
@@ -119,12 +133,12 @@ public enum TargetResolver {
     ) async throws -> [ProbeTarget] {
         var names: [String] = []
         for case .host(let name, _) in specifications where !names.contains(name) { names.append(name) }
-        var resolved: [String: [IPAddress]] = [:]
-        try await withThrowingTaskGroup(of: (String, [IPAddress]).self) { group in
+        var resolved: [String: Result<[IPAddress], LookupFailure>] = [:]
+        await withTaskGroup(of: (String, Result<[IPAddress], LookupFailure>).self) { group in
             for name in names {
-                group.addTask { (name, try await lookup(name, family: family)) }
+                group.addTask { (name, await lookup(name, family: family)) }
             }
-            for try await (name, addresses) in group { resolved[name] = addresses }
+            for await (name, result) in group { resolved[name] = result }
         }
 
         var targets: [ProbeTarget] = []
@@ -143,10 +157,14 @@ public enum TargetResolver {
                 }
                 targets.append(ProbeTarget(name: a.description, address: a, port: port ?? defaultPort))
             case .host(let name, let port):
-                guard let first = resolved[name]?.first else {
-                    throw ConfigurationError(field: "target '\(name)'", "no address found")
+                switch resolved[name] {
+                case .success(let addresses)? where !addresses.isEmpty:
+                    targets.append(ProbeTarget(name: name, address: addresses[0], port: port ?? defaultPort))
+                case .failure(let failure)?:
+                    targets.append(.unresolved(name, port: port ?? defaultPort, reason: failure.message))
+                default:
+                    targets.append(.unresolved(name, port: port ?? defaultPort, reason: "no address found"))
                 }
-                targets.append(ProbeTarget(name: name, address: first, port: port ?? defaultPort))
             case .network(let base, let length, let port):
                 guard admit(base) else {
                     throw ConfigurationError(field: "target '\(base)/\(length)'", "address family excluded by -4/-6")
@@ -159,9 +177,14 @@ public enum TargetResolver {
         return targets
     }
 
+    /// Why getaddrinfo gave no address (gai_strerror's words).
+    struct LookupFailure: Error {
+        var message: String
+    }
+
     /// getaddrinfo on a dedicated thread, bridged with a continuation.
-    static func lookup(_ name: String, family: AddressFamilyPreference) async throws -> [IPAddress] {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[IPAddress], Error>) in
+    static func lookup(_ name: String, family: AddressFamilyPreference) async -> Result<[IPAddress], LookupFailure> {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Result<[IPAddress], LookupFailure>, Never>) in
             let thread = Thread {
                 var hints = addrinfo()
                 hints.ai_family = family == .ipv4 ? AF_INET : family == .ipv6 ? AF_INET6 : AF_UNSPEC
@@ -169,8 +192,7 @@ public enum TargetResolver {
                 var list: UnsafeMutablePointer<addrinfo>? = nil
                 let rc = getaddrinfo(name, nil, &hints, &list)
                 guard rc == 0 else {
-                    let message = String(cString: gai_strerror(rc))
-                    continuation.resume(throwing: ConfigurationError(field: "target '\(name)'", "cannot resolve: \(message)"))
+                    continuation.resume(returning: .failure(LookupFailure(message: String(cString: gai_strerror(rc)))))
                     return
                 }
                 defer { freeaddrinfo(list) }
@@ -186,7 +208,7 @@ public enum TargetResolver {
                     }
                     cursor = entry.pointee.ai_next
                 }
-                continuation.resume(returning: out)
+                continuation.resume(returning: .success(out))
             }
             thread.start()
         }

@@ -161,6 +161,11 @@ enum HTTPProbeCLI {
         // Without the cache every probe resolves for itself: nothing before the run.
         let targets = probe.noDNSCache ? requests.map(HTTPProbeTarget.unresolved)
             : try await HTTPProbeTarget.resolve(requests, family: options.family, configuration: resolver)
+        for t in targets {
+            if let failed = t.failedResolution {
+                warn("url '\(t.request.url)': cannot resolve \(t.request.url.host): \(failed.failure?.description ?? "no address")")
+            }
+        }
         let run = try HTTPProbeRun(targets: targets, settings: settings)
         let output = OutputWriter()
         var observer: (@Sendable (HTTPResult) -> Void)? = nil
@@ -243,6 +248,10 @@ struct BenchCommand: AsyncParsableCommand {
         try settings.validate()
         let request = try http.requests([url])[0]
         let target = try await HTTPProbeTarget.resolve([request], configuration: try http.resolverConfiguration())[0]
+        if let failed = target.failedResolution {
+            throw ConfigurationError(field: "url '\(url)'",
+                                     "cannot resolve \(request.url.host): \(failed.failure?.description ?? "no address")")
+        }
         let run = try HTTPBenchRun(request: request, address: target.address, settings: settings)
         let signals = SignalCancellation { run.cancel() }
         defer { signals.cancel() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 
 /// Options shared by `probe` and `watch`.
 struct ProbeOptions: ParsableArguments {
@@ -92,5 +93,13 @@ func parseTargets(_ texts: [String], kind: any ProbeKind.Type, family: AddressFa
             }
         }
     }
-    return try await TargetResolver.resolve(specs, defaultPort: kind.defaultPort ?? 0, family: family)
+    let targets = try await TargetResolver.resolve(specs, defaultPort: kind.defaultPort ?? 0, family: family)
+    // As fping does: say so, and probe the others (each of its probes is an `unresolved` outcome).
+    for t in targets { if let failure = t.resolutionFailure { warn("target '\(t.name)': cannot resolve: \(failure)") } }
+    return targets
+}
+
+/// One line on stderr, prefixed like the CLI's errors.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("waddleperf: warning: \(message)\n".utf8))
 }

@@ -32,7 +32,8 @@ enum ReportFormatter {
         out += "# \(total.sent) sent, \(total.received) received, \(percentText(total.lossPercent, decimals: 3))% loss, "
             + "\(total.duplicates) duplicates, \(total.reordered) reordered in "
             + "\(millisecondsText(Double(report.wallNanoseconds) / 1000, width: 1)) s; timeouts \(total.timeouts), "
-            + "refused \(total.refused), unreachable \(total.unreachable), errors \(total.errors); "
+            + "refused \(total.refused), unreachable \(total.unreachable), errors \(total.errors), "
+            + "unresolved \(total.unresolved); "
             + "peak RSS \(peakResidentKilobytes() / 1024) MiB\n"
         return out
     }
@@ -61,7 +62,12 @@ enum ReportFormatter {
         w.beginObject()
         if let type { w.field("type", type.description) }
         w.field("target", t.name)
-        w.field("address", t.address)
+        if let failure = t.resolutionFailure {
+            w.field("address", nil as String?)
+            w.field("resolution_error", failure)
+        } else {
+            w.field("address", t.address)
+        }
         if t.port != 0 { w.field("port", Int(t.port)) }
         writeSummaryFields(s, phases: phases, into: &w)
         w.endObject()
@@ -79,6 +85,7 @@ enum ReportFormatter {
         w.field("refused", s.refused)
         w.field("unreachable", s.unreachable)
         w.field("errors", s.errors)
+        w.field("unresolved", s.unresolved)
         writeLatency(phases[0], s.latency, into: &w)
         for (i, p) in s.secondaryPhases.enumerated() where i + 1 < phases.count {
             writeLatency(phases[i + 1], p, into: &w)
@@ -177,13 +184,15 @@ enum ReportFormatter {
     static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
         let t = targets[Int(r.target)]
         var d: [(String, JSONValue)] = [
-            ("type", .string("result")), ("target", .string(t.name)), ("address", .string(t.address.description)),
+            ("type", .string("result")), ("target", .string(t.name)),
+            ("address", t.isResolved ? .string(t.address.description) : .null),
         ]
         if t.port != 0 { d.append(("port", .int(Int64(t.port)))) }
         d += [("seq", .uint(UInt64(r.sequence))), ("outcome", .string(r.outcome.name)), ("clock", .string(r.clock.name))]
         switch r.outcome {
         case .unreachable(let type, let code): d += [("icmp_type", .int(Int64(type))), ("icmp_code", .int(Int64(code)))]
         case .error(let e): d.append(("errno", .int(Int64(e))))
+        case .unresolved: d.append(("message", .string(t.resolutionFailure ?? "")))
         default: break
         }
         let phases = [r.phases.0, r.phases.1, r.phases.2]
@@ -196,16 +205,16 @@ enum ReportFormatter {
 
     static func csv(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
         let p = kind.phases[0].name
-        var out = "target,address,port,sent,received,lost,loss_percent,duplicates,reordered,timeouts,refused,unreachable,errors,"
+        var out = "target,address,port,sent,received,lost,loss_percent,duplicates,reordered,timeouts,refused,unreachable,errors,unresolved,"
             + "\(p)_min_ns,\(p)_p50_ns,\(p)_mean_ns,\(p)_p90_ns,\(p)_p99_ns,\(p)_max_ns,\(p)_stddev_ns,jitter_rfc3550_ns,jitter_mean_abs_diff_ns,ttl\n"
         for (i, t) in report.targets.enumerated() {
             let s = report.summaries[i], l = s.latency
             func o<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
             func f(_ v: Double?) -> String { v.map { String(($0 * 10).rounded() / 10) } ?? "" }
             let name = t.name.contains(",") ? "\"\(t.name)\"" : t.name
-            out += [name, t.address.description, t.port == 0 ? "" : "\(t.port)", "\(s.sent)", "\(s.received)", "\(s.lost)",
+            out += [name, t.isResolved ? t.address.description : "", t.port == 0 ? "" : "\(t.port)", "\(s.sent)", "\(s.received)", "\(s.lost)",
                     percentText(s.lossPercent, decimals: 3), "\(s.duplicates)", "\(s.reordered)", "\(s.timeouts)",
-                    "\(s.refused)", "\(s.unreachable)", "\(s.errors)", o(l.min), o(l.percentile(50)), f(l.mean),
+                    "\(s.refused)", "\(s.unreachable)", "\(s.errors)", "\(s.unresolved)", o(l.min), o(l.percentile(50)), f(l.mean),
                     o(l.percentile(90)), o(l.percentile(99)), o(l.max), f(l.standardDeviation),
                     f(l.jitterRFC3550), f(l.jitterMeanAbsoluteDifference), s.lastTTL >= 0 ? "\(s.lastTTL)" : ""]
                 .joined(separator: ",") + "\n"

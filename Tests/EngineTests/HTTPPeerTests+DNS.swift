@@ -80,9 +80,28 @@ extension HTTPPeerTests {
                 let parts = x.dns! + x.connect! + x.ttfb! + x.transfer!
                 #expect(parts <= x.total! && x.total! - parts < 2_000_000, "the lookup is inside total: \(x)")
             default:
-                #expect(x.outcome == .dnsFailure(.nxdomain) && x.failedPhase == .dns && x.message?.contains("NXDOMAIN") == true)
+                #expect(x.outcome == .unresolved(.nxdomain) && x.failedPhase == .dns && x.message?.contains("NXDOMAIN") == true)
             }
         }
+    }
+
+    /// With the cache, hosts resolve before the run: one that does not is its probes' outcome
+    /// (`unresolved`, loss), and the run goes on for the others (it used to stop, exit 2).
+    @Test func aHostThatDoesNotResolveBeforeTheRunIsAnOutcome() async throws {
+        let requests = try [peers.url("PLAIN", "/small", host: "h.test"), peers.url("PLAIN", "/small", host: "nx.test")]
+            .map { HTTPRequestSpec(url: try HTTPURL($0)) }
+        let targets = try await HTTPProbeTarget.resolve(requests, configuration: resolverConfiguration(), hosts: HostsFile())
+        #expect(targets[0].failedResolution == nil && targets[1].failedResolution?.failure?.kind == .nxdomain)
+        let results = Mutex<[HTTPResult]>([])
+        let report = try await HTTPProbeRun(targets: targets, settings: settings(count: 3)).run { r in results.withLock { $0.append(r) } }
+        let r = results.withLock { $0 }
+        #expect(r.filter { $0.target == 0 }.allSatisfy { $0.outcome == .success } && r.filter { $0.target == 0 }.count == 3)
+        for x in r where x.target == 1 {
+            #expect(x.outcome == .unresolved(.nxdomain) && x.failedPhase == .dns && x.total == nil, "\(x)")
+            #expect(x.message?.hasPrefix("nx.test: ") == true)
+        }
+        #expect(report.summaries[1].sent == 3 && report.summaries[1].succeeded == 0 && report.summaries[1].lossPercent == 100)
+        #expect(report.summaries[1].outcomes == ["unresolved": 3])
     }
 
     @Test func redirectsToAHostTheRunDidNotResolveAreResolvedOnTheWay() async throws {
@@ -103,7 +122,7 @@ extension HTTPPeerTests {
             }
         }
         for x in r where x.target == 1 {
-            #expect(x.outcome == .dnsFailure(.nxdomain) && x.failedPhase == .dns && x.redirects.count == 1, "\(x)")
+            #expect(x.outcome == .unresolved(.nxdomain) && x.failedPhase == .dns && x.redirects.count == 1, "\(x)")
             #expect(x.message?.hasPrefix("redirect to nx.test: ") == true && x.message?.contains("NXDOMAIN") == true)
         }
     }

@@ -189,6 +189,33 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
         #expect(lostSequences == Array(stride(from: UInt32(3), to: 100, by: 4)))
     }
 
+    /// fping's way: a name that does not resolve is reported and the other targets are probed.
+    /// Each of its probes is an `unresolved` outcome: loss, never latency. Both a datagram kind
+    /// and a connection kind, and a run whose only target does not resolve.
+    @Test func anUnresolvableNameIsAnOutcomeAndTheOthersRun() async throws {
+        var config = EchoServer.Configuration()
+        config.tcpPort = 0
+        config.udpPort = 0
+        let server = try EchoServer(config)
+        try server.start()
+        defer { server.stop() }
+        for (kind, port) in [(UDPEchoProbe.self as any ProbeKind.Type, server.udpPort!), (TCPConnectProbe.self, server.tcpPort!)] {
+            let list = try await targets(["127.0.0.1:\(port)", "nosuchhost.invalid:\(port)"])
+            #expect(list.count == 2 && list[0].isResolved && !list[1].isResolved)
+            #expect(list[1].resolutionFailure?.isEmpty == false)
+            let (report, results) = try await run(kind, list, settings(count: 4))
+            let (good, bad) = (report.summaries[0], report.summaries[1])
+            #expect(good.sent == 4 && good.received == 4 && good.unresolved == 0, "\(kind.name)")
+            #expect(bad.sent == 4 && bad.received == 0 && bad.unresolved == 4 && bad.lossPercent == 100, "\(kind.name)")
+            #expect(bad.latency.count == 0)
+            #expect(results.filter { $0.target == 1 }.allSatisfy { $0.outcome == .unresolved && $0.latency == nil })
+            #expect(report.total.unresolved == 4 && report.total.received == 4)
+        }
+        let alone = try await targets(["nosuchhost.invalid:9"])
+        let (report, _) = try await run(UDPEchoProbe.self, alone, settings(count: 2))
+        #expect(report.total.sent == 2 && report.total.unresolved == 2)
+    }
+
     @Test func aSecondEchoServerCannotTakeTheUDPPort() async throws {
         var config = EchoServer.Configuration()
         config.tcpPort = nil

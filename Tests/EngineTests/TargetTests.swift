@@ -46,9 +46,10 @@ import Testing
                                                  defaultPort: 9, family: .any)
         #expect(t.count == 2 && t[0].port == 7 && t[1].port == 9)
         #expect(t[0].address == IPAddress("127.0.0.1")! || t[0].address == IPAddress("::1")!)
-        await #expect(throws: ConfigurationError.self) {
-            try await TargetResolver.resolve([.host("no-such-host.invalid", port: nil)], defaultPort: 0)
-        }
+        // A name that does not resolve is a target of its own, marked so, not an error.
+        let missing = try await TargetResolver.resolve([.host("no-such-host.invalid", port: nil)], defaultPort: 0)
+        #expect(missing.count == 1 && !missing[0].isResolved && missing[0].resolutionFailure?.isEmpty == false)
+        #expect(missing[0].endpoint == "no-such-host.invalid")
     }
 
     @Test func durations() throws {

@@ -56,6 +56,10 @@ public struct HTTPProbeTarget: Sendable {
     /// How long resolving the host took (nil for an address literal); reported
     /// as the `dns` phase of the target's first cold request.
     public var dns: UInt64?
+    /// Set when the host did not resolve before the run: each probe of the
+    /// target is then that failure (`unresolved`, or `timeout` in phase
+    /// `dns`), and the other targets run as usual.
+    public var failedResolution: DNSResolution? = nil
 
     public init(request: HTTPRequestSpec, address: IPAddress, dns: UInt64?) {
         self.request = request
@@ -76,12 +80,13 @@ public struct HTTPProbeTarget: Sendable {
                                hosts: HostsFile = .load()) async throws -> [HTTPProbeTarget] {
         let names = requests.map(\.url.host).filter { IPAddress($0) == nil }
         let resolved = try await StubResolver.resolve(names, family: family, configuration: configuration, hosts: hosts)
-        return try requests.map { r in
+        return requests.map { r in
             if let literal = IPAddress(r.url.host) { return HTTPProbeTarget(request: r, address: literal, dns: nil) }
             let result = resolved[r.url.host]!
             guard let first = result.addresses.first else {
-                throw ConfigurationError(field: "url '\(r.url)'",
-                                         "cannot resolve \(r.url.host): \(result.failure?.description ?? "no address")")
+                var target = HTTPProbeTarget(request: r, address: .v4(0), dns: nil)
+                target.failedResolution = result
+                return target
             }
             return HTTPProbeTarget(request: r, address: first, dns: result.duration)
         }
@@ -235,6 +240,18 @@ final class HTTPProbeWorkload: HTTPWorkload {
             }
             let c = worker.connections[k]
             let t = targets[indices[k]]
+            if let failed = t.failedResolution {
+                // The host did not resolve before the run: nothing to send.
+                progress[k].inFlight = true
+                progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
+                var r = HTTPResult(target: Int32(indices[k]), sequence: UInt32(progress[k].sent), outcome: failed.failureOutcome)
+                r.startedAt = now
+                r.url = t.request.url.description
+                r.failedPhase = .dns
+                r.message = "\(t.request.url.host): " + (failed.failure?.message ?? "no address")
+                finish(c, k, r, now: now)
+                continue
+            }
             // Kept alive to where a redirect led: not this target's endpoint.
             // (Resolving per probe: wherever the host last resolved to.)
             let expected = settings.dnsCache ? t.address : c.remote ?? t.address
@@ -496,7 +513,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
 extension DNSResolution {
     /// What a lookup that gave no address means for an HTTP probe.
     fileprivate var failureOutcome: HTTPOutcome {
-        guard let failure else { return .dnsFailure(.noAddress) }
-        return failure.kind == .timeout ? .timeout : .dnsFailure(failure.kind)
+        guard let failure else { return .unresolved(.noAddress) }
+        return failure.kind == .timeout ? .timeout : .unresolved(failure.kind)
     }
 }

@@ -25,8 +25,9 @@ public enum HTTPOutcome: Hashable, Sendable {
     case goaway(UInt32)
     /// QUIC: the server closed the connection (CONNECTION_CLOSE with this code).
     case connectionClose(UInt64)
-    /// The host did not resolve (NXDOMAIN, no address, server failure, ...).
-    case dnsFailure(DNSFailure.Kind)
+    /// The host did not resolve (NXDOMAIN, no address, server failure, ...):
+    /// the same outcome, by name, as any kind's target that does not resolve.
+    case unresolved(DNSFailure.Kind)
     case error(errno: Int32)
 
     public var isSuccess: Bool { self == .success }
@@ -44,7 +45,7 @@ public enum HTTPOutcome: Hashable, Sendable {
         case .streamReset: "stream_reset"
         case .goaway: "goaway"
         case .connectionClose: "connection_close"
-        case .dnsFailure: "dns_error"
+        case .unresolved: "unresolved"
         case .error: "error"
         }
     }

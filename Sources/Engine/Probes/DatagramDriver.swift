@@ -66,8 +66,8 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     private typealias Socket = DatagramSocket
 
     private var codec: Codec
-    private let ring: Ring
-    /// The ring loop, which owns this driver.
+    private let ring: RingSlots
+    /// The probe client, which owns this driver.
     private unowned let sink: ProbeSink
     private let targets: [ProbeTarget]
     private let settings: ProbeSettings
@@ -97,7 +97,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
 
     init(codec: Codec, context: DriverContext) throws {
         self.codec = codec
-        ring = context.ring
+        ring = context.slots
         sink = context.sink
         targets = context.targets
         settings = context.settings
@@ -115,18 +115,21 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         answeredThisBatch.reserveCapacity(Int(context.probeSlots))
         errorEntries = .allocate(capacity: Self.errorBatch)
 
-        let families = Set(context.targets.map { $0.address.family }).sorted()
+        // Unresolved targets are never sent to: they open no socket.
+        let families = Set(context.targets.filter(\.isResolved).map { $0.address.family }).sorted()
         receivesPerSocket = context.auxiliarySlots / UInt32(max(families.count, 1))
         for family in families {
             let fd = try self.codec.openSocket(family: family)
-            _ = cprobe_socket_set_buffers(fd, 32 << 20)
+            // 32 MiB of socket buffer absorbs a sweep's burst of replies; the kernel clamps it to
+            // net.core.rmem_max without failing, so an error here is a descriptor we do not own.
+            try cprobeCall("SO_RCVBUF/SO_SNDBUF", cprobe_socket_set_buffers(fd, 32 << 20))
             if settings.kernelTransmitTimestamps {
                 try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
             }
             sockets.append(Socket(fd: fd, family: family))
         }
         for (i, t) in context.targets.enumerated() {
-            targetSocket[i] = UInt8(sockets.firstIndex { $0.family == t.address.family }!)
+            targetSocket[i] = UInt8(sockets.firstIndex { $0.family == t.address.family } ?? 0)
         }
         for s in sockets.indices {
             idleReceives.append((0..<receivesPerSocket).reversed().map { receiveSlotBase + UInt32(s) * receivesPerSocket + $0 })
@@ -136,7 +139,7 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     }
 
     deinit {
-        for s in sockets { _ = cprobe_close(s.fd) }
+        for s in sockets { closeDescriptor(s.fd) }
         errorEntries.deallocate()
     }
 
@@ -162,7 +165,10 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         let wanted = min(receivesPerSocket, awaiting[s] + 1)
         while !shuttingDown && receivesPerSocket - UInt32(idleReceives[s].count) < wanted,
               let slot = idleReceives[s].popLast() {
-            guard cprobe_ring_prep_recvmsg(ring.pointer, slot, sockets[s].fd) > 0 else {
+            do {
+                try ring.prepareReceiveMessage(slot, fd: sockets[s].fd)
+            } catch {
+                // The submission queue is full even after a submit: the next turn posts it.
                 idleReceives[s].append(slot)
                 return
             }
@@ -190,14 +196,13 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         sendsPending += 1
         awaiting[socket] += 1
         ensureReceives(socket)
-        let rc = cprobe_ring_prep_sendmsg(ring.pointer, slot, sockets[socket].fd, UInt32(length),
-                                          Int32(settings.ttl ?? 0))
-        if rc < 0 {
+        do {
+            try ring.prepareSendMessage(slot, fd: sockets[socket].fd, length: UInt32(length), ttl: Int32(settings.ttl ?? 0))
+            sendsQueued += 1
+        } catch {
             sendsPending -= 1
             slots[Int(slot)].sendPending = false
-            finish(slot, .error(errno: -rc))
-        } else {
-            sendsQueued += 1
+            finish(slot, .error(errno: error.errno))
         }
     }
 
@@ -219,11 +224,12 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
                     slots[slot].sendRetried = true
                     slots[slot].sendPending = true
                     sendsPending += 1
-                    if cprobe_ring_prep_sendmsg(ring.pointer, c.slot, sockets[socket].fd, slots[slot].length,
-                                                Int32(settings.ttl ?? 0)) > 0 {
+                    if (try? ring.prepareSendMessage(c.slot, fd: sockets[socket].fd, length: slots[slot].length,
+                                                     ttl: Int32(settings.ttl ?? 0))) != nil {
                         sendsQueued += 1
                         return
                     }
+                    // Not queued: the probe ends with the send's own error, below.
                     sendsPending -= 1
                     slots[slot].sendPending = false
                 }
@@ -267,7 +273,9 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
     func shutdown() {
         shuttingDown = true
         for (i, s) in sockets.enumerated() {
-            _ = cprobe_ring_prep_cancel_fd(ring.pointer, receiveSlotBase + UInt32(i) * receivesPerSocket, s.fd)
+            // Not queued (the submission queue is full): the runtime calls shutdown again next
+            // turn, until the driver is idle.
+            _ = try? ring.prepareCancel(receiveSlotBase + UInt32(i) * receivesPerSocket, fd: s.fd)
         }
     }
 

@@ -44,7 +44,7 @@ struct ICMPCodec: DatagramCodec {
             if fd >= 0 {
                 if kind == .raw {
                     let rc = cprobe_icmp_attach_id_filter(fd, family, identifier)
-                    if rc < 0 { _ = cprobe_close(fd); throw SystemError("ICMP id filter", errno: -rc) }
+                    if rc < 0 { closeDescriptor(fd); throw SystemError("ICMP id filter", errno: -rc) }
                 }
                 kinds[family] = kind
                 reasons += failures

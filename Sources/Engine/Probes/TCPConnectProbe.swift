@@ -31,7 +31,7 @@ final class TCPConnectDriver: ProbeDriver {
         var result: ProbeResult? = nil
     }
 
-    private let ring: Ring
+    private let ring: RingSlots
     /// The ring loop, which owns this driver.
     private unowned let sink: ProbeSink
     private let targets: [ProbeTarget]
@@ -45,7 +45,7 @@ final class TCPConnectDriver: ProbeDriver {
     private let magic = UInt32.random(in: 1...UInt32.max)
 
     init(_ context: DriverContext) {
-        ring = context.ring
+        ring = context.slots
         sink = context.sink
         targets = context.targets
         payloadSize = context.settings.size
@@ -70,7 +70,7 @@ final class TCPConnectDriver: ProbeDriver {
         if fd >= 0 {
             slots[Int(slot)].fd = fd
             ring.address(slot).pointee = destinations[Int(target)]
-            submitted(slot, cprobe_ring_prep_connect(ring.pointer, slot, fd, timeout), now: now)
+            submit(slot, now: now) { () throws(SystemError) in try ring.prepareConnect(slot, fd: fd, timeout: timeout) }
         } else {
             decide(slot, .error(errno: -fd), now: now)
         }
@@ -117,9 +117,16 @@ final class TCPConnectDriver: ProbeDriver {
             guard payloadSize > 0 else { return decide(slot, .success, now: now) }
             var tag = cprobe_tag(magic: magic, slot: slot, generation: slots[i].generation, sequence: slots[i].sequence)
             let length = min(payloadSize, ring.bufferSize)
-            if length >= Int(CPROBE_TAG_SIZE) { _ = cprobe_payload_build(ring.buffer(slot), length, &tag) }
-            else { ring.buffer(slot).update(repeating: 0x57, count: length) }
-            submitted(slot, cprobe_ring_prep_send(ring.pointer, slot, slots[i].fd, UInt32(length), remaining), now: now)
+            if length >= Int(CPROBE_TAG_SIZE) {
+                let written = cprobe_payload_build(ring.buffer(slot), length, &tag)
+                assert(written == length)
+            } else {
+                ring.buffer(slot).update(repeating: 0x57, count: length)
+            }
+            let fd = slots[i].fd
+            submit(slot, now: now) { () throws(SystemError) in
+                try ring.prepareSend(slot, fd: fd, length: UInt32(length), timeout: remaining)
+            }
         case CPROBE_OP_SEND:
             slots[i].sent = now
             guard expectBytes > 0 else { return decide(slot, .success, now: now) }
@@ -139,21 +146,29 @@ final class TCPConnectDriver: ProbeDriver {
         let s = slots[Int(slot)]
         let offset = s.received % ring.bufferSize
         let length = min(expectBytes - s.received, ring.bufferSize - offset)
-        submitted(slot, cprobe_ring_prep_recv(ring.pointer, slot, s.fd, UInt32(offset), UInt32(length), remaining),
-                  now: now)
+        submit(slot, now: now) { () throws(SystemError) in
+            try ring.prepareReceive(slot, fd: s.fd, offset: UInt32(offset), length: UInt32(length), timeout: remaining)
+        }
     }
 
-    private func submitted(_ slot: UInt32, _ count: Int32, now: UInt64) {
-        if count < 0 { return decide(slot, .error(errno: -count), now: now) }
-        slots[Int(slot)].pendingOps += Int(count)
-        pendingTotal += Int(count)
+    /// Queues a slot's next operation (`queue` returns the SQEs it queued, linked timeout
+    /// included); one that cannot be queued decides the probe as an error.
+    @inline(__always)
+    private func submit(_ slot: UInt32, now: UInt64, _ queue: () throws(SystemError) -> Int32) {
+        do {
+            let count = try queue()
+            slots[Int(slot)].pendingOps += Int(count)
+            pendingTotal += Int(count)
+        } catch {
+            decide(slot, .error(errno: error.errno), now: now)
+        }
     }
 
     private func decide(_ slot: UInt32, _ outcome: ProbeOutcome, now: UInt64) {
         let s = slots[Int(slot)]
         guard s.result == nil else { return }
         if s.fd >= 0 {
-            _ = cprobe_close(s.fd)
+            closeDescriptor(s.fd)
             slots[Int(slot)].fd = -1
         }
         var phases: (UInt64?, UInt64?, UInt64?) = (nil, nil, nil)

@@ -1,13 +1,29 @@
 import Engine
 import Foundation
 import Testing
+import TestSupport
 
-extension LoopbackProbeTests {
-/// The built `waddleperf` binary: bad input exits 2 with one line naming the
-/// field, before anything is sent. Nested in the serialized loopback suite: its child
-/// processes' pipes would otherwise land in that suite's descriptor counts.
-@Suite struct CommandLineTests {
-    static let binary = PackagingTests.root.appendingPathComponent(".build/debug/waddleperf")
+let isPrivileged = getuid() == 0
+let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_PRIVILEGED"] != nil
+
+/// The built `waddleperf` binary, run as a user would. scripts/test.sh runs this target in a
+/// process of its own (the child processes' pipes would land in the engine suites' descriptor
+/// counts) and sets WADDLEPERF_REQUIRE_CLI, which turns a missing binary into a failure
+/// rather than a skip.
+let cliBinary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".build/debug/waddleperf")
+/// The tests run when the binary is built, and when it must be (then they fail, saying so).
+let available = FileManager.default.isExecutableFile(atPath: cliBinary.path)
+    || ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_CLI"] != nil
+
+@Suite(.serialized) struct CommandLineTests {
+    static let binary = cliBinary
+
+    init() throws {
+        if mustBePrivileged && !isPrivileged { Issue.record("WADDLEPERF_REQUIRE_PRIVILEGED is set but not running as root") }
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary.path),
+                     "WADDLEPERF_REQUIRE_CLI is set but \(Self.binary.path) is not built (swift build first)")
+    }
 
     func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         try Self.run(arguments)
@@ -31,7 +47,7 @@ extension LoopbackProbeTests {
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)), arguments: [
+    @Test(.enabled(if: available), arguments: [
         (["probe", "bogus", "127.0.0.1"], "kind"),
         (["probe", "tcp", "127.0.0.0/33:80"], "target '127.0.0.0/33:80'"),
         (["probe", "tcp", "127.0.0.1:0"], "target '127.0.0.1:0'"),
@@ -50,7 +66,7 @@ extension LoopbackProbeTests {
         #expect(r.stdout.isEmpty)
     }
 
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path) && (isPrivileged || mustBePrivileged)))
+    @Test(.enabled(if: available && (isPrivileged || mustBePrivileged)))
     func jsonOutputIsParseable() throws {
         let r = try run(["probe", "icmp", "127.0.0.1", "::1", "-c", "2", "-i", "10ms", "-f", "json"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -71,9 +87,28 @@ extension LoopbackProbeTests {
         #expect(doc["threads"] as? Int == 1)
     }
 
+    /// As fping does: a name that does not resolve is reported on stderr and as its own
+    /// outcome, and every other target is probed (this used to exit 2 with no results).
+    @Test(.enabled(if: available))
+    func anUnresolvableTargetDoesNotStopTheRun() throws {
+        let r = try run(["probe", "tcp", "127.0.0.1:1", "nosuchhost.invalid:80", "-c", "2", "-i", "10ms", "-f", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("waddleperf: warning: target 'nosuchhost.invalid': cannot resolve"), "\(r.stderr)")
+        let doc = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let targets = try #require(doc["targets"] as? [[String: Any]])
+        #expect(targets.count == 2)
+        #expect(targets[0]["refused"] as? Int == 2 && targets[0]["unresolved"] as? Int == 0)
+        #expect(targets[1]["target"] as? String == "nosuchhost.invalid" && targets[1]["address"] is NSNull)
+        #expect(targets[1]["unresolved"] as? Int == 2 && targets[1]["sent"] as? Int == 2 && targets[1]["received"] as? Int == 0)
+        #expect(targets[1]["resolution_error"] as? String != nil)
+        #expect(doc["unresolved"] as? Int == 2 && doc["loss_percent"] as? Double == 100)
+        let table = try run(["probe", "tcp", "127.0.0.1:1", "nosuchhost.invalid:80", "-c", "1"])
+        #expect(table.status == 0 && table.stdout.contains("nosuchhost.invalid:80") && table.stdout.contains("unresolved 1"))
+    }
+
     /// A sweep big enough for more than one ring thread gets one per core by default; its
     /// report, streamed in chunks from several threads, is one valid document in target order.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path) && (isPrivileged || mustBePrivileged)))
+    @Test(.enabled(if: available && (isPrivileged || mustBePrivileged)))
     func bigSweepsUseEveryCoreAndStreamOneDocument() throws {
         let r = try run(["probe", "icmp", "127.6.0.0/18", "-c", "1", "-t", "2s", "-f", "json"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -91,12 +126,11 @@ extension LoopbackProbeTests {
         }
     }
 }
-}
 
-extension LoopbackProbeTests.CommandLineTests {
+extension CommandLineTests {
     /// A soft open-file limit of 256 (a stock host has 1024) does not cut a run with a
     /// thousand probes in flight short: the CLI raises it to the hard limit first.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: binary.path)))
+    @Test(.enabled(if: available))
     func aLowOpenFileLimitIsRaised() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -122,5 +156,19 @@ extension LoopbackProbeTests.CommandLineTests {
         #expect(ProbeSettings.automaticThreads(targets: 65_534, cores: 2) == 2)
         #expect(ProbeSettings.automaticThreads(targets: 65_534, cores: 64) == 8)
         #expect(ProbeSettings.automaticThreads(targets: 0, cores: 4) == 1)
+    }
+}
+
+extension CommandLineTests {
+    /// Against the real HTTP peers (scripts/http-peers.sh).
+    @Test(.enabled(if: available && HTTPPeers.available))
+    func probeTableSaysWhatItsTLSColumnHoldsForHTTP3() throws {
+        let peers = try #require(HTTPPeers.current, "WADDLEPERF_REQUIRE_HTTP_PEERS is set but no peers.env")
+        let h3 = try run(["probe", "http", peers.url("H3PEER", "/small", secure: true), "--h3", "--ca-file", peers.ca,
+                                           "-c", "1", "--format", "table"])
+        #expect(h3.status == 0 && h3.stdout.contains("# HTTP/3: the tls column is the QUIC handshake"), "\(h3)")
+        let h2 = try run(["probe", "http", peers.url("TLS", "/hello.txt", secure: true), "--h2", "--ca-file", peers.ca,
+                                           "-c", "1", "--format", "table"])
+        #expect(h2.status == 0 && !h2.stdout.contains("QUIC") && h2.stdout.contains("# 1 probes in"), "\(h2)")
     }
 }

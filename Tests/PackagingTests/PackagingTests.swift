@@ -37,18 +37,25 @@ import Testing
         }
     }
 
+    /// Every system library the manifest links (`pkgConfig:` and `.linkedLibrary`) has its
+    /// -dev package in the build list. The libraries are read from the manifest, not assumed:
+    /// one the table does not know fails, and so does a manifest in which none are found.
     @Test func linkedLibrariesHaveTheirDevPackages() throws {
         let manifest = try read("Package.swift")
         let build = try packages("scripts/packages-build.txt")
-        if manifest.contains(".linkedLibrary(\"uring\")") { #expect(build.contains("liburing-dev")) }
-        if manifest.contains("pkgConfig: \"sqlite3\"") { #expect(build.contains("libsqlite3-dev")) }
-        if manifest.contains("pkgConfig: \"libmariadb\"") { #expect(build.contains("libmariadb-dev")) }
-        if manifest.contains("pkgConfig: \"openssl\"") { #expect(build.contains("libssl-dev")) }
-        if manifest.contains("pkgConfig: \"libnghttp2\"") { #expect(build.contains("libnghttp2-dev")) }
-        if manifest.contains("pkgConfig: \"libngtcp2_crypto_gnutls\"") {
-            for p in ["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libnghttp3-dev", "libgnutls28-dev"] {
-                #expect(build.contains(p), "\(p)")
-            }
+        let devPackages = ["uring": ["liburing-dev"], "sqlite3": ["libsqlite3-dev"], "libmariadb": ["libmariadb-dev"],
+                           "openssl": ["libssl-dev"], "libnghttp2": ["libnghttp2-dev"],
+                           "libngtcp2_crypto_gnutls": ["libngtcp2-dev", "libngtcp2-crypto-gnutls-dev", "libnghttp3-dev", "libgnutls28-dev"]]
+        let linked = Self.quoted(after: "pkgConfig: \"", in: manifest) + Self.quoted(after: ".linkedLibrary(\"", in: manifest)
+        #expect(Set(linked) == Set(devPackages.keys), "the manifest links \(linked)")
+        for library in linked {
+            let dev = try #require(devPackages[library], "no -dev package known for \(library)")
+            for p in dev { #expect(build.contains(p), "\(p) (for \(library)) missing from packages-build.txt") }
         }
+    }
+
+    /// The strings that follow each `prefix` up to the next quote.
+    static func quoted(after prefix: String, in text: String) -> [String] {
+        text.components(separatedBy: prefix).dropFirst().compactMap { $0.split(separator: "\"", maxSplits: 1).first.map(String.init) }
     }
 }

@@ -29,3 +29,26 @@ func onThreads<T: Sendable>(_ count: Int, name: String,
     }
     return state.withLock { $0.results.map { $0! } }
 }
+
+/// The fan-out of a run over its ring threads, and the merge, written once.
+/// Thread `t` of `T` takes items t, t+T, t+2T, ... (interleaved: a sorted
+/// sweep spreads evenly); `body` gets its thread index and its items'
+/// indices and returns one output per item, in that order. The answer holds
+/// every item's output in item order, and each thread's extra value.
+func onThreads<Output: Sendable, Extra: Sendable>(
+    sharing items: Int, threads: Int, name: String,
+    _ body: @escaping @Sendable (_ thread: Int, _ indices: [Int]) throws -> (outputs: [Output], extra: Extra)
+) async throws -> (outputs: [Output], extras: [Extra]) {
+    let threadCount = max(1, min(threads, items))
+    let perThread = try await onThreads(threadCount, name: name) { t in
+        let indices = Array(stride(from: t, to: items, by: threadCount))
+        let share = try body(t, indices)
+        precondition(share.outputs.count == indices.count, "one output per item")
+        return (indices, share)
+    }
+    var outputs: [Output?] = Array(repeating: nil, count: items)
+    for (indices, share) in perThread {
+        for (i, output) in zip(indices, share.outputs) { outputs[i] = output }
+    }
+    return (outputs.map { $0! }, perThread.map(\.1.extra))
+}
