@@ -66,7 +66,7 @@ public final class EchoServer: Sendable {
                                        cprobe_listen_socket(&storage, Int32(SOCK_DGRAM.rawValue)))
             }
         } catch {
-            if tcpFD >= 0 { _ = cprobe_close(tcpFD) }
+            if tcpFD >= 0 { closeDescriptor(tcpFD) }
             throw error
         }
         state.withLock {
@@ -80,14 +80,19 @@ public final class EchoServer: Sendable {
             let failure = Mutex<Error?>(nil)
             let thread = Thread { [self] in
                 do {
-                    let loop = try EchoLoop(server: self, tcp: tcp)
+                    var plan = SlotPlan()
+                    let request = try EchoClient.reserve(in: &plan, connections: UInt32(configuration.maximumConnections))
+                    let runtime = try RingRuntime(plan)
+                    let client = try EchoClient(server: self, tcp: tcp, slots: runtime.slots(request))
+                    runtime.add(client, slots: request)
                     ready.signal()
-                    try loop.run()
+                    try runtime.run { self.isStopping }
+                    client.closeConnections()
                 } catch {
                     failure.withLock { $0 = error }
                     ready.signal()
                 }
-                _ = cprobe_close(tcp)
+                closeDescriptor(tcp)
                 state.withLock { $0.running -= 1 }
             }
             thread.name = "waddleperf-echo"
@@ -146,7 +151,7 @@ public final class EchoServer: Sendable {
     /// `stop` never touches a descriptor number that was reused meanwhile.
     private func closeUDP() {
         state.withLock {
-            if $0.udpFD >= 0 { _ = cprobe_close($0.udpFD) }
+            if $0.udpFD >= 0 { closeDescriptor($0.udpFD) }
             $0.udpFD = -1
             $0.running -= 1
         }
@@ -162,75 +167,111 @@ public final class EchoServer: Sendable {
     fileprivate var isStopping: Bool { stopping.load(ordering: .relaxed) }
 }
 
-/// The TCP echo's ring loop. Slot layout: 0: the accept; above: one slot per
-/// connection.
-private final class EchoLoop {
+/// The TCP echo, a client of its ring thread's runtime. Slot layout: 0 is
+/// the accept; above it, one slot per connection, whose buffer carries what
+/// it echoes. Every operation it queues is counted until it completes, so it
+/// knows when it is idle (pending requests hold the sockets open, and the
+/// ports bound, even after close).
+private final class EchoClient: RingClient {
     private let server: EchoServer
-    private let ring: Ring
+    private let ring: RingSlots
     private let tcp: Int32
     private let acceptSlot: UInt32 = 0
     private var connectionFD: [Int32]
     private var freeConnections: [UInt32]
-    private let bufferSize: UInt32 = 16_384
+    private static let bufferSize: UInt32 = 16_384
+    private var pendingOps = 0
+    private var cancelled = false
 
-    init(server: EchoServer, tcp: Int32) throws {
+    static func reserve(in plan: inout SlotPlan, connections: UInt32) throws(ConfigurationError) -> Int {
+        try plan.reserve(1 + connections, buffered: true, bufferSize: bufferSize, entries: 1024)
+    }
+
+    init(server: EchoServer, tcp: Int32, slots: RingSlots) throws(SystemError) {
         self.server = server
         self.tcp = tcp
-        let connections = UInt32(server.configuration.maximumConnections)
-        ring = try Ring(entries: 1024, slots: 1 + connections, bufferSize: bufferSize)
+        ring = slots
+        let connections = slots.count - 1
         connectionFD = Array(repeating: -1, count: Int(connections))
         freeConnections = (0..<connections).reversed().map { $0 + 1 }
+        try ring.prepareAccept(acceptSlot, fd: tcp)
+        pendingOps += 1
     }
 
-    func run() throws {
-        _ = cprobe_ring_prep_accept(ring.pointer, acceptSlot, tcp)
-        let capacity: UInt32 = 1024
-        let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: Int(capacity))
-        defer { completions.deallocate() }
-        while !server.isStopping {
-            let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 50_000_000)
-            for i in 0..<n { handle(completions[i]) }
+    /// Queues an operation; one the ring cannot take ends its connection (or, for the accept,
+    /// is asked again on the next completion of any kind).
+    @discardableResult
+    private func queue(_ prepare: () throws(SystemError) -> Int32) -> Bool {
+        do {
+            pendingOps += Int(try prepare())
+            return true
+        } catch {
+            return false
         }
-        // Pending requests hold the sockets open (and the ports bound) even
-        // after close: cancel them and reap the cancellations first.
-        for fd in [tcp] + connectionFD where fd >= 0 { _ = cprobe_ring_prep_cancel_fd(ring.pointer, 0, fd) }
-        var quiet = 0
-        while quiet < 2 {
-            let n = try ring.run(into: completions, capacity: capacity, waitNanoseconds: 10_000_000)
-            quiet = n == 0 ? quiet + 1 : 0
-        }
-        for fd in connectionFD where fd >= 0 { _ = cprobe_close(fd) }
     }
 
-    private func handle(_ c: cprobe_completion) {
+    func poll(now: UInt64) -> UInt64? { nil }
+
+    func complete(_ c: cprobe_completion) {
+        pendingOps -= 1
         switch Int(c.op) {
         case CPROBE_OP_ACCEPT:
             if c.result >= 0 {
                 server.tcpAccepted.add(1, ordering: .relaxed)
-                if let slot = freeConnections.popLast() {
+                if !cancelled, let slot = freeConnections.popLast() {
                     connectionFD[Int(slot - acceptSlot - 1)] = c.result
-                    _ = cprobe_ring_prep_recv(ring.pointer, slot, c.result, 0, bufferSize, 0)
+                    if !queue({ () throws(SystemError) in try ring.prepareReceive(slot, fd: c.result, offset: 0, length: Self.bufferSize, timeout: 0) }) {
+                        closeConnection(slot)
+                    }
                 } else {
-                    _ = cprobe_close(c.result)
+                    closeDescriptor(c.result)
                 }
             }
-            if c.result != -ECANCELED { _ = cprobe_ring_prep_accept(ring.pointer, acceptSlot, tcp) }
+            if c.result != -ECANCELED && !cancelled {
+                queue { () throws(SystemError) in try ring.prepareAccept(acceptSlot, fd: tcp) }
+            }
         case CPROBE_OP_RECV:
             let fd = connectionFD[Int(c.slot - acceptSlot - 1)]
-            if c.result <= 0 { return closeConnection(c.slot) }
-            _ = cprobe_ring_prep_send(ring.pointer, c.slot, fd, UInt32(c.result), 0)
+            if c.result <= 0 || cancelled { return closeConnection(c.slot) }
+            if !queue({ () throws(SystemError) in try ring.prepareSend(c.slot, fd: fd, length: UInt32(c.result), timeout: 0) }) {
+                closeConnection(c.slot)
+            }
         case CPROBE_OP_SEND:
             let fd = connectionFD[Int(c.slot - acceptSlot - 1)]
-            if c.result < 0 { return closeConnection(c.slot) }
-            _ = cprobe_ring_prep_recv(ring.pointer, c.slot, fd, 0, bufferSize, 0)
+            if c.result < 0 || cancelled { return closeConnection(c.slot) }
+            if !queue({ () throws(SystemError) in try ring.prepareReceive(c.slot, fd: fd, offset: 0, length: Self.bufferSize, timeout: 0) }) {
+                closeConnection(c.slot)
+            }
         default:
             break
         }
     }
 
+    var isFinished: Bool { cancelled }
+    func cancel(now: UInt64) { cancelled = true }
+
+    /// Cancels whatever is pending on the listening socket and the connections (again on later
+    /// turns, until idle: a cancel only reaches what the kernel has armed).
+    func shutdown(now: UInt64) {
+        guard !isIdle else { return }
+        for fd in [tcp] + connectionFD where fd >= 0 {
+            queue { () throws(SystemError) in try ring.prepareCancel(0, fd: fd) }
+        }
+    }
+
+    var isIdle: Bool { pendingOps == 0 }
+
+    /// Once the runtime has ended: nothing is pending on them any more.
+    func closeConnections() {
+        for (i, fd) in connectionFD.enumerated() where fd >= 0 {
+            closeDescriptor(fd)
+            connectionFD[i] = -1
+        }
+    }
+
     private func closeConnection(_ slot: UInt32) {
         let index = Int(slot - acceptSlot - 1)
-        if connectionFD[index] >= 0 { _ = cprobe_close(connectionFD[index]) }
+        if connectionFD[index] >= 0 { closeDescriptor(connectionFD[index]) }
         connectionFD[index] = -1
         freeConnections.append(slot)
     }

@@ -39,15 +39,22 @@ public struct DNSResolution: Sendable {
 /// A stub resolver on an engine ring: queries go out over the ring's UDP
 /// path (one connected socket per query, timeout and retry per resolv.conf,
 /// nameservers rotated), a truncated reply is asked again over TCP, and
-/// /etc/hosts is consulted first. A and AAAA are asked in parallel. The
-/// caller's ring loop hands it completions for its slots and sweeps its
-/// deadlines; nothing here blocks.
-final class DNSClient {
-    /// Ring slots from here on are DNS queries (connections use the low ones).
-    static let slotBase: UInt32 = 1 << 22
+/// /etc/hosts is consulted first. A and AAAA are asked in parallel. A client
+/// of its ring thread's runtime with a tag-only slot per query in flight;
+/// nothing here blocks.
+final class DNSClient: RingClient {
     private static let replyCapacity = 65_537
+    /// Queries in flight at most (each a slot of the client's range; they cost the ring nothing).
+    static let maximumQueries: UInt32 = 4096
+    /// Deadlines are checked this often while a query is in flight.
+    private static let sweepInterval: UInt64 = 5_000_000
 
-    private let ring: Ring
+    private let ring: RingSlots
+    /// With `holdsRun`, the runtime keeps running while a lookup is open (a
+    /// resolver run of its own); without, it is a service of the other
+    /// clients, always finished, shut down with them.
+    private let holdsRun: Bool
+    private var nextSweep: UInt64 = 0
     let configuration: ResolverConfiguration
     let hosts: HostsFile
     private var nextServer = 0
@@ -101,15 +108,20 @@ final class DNSClient {
             reply.deallocate()
             address.deallocate()
             message?.deallocate()
-            if fd >= 0 { _ = cprobe_close(fd) }
+            if fd >= 0 { closeDescriptor(fd) }
         }
         var busy: Bool { lookup != nil || pendingOps > 0 || fd >= 0 }
     }
 
     private var queries: [Query] = []
 
-    init(ring: Ring, configuration: ResolverConfiguration, hosts: HostsFile) {
-        self.ring = ring
+    static func reserve(in plan: inout SlotPlan) throws(ConfigurationError) -> Int {
+        try plan.reserve(maximumQueries, buffered: false, entries: 256)
+    }
+
+    init(slots: RingSlots, configuration: ResolverConfiguration, hosts: HostsFile, holdsRun: Bool = false) {
+        self.ring = slots
+        self.holdsRun = holdsRun
         self.configuration = configuration
         self.hosts = hosts
     }
@@ -142,7 +154,15 @@ final class DNSClient {
         lookup.answers = [:]
         lookup.outstanding = lookup.types.count
         for type in lookup.types {
-            let q = freeQuery()
+            guard let q = freeQuery() else {
+                lookup.outstanding -= 1
+                lookup.answers[type] = .failure(DNSFailure(kind: .error, message: "more than \(ring.count) queries in flight"))
+                if lookup.outstanding == 0 {
+                    lookup.result.failure = DNSFailure(kind: .error, message: "more than \(ring.count) queries in flight")
+                    finish(lookup, now: now)
+                }
+                continue
+            }
             q.lookup = lookup
             q.type = type
             q.name = lookup.candidates[lookup.candidate]
@@ -154,14 +174,16 @@ final class DNSClient {
         }
     }
 
-    private func freeQuery() -> Query {
+    /// A query not in use, or nil when `maximumQueries` are.
+    private func freeQuery() -> Query? {
         if let q = queries.first(where: { !$0.busy }) { return q }
+        guard queries.count < Int(ring.count) else { return nil }
         let q = Query(index: queries.count)
         queries.append(q)
         return q
     }
 
-    private func slot(_ q: Query) -> UInt32 { Self.slotBase + UInt32(q.index) }
+    private func slot(_ q: Query) -> UInt32 { UInt32(q.index) }
 
     /// Sends `q` (UDP, or TCP after truncation) to its current nameserver.
     private func send(_ q: Query, now: UInt64) {
@@ -187,30 +209,46 @@ final class DNSClient {
         if q.tcp {
             q.fd = cprobe_tcp_stream_socket(server.family, 0)
             guard q.fd >= 0 else { return answered(q, .failure(DNSFailure(kind: .error, message: "socket: \(-q.fd)")), now: now) }
-            count(q, cprobe_ring_prep_connect_address(ring.pointer, slot(q), UInt8(CPROBE_OP_CONNECT), q.fd, q.address))
+            count(q, now: now) { () throws(SystemError) in
+                try ring.prepareConnect(slot(q), op: UInt8(CPROBE_OP_CONNECT), fd: q.fd, to: q.address)
+            }
         } else {
             q.fd = socket(server.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             let length = socklen_t(server.isIPv6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size)
             guard q.fd >= 0, q.address.withMemoryRebound(to: sockaddr.self, capacity: 1, { connect(q.fd, $0, length) }) == 0 else {
                 return answered(q, .failure(DNSFailure(kind: .error, message: "UDP socket: errno \(errno)")), now: now)
             }
-            count(q, cprobe_ring_prep_send_buffer(ring.pointer, slot(q), UInt8(CPROBE_OP_SEND), q.fd, q.message, UInt32(q.messageCount)))
-            postReceive(q)
+            postSend(q, now: now)
+            postReceive(q, now: now)
         }
     }
 
-    private func postReceive(_ q: Query) {
-        count(q, cprobe_ring_prep_recv_buffer(ring.pointer, slot(q), UInt8(CPROBE_OP_RECV), q.fd, q.reply + q.received,
-                                              UInt32(Self.replyCapacity - q.received)))
+    private func postSend(_ q: Query, now: UInt64) {
+        count(q, now: now) { () throws(SystemError) in
+            try ring.prepareSend(slot(q), op: UInt8(CPROBE_OP_SEND), fd: q.fd, from: q.message!, length: UInt32(q.messageCount))
+        }
     }
 
-    private func count(_ q: Query, _ rc: Int32) {
-        if rc >= 0 { q.pendingOps += Int(rc) }
+    private func postReceive(_ q: Query, now: UInt64) {
+        count(q, now: now) { () throws(SystemError) in
+            try ring.prepareReceive(slot(q), op: UInt8(CPROBE_OP_RECV), fd: q.fd, into: q.reply + q.received,
+                                    length: UInt32(Self.replyCapacity - q.received))
+        }
     }
 
-    /// A completion for a DNS slot.
+    /// Queues an operation of `q`'s. One the ring cannot take (its submission queue full even
+    /// after a submit) leaves the query to its deadline, which retries it.
+    private func count(_ q: Query, now: UInt64, _ prepare: () throws(SystemError) -> Int32) {
+        do {
+            q.pendingOps += Int(try prepare())
+        } catch {
+            q.deadline = now
+        }
+    }
+
+    /// A completion for one of this client's slots.
     func complete(slot: UInt32, op: UInt8, result: Int32, now: UInt64) {
-        let index = Int(slot - Self.slotBase)
+        let index = Int(slot)
         guard index < queries.count else { return }
         let q = queries[index]
         q.pendingOps -= 1
@@ -221,8 +259,8 @@ final class DNSClient {
         switch Int(op) {
         case CPROBE_OP_CONNECT:
             if result < 0 { return retry(q, now: now) }
-            count(q, cprobe_ring_prep_send_buffer(ring.pointer, slot, UInt8(CPROBE_OP_SEND), q.fd, q.message, UInt32(q.messageCount)))
-            postReceive(q)
+            postSend(q, now: now)
+            postReceive(q, now: now)
         case CPROBE_OP_SEND:
             if result < 0 { retry(q, now: now) }
         case CPROBE_OP_RECV:
@@ -237,20 +275,20 @@ final class DNSClient {
     private func received(_ q: Query, now: UInt64) {
         var body = UnsafeRawBufferPointer(start: q.reply, count: q.received)
         if q.tcp {
-            guard q.received >= 2 else { return postReceive(q) }
+            guard q.received >= 2 else { return postReceive(q, now: now) }
             let length = Int(q.reply.load(as: UInt8.self)) << 8 | Int(q.reply.load(fromByteOffset: 1, as: UInt8.self))
-            guard q.received >= 2 + length else { return postReceive(q) }
+            guard q.received >= 2 + length else { return postReceive(q, now: now) }
             body = UnsafeRawBufferPointer(start: q.reply + 2, count: length)
         }
         let response: DNSResponse
         do { response = try DNSMessage.parse(body) } catch {
             if q.tcp { return answered(q, .failure(DNSFailure(kind: .malformed, message: error.message)), now: now) }
             q.received = 0
-            return postReceive(q)  // garbage on UDP: keep listening until the deadline
+            return postReceive(q, now: now)  // garbage on UDP: keep listening until the deadline
         }
         guard response.isAnswer(to: DNSQuestion(name: q.name, type: q.type), id: q.id) else {
             q.received = 0
-            return postReceive(q)  // a stray or spoofed reply
+            return postReceive(q, now: now)  // a stray or spoofed reply
         }
         if response.truncated && !q.tcp {
             q.lookup?.result.usedTCP = true
@@ -310,13 +348,13 @@ final class DNSClient {
         q.deadline = 0
         if q.pendingOps == 0 { return closed(q, now: now) }
         if q.fd >= 0 {
-            _ = shutdown(q.fd, Int32(SHUT_RDWR))
-            count(q, cprobe_ring_prep_cancel_fd(ring.pointer, slot(q), q.fd))
+            _ = Glibc.shutdown(q.fd, Int32(SHUT_RDWR))
+            count(q, now: now) { () throws(SystemError) in try ring.prepareCancel(slot(q), fd: q.fd) }
         }
     }
 
     private func closed(_ q: Query, now: UInt64) {
-        if q.fd >= 0 { _ = cprobe_close(q.fd); q.fd = -1 }
+        if q.fd >= 0 { closeDescriptor(q.fd); q.fd = -1 }
         let then = q.then
         q.then = nil
         then?(q, now)
@@ -364,6 +402,25 @@ final class DNSClient {
             reopen(q, now: now) { _, _ in }
         }
     }
+
+    // MARK: RingClient
+
+    func poll(now: UInt64) -> UInt64? {
+        guard !isIdle else { return nil }
+        if now >= nextSweep {
+            nextSweep = now + Self.sweepInterval
+            sweep(now: now)
+        }
+        return nextSweep
+    }
+
+    func complete(_ completion: cprobe_completion) {
+        complete(slot: completion.slot, op: completion.op, result: completion.result, now: completion.reaped_ns)
+    }
+
+    var isFinished: Bool { holdsRun ? isIdle : true }
+    func cancel(now: UInt64) { cancelAll(now: now) }
+    func shutdown(now: UInt64) { if !isIdle { cancelAll(now: now) } }
 }
 
 /// Runs the stub resolver on a ring of its own, on its own thread: for
@@ -374,22 +431,16 @@ public enum StubResolver {
         async throws -> [String: DNSResolution] {
         let unique = Array(Set(names))
         return try await onThreads(1, name: "waddleperf-dns") { _ in
-            let ring = try Ring(entries: 256, slots: 1, bufferSize: 64)
-            let client = DNSClient(ring: ring, configuration: configuration, hosts: hosts)
+            var plan = SlotPlan()
+            let request = try DNSClient.reserve(in: &plan)
+            let runtime = try RingRuntime(plan)
+            let client = DNSClient(slots: runtime.slots(request), configuration: configuration, hosts: hosts, holdsRun: true)
+            runtime.add(client, slots: request)
             var results: [String: DNSResolution] = [:]
-            let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: 256)
-            defer { completions.deallocate() }
             for name in unique {
                 client.resolve(name, family: family, now: cprobe_monotonic_ns()) { results[name] = $0 }
             }
-            while results.count < unique.count || !client.isIdle {
-                let n = try ring.run(into: completions, capacity: 256, waitNanoseconds: 5_000_000)
-                for i in 0..<n {
-                    let c = completions[i]
-                    client.complete(slot: c.slot, op: c.op, result: c.result, now: c.reaped_ns)
-                }
-                client.sweep(now: cprobe_monotonic_ns())
-            }
+            try runtime.run { false }
             return results
         }[0]
     }

@@ -143,12 +143,16 @@ public final class HTTPBenchRun: Sendable {
                 let share = settings.connections / settings.threads + (index < settings.connections % settings.threads ? 1 : 0)
                 var requestShare: Int? = nil
                 if let n = settings.requests { requestShare = n / settings.threads + (index < n % settings.threads ? 1 : 0) }
-                let worker = try HTTPWorker(connectionCount: share)
+                var plan = SlotPlan()
+                let slots = try HTTPWorker.reserve(in: &plan, connections: share)
+                let runtime = try RingRuntime(plan)
+                let worker = HTTPWorker(slots: runtime.slots(slots))
                 let workload = try HTTPBenchWorkload(
                     worker: worker, request: request, address: address, settings: settings,
                     connections: share, requests: requestShare,
                     rate: settings.rate.map { $0 * Double(share) / Double(settings.connections) }, run: self)
-                try worker.run(workload, cancelled: self.cancelled)
+                runtime.add(worker, slots: slots)
+                try runtime.run { self.cancelled.load(ordering: .relaxed) }
                 return workload.report
             }
         } onCancel: {

@@ -62,7 +62,8 @@ final class HTTPConnection {
     }
 
     let slot: UInt32
-    private let ring: Ring
+    /// The HTTP client's slots: this connection's is `slot`.
+    private let ring: RingSlots
     /// Output is flushed once per loop turn, just before the ring submits:
     /// the requests and frames a batch of completions produced leave in one
     /// send (and one TLS record), as an event loop's write-on-writable does.
@@ -137,7 +138,7 @@ final class HTTPConnection {
     var sequence: UInt32 = 0
     var retryFromPoll = false
 
-    init(slot: UInt32, ring: Ring, flushes: FlushQueue, owner: HTTPConnectionOwner, exchanges: Int = 1) {
+    init(slot: UInt32, ring: RingSlots, flushes: FlushQueue, owner: HTTPConnectionOwner, exchanges: Int = 1) {
         self.slot = slot
         self.ring = ring
         self.flushes = flushes
@@ -150,7 +151,7 @@ final class HTTPConnection {
     }
 
     deinit {
-        if fd >= 0 { _ = cprobe_close(fd) }
+        if fd >= 0 { closeDescriptor(fd) }
         http2 = nil
         exchanges.deinitialize(count: exchangeCapacity)
         exchanges.deallocate()
@@ -261,7 +262,8 @@ final class HTTPConnection {
         let s = cprobe_tcp_stream_socket(remote!.family, 1)
         guard s >= 0 else { return fail(Self.outcome(errno: -s), .connect, nil, now: now) }
         fd = s
-        submitted(cprobe_ring_prep_connect_address(ring.pointer, slot, UInt8(CPROBE_OP_CONNECT), fd, address), now: now)
+        submitted(queued { () throws(SystemError) in try ring.prepareConnect(slot, op: UInt8(CPROBE_OP_CONNECT), fd: fd, to: address) },
+                  now: now)
     }
 
     /// A completion for this slot.
@@ -435,8 +437,11 @@ final class HTTPConnection {
             let (n, segment) = http3.fill(datagramOut!, capacity: Self.datagramOutCapacity, now: now)
             if n < 0 { return failQUIC(Int32(n), now: now) }
             if n > 0 {
-                let rc = cprobe_ring_prep_send_segments(ring.pointer, slot, UInt8(CPROBE_OP_SENDMSG), fd, gsoMessage,
-                                                        datagramOut, UInt32(n), UInt16(segment))
+                let (fd, message, out) = (fd, gsoMessage!, datagramOut!)
+                let rc = queued { () throws(SystemError) in
+                    try ring.prepareSendSegments(slot, op: UInt8(CPROBE_OP_SENDMSG), fd: fd, message: message, from: out,
+                                                 length: UInt32(n), segment: UInt16(segment))
+                }
                 if rc >= 0 { sendPosted = true }
                 submitted(rc, now: now)
             }
@@ -455,8 +460,10 @@ final class HTTPConnection {
     }
 
     private func postSend(_ base: UnsafeMutableRawPointer, _ count: Int, now: UInt64) {
-        let rc = cprobe_ring_prep_send_buffer(ring.pointer, slot, UInt8(CPROBE_OP_SEND), fd,
-                                              base + sendOffset, UInt32(count - sendOffset))
+        let (fd, offset) = (fd, sendOffset)
+        let rc = queued { () throws(SystemError) in
+            try ring.prepareSend(slot, op: UInt8(CPROBE_OP_SEND), fd: fd, from: base + offset, length: UInt32(count - offset))
+        }
         if rc >= 0 { sendPosted = true }
         submitted(rc, now: now)
     }
@@ -496,11 +503,12 @@ final class HTTPConnection {
 
     private func postReceive(now: UInt64) {
         guard !receivePosted, fd >= 0 else { return }
-        let rc = tlsContext != nil
-            ? cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
-                                           cipherIn!, UInt32(Self.cipherCapacity))
-            : cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(CPROBE_OP_RECV), fd,
-                                           receiveBuffer + received, UInt32(Self.receiveCapacity - received))
+        let (buffer, length) = tlsContext != nil ? (cipherIn!, Self.cipherCapacity)
+            : (receiveBuffer + received, Self.receiveCapacity - received)
+        let fd = fd
+        let rc = queued { () throws(SystemError) in
+            try ring.prepareReceive(slot, op: UInt8(CPROBE_OP_RECV), fd: fd, into: buffer, length: UInt32(length))
+        }
         if rc >= 0 { receivePosted = true }
         submitted(rc, now: now)
     }
@@ -757,7 +765,8 @@ final class HTTPConnection {
             cancelPosted = true
             // UDP: a shut-down socket ends its posted receives by itself.
             if isQUIC { _ = shutdown(fd, Int32(SHUT_RDWR)) }
-            let rc = cprobe_ring_prep_cancel_fd(ring.pointer, slot, fd)
+            let fd = fd
+            let rc = queued { () throws(SystemError) in try ring.prepareCancel(slot, fd: fd) }
             // Without a cancel, shutting the socket down ends a posted receive.
             if rc < 0 { _ = shutdown(fd, Int32(SHUT_RDWR)) }
             submitted(rc, now: now)
@@ -765,7 +774,7 @@ final class HTTPConnection {
     }
 
     private func finishClose(now: UInt64) {
-        if fd >= 0 { _ = cprobe_close(fd); fd = -1 }
+        if fd >= 0 { closeDescriptor(fd); fd = -1 }
         tls = nil
         http2 = nil
         http3 = nil
@@ -784,6 +793,11 @@ final class HTTPConnection {
         receivePosted = false
         state = .closed
         owner.connectionIdle(self, now: now)
+    }
+
+    /// Runs a prepare and answers what `submitted` takes: the SQEs queued, or `-errno`.
+    @inline(__always) private func queued(_ prepare: () throws(SystemError) -> Int32) -> Int32 {
+        do { return try prepare() } catch { return -error.errno }
     }
 
     private func submitted(_ count: Int32, now: UInt64) {
@@ -822,9 +836,11 @@ final class HTTPConnection {
 
     private func postDatagramReceive(_ k: Int, now: UInt64) {
         guard fd >= 0, receivesPosted & (1 << k) == 0 else { return }
-        let rc = cprobe_ring_prep_recv_buffer(ring.pointer, slot, UInt8(Self.quicReceiveOp + k), fd,
-                                              datagramIn! + k * HTTP3Session.receiveCapacity,
-                                              UInt32(HTTP3Session.receiveCapacity))
+        let (fd, buffer) = (fd, datagramIn! + k * HTTP3Session.receiveCapacity)
+        let rc = queued { () throws(SystemError) in
+            try ring.prepareReceive(slot, op: UInt8(Self.quicReceiveOp + k), fd: fd, into: buffer,
+                                    length: UInt32(HTTP3Session.receiveCapacity))
+        }
         if rc >= 0 { receivesPosted |= 1 << k }
         submitted(rc, now: now)
     }

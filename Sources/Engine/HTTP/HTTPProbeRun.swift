@@ -131,20 +131,25 @@ public final class HTTPProbeRun: Sendable {
         // redirect to a host the run has not resolved.
         let resolver = (settings.resolver ?? .load(), settings.hosts ?? .load())
         let perThread = try await withTaskCancellationHandler {
-            try await onThreads(threadCount, name: "waddleperf-http") { index in
-                let indices = Array(stride(from: index, to: targets.count, by: threadCount))
-                let worker = try HTTPWorker(connectionCount: indices.count)
+            try await onThreads(sharing: targets.count, threads: threadCount, name: "waddleperf-http") { _, indices in
+                var plan = SlotPlan()
+                let httpSlots = try HTTPWorker.reserve(in: &plan, connections: indices.count)
+                let dnsSlots = try DNSClient.reserve(in: &plan)
+                let runtime = try RingRuntime(plan)
+                let worker = HTTPWorker(slots: runtime.slots(httpSlots))
+                let dns = DNSClient(slots: runtime.slots(dnsSlots), configuration: resolver.0, hosts: resolver.1)
+                worker.dns = dns
                 let workload = try HTTPProbeWorkload(worker: worker, targets: targets, indices: indices,
-                                                     settings: settings, resolver: resolver, run: self,
-                                                     observer: observer)
-                try worker.run(workload, cancelled: self.cancelled)
-                return workload.summaries.enumerated().map { (indices[$0.offset], $0.element) }
+                                                     settings: settings, run: self, observer: observer)
+                runtime.add(worker, slots: httpSlots)
+                runtime.add(dns, slots: dnsSlots)
+                try runtime.run { self.cancelled.load(ordering: .relaxed) }
+                return (workload.summaries, ())
             }
         } onCancel: {
             self.cancel()
         }
-        var summaries = Array(repeating: HTTPProbeSummary(), count: targets.count)
-        for list in perThread { for (i, s) in list { summaries[i] = s } }
+        let summaries = perThread.outputs
         return HTTPProbeReport(targets: targets, summaries: summaries, wallNanoseconds: cprobe_monotonic_ns() - started)
     }
 }
@@ -190,8 +195,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private var known: [String: IPAddress]
 
     init(worker: HTTPWorker, targets: [HTTPProbeTarget], indices: [Int], settings: HTTPProbeSettings,
-         resolver: (ResolverConfiguration, HostsFile), run: HTTPProbeRun,
-         observer: (@Sendable (HTTPResult) -> Void)?) throws {
+         run: HTTPProbeRun, observer: (@Sendable (HTTPResult) -> Void)?) throws {
         self.worker = worker
         self.targets = targets
         self.indices = indices
@@ -212,7 +216,6 @@ final class HTTPProbeWorkload: HTTPWorkload {
         self.known = known
         worker.makeConnections(count: indices.count, owner: self)
         worker.quic = settings.version == .http3 || settings.h3Upgrade
-        worker.dns = DNSClient(ring: worker.ring, configuration: resolver.0, hosts: resolver.1)
     }
 
     var isFinished: Bool {

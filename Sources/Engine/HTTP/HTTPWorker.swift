@@ -1,6 +1,4 @@
 import CProbe
-import Foundation
-import Synchronization
 
 /// What runs on an HTTP ring thread: it owns the connections' fate (which
 /// request goes where, when) and hears their events.
@@ -14,26 +12,29 @@ protocol HTTPWorkload: HTTPConnectionOwner {
     func closeAll(now: UInt64)
 }
 
-/// The thin shell of one HTTP ring thread. Its loop, in order:
+/// HTTP's client of a ring thread: the connections (one tag-only slot
+/// each) and the workload that decides which request goes where, when. Each
+/// runtime turn it:
 ///
-/// 1. let the workload start what is due (pacing, intervals, reconnects);
-/// 2. time out exchanges past their deadline (a sweep, not a linked timeout
+/// 1. lets the workload start what is due (pacing, intervals, reconnects);
+/// 2. times out exchanges past their deadline (a sweep, not a linked timeout
 ///    per operation: a load run keeps its SQE count at two per request);
-/// 3. flush the output the last turn produced, once per connection;
-/// 4. submit and wait for completions, at most until the next wake-up;
-/// 5. hand each completion to its connection, which calls the workload back.
+/// 3. runs QUIC timers that are due (loss recovery, ACK delay, pacing);
+/// 4. just before the submit, flushes the turn's output once per connection;
+/// 5. hands each completion to its connection, which calls the workload back.
 ///
-/// It ends when the workload is finished and every connection has drained.
-final class HTTPWorker {
-    let ring: Ring
+/// It is finished once the workload is (or the run was cancelled) and every
+/// connection has been asked to close; idle once they all have drained.
+final class HTTPWorker: RingClient {
+    let slots: RingSlots
     private(set) var connections: [HTTPConnection] = []
     /// Connections with output to flush before the next submit.
     private let flushes = FlushQueue()
-    static let completionCapacity: UInt32 = 4096
-    static let maximumWait: UInt64 = 20_000_000
     /// Deadlines are checked this often (finer for small runs).
     private var sweepInterval: UInt64 = 2_000_000
-    /// The stub resolver on this ring, when the workload resolves during the run.
+    private var nextSweep: UInt64 = 0
+    /// The stub resolver on this ring (a client of its own), when the
+    /// workload resolves during the run.
     var dns: DNSClient? = nil
     /// Under closed-loop load: wait up to `window` ns for `count` completions
     /// before handling fewer. A server that writes each response of a burst
@@ -43,81 +44,72 @@ final class HTTPWorker {
     /// 10% more requests/s than taking every completion as it comes. The
     /// wait never passes the loop's next wake-up (timers, pacing).
     var gathering: (count: UInt32, window: UInt64) = (1, 0)
-    /// QUIC connections: the loop also wakes for their timers (loss
-    /// recovery, ACK delay, pacing), which are run as soon as due.
+    /// QUIC connections: their timers are run as soon as due.
     var quic = false
+    private unowned var workload: HTTPWorkload! = nil
+    private var closing = false
+    private var cancelRequested = false
 
-    init(connectionCount: Int) throws {
-        // The connections own their buffers; ring slots only carry tags.
-        let entries = UInt32(min(8192, max(256, (connectionCount * 8).nextPowerOfTwo)))
-        ring = try Ring(entries: entries, slots: 1, bufferSize: 64)
+    /// One tag-only slot per connection (they own their buffers), and room
+    /// in the submission queue for each connection's few operations a turn.
+    static func reserve(in plan: inout SlotPlan, connections: Int) throws(ConfigurationError) -> Int {
+        try plan.reserve(UInt32(max(connections, 1)), buffered: false,
+                         entries: UInt32(min(8192, max(256, (connections * 8).nextPowerOfTwo))))
+    }
+
+    init(slots: RingSlots) {
+        self.slots = slots
     }
 
     /// `exchanges`: concurrent exchanges per connection (HTTP/2 streams).
-    func makeConnections(count: Int, exchanges: Int = 1, owner: HTTPConnectionOwner) {
-        connections = (0..<count).map { HTTPConnection(slot: UInt32($0), ring: ring, flushes: flushes, owner: owner,
+    func makeConnections(count: Int, exchanges: Int = 1, owner: HTTPWorkload) {
+        precondition(count <= Int(slots.count), "more connections than reserved slots")
+        workload = owner
+        connections = (0..<count).map { HTTPConnection(slot: UInt32($0), ring: slots, flushes: flushes, owner: owner,
                                                           exchanges: exchanges) }
         flushes.reserve(count)
         sweepInterval = count > 1000 ? 10_000_000 : 2_000_000
     }
 
-    func run(_ workload: HTTPWorkload, cancelled: borrowing Atomic<Bool>) throws {
-        let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: Int(Self.completionCapacity))
-        defer { completions.deallocate() }
-        var nextSweep: UInt64 = 0
-        var closing = false
-        while true {
-            let now = cprobe_monotonic_ns()
-            var wake = workload.poll(now: now)
-            if now >= nextSweep {
-                nextSweep = now + sweepInterval
-                for c in connections { c.sweep(now: now) }
-                dns?.sweep(now: now)
-            }
-            if !closing && (workload.isFinished || cancelled.load(ordering: .relaxed)) {
-                closing = true
-                workload.closeAll(now: now)
-                dns?.cancelAll(now: now)
-            }
-            if closing {
-                if connections.allSatisfy({ $0.isIdle }) && (dns?.isIdle ?? true) && cprobe_ring_pending(ring.pointer) == 0 {
-                    break
-                }
-                wake = nil
-            }
-            var wait = Self.maximumWait
-            if !connections.isEmpty { wait = min(wait, sweepInterval) }
-            if quic {
-                var timer = UInt64.max
-                for c in connections {
-                    let t = c.quicTimer
-                    if t <= now { c.runQUICTimer(now: now) }
-                    timer = min(timer, c.quicTimer)
-                }
-                if timer != .max { wait = timer > now ? min(timer - now, wait) : 0 }
-            }
-            if let wake { wait = wake > now ? min(wake - now, wait) : 0 }
-            if !flushes.isEmpty {
-                let at = cprobe_monotonic_ns()
-                flushes.drain { connections[Int($0)].runScheduledFlush(now: at) }
-            }
-            let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait,
-                                 gather: gathering.count, window: gathering.window)
-            dispatch(completions, n)
+    // MARK: RingClient
+
+    func poll(now: UInt64) -> UInt64? {
+        var wake = workload.poll(now: now) ?? .max
+        if now >= nextSweep {
+            nextSweep = now + sweepInterval
+            for c in connections { c.sweep(now: now) }
         }
+        if !closing && (workload.isFinished || cancelRequested) {
+            closing = true
+            workload.closeAll(now: now)
+        }
+        if closing { wake = .max }
+        if !connections.isEmpty { wake = min(wake, nextSweep) }
+        if quic {
+            for c in connections {
+                if c.quicTimer <= now { c.runQUICTimer(now: now) }
+                wake = min(wake, c.quicTimer)
+            }
+        }
+        return wake == .max ? nil : wake
     }
 
-    private func dispatch(_ completions: UnsafeMutablePointer<cprobe_completion>, _ n: Int) {
-        for i in 0..<n {
-            let c = completions[i]
-            if c.slot >= DNSClient.slotBase {
-                dns?.complete(slot: c.slot, op: c.op, result: c.result, now: c.reaped_ns)
-                continue
-            }
-            guard Int(c.slot) < connections.count else { continue }
-            connections[Int(c.slot)].complete(op: c.op, result: c.result, now: c.reaped_ns)
-        }
+    func beforeSubmit(now: UInt64) {
+        guard !flushes.isEmpty else { return }
+        let at = cprobe_monotonic_ns()
+        flushes.drain { connections[Int($0)].runScheduledFlush(now: at) }
     }
+
+    func complete(_ completion: cprobe_completion) {
+        guard Int(completion.slot) < connections.count else { return }
+        connections[Int(completion.slot)].complete(op: completion.op, result: completion.result, now: completion.reaped_ns)
+    }
+
+    var isFinished: Bool { closing }
+    func cancel(now: UInt64) { cancelRequested = true }
+    /// Closing started when the workload finished: nothing more to ask.
+    func shutdown(now: UInt64) {}
+    var isIdle: Bool { connections.allSatisfy(\.isIdle) }
 }
 
 /// The slots of connections that asked to flush this loop turn, in order.
