@@ -13,6 +13,11 @@
 ///   expire the probe once.
 /// Targets are served in order; a target whose next probe is due waits
 /// behind those due earlier (one FIFO, since every target has the same period).
+///
+/// With `overlap` off (HTTP: one request per target at a time) a target's
+/// next probe is queued when its previous one finishes, due `interval` after
+/// that one started or at once if it outlasted the interval; those due times
+/// are not in start order, so they are kept in a heap.
 public struct ProbeScheduler: Sendable {
     public struct Configuration: Sendable, Equatable {
         public var targetCount: Int
@@ -25,15 +30,18 @@ public struct ProbeScheduler: Sendable {
         public var concurrency: Int
         /// Per-probe timeout, nanoseconds.
         public var timeout: UInt64
+        /// A target's next probe may start while its previous one is in flight.
+        public var overlap: Bool
 
         public init(targetCount: Int, count: Int?, interval: UInt64, rate: Double?,
-                    concurrency: Int, timeout: UInt64) {
+                    concurrency: Int, timeout: UInt64, overlap: Bool = true) {
             self.targetCount = targetCount
             self.count = count
             self.interval = interval
             self.rate = rate
             self.concurrency = concurrency
             self.timeout = timeout
+            self.overlap = overlap
         }
     }
 
@@ -50,6 +58,10 @@ public struct ProbeScheduler: Sendable {
         var generation: UInt32 = 0
         var active = false
         var expired = false
+        /// Without overlap: whose probe, started when, and which (to queue the next one).
+        var target: Int32 = 0
+        var sequence: UInt32 = 0
+        var startedAt: UInt64 = 0
     }
 
     private struct Deadline: Sendable {
@@ -67,8 +79,10 @@ public struct ProbeScheduler: Sendable {
     private var slots: [Slot]
     private var free: [UInt32]
     private var deadlines = RingBuffer<Deadline>(capacity: 1024)
-    /// Targets whose next probe is queued, in due order.
+    /// Targets whose next probe is queued, in due order (overlap: a FIFO).
     private var due = RingBuffer<Due>(capacity: 1024)
+    /// Without overlap: the same, as a heap on (due time, order queued).
+    private var dueHeap = DueHeap()
     /// Targets not yet probed at all: [nextFirstRound, targetCount).
     private var nextFirstRound = 0
     private var sentPerTarget: [UInt32]
@@ -138,33 +152,43 @@ public struct ProbeScheduler: Sendable {
                 inFlight += 1
                 started += 1
                 deadlines.append(Deadline(at: now + configuration.timeout, slot: slot, generation: generation))
-                if configuration.count.map({ Int(sequence) + 1 < $0 }) ?? true {
+                if !configuration.overlap {
+                    slots[Int(slot)].target = target
+                    slots[Int(slot)].sequence = sequence
+                    slots[Int(slot)].startedAt = now
+                } else if configuration.count.map({ Int(sequence) + 1 < $0 }) ?? true {
                     due.append(Due(at: now + configuration.interval, target: target))
                 }
                 actions.append(.start(slot: slot, generation: generation, target: target, sequence: sequence))
             }
         }
 
-        if !didFinish && inFlight == 0 && (cancelled || (nextFirstRound == configuration.targetCount && due.isEmpty)) {
+        if !didFinish && inFlight == 0
+            && (cancelled || (nextFirstRound == configuration.targetCount && due.isEmpty && dueHeap.isEmpty)) {
             didFinish = true
             actions.append(.finished)
         }
     }
 
-    /// The driver finished the probe in `slot`. Stale generations are ignored.
-    public mutating func completed(slot: UInt32, generation: UInt32) {
+    /// The driver finished the probe in `slot` at `now` (used without overlap,
+    /// to queue the target's next probe). Stale generations are ignored.
+    public mutating func completed(slot: UInt32, generation: UInt32, now: UInt64 = 0) {
         guard Int(slot) < slots.count else { return }
         let s = slots[Int(slot)]
         guard s.active, s.generation == generation else { return }
         slots[Int(slot)].active = false
         free.append(slot)
         inFlight -= 1
+        if !configuration.overlap && !cancelled && (configuration.count.map { Int(s.sequence) + 1 < $0 } ?? true) {
+            dueHeap.push(at: Swift.max(s.startedAt + configuration.interval, now), target: s.target)
+        }
     }
 
     /// Stops sending; probes in flight expire at the next poll.
     public mutating func cancel() {
         cancelled = true
         due.removeAll()
+        dueHeap.removeAll()
         nextFirstRound = configuration.targetCount
     }
 
@@ -175,6 +199,7 @@ public struct ProbeScheduler: Sendable {
             var next: UInt64? = nil
             if nextFirstRound < configuration.targetCount { next = startedAt ?? 0 }
             else if let d = due.first { next = d.at }
+            else if let d = dueHeap.first { next = d.at }
             if var n = next {
                 if spacing > 0 { n = Swift.max(n, nextSendAt) }
                 wake = Swift.min(wake ?? n, n)
@@ -190,11 +215,63 @@ public struct ProbeScheduler: Sendable {
             return Int32(nextFirstRound)
         }
         if let d = due.first, d.at <= now { return d.target }
+        if let d = dueHeap.first, d.at <= now { return d.target }
         return nil
     }
 
     private mutating func takeDueTarget(_ target: Int32) {
         if nextFirstRound < configuration.targetCount { nextFirstRound += 1 }
-        else { due.removeFirst() }
+        else if configuration.overlap { due.removeFirst() }
+        else { dueHeap.removeFirst() }
     }
+}
+
+/// A binary min-heap of due targets, ordered by due time and then by the
+/// order they were queued (equal times keep FIFO order).
+struct DueHeap: Sendable {
+    struct Entry: Sendable {
+        var at: UInt64
+        var order: UInt64
+        var target: Int32
+        func precedes(_ other: Entry) -> Bool { at != other.at ? at < other.at : order < other.order }
+    }
+
+    private var entries: [Entry] = []
+    private var queued: UInt64 = 0
+
+    var isEmpty: Bool { entries.isEmpty }
+    var first: Entry? { entries.first }
+
+    mutating func push(at: UInt64, target: Int32) {
+        queued += 1
+        entries.append(Entry(at: at, order: queued, target: target))
+        var i = entries.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard entries[i].precedes(entries[parent]) else { break }
+            entries.swapAt(i, parent)
+            i = parent
+        }
+    }
+
+    @discardableResult
+    mutating func removeFirst() -> Entry {
+        let top = entries[0]
+        let last = entries.removeLast()
+        guard !entries.isEmpty else { return top }
+        entries[0] = last
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < entries.count && entries[l].precedes(entries[m]) { m = l }
+            if r < entries.count && entries[r].precedes(entries[m]) { m = r }
+            if m == i { break }
+            entries.swapAt(i, m)
+            i = m
+        }
+        return top
+    }
+
+    mutating func removeAll() { entries.removeAll() }
 }

@@ -113,3 +113,68 @@ import Testing
         #expect(!s.isFinished)
     }
 }
+
+/// HTTP's pacing: one probe per target at a time (`overlap` off), the next due `interval`
+/// after the previous one started, or as soon as it ends when it outlasted the interval.
+@Suite struct ProbeSchedulerWithoutOverlapTests {
+    typealias Action = ProbeScheduler.Action
+    let ms: UInt64 = 1_000_000
+
+    func starts(_ s: inout ProbeScheduler, _ now: UInt64) -> [(slot: UInt32, generation: UInt32, target: Int32, sequence: UInt32)] {
+        var actions: [Action] = []
+        s.poll(now: now, into: &actions)
+        return actions.compactMap { if case .start(let slot, let g, let t, let q) = $0 { (slot, g, t, q) } else { nil } }
+    }
+
+    @Test func aSlowProbeDelaysItsTargetOnlyAndTheNextStartsWhenItEnds() {
+        var s = ProbeScheduler(.init(targetCount: 2, count: 3, interval: 100 * ms, rate: nil, concurrency: 2,
+                                     timeout: 5000 * ms, overlap: false))
+        let first = starts(&s, 0)
+        #expect(first.map(\.target) == [0, 1])
+        // Target 1 answers at 10 ms; target 0 is slow and still in flight at 100 ms.
+        s.completed(slot: first[1].slot, generation: first[1].generation, now: 10 * ms)
+        #expect(s.nextWakeup == 100 * ms)
+        #expect(starts(&s, 50 * ms).isEmpty)
+        let second = starts(&s, 100 * ms)
+        #expect(second.map(\.target) == [1] && second[0].sequence == 1, "target 0 is not started again while in flight")
+        // Target 0 ends at 250 ms, past its interval: its next probe is due at once, not at 200.
+        s.completed(slot: first[0].slot, generation: first[0].generation, now: 250 * ms)
+        let late = starts(&s, 250 * ms)
+        #expect(late.map(\.target) == [0] && late[0].sequence == 1)
+        // Target 1's next: 100 ms after its second started, though queued later than target 0's.
+        s.completed(slot: second[0].slot, generation: second[0].generation, now: 120 * ms)
+        #expect(s.nextWakeup == 200 * ms)
+        let third = starts(&s, 260 * ms)
+        #expect(third.map(\.target) == [1] && third[0].sequence == 2)
+    }
+
+    @Test func dueTimesOutOfStartOrderAreServedInDueOrder() {
+        var s = ProbeScheduler(.init(targetCount: 3, count: 2, interval: 100 * ms, rate: nil, concurrency: 3,
+                                     timeout: 5000 * ms, overlap: false))
+        let first = starts(&s, 0)
+        // Finished in the order 2, 0, 1 but with due times 100 (2), 300 (0, outlasted), 100 (1).
+        s.completed(slot: first[2].slot, generation: first[2].generation, now: 5 * ms)
+        s.completed(slot: first[0].slot, generation: first[0].generation, now: 300 * ms)
+        s.completed(slot: first[1].slot, generation: first[1].generation, now: 6 * ms)
+        #expect(starts(&s, 299 * ms).map(\.target) == [2, 1])
+        #expect(starts(&s, 300 * ms).map(\.target) == [0])
+        // Cancelled: the three in flight expire at once and nothing is queued again.
+        var actions: [Action] = []
+        s.cancel()
+        s.poll(now: 301 * ms, into: &actions)
+        #expect(actions.filter { if case .expire = $0 { true } else { false } }.count == 3)
+    }
+
+    @Test func finishesWhenTheLastProbeCompletes() {
+        var s = ProbeScheduler(.init(targetCount: 1, count: 2, interval: 10 * ms, rate: nil, concurrency: 1,
+                                     timeout: 5000 * ms, overlap: false))
+        let a = starts(&s, 0)
+        s.completed(slot: a[0].slot, generation: a[0].generation, now: 1 * ms)
+        let b = starts(&s, 10 * ms)
+        #expect(b.count == 1 && !s.isFinished)
+        s.completed(slot: b[0].slot, generation: b[0].generation, now: 11 * ms)
+        var actions: [Action] = []
+        s.poll(now: 11 * ms, into: &actions)
+        #expect(actions == [.finished] && s.isFinished)
+    }
+}

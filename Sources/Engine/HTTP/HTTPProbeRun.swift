@@ -157,9 +157,12 @@ public final class HTTPProbeRun: Sendable {
 /// The probe schedule of one ring thread: targets[indices[k]] uses connection k.
 final class HTTPProbeWorkload: HTTPWorkload {
     private struct Progress {
-        var nextDue: UInt64 = 0
-        var sent = 0
         var inFlight = false
+        /// The scheduler's slot of the probe in flight.
+        var slot: UInt32 = 0
+        var generation: UInt32 = 0
+        /// Started, waiting for its connection to finish closing.
+        var waitingForIdle = false
         var startedAt: UInt64 = 0
         var url: HTTPURL
         var hops: [HTTPHop] = []
@@ -180,6 +183,10 @@ final class HTTPProbeWorkload: HTTPWorkload {
     }
 
     private let worker: HTTPWorker
+    /// Paces the targets: one probe per target at a time (no overlap), the
+    /// next `interval` after the previous one started, or at once if it ran longer.
+    private var scheduler: ProbeScheduler
+    private var actions: [ProbeScheduler.Action] = []
     private let targets: [HTTPProbeTarget]
     private let indices: [Int]
     private let settings: HTTPProbeSettings
@@ -206,6 +213,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
         self.templates = templates
         progress = indices.enumerated().map { Progress(url: targets[$0.element].request.url, current: templates[$0.offset]) }
         summaries = Array(repeating: HTTPProbeSummary(), count: indices.count)
+        scheduler = ProbeScheduler(.init(targetCount: indices.count, count: settings.count, interval: settings.interval,
+                                         rate: nil, concurrency: max(1, indices.count), timeout: settings.timeout,
+                                         overlap: false))
         // Always: a plain target may redirect to https.
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
@@ -218,10 +228,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         worker.quic = settings.version == .http3 || settings.h3Upgrade
     }
 
-    var isFinished: Bool {
-        guard let count = settings.count else { return false }
-        return progress.allSatisfy { $0.sent >= count && !$0.inFlight }
-    }
+    var isFinished: Bool { scheduler.isFinished }
 
     /// Set by `closeAll` (finished or cancelled): nothing new starts.
     private var closing = false
@@ -233,59 +240,74 @@ final class HTTPProbeWorkload: HTTPWorkload {
 
     func poll(now: UInt64) -> UInt64? {
         if closing { return nil }
-        var wake: UInt64? = nil
-        for k in progress.indices {
-            if progress[k].inFlight { continue }
-            if let count = settings.count, progress[k].sent >= count { continue }
-            if progress[k].nextDue > now {
-                wake = min(wake ?? .max, progress[k].nextDue)
-                continue
+        actions.removeAll(keepingCapacity: true)
+        scheduler.poll(now: now, into: &actions)
+        for action in actions {
+            switch action {
+            case .start(let slot, let generation, let target, let sequence):
+                start(Int(target), slot: slot, generation: generation, sequence: sequence, now: now)
+            case .expire, .finished:
+                // A probe's deadline is its connection's, swept by the worker: it ends there.
+                break
             }
-            let c = worker.connections[k]
-            let t = targets[indices[k]]
-            if let failed = t.failedResolution {
-                // The host did not resolve before the run: nothing to send.
-                progress[k].inFlight = true
-                progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
-                var r = HTTPResult(target: Int32(indices[k]), sequence: UInt32(progress[k].sent), outcome: failed.failureOutcome)
-                r.startedAt = now
-                r.url = t.request.url.description
-                r.failedPhase = .dns
-                r.message = "\(t.request.url.host): " + (failed.failure?.message ?? "no address")
-                finish(c, k, r, now: now)
-                continue
-            }
-            // Kept alive to where a redirect led: not this target's endpoint.
-            // (Resolving per probe: wherever the host last resolved to.)
-            let expected = settings.dnsCache ? t.address : c.remote ?? t.address
-            let (port, version) = endpoint(k)
-            if c.state == .ready && (!c.sameEndpoint(expected, port, secure: t.request.url.secure, host: t.request.url.host)
-                                     || c.isQUIC != (version == .http3)) {
-                c.close(now: now)
-            }
-            // A connection still draining from a close: start when it is idle.
-            guard c.canBegin(0) else { continue }
-            progress[k].inFlight = true
-            progress[k].startedAt = now
-            progress[k].hopStarted = now
-            progress[k].hops = []
-            progress[k].url = targets[indices[k]].request.url
-            progress[k].current = templates[k]
-            progress[k].nextDue = max(progress[k].nextDue, now) + settings.interval
-            c.sequence = UInt32(progress[k].sent)
-            c.target = Int32(k)
-            progress[k].resolution = nil
-            progress[k].hopResolution = nil
-            if !settings.dnsCache, c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
-                dns.resolve(t.request.url.host, family: settings.family, now: now) { [unowned self] result in
-                    self.resolved(k, result)
-                }
-                continue
-            }
-            if c.state == .closed { configure(c, k, address: t.address) }
-            c.begin(templates[k], deadline: now + settings.timeout, now: now)
         }
-        return wake
+        return scheduler.nextWakeup
+    }
+
+    /// Starts target `k`'s probe number `sequence`.
+    private func start(_ k: Int, slot: UInt32, generation: UInt32, sequence: UInt32, now: UInt64) {
+        let c = worker.connections[k]
+        let t = targets[indices[k]]
+        progress[k].inFlight = true
+        progress[k].slot = slot
+        progress[k].generation = generation
+        progress[k].startedAt = now
+        progress[k].hopStarted = now
+        progress[k].hops = []
+        progress[k].url = t.request.url
+        progress[k].current = templates[k]
+        progress[k].resolution = nil
+        progress[k].hopResolution = nil
+        c.sequence = sequence
+        c.target = Int32(k)
+        if let failed = t.failedResolution {
+            // The host did not resolve before the run: nothing to send.
+            var r = HTTPResult(target: Int32(indices[k]), sequence: sequence, outcome: failed.failureOutcome)
+            r.startedAt = now
+            r.url = t.request.url.description
+            r.failedPhase = .dns
+            r.message = "\(t.request.url.host): " + (failed.failure?.message ?? "no address")
+            return finish(c, k, r, now: now)
+        }
+        // Kept alive to where a redirect led: not this target's endpoint.
+        // (Resolving per probe: wherever the host last resolved to.)
+        let expected = settings.dnsCache ? t.address : c.remote ?? t.address
+        let (port, version) = endpoint(k)
+        if c.state == .ready && (!c.sameEndpoint(expected, port, secure: t.request.url.secure, host: t.request.url.host)
+                                 || c.isQUIC != (version == .http3)) {
+            c.close(now: now)
+        }
+        // A connection still draining from a close: the probe begins once it is idle.
+        guard c.canBegin(0) else {
+            progress[k].waitingForIdle = true
+            return
+        }
+        begin(k, now: now)
+    }
+
+    /// Sends target `k`'s request: on its open connection, or after connecting (and, without
+    /// the cache, resolving) anew.
+    private func begin(_ k: Int, now: UInt64) {
+        let c = worker.connections[k]
+        let t = targets[indices[k]]
+        if !settings.dnsCache, c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
+            dns.resolve(t.request.url.host, family: settings.family, now: now) { [unowned self] result in
+                self.resolved(k, result)
+            }
+            return
+        }
+        if c.state == .closed { configure(c, k, address: t.address) }
+        c.begin(templates[k], deadline: progress[k].startedAt + settings.timeout, now: now)
     }
 
     /// A probe's own resolution is done: connect, or report the failure.
@@ -375,6 +397,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
 
     func connectionIdle(_ c: HTTPConnection, now: UInt64) {
         let k = Int(c.target)
+        if progress[k].waitingForIdle {
+            progress[k].waitingForIdle = false
+            if !closing && progress[k].inFlight { begin(k, now: now) }
+            return
+        }
         guard !closing, progress[k].inFlight, let next = progress[k].pending, let url = progress[k].pendingURL,
               let address = progress[k].pendingAddress else { return }
         progress[k].pending = nil
@@ -503,7 +530,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private func finish(_ c: HTTPConnection, _ k: Int, _ result: HTTPResult, now: UInt64) {
         if result.tlsDetails != nil { progress[k].lastTLS = result.tlsDetails }
         progress[k].inFlight = false
-        progress[k].sent += 1
+        progress[k].waitingForIdle = false
+        scheduler.completed(slot: progress[k].slot, generation: progress[k].generation, now: now)
         summaries[k].record(result)
         run.completed.add(1, ordering: .relaxed)
         observer?(result)
