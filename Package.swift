@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ProbeModel", targets: ["ProbeModel"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Control", targets: ["Control"]),
+        .library(name: "Reports", targets: ["Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // YAML check lists (`waddleperf run checks.yaml`; the agent's configuration as code).
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Thin C shim: io_uring rings, sockets, ICMP, kernel timestamps, packet build/parse.
@@ -70,13 +73,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Rendering runs for people and machines (table, JSON, NDJSON, CSV, live summary):
+        // the CLI prints what it renders; the server and the agent can render the same.
+        .target(
+            name: "Reports",
+            dependencies: ["ProbeModel", "Engine", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         .executableTarget(
             name: "waddleperf",
             dependencies: [
                 "ProbeModel",
                 "Engine",
+                "Reports",
                 "Control",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

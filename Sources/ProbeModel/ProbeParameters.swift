@@ -114,11 +114,14 @@ public struct HTTPParameters: Sendable, Hashable, Codable {
     public var maximumRedirects = 10
     /// Accept any certificate (the details still report whether it verified).
     public var insecure = false
+    /// PEM bundle of the CAs to trust instead of the system's.
+    public var caFile: String? = nil
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case method, headers, body, version, insecure
+        case caFile = "ca_file"
         case expectStatus = "expect_status"
         case maximumRedirects = "max_redirects"
     }
@@ -133,6 +136,7 @@ public struct HTTPParameters: Sendable, Hashable, Codable {
         version = try c.decodeIfPresent(Version.self, forKey: .version) ?? .http1
         maximumRedirects = try c.decodeIfPresent(Int.self, forKey: .maximumRedirects) ?? 10
         insecure = try c.decodeIfPresent(Bool.self, forKey: .insecure) ?? false
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
     }
 
     func validate(path: String) throws(SpecError) {
@@ -156,5 +160,6 @@ public struct HTTPParameters: Sendable, Hashable, Codable {
             throw SpecError(field: path + "max_redirects", "must be 0-50, got \(maximumRedirects)")
         }
         if let body, body.utf8.count > 1 << 20 { throw SpecError(field: path + "body", "must be at most 1 MiB") }
+        if let caFile, caFile.isEmpty || caFile.utf8.count > 4096 { throw SpecError(field: path + "ca_file", "must be a path") }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Reports
 @preconcurrency import Foundation
 import Histogram
 import Synchronization

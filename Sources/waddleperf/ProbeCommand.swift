@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Reports
 @preconcurrency import Foundation
 
 struct ProbeCommand: AsyncParsableCommand {
@@ -56,7 +57,7 @@ struct ProbeCommand: AsyncParsableCommand {
             let kindType = kind
             observer = { batch in
                 var text = ""
-                for r in batch { text += ReportFormatter.resultLine(r, kind: kindType, targets: targets) + "\n" }
+                for r in batch { text += ProbeReportFormatter.resultLine(r, kind: kindType, targets: targets) + "\n" }
                 output.write(text)
             }
         }
@@ -71,29 +72,20 @@ struct ProbeCommand: AsyncParsableCommand {
         let kindType = kind
         await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
             Thread {
-                ReportFormatter.write(report, kind: kindType, format: format, to: output)
+                ProbeReportFormatter.write(report, kind: kindType, format: format, to: output)
                 done.resume()
             }.start()
         }
     }
 }
 
-enum OutputFormat: String { case table, json, ndjson, csv }
 
-/// Buffered stdout, safe from any thread.
-final class OutputWriter: @unchecked Sendable {
+/// Stdout, safe from any thread: each write goes out whole.
+final class OutputWriter: ReportOutput, @unchecked Sendable {
     private let lock = NSLock()
-    func write(_ text: String) {
-        var text = text
-        text.withUTF8 { write($0) }
-    }
-
-    func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { write($0) }
-    }
 
     /// Straight to fd 1, all of it (no Data copy of a large report).
-    private func write(_ buffer: UnsafeBufferPointer<UInt8>) {
+    func write(_ buffer: UnsafeBufferPointer<UInt8>) {
         lock.lock()
         defer { lock.unlock() }
         var offset = 0

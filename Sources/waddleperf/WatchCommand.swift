@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Reports
 @preconcurrency import Foundation
 import Synchronization
 
@@ -42,79 +43,32 @@ struct WatchCommand: AsyncParsableCommand {
         guard !runs.isEmpty else { throw ConfigurationError(field: "target", "give at least one --icmp, --tcp or --udp target") }
 
         let live = runs.map { LiveSummary(kind: $0.0, targets: $0.1.targets) }
-        let finalRuns = runs
+        let finalRuns = runs.map(\.1)
+        // SIGINT or SIGTERM stops sending; what was measured is still summarised, exit 0.
+        let signals = SignalCancellation { for run in finalRuns { run.cancel() } }
+        defer { signals.cancel() }
+        let printer = Task {
+            let started = ContinuousClock.now
+            while true {
+                do { try await Task.sleep(for: .nanoseconds(Int64(period))) } catch { return }
+                print(LiveSummary.render(live, elapsed: started.duration(to: .now)), terminator: "")
+                fflush(stdout)
+                if let stopAfter, started.duration(to: .now) >= .nanoseconds(Int64(stopAfter)) {
+                    for run in finalRuns { run.cancel() }
+                    return
+                }
+            }
+        }
+        // The runs end only when cancelled: by a signal or by --duration.
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for (i, (_, run)) in finalRuns.enumerated() {
+            for (i, run) in finalRuns.enumerated() {
                 let sink = live[i]
                 group.addTask { _ = try await run.run(observer: { sink.record($0) }) }
             }
-            group.addTask {
-                let started = ContinuousClock.now
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .nanoseconds(Int64(period)))
-                    print(WatchCommand.render(live, elapsed: started.duration(to: .now)))
-                    FileHandle.standardOutput.synchronizeFile()
-                    if let stopAfter, started.duration(to: .now) >= .nanoseconds(Int64(stopAfter)) {
-                        for (_, run) in finalRuns { run.cancel() }
-                        return
-                    }
-                }
-            }
-            group.addTask {
-                await waitForTerminationSignal()
-                for (_, run) in finalRuns { run.cancel() }
-            }
-            // Runs end only when cancelled; the first finished task decides.
-            _ = try await group.next()
-            for (_, run) in finalRuns { run.cancel() }
-            group.cancelAll()
-            while let _ = try await group.next() {}
+            try await group.waitForAll()
         }
-        print(WatchCommand.render(live, elapsed: nil))
+        printer.cancel()
+        await printer.value
+        print(LiveSummary.render(live, elapsed: nil), terminator: "")
     }
-
-    static func render(_ live: [LiveSummary], elapsed: Duration?) -> String {
-        var out = elapsed.map { "== \(String(format: "%.0f", Double($0.components.seconds))) s\n" } ?? "== final\n"
-        for l in live {
-            let (targets, summaries) = l.snapshot()
-            out += "[\(l.kind.name)] target  sent  recv  loss%  \(l.kind.phases[0].name) ms: last     p50     p99     max  jitMAD\n"
-            for (t, s) in zip(targets, summaries) {
-                func ms(_ v: UInt64?) -> String { v.map { String(format: "%7.3f", Double($0) / 1e6) } ?? "      -" }
-                let jit = s.summary.latency.jitterMeanAbsoluteDifference.map { String(format: "%7.3f", $0 / 1e6) } ?? "      -"
-                out += "  \(t.endpoint)  " + String(format: "%4llu  %4llu  %5.1f", s.summary.sent, s.summary.received, s.summary.lossPercent)
-                    + "   " + [ms(s.last), ms(s.summary.latency.percentile(50)), ms(s.summary.latency.percentile(99)),
-                               ms(s.summary.latency.max), jit].joined(separator: " ") + "\n"
-            }
-        }
-        return out
-    }
-}
-
-/// Per-target statistics fed from ring threads, read by the printer.
-final class LiveSummary: Sendable {
-    struct Entry: Sendable {
-        var summary = ProbeSummary()
-        var last: UInt64? = nil
-    }
-
-    let kind: any ProbeKind.Type
-    let targets: [ProbeTarget]
-    private let entries: Mutex<[Entry]>
-
-    init(kind: any ProbeKind.Type, targets: [ProbeTarget]) {
-        self.kind = kind
-        self.targets = targets
-        entries = Mutex(Array(repeating: Entry(), count: targets.count))
-    }
-
-    func record(_ batch: [ProbeResult]) {
-        entries.withLock { e in
-            for r in batch {
-                e[Int(r.target)].summary.record(r)
-                e[Int(r.target)].last = r.latency
-            }
-        }
-    }
-
-    func snapshot() -> ([ProbeTarget], [Entry]) { (targets, entries.withLock { $0 }) }
 }

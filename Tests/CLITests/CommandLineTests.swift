@@ -172,3 +172,44 @@ extension CommandLineTests {
         #expect(h2.status == 0 && !h2.stdout.contains("QUIC") && h2.stdout.contains("# 1 probes in"), "\(h2)")
     }
 }
+
+extension CommandLineTests {
+    /// `waddleperf run` reads a mixed list from YAML or JSON and prints one document per check;
+    /// a bad file is refused before anything is sent, naming the field by its place.
+    @Test(.enabled(if: available))
+    func runReadsAMixedListAndNamesABadField() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wp-run-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let yaml = dir.appendingPathComponent("checks.yaml")
+        try """
+            checks:
+              - {kind: tcp, target: "127.0.0.1:1", count: 2, interval_ms: 5}
+              - {kind: udp, target: "nosuchhost.invalid:7", count: 1}
+              - kind: tcp
+                name: with payload
+                target: 127.0.0.1:1
+                tcp: {send: 8, expect: 8}
+            """.write(to: yaml, atomically: true, encoding: .utf8)
+        let r = try run(["run", yaml.path, "-f", "ndjson"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let docs = try r.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(docs.count == 3)
+        #expect(docs.map { $0["test_type"] as? String } == ["tcp", "udp", "tcp"])
+        #expect(docs[0]["outcome"] as? String == "refused" && docs[0]["sent"] as? Int == 2 && docs[0]["loss_percent"] as? Double == 100)
+        #expect(docs[1]["outcome"] as? String == "unresolved")
+        let table = try run(["run", yaml.path])
+        #expect(table.status == 0 && table.stdout.contains("with payload") && table.stdout.contains("# 3 checks, 3 failed"))
+
+        let json = dir.appendingPathComponent("bad.json")
+        try #"[{"kind": "tcp", "target": "127.0.0.1:1"}, {"kind": "http", "target": "http://127.0.0.1/", "http": {"metod": "GET"}}]"#
+            .write(to: json, atomically: true, encoding: .utf8)
+        let bad = try run(["run", json.path])
+        #expect(bad.status == 2 && bad.stderr.hasPrefix("waddleperf: error: checks[1].http"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("metod") && bad.stdout.isEmpty)
+        let zero = dir.appendingPathComponent("zero.yaml")
+        try "- {kind: icmp, target: 127.0.0.1, count: 0}\n".write(to: zero, atomically: true, encoding: .utf8)
+        let z = try run(["run", zero.path])
+        #expect(z.status == 2 && z.stderr.contains("checks[0].count"), "\(z.stderr)")
+    }
+}

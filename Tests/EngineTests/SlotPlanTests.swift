@@ -20,6 +20,9 @@ import Testing
         // The ring keeps records only for buffered slots, sized for the largest asker.
         #expect(plan.bufferedSlots == 1580 && plan.bufferSize == 2048)
         #expect(plan.entries == 8192, "800 + 4096 + 256 + 256 entries, rounded up to a power of two")
+        // Many clients: capped (the completion queue, four times as large, must stay within io_uring's 65536).
+        for _ in 0..<8 { _ = try plan.reserve(1, buffered: true, entries: 4096) }
+        #expect(plan.entries == SlotPlan.maximumEntries)
         #expect(r[http].contains(1580) && r[http].contains(1679) && !r[http].contains(1680) && !r[http].contains(1579))
     }
 

@@ -104,8 +104,8 @@ public struct HTTPProbeReport: Sendable {
 public final class HTTPProbeRun: Sendable {
     public let targets: [HTTPProbeTarget]
     public let settings: HTTPProbeSettings
-    private let cancelled = Atomic<Bool>(false)
-    public let completed = Atomic<UInt64>(0)
+    /// Live counters (probes finished, successes); cancelling sets its flag.
+    public let progress = RunProgress()
 
     public init(targets: [HTTPProbeTarget], settings: HTTPProbeSettings) throws(ConfigurationError) {
         try settings.validate()
@@ -119,7 +119,7 @@ public final class HTTPProbeRun: Sendable {
         self.settings = settings
     }
 
-    public func cancel() { cancelled.store(true, ordering: .relaxed) }
+    public func cancel() { progress.cancelled.store(true, ordering: .relaxed) }
 
     /// Runs to completion; `observer` gets each result on a ring thread.
     public func run(observer: (@Sendable (HTTPResult) -> Void)? = nil) async throws -> HTTPProbeReport {
@@ -140,10 +140,10 @@ public final class HTTPProbeRun: Sendable {
                 let dns = DNSClient(slots: runtime.slots(dnsSlots), configuration: resolver.0, hosts: resolver.1)
                 worker.dns = dns
                 let workload = try HTTPProbeWorkload(worker: worker, targets: targets, indices: indices,
-                                                     settings: settings, run: self, observer: observer)
+                                                     settings: settings, progress: self.progress, observer: observer)
                 runtime.add(worker, slots: httpSlots)
                 runtime.add(dns, slots: dnsSlots)
-                try runtime.run { self.cancelled.load(ordering: .relaxed) }
+                try runtime.run { self.progress.cancelled.load(ordering: .relaxed) }
                 return (workload.summaries, ())
             }
         } onCancel: {
@@ -195,19 +195,19 @@ final class HTTPProbeWorkload: HTTPWorkload {
     private(set) var summaries: [HTTPProbeSummary]
     private let tlsContext: TLSContext?
     private let quicContext: QUICTLSContext?
-    private unowned let run: HTTPProbeRun
+    private let runProgress: RunProgress
     private let observer: (@Sendable (HTTPResult) -> Void)?
     /// Host name → address, for redirects: the hosts named by the run, and
     /// (with the cache on) those redirects led to.
     private var known: [String: IPAddress]
 
     init(worker: HTTPWorker, targets: [HTTPProbeTarget], indices: [Int], settings: HTTPProbeSettings,
-         run: HTTPProbeRun, observer: (@Sendable (HTTPResult) -> Void)?) throws {
+         progress runProgress: RunProgress, observer: (@Sendable (HTTPResult) -> Void)?) throws {
         self.worker = worker
         self.targets = targets
         self.indices = indices
         self.settings = settings
-        self.run = run
+        self.runProgress = runProgress
         self.observer = observer
         let templates = indices.map { targets[$0].request.serialised() }
         self.templates = templates
@@ -533,7 +533,9 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress[k].waitingForIdle = false
         scheduler.completed(slot: progress[k].slot, generation: progress[k].generation, now: now)
         summaries[k].record(result)
-        run.completed.add(1, ordering: .relaxed)
+        runProgress.finished.add(1, ordering: .relaxed)
+        runProgress.sent.add(1, ordering: .relaxed)
+        if result.outcome.isSuccess { runProgress.received.add(1, ordering: .relaxed) }
         observer?(result)
     }
 }

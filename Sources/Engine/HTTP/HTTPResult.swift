@@ -129,15 +129,21 @@ public struct HTTPProbeSummary: Sendable {
     public var warm = HTTPPhaseStatistics()
     public var lastTLS: TLSDetails? = nil
     public var lastMessage: String? = nil
+    /// The last response's status, protocol and body throughput (bytes/s), when there was one.
+    public var lastStatus: Int? = nil
+    public var lastProtocol: String? = nil
+    public var lastThroughput: Double? = nil
 
     public init() {}
 
     public mutating func record(_ r: HTTPResult) {
         sent += 1
         outcomes[r.outcome.name, default: 0] += 1
-        if r.status > 0 { statuses[r.status, default: 0] += 1 }
+        if r.status > 0 { statuses[r.status, default: 0] += 1; lastStatus = r.status }
         if let d = r.tlsDetails { lastTLS = d }
         if let m = r.message { lastMessage = m }
+        if r.status > 0 { lastProtocol = r.protocolName }
+        if let t = r.throughput { lastThroughput = t }
         guard r.outcome.isSuccess else { return }
         succeeded += 1
         if r.reused { warm.record(r) } else { cold.record(r) }
@@ -157,6 +163,17 @@ public struct HTTPPhaseStatistics: Sendable {
     public var total = LatencyStatistics()
 
     public init() {}
+
+    /// Merges another set (cold and warm into one).
+    public mutating func absorb(_ other: HTTPPhaseStatistics) {
+        dns.absorb(other.dns)
+        connect.absorb(other.connect)
+        tls.absorb(other.tls)
+        quicHandshake.absorb(other.quicHandshake)
+        ttfb.absorb(other.ttfb)
+        transfer.absorb(other.transfer)
+        total.absorb(other.total)
+    }
 
     mutating func record(_ r: HTTPResult) {
         if let v = r.dns { dns.record(v) }

@@ -82,9 +82,7 @@ final class TLSContext {
         }
         if let file = options.caFile {
             guard SSL_CTX_load_verify_locations(ctx, file, nil) == 1 else {
-                var text = [CChar](repeating: 0, count: 256)
-                _ = cprobe_tls_last_error(&text, text.count)
-                throw ConfigurationError(field: "ca-file", "cannot load '\(file)': \(cString(text))")
+                throw ConfigurationError(field: "ca-file", "cannot load '\(file)': \(openSSLError())")
             }
         } else {
             SSL_CTX_set_default_verify_paths(ctx)
@@ -116,6 +114,8 @@ final class TLSSession {
     /// Pinning the name to verify failed: the handshake must not proceed
     /// unverified.
     private var setupFailure: TLSFailure? = nil
+    /// The library refused the SNI name (over 255 bytes): sent without it.
+    private(set) var sniRefused = false
     private let input: OpaquePointer   // ciphertext from the network
     private let output: OpaquePointer  // ciphertext for the network
 
@@ -129,7 +129,9 @@ final class TLSSession {
         if context.releasesBuffers { cprobe_tls_release_buffers(ssl) }
         let name = context.options.serverName ?? host
         let isAddress = IPAddress(name) != nil
-        if !isAddress { _ = cprobe_tls_set_sni(ssl, name) }
+        // Fails only for a name over 255 bytes, which a URL's host cannot be: the handshake
+        // then goes without SNI, and the name check still applies.
+        if !isAddress && cprobe_tls_set_sni(ssl, name) != 0 { sniRefused = true }
         if context.options.verify {
             SSL_set_verify(ssl, SSL_VERIFY_PEER, nil)
             let pinned = isAddress ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name)
@@ -195,9 +197,7 @@ final class TLSSession {
     /// Names what went wrong: a verification result when there is one, else
     /// the library's error (alerts, version mismatch).
     private func failure() -> TLSFailure {
-        var text = [CChar](repeating: 0, count: 256)
-        _ = cprobe_tls_last_error(&text, text.count)
-        let library = cString(text)
+        let library = openSSLError()
         let verify = Int32(SSL_get_verify_result(ssl))
         if verifying && verify != X509_V_OK {
             let message = String(cString: X509_verify_cert_error_string(Int(verify)))
@@ -253,13 +253,11 @@ extension TLSDetails {
     /// Subject, issuer, SAN and expiry of a certificate (OpenSSL's X509,
     /// also for certificates GnuTLS received: QUIC).
     mutating func describeCertificate(_ cert: OpaquePointer, now: Int64) {
+        // Each helper answers -1 when OpenSSL could not allocate its buffer: the field says so.
         var text = [CChar](repeating: 0, count: 2048)
-        _ = cprobe_tls_name_text(X509_get_subject_name(cert), &text, text.count)
-        subject = cString(text)
-        _ = cprobe_tls_name_text(X509_get_issuer_name(cert), &text, text.count)
-        issuer = cString(text)
-        _ = cprobe_tls_san_text(cert, &text, text.count)
-        subjectAlternativeNames = cString(text)
+        subject = cprobe_tls_name_text(X509_get_subject_name(cert), &text, text.count) < 0 ? "(unavailable)" : cString(text)
+        issuer = cprobe_tls_name_text(X509_get_issuer_name(cert), &text, text.count) < 0 ? "(unavailable)" : cString(text)
+        subjectAlternativeNames = cprobe_tls_san_text(cert, &text, text.count) < 0 ? "(unavailable)" : cString(text)
         var seconds: Int64 = 0
         if cprobe_tls_not_after(cert, &seconds) == 0 {
             notAfter = seconds
@@ -271,4 +269,12 @@ extension TLSDetails {
 /// A NUL-terminated C buffer as a String.
 func cString(_ buffer: [CChar]) -> String {
     buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+}
+
+/// OpenSSL's last error as text (and clears the queue); its code when it has no text.
+func openSSLError() -> String {
+    var text = [CChar](repeating: 0, count: 256)
+    let code = cprobe_tls_last_error(&text, text.count)
+    let message = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return message.isEmpty && code != 0 ? "OpenSSL error \(code)" : message
 }

@@ -69,12 +69,16 @@ public struct SlotPlan: Sendable, Equatable {
     public var bufferedSlots: UInt32 { max(1, requests.filter(\.buffered).reduce(0) { $0 + $1.count }) }
     /// The records' buffer size: the largest any buffered client asked for.
     public var bufferSize: UInt32 { max(64, requests.map(\.bufferSize).max() ?? 0) }
-    /// Submission queue size: what the clients may queue in one turn, as a power of two within
-    /// io_uring's bounds (256...32768).
+    /// Submission queue size: what the clients may queue in one turn, as a power of two from
+    /// 256 to 8192. The completion queue is four times as large (ring.c), and io_uring takes at
+    /// most 65536 of those; a full submission queue is submitted to make room, so a cap costs
+    /// at most an extra system call per turn.
     public var entries: UInt32 {
         let wanted = requests.reduce(UInt64(0)) { $0 + UInt64($1.entries) }
         var e: UInt32 = 256
-        while UInt64(e) < wanted && e < 32_768 { e <<= 1 }
+        while UInt64(e) < wanted && e < Self.maximumEntries { e <<= 1 }
         return e
     }
+
+    public static let maximumEntries: UInt32 = 8192
 }

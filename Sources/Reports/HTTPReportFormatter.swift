@@ -6,22 +6,22 @@ import ProbeModel
 /// Renders HTTP probe and load reports for people (tables) and machines
 /// (JSON, NDJSON, CSV). Phase names are the result fields: dns, connect,
 /// tls (or quic_handshake for HTTP/3), ttfb, transfer, total.
-enum HTTPReportFormatter {
-    static let phases = KindDeclaration.http.phases.map(\.name)
+public enum HTTPReportFormatter {
+    public static let phases = KindDeclaration.http.phases.map(\.name)
 
     // MARK: Probe
 
-    static func table(_ report: HTTPProbeReport) -> String {
+    public static func table(_ report: HTTPProbeReport) -> String {
         let width = max(20, report.targets.map { $0.request.url.description.count }.max() ?? 0)
-        var out = ReportFormatter.pad("url", width) + "  sent    ok  loss%  status     "
+        var out = ProbeReportFormatter.pad("url", width) + "  sent    ok  loss%  status     "
             + "cold p50 ms: dns connect     tls    ttfb    total | warm p50 ms: ttfb   total\n"
         for (i, t) in report.targets.enumerated() {
             let s = report.summaries[i]
             func p50(_ l: LatencyStatistics?) -> String { millisecondsText(l?.percentile(50).map { Double($0) }) }
             let statuses = s.statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: ",")
-            out += ReportFormatter.pad(t.request.url.description, width) + "  " + rightAligned(String(s.sent), 4) + "  "
+            out += ProbeReportFormatter.pad(t.request.url.description, width) + "  " + rightAligned(String(s.sent), 4) + "  "
                 + rightAligned(String(s.succeeded), 4) + "  " + rightAligned(percentText(s.lossPercent), 5) + "  "
-                + ReportFormatter.pad(statuses.isEmpty ? "-" : statuses, 9) + "  "
+                + ProbeReportFormatter.pad(statuses.isEmpty ? "-" : statuses, 9) + "  "
                 + [p50(s.cold.dns), p50(s.cold.connect), p50(s.cold.tls.count > 0 ? s.cold.tls : s.cold.quicHandshake),
                    p50(s.cold.ttfb), p50(s.cold.total)].joined(separator: " ")
                 + " | " + [p50(s.warm.ttfb), p50(s.warm.total)].joined(separator: " ") + "\n"
@@ -43,7 +43,7 @@ enum HTTPReportFormatter {
         return out
     }
 
-    static func json(_ report: HTTPProbeReport) -> String {
+    public static func json(_ report: HTTPProbeReport) -> String {
         var w = JSONBuffer(capacity: 4096)
         w.beginObject()
         w.field("kind", "http")
@@ -56,7 +56,7 @@ enum HTTPReportFormatter {
         return w.text
     }
 
-    static func summaryLines(_ report: HTTPProbeReport) -> String {
+    public static func summaryLines(_ report: HTTPProbeReport) -> String {
         var w = JSONBuffer(capacity: 4096)
         for (i, t) in report.targets.enumerated() {
             writeTarget(t, report.summaries[i], type: "target", into: &w)
@@ -78,7 +78,7 @@ enum HTTPReportFormatter {
         for (name, stats) in [("cold", s.cold), ("warm", s.warm)] {
             w.key(dynamic: name)
             w.beginObject()
-            for p in phases { ReportFormatter.writeLatency(p, stats[p]!, into: &w) }
+            for p in phases { ProbeReportFormatter.writeLatency(p, stats[p]!, into: &w) }
             w.endObject()
         }
         if let d = s.lastTLS { w.field("tls", tlsValue(d)) }
@@ -94,7 +94,7 @@ enum HTTPReportFormatter {
     }
 
     /// One result as an NDJSON line.
-    static func resultLine(_ r: HTTPResult) -> String {
+    public static func resultLine(_ r: HTTPResult) -> String {
         var w = JSONBuffer(capacity: 512)
         w.beginObject()
         w.field("type", "result")
@@ -128,10 +128,10 @@ enum HTTPReportFormatter {
         return w.text
     }
 
-    static let csvHeader = (["target", "seq", "url", "outcome", "failed_phase", "status", "protocol", "reused"]
+    public static let csvHeader = (["target", "seq", "url", "outcome", "failed_phase", "status", "protocol", "reused"]
         + phases.map { $0 + "_ns" } + ["header_bytes_in", "body_bytes_in", "redirects"]).joined(separator: ",")
 
-    static func csvLine(_ r: HTTPResult) -> String {
+    public static func csvLine(_ r: HTTPResult) -> String {
         func o(_ v: UInt64?) -> String { v.map(String.init) ?? "" }
         let url = r.url.contains(",") || r.url.contains("\"") ? "\"" + r.url.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : r.url
         return (["\(r.target)", "\(r.sequence)", url, r.outcome.name, r.failedPhase?.rawValue ?? "",
@@ -143,7 +143,7 @@ enum HTTPReportFormatter {
 
     static let benchPercentiles: [(String, Double)] = [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)]
 
-    static func benchTable(_ r: HTTPBenchReport) -> String {
+    public static func benchTable(_ r: HTTPBenchReport) -> String {
         let s = r.settings
         var out = "\(r.url)  \(r.protocolName), \(s.connections) connections, \(s.threads) thread(s), "
             + (s.rate.map { "open loop at \(Int($0)) req/s" } ?? "closed loop")
@@ -154,7 +154,7 @@ enum HTTPReportFormatter {
         for name in HTTPBenchHistograms.phaseNames {
             let h = r.histograms[name]
             guard h.totalCount > 0 else { continue }
-            out += "  " + ReportFormatter.pad(name, 12) + rightAligned(String(h.totalCount), 10) + " "
+            out += "  " + ProbeReportFormatter.pad(name, 12) + rightAligned(String(h.totalCount), 10) + " "
                 + benchPercentiles.map { millisecondsText(Double(h.valueAtPercentile($0.1))) }.joined(separator: " ")
                 + " " + millisecondsText(Double(h.max)) + "\n"
         }
@@ -165,7 +165,7 @@ enum HTTPReportFormatter {
         return out
     }
 
-    static func benchJSON(_ r: HTTPBenchReport) -> String {
+    public static func benchJSON(_ r: HTTPBenchReport) -> String {
         var w = JSONBuffer(capacity: 64 * 1024)
         w.beginObject()
         w.field("kind", "http")

@@ -1,11 +1,11 @@
 import Engine
 import Foundation
 
-/// Renders reports for people (table) and machines (JSON, NDJSON, CSV). Field
-/// names come from the kind's declared phases.
-enum ReportFormatter {
+/// Renders a probe kind's run for people (table) and machines (JSON, NDJSON,
+/// CSV). Field names come from the kind's declared phases.
+public enum ProbeReportFormatter {
     /// Writes the report to `output`.
-    static func write(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat, to output: OutputWriter) {
+    public static func write(_ report: ProbeReport, kind: any ProbeKind.Type, format: OutputFormat, to output: some ReportOutput) {
         switch format {
         case .table: output.write(table(report, kind: kind))
         case .json: streamJSON(report, kind: kind, to: output)
@@ -16,7 +16,7 @@ enum ReportFormatter {
 
     // MARK: Table
 
-    static func table(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+    public static func table(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
         let phase = kind.phases[0].name
         let width = max(12, report.targets.map { $0.endpoint.count }.max() ?? 0)
         var out = ""
@@ -49,7 +49,7 @@ enum ReportFormatter {
         return line + (s.lastTTL >= 0 ? "  " + rightAligned(String(s.lastTTL), 3) : "    -")
     }
 
-    static func pad(_ s: String, _ width: Int) -> String {
+    public static func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 
@@ -128,7 +128,7 @@ enum ReportFormatter {
     /// chunks rendered on every core and written in order while later chunks render. A /16
     /// sweep's report is 20 MB; rendering it whole before writing it was most of the time
     /// between its last reply and its exit.
-    static func streamJSON(_ report: ProbeReport, kind: any ProbeKind.Type, to output: OutputWriter) {
+    public static func streamJSON(_ report: ProbeReport, kind: any ProbeKind.Type, to output: some ReportOutput) {
         var head = JSONBuffer(capacity: 4096)
         head.beginObject()
         writeRunFields(report, kind: kind, into: &head)
@@ -166,7 +166,7 @@ enum ReportFormatter {
         output.write(Array("]}\n".utf8))
     }
 
-    static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+    public static func ndjsonSummaries(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
         var w = JSONBuffer(capacity: report.targets.count * 320 + 1024)
         let phases = kind.phases.map(\.name)
         for (i, t) in report.targets.enumerated() {
@@ -181,7 +181,7 @@ enum ReportFormatter {
         return w.text
     }
 
-    static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
+    public static func resultLine(_ r: ProbeResult, kind: any ProbeKind.Type, targets: [ProbeTarget]) -> String {
         let t = targets[Int(r.target)]
         var d: [(String, JSONValue)] = [
             ("type", .string("result")), ("target", .string(t.name)),
@@ -203,7 +203,7 @@ enum ReportFormatter {
 
     // MARK: CSV
 
-    static func csv(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
+    public static func csv(_ report: ProbeReport, kind: any ProbeKind.Type) -> String {
         let p = kind.phases[0].name
         var out = "target,address,port,sent,received,lost,loss_percent,duplicates,reordered,timeouts,refused,unreachable,errors,unresolved,"
             + "\(p)_min_ns,\(p)_p50_ns,\(p)_mean_ns,\(p)_p90_ns,\(p)_p99_ns,\(p)_max_ns,\(p)_stddev_ns,jitter_rfc3550_ns,jitter_mean_abs_diff_ns,ttl\n"
@@ -224,7 +224,7 @@ enum ReportFormatter {
 }
 
 /// Peak resident set size of this process, KiB.
-func peakResidentKilobytes() -> Int {
+public func peakResidentKilobytes() -> Int {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return usage.ru_maxrss

@@ -53,7 +53,7 @@ enum JSONValue {
 
 /// Fixed-point milliseconds from nanoseconds, right-aligned to `width`,
 /// without Foundation's String(format:).
-func millisecondsText(_ nanoseconds: Double?, width: Int = 7) -> String {
+public func millisecondsText(_ nanoseconds: Double?, width: Int = 7) -> String {
     guard let ns = nanoseconds else { return String(repeating: " ", count: width - 1) + "-" }
     let micros = Int64((ns / 1000).rounded())
     let text = "\(micros / 1000)." + String(String(1000 + micros % 1000).dropFirst())
@@ -61,12 +61,12 @@ func millisecondsText(_ nanoseconds: Double?, width: Int = 7) -> String {
 }
 
 /// Right-aligns `text` to `width`.
-func rightAligned(_ text: String, _ width: Int) -> String {
+public func rightAligned(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
 }
 
 /// A percentage with one decimal.
-func percentText(_ value: Double, decimals: Int = 1) -> String {
+public func percentText(_ value: Double, decimals: Int = 1) -> String {
     let scale = decimals == 1 ? 10.0 : 1000.0
     let v = Int64((value * scale).rounded())
     let whole = v / Int64(scale)
