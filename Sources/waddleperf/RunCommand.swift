@@ -53,13 +53,12 @@ struct RunCommand: AsyncParsableCommand {
     /// Reads and decodes a checks file; a bad one is a ConfigurationError naming the field by
     /// its path (`checks[1].http.method`).
     static func load(_ path: String) throws -> [ProbeSpec] {
-        let data: Data
-        do {
-            data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw ConfigurationError(field: "file", "cannot read '\(path)': \(error.localizedDescription)")
+        guard let handle = path == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: path) else {
+            throw ConfigurationError(field: "file", "cannot read '\(path)'")
         }
+        let data = handle.readDataToEndOfFile()
         let text = String(decoding: data, as: UTF8.self)
+        guard text.contains(where: { !$0.isWhitespace }) else { throw ConfigurationError(field: "file", "'\(path)' holds no checks") }
         let isJSON = path.hasSuffix(".json") || (path == "-" && text.drop { $0.isWhitespace }.first.map { "[{".contains($0) } == true)
         do {
             // A list, or (when the top level is not one) an object with a `checks` list.
