@@ -104,6 +104,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Engine", "TestSupport"]),
         // The Dockerfile and setup scripts against the manifest (no Docker engine here).
         .testTarget(name: "PackagingTests"),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Engine", "ProbeModel"]),
         // What several test targets share: the real peers' addresses.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe", "ProbeModel", "TestSupport"]),

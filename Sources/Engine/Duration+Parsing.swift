@@ -21,4 +21,5 @@ public enum DurationParser {
     }
 }
 
+import ProbeModel
 import Foundation

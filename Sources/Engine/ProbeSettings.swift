@@ -1,3 +1,4 @@
+import ProbeModel
 import Foundation
 
 /// Settings for a probe run, shared by every kind. Validated once, before

@@ -1,3 +1,4 @@
+import ProbeModel
 import Foundation
 import Glibc
 

@@ -17,7 +17,7 @@ public enum ProbeParameters: Sendable, Hashable {
         }
     }
 
-    func validate(path: String) throws(SpecError) {
+    func validate(path: String) throws(ConfigurationError) {
         switch self {
         case .icmp(let p): try p.validate(path: path)
         case .tcp(let p): try p.validate(path: path)
@@ -48,9 +48,9 @@ public struct ICMPParameters: Sendable, Hashable, Codable {
         ttl = try c.decodeIfPresent(Int.self, forKey: .ttl)
     }
 
-    func validate(path: String) throws(SpecError) {
-        guard (16...65_000).contains(size) else { throw SpecError(field: path + "size", "must be 16-65000, got \(size)") }
-        if let ttl, !(1...255).contains(ttl) { throw SpecError(field: path + "ttl", "must be 1-255, got \(ttl)") }
+    func validate(path: String) throws(ConfigurationError) {
+        guard (16...65_000).contains(size) else { throw ConfigurationError(field: path + "size", "must be 16-65000, got \(size)") }
+        if let ttl, !(1...255).contains(ttl) { throw ConfigurationError(field: path + "ttl", "must be 1-255, got \(ttl)") }
     }
 }
 
@@ -74,9 +74,9 @@ public struct TCPParameters: Sendable, Hashable, Codable {
         expect = try c.decodeIfPresent(Int.self, forKey: .expect) ?? 0
     }
 
-    func validate(path: String) throws(SpecError) {
-        guard (0...65_000).contains(send) else { throw SpecError(field: path + "send", "must be 0-65000, got \(send)") }
-        guard (0...65_000).contains(expect) else { throw SpecError(field: path + "expect", "must be 0-65000, got \(expect)") }
+    func validate(path: String) throws(ConfigurationError) {
+        guard (0...65_000).contains(send) else { throw ConfigurationError(field: path + "send", "must be 0-65000, got \(send)") }
+        guard (0...65_000).contains(expect) else { throw ConfigurationError(field: path + "expect", "must be 0-65000, got \(expect)") }
     }
 }
 
@@ -94,8 +94,8 @@ public struct UDPParameters: Sendable, Hashable, Codable {
         size = try c.decodeIfPresent(Int.self, forKey: .size) ?? 56
     }
 
-    func validate(path: String) throws(SpecError) {
-        guard (16...65_000).contains(size) else { throw SpecError(field: path + "size", "must be 16-65000, got \(size)") }
+    func validate(path: String) throws(ConfigurationError) {
+        guard (16...65_000).contains(size) else { throw ConfigurationError(field: path + "size", "must be 16-65000, got \(size)") }
     }
 }
 
@@ -139,27 +139,27 @@ public struct HTTPParameters: Sendable, Hashable, Codable {
         caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
     }
 
-    func validate(path: String) throws(SpecError) {
+    func validate(path: String) throws(ConfigurationError) {
         let token = method.utf8.allSatisfy { $0 > 32 && $0 < 127 && !"()<>@,;:\\\"/[]?={}".utf8.contains($0) }
         guard !method.isEmpty, method.utf8.count <= 32, token else {
-            throw SpecError(field: path + "method", "must be an HTTP token of 1-32 characters, got '\(method)'")
+            throw ConfigurationError(field: path + "method", "must be an HTTP token of 1-32 characters, got '\(method)'")
         }
         for (name, value) in headers {
             guard !name.isEmpty, name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }) else {
-                throw SpecError(field: path + "headers", "'\(name)' is not a header name")
+                throw ConfigurationError(field: path + "headers", "'\(name)' is not a header name")
             }
             guard !value.utf8.contains(where: { $0 == 10 || $0 == 13 || $0 == 0 }) else {
-                throw SpecError(field: path + "headers.\(name)", "must not contain CR, LF or NUL")
+                throw ConfigurationError(field: path + "headers.\(name)", "must not contain CR, LF or NUL")
             }
         }
         guard expectStatus.count == 2, (100...599).contains(expectStatus[0]), (100...599).contains(expectStatus[1]),
               expectStatus[0] <= expectStatus[1] else {
-            throw SpecError(field: path + "expect_status", "must be [low, high] with 100 <= low <= high <= 599")
+            throw ConfigurationError(field: path + "expect_status", "must be [low, high] with 100 <= low <= high <= 599")
         }
         guard (0...50).contains(maximumRedirects) else {
-            throw SpecError(field: path + "max_redirects", "must be 0-50, got \(maximumRedirects)")
+            throw ConfigurationError(field: path + "max_redirects", "must be 0-50, got \(maximumRedirects)")
         }
-        if let body, body.utf8.count > 1 << 20 { throw SpecError(field: path + "body", "must be at most 1 MiB") }
-        if let caFile, caFile.isEmpty || caFile.utf8.count > 4096 { throw SpecError(field: path + "ca_file", "must be a path") }
+        if let body, body.utf8.count > 1 << 20 { throw ConfigurationError(field: path + "body", "must be at most 1 MiB") }
+        if let caFile, caFile.isEmpty || caFile.utf8.count > 4096 { throw ConfigurationError(field: path + "ca_file", "must be a path") }
     }
 }

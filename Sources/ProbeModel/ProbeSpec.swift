@@ -87,8 +87,8 @@ public struct ProbeSpec: Sendable, Hashable, Codable {
 
     /// Checks every field against `catalog`; the error names the first bad
     /// one by its path (`checks[2].http.method`).
-    public func validate(in catalog: KindCatalog = .builtIn, path: String = "") throws(SpecError) {
-        func fail(_ field: String, _ message: String) -> SpecError { SpecError(field: path + field, message) }
+    public func validate(in catalog: KindCatalog = .builtIn, path: String = "") throws(ConfigurationError) {
+        func fail(_ field: String, _ message: String) -> ConfigurationError { ConfigurationError(field: path + field, message) }
         guard catalog.kind(named: kind) != nil else {
             throw fail("kind", "unknown kind '\(kind)' (known: \(catalog.testTypes.joined(separator: ", ")))")
         }
@@ -103,17 +103,6 @@ public struct ProbeSpec: Sendable, Hashable, Codable {
         }
         try parameters.validate(path: path + kind + ".")
     }
-}
-
-/// A field that failed validation, named by its path, and why.
-public struct SpecError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var field: String
-    public var message: String
-    public init(field: String, _ message: String) {
-        self.field = field
-        self.message = message
-    }
-    public var description: String { "\(field): \(message)" }
 }
 
 /// Refuses keys a strict document does not define (a typo must not be

@@ -4,9 +4,10 @@
 ///
 /// JSON keys: `test_type`, `target`, `resolved_address`, `protocol_detail`,
 /// `outcome`, `success`, `created_at` (ms since the epoch), `sent`,
-/// `received`, then every stored metric of the catalog that has a value
-/// (`loss_percent`, `latency_ms`, `connect_ms`, ...), and `raw`, which holds
-/// the kind-specific part: `{"details": {...}, "hops": [...]}`.
+/// `received`, `device_id`, then every stored metric of the catalog that has a
+/// value (`loss_percent`, `latency_ms`, `connect_ms`, ...), and `raw`, which
+/// holds the kind-specific part: `{"details": {...}, "hops": [...]}`. A stored
+/// result (`GET`) adds `id`, `user_id` and `ou_id` (`stored`).
 public struct ResultDocument: Sendable, Hashable, Codable {
     public var testType: String
     public var target: String
@@ -19,6 +20,10 @@ public struct ResultDocument: Sendable, Hashable, Codable {
     public var createdAt: Int64?
     public var sent: Int64?
     public var received: Int64?
+    /// The device that measured it (set by the server for a device's upload).
+    public var deviceID: Int64?
+    /// What the server adds once it has stored the result; nil in an upload.
+    public var stored: Stored?
     /// Stored metrics by name (`KindCatalog.storedMetrics`).
     public var metrics: [String: Double]
     /// Kind-specific values (`KindDeclaration.details`).
@@ -34,6 +39,18 @@ public struct ResultDocument: Sendable, Hashable, Codable {
         metrics = [:]
         details = [:]
         hops = []
+    }
+
+    /// A stored result's id and owners.
+    public struct Stored: Sendable, Hashable {
+        public var id: Int64
+        public var userID: Int64?
+        public var ouID: Int64?
+        public init(id: Int64, userID: Int64?, ouID: Int64?) {
+            self.id = id
+            self.userID = userID
+            self.ouID = ouID
+        }
     }
 
     /// One hop of a path: its position, who answered, and its own metrics.
@@ -83,7 +100,7 @@ public struct ResultDocument: Sendable, Hashable, Codable {
 
     /// Keys every document may carry besides the metrics.
     static let fixedKeys = ["test_type", "target", "resolved_address", "protocol_detail", "outcome", "success",
-                            "created_at", "sent", "received", "raw"]
+                            "created_at", "sent", "received", "device_id", "raw", "id", "user_id", "ou_id"]
 
     struct Raw: Codable {
         var details: [String: DetailValue]?
@@ -98,12 +115,18 @@ public struct ResultDocument: Sendable, Hashable, Codable {
         testType = try c.decode(String.self, forKey: Key("test_type"))
         target = try c.decode(String.self, forKey: Key("target"))
         resolvedAddress = try c.decodeIfPresent(String.self, forKey: Key("resolved_address"))
-        protocolDetail = try c.decodeIfPresent(String.self, forKey: Key("protocol_detail"))
+        // Empty means none (a stored result always lists the field).
+        protocolDetail = try c.decodeIfPresent(String.self, forKey: Key("protocol_detail")).flatMap { $0.isEmpty ? nil : $0 }
         outcome = try c.decode(String.self, forKey: Key("outcome"))
         success = try c.decode(Bool.self, forKey: Key("success"))
         createdAt = try c.decodeIfPresent(Int64.self, forKey: Key("created_at"))
         sent = try c.decodeIfPresent(Int64.self, forKey: Key("sent"))
         received = try c.decodeIfPresent(Int64.self, forKey: Key("received"))
+        deviceID = try c.decodeIfPresent(Int64.self, forKey: Key("device_id"))
+        if let id = try c.decodeIfPresent(Int64.self, forKey: Key("id")) {
+            stored = Stored(id: id, userID: try c.decodeIfPresent(Int64.self, forKey: Key("user_id")),
+                            ouID: try c.decodeIfPresent(Int64.self, forKey: Key("ou_id")))
+        }
         metrics = [:]
         for key in c.allKeys where !Self.fixedKeys.contains(key.stringValue) {
             guard catalog.storedMetric(named: key.stringValue) != nil else {
@@ -128,6 +151,12 @@ public struct ResultDocument: Sendable, Hashable, Codable {
         try c.encodeIfPresent(createdAt, forKey: Key("created_at"))
         try c.encodeIfPresent(sent, forKey: Key("sent"))
         try c.encodeIfPresent(received, forKey: Key("received"))
+        try c.encodeIfPresent(deviceID, forKey: Key("device_id"))
+        if let stored {
+            try c.encode(stored.id, forKey: Key("id"))
+            try c.encodeIfPresent(stored.userID, forKey: Key("user_id"))
+            try c.encodeIfPresent(stored.ouID, forKey: Key("ou_id"))
+        }
         for metric in KindCatalog.builtIn.storedMetrics {
             if let v = metrics[metric.name] { try c.encode(v, forKey: Key(metric.name)) }
         }

@@ -213,3 +213,31 @@ extension CommandLineTests {
         #expect(z.status == 2 && z.stderr.contains("checks[0].count"), "\(z.stderr)")
     }
 }
+
+extension CommandLineTests {
+    /// `watch` stops on SIGINT or SIGTERM with a final summary and exit status 0 (it used to
+    /// print `Error: CancellationError()` and exit 1).
+    @Test(.enabled(if: available), arguments: [SIGINT, SIGTERM])
+    func watchStopsCleanlyOnASignal(_ signal: Int32) throws {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["watch", "--tcp", "127.0.0.1:1", "--tcp", "nosuchhost.invalid:1", "--report-every", "100ms", "-i", "20ms"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.5)
+        kill(p.processIdentifier, signal)
+        let o = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let e = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        try? out.fileHandleForReading.close()
+        try? err.fileHandleForReading.close()
+        #expect(p.terminationStatus == 0, "\(e)")
+        #expect(!e.contains("Error") && !e.contains("CancellationError"), "\(e)")
+        #expect(o.contains("== final"), "\(o)")
+        // The final block has both targets, the unresolved one marked.
+        let final = o[o.range(of: "== final")!.lowerBound...]
+        #expect(final.contains("127.0.0.1:1") && final.contains("nosuchhost.invalid:1") && final.contains("unresolved"))
+    }
+}

@@ -92,3 +92,48 @@ struct ResultModelConsistencyTests {
         }
     }
 }
+
+extension ResultModelConsistencyTests {
+    /// One shape: a result document as the engine makes it is what the upload takes, and what
+    /// the listing returns decodes back into the same document (plus its id and owners).
+    @Test("a result document round-trips through POST and GET /api/v1/results", arguments: TestStores.backends)
+    func documentsRoundTripThroughTheAPI(_ backend: String) async throws {
+        var tcp = ResultDocument(summary: {
+            var s = ProbeSummary()
+            for (i, v) in [UInt64(1_500_000), 2_500_000].enumerated() {
+                s.record(ProbeResult(target: 0, sequence: UInt32(i), outcome: .success, phases: (v, 300_000, 2_000_000)))
+            }
+            s.record(ProbeResult(target: 0, sequence: 2, outcome: .timeout))
+            return s
+        }(), kind: .tcp, target: ProbeTarget(name: "db.example", address: .v4(0x7F00_0001), port: 5432), as: "db.example:5432")
+        tcp.createdAt = 1_700_000_000_000
+        var missing = ResultDocument(summary: {
+            var s = ProbeSummary()
+            s.record(ProbeResult(target: 0, sequence: 0, outcome: .unresolved))
+            return s
+        }(), kind: .icmp, target: .unresolved("nx.example", port: 0, reason: "Name or service not known"), as: "nx.example")
+        missing.createdAt = 1_700_000_000_001
+        #expect(tcp.success && tcp.outcome == "success" && tcp.metrics["loss_percent"].map { abs($0 - 100.0 / 3) < 1e-9 } == true)
+        #expect(tcp.metrics["connect_ms"] == 2 && tcp.metrics["ttfb_ms"] == 0.3 && tcp.metrics["total_ms"] == 2)
+        #expect(!missing.success && missing.outcome == "unresolved" && missing.resolvedAddress == nil)
+        #expect(missing.details["resolution_error"] == .text("Name or service not known"))
+
+        let (sent1, sent2) = (tcp, missing)
+        try await APIHarness.run(backend) { c in
+            let admin = try await c.adminToken()
+            let body = try JSONSerialization.jsonObject(with: JSONEncoder().encode([sent1, sent2]))
+            let posted = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": body])
+            #expect(posted.status == 201, "\(posted.text)")
+            let listed = try await c.call(.get, "/api/v1/results", token: admin)
+            struct Page: Decodable { var results: [ResultDocument] }
+            let page = try JSONDecoder().decode(Page.self, from: Data(listed.text.utf8))
+            #expect(page.results.count == 2)
+            for (sent, got) in zip([sent2, sent1], page.results) {
+                #expect(got.stored != nil && got.stored?.userID != nil)
+                var back = got
+                back.stored = nil
+                #expect(back == sent, "\(back) != \(sent)")
+            }
+        }
+    }
+}

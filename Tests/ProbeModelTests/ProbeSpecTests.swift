@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func validationNamesTheFieldByItsPath() throws {
-        func failure(_ json: String) throws -> SpecError? {
+        func failure(_ json: String) throws -> ConfigurationError? {
             let spec = try decode(json)
             do { try spec.validate(path: "checks[3].") } catch { return error }
             return nil

@@ -12,6 +12,7 @@ public final class DatabasePool: Sendable {
     }
 
     /// Runs `body` on a database thread with its connection, opening (or reopening) it first.
+    @discardableResult
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
         do {
             return try await threads.run(body)

@@ -31,7 +31,7 @@ public final class CheckRun: Sendable {
         guard !checks.isEmpty else { throw ConfigurationError(field: "checks", "give at least one check") }
         guard (1...64).contains(threads) else { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
         for (i, spec) in checks.enumerated() {
-            do { try spec.validate(path: "checks[\(i)].") } catch { throw ConfigurationError(field: error.field, error.message) }
+            try spec.validate(path: "checks[\(i)].")
         }
         self.checks = checks
         self.threads = threads

@@ -1,3 +1,4 @@
+import ProbeModel
 import CProbe
 import Glibc
 import Synchronization

@@ -1,3 +1,4 @@
+import ProbeModel
 import Foundation
 
 /// What to send: method, URL, headers and body.

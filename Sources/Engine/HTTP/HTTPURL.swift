@@ -1,3 +1,5 @@
+import ProbeModel
+
 /// An http:// or https:// URL, split into what a request needs.
 public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
     public var secure: Bool

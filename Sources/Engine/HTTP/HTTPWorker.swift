@@ -1,3 +1,4 @@
+import ProbeModel
 import CProbe
 
 /// What runs on an HTTP ring thread: it owns the connections' fate (which

@@ -1,3 +1,5 @@
+import ProbeModel
+
 /// Hands out ring slot ranges to the clients of one ring thread before the
 /// ring exists. A pure value: tested without sockets.
 ///
