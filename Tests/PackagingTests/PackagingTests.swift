@@ -21,6 +21,15 @@ import Testing
         #expect(dockerfile.contains("COPY scripts/packages-runtime.txt"))
         #expect(dockerfile.contains("FROM swift:6") && dockerfile.contains("bookworm"))
         #expect(dockerfile.contains("FROM debian:bookworm-slim"))
+        // Every folder a target of the manifest lives in is copied before the build.
+        let manifest = try read("Package.swift")
+        for path in Self.quoted(after: "path: \"", in: manifest) {
+            let top = path.split(separator: "/").prefix(2).joined(separator: "/")
+            #expect(dockerfile.contains("COPY \(top) \(top)") || dockerfile.contains("COPY Tests Tests") && path.hasPrefix("Tests/"),
+                    "the Dockerfile does not copy \(path)")
+        }
+        #expect(dockerfile.contains("COPY Sources Sources"))
+        #expect(!manifest.contains(".testTarget(") || dockerfile.contains("COPY Tests Tests"))
         // The build list is what the setup scripts install too.
         for script in ["scripts/test.sh", "scripts/serve.sh"] {
             #expect(try read(script).contains("scripts/packages-build.txt"), "\(script)")
