@@ -183,6 +183,8 @@ private final class EchoClient: RingClient {
     private static let bufferSize: UInt32 = 16_384
     private var pendingOps = 0
     private var cancelled = false
+    /// An accept is queued (one that could not be queued is asked again on the next turn).
+    private var acceptArmed = false
 
     static func reserve(in plan: inout SlotPlan, connections: UInt32) throws(ConfigurationError) -> Int {
         try plan.reserve(1 + connections, buffered: true, bufferSize: bufferSize, entries: 1024)
@@ -197,10 +199,11 @@ private final class EchoClient: RingClient {
         freeConnections = (0..<connections).reversed().map { $0 + 1 }
         try ring.prepareAccept(acceptSlot, fd: tcp)
         pendingOps += 1
+        acceptArmed = true
     }
 
     /// Queues an operation; one the ring cannot take ends its connection (or, for the accept,
-    /// is asked again on the next completion of any kind).
+    /// is asked again on the next turn: `poll`).
     @discardableResult
     private func queue(_ prepare: () throws(SystemError) -> Int32) -> Bool {
         do {
@@ -211,12 +214,17 @@ private final class EchoClient: RingClient {
         }
     }
 
-    func poll(now: UInt64) -> UInt64? { nil }
+    func poll(now: UInt64) -> UInt64? {
+        guard !acceptArmed && !cancelled else { return nil }
+        acceptArmed = queue { () throws(SystemError) in try ring.prepareAccept(acceptSlot, fd: tcp) }
+        return acceptArmed ? nil : now + 1_000_000
+    }
 
     func complete(_ c: cprobe_completion) {
         pendingOps -= 1
         switch Int(c.op) {
         case CPROBE_OP_ACCEPT:
+            acceptArmed = false
             if c.result >= 0 {
                 server.tcpAccepted.add(1, ordering: .relaxed)
                 if !cancelled, let slot = freeConnections.popLast() {
@@ -229,7 +237,7 @@ private final class EchoClient: RingClient {
                 }
             }
             if c.result != -ECANCELED && !cancelled {
-                queue { () throws(SystemError) in try ring.prepareAccept(acceptSlot, fd: tcp) }
+                acceptArmed = queue { () throws(SystemError) in try ring.prepareAccept(acceptSlot, fd: tcp) }
             }
         case CPROBE_OP_RECV:
             let fd = connectionFD[Int(c.slot - acceptSlot - 1)]

@@ -77,11 +77,13 @@ final class ProbeClient: RingClient, ProbeSink {
     func poll(now: UInt64) -> UInt64? {
         actions.removeAll(keepingCapacity: true)
         scheduler.poll(now: now, maxStarts: Self.startsPerTurn, into: &actions)
+        var decidedAtStart = false
         for action in actions {
             switch action {
             case .start(let slot, let generation, let target, let sequence):
                 if unresolved[Int(target)] {
                     // Nothing to send: the probe is decided as it starts.
+                    decidedAtStart = true
                     finish(slot: slot, generation: generation,
                            result: ProbeResult(target: target, sequence: sequence, outcome: .unresolved, sentAt: now))
                 } else {
@@ -93,7 +95,8 @@ final class ProbeClient: RingClient, ProbeSink {
                 break
             }
         }
-        return scheduler.nextWakeup
+        // The scheduler sees those at once (the run may be over): poll again without sleeping.
+        return decidedAtStart ? now : scheduler.nextWakeup
     }
 
     func complete(_ completion: cprobe_completion) { driver.complete(completion) }

@@ -85,6 +85,30 @@ extension HTTPPeerTests {
         }
     }
 
+    /// A probe's deadline holds while it waits for its own lookup: a nameserver that never
+    /// answers (1 s x 2 attempts) cannot hold a 300 ms probe for 2 s. It ends at its deadline as
+    /// a timeout in phase `dns`, and the late answer belongs to no later probe.
+    @Test func aProbeWaitingForItsLookupEndsAtItsOwnDeadline() async throws {
+        let (silent, silentPort) = silentUDPSocket()
+        defer { close(silent) }
+        var s = settings(count: 2, timeout: 300_000_000)
+        s.interval = 10_000_000
+        s.dnsCache = false
+        var mute = resolverConfiguration(timeout: 1_000_000_000, attempts: 2)
+        mute.port = silentPort
+        s.resolver = mute
+        s.hosts = HostsFile()
+        let request = HTTPRequestSpec(url: try HTTPURL(peers.url("PLAIN", "/small", host: "a.test")))
+        let results = Mutex<[HTTPResult]>([])
+        let started = ContinuousClock.now
+        _ = try await HTTPProbeRun(targets: [.unresolved(request)], settings: s).run { r in results.withLock { $0.append(r) } }
+        let elapsed = started.duration(to: .now)
+        let r = results.withLock { $0 }
+        #expect(r.count == 2 && r.allSatisfy { $0.outcome == .timeout && $0.failedPhase == .dns }, "\(r)")
+        #expect(r.map(\.sequence) == [0, 1])
+        #expect(elapsed < .milliseconds(1500), "each probe ended at its 300 ms deadline, not the resolver's 2 s: \(elapsed)")
+    }
+
     /// With the cache, hosts resolve before the run: one that does not is its probes' outcome
     /// (`unresolved`, loss), and the run goes on for the others (it used to stop, exit 2).
     @Test func aHostThatDoesNotResolveBeforeTheRunIsAnOutcome() async throws {

@@ -133,6 +133,7 @@ public final class HTTPProbeRun: Sendable {
         let resolver = (settings.resolver ?? .load(), settings.hosts ?? .load())
         let perThread = try await withTaskCancellationHandler {
             try await onThreads(sharing: targets.count, threads: threadCount, name: "waddleperf-http") { _, indices in
+              do {
                 var plan = SlotPlan()
                 let httpSlots = try HTTPWorker.reserve(in: &plan, connections: indices.count)
                 let dnsSlots = try DNSClient.reserve(in: &plan)
@@ -146,6 +147,11 @@ public final class HTTPProbeRun: Sendable {
                 runtime.add(dns, slots: dnsSlots)
                 try runtime.run { self.progress.cancelled.load(ordering: .relaxed) }
                 return (workload.summaries, ())
+              } catch {
+                // One thread failing stops the others.
+                self.cancel()
+                throw error
+              }
             }
         } onCancel: {
             self.cancel()
@@ -164,6 +170,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         var generation: UInt32 = 0
         /// Started, waiting for its connection to finish closing.
         var waitingForIdle = false
+        /// Started, waiting for its own lookup of the host (no cache).
+        var resolving = false
         var startedAt: UInt64 = 0
         var url: HTTPURL
         var hops: [HTTPHop] = []
@@ -188,6 +196,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     /// next `interval` after the previous one started, or at once if it ran longer.
     private var scheduler: ProbeScheduler
     private var actions: [ProbeScheduler.Action] = []
+    /// Probes finished so far (to notice one finished while starting).
+    private var finishedInTurn: UInt64 = 0
     private let targets: [HTTPProbeTarget]
     private let indices: [Int]
     private let settings: HTTPProbeSettings
@@ -243,16 +253,35 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if closing { return nil }
         actions.removeAll(keepingCapacity: true)
         scheduler.poll(now: now, into: &actions)
+        let finishedBefore = finishedInTurn
         for action in actions {
             switch action {
             case .start(let slot, let generation, let target, let sequence):
                 start(Int(target), slot: slot, generation: generation, sequence: sequence, now: now)
-            case .expire, .finished:
-                // A probe's deadline is its connection's, swept by the worker: it ends there.
+            case .expire(let slot, let generation):
+                expire(slot: slot, generation: generation, now: now)
+            case .finished:
                 break
             }
         }
-        return scheduler.nextWakeup
+        // A probe decided as it started (a host that did not resolve): its scheduler sees it at once.
+        return finishedInTurn != finishedBefore ? now : scheduler.nextWakeup
+    }
+
+    /// A probe's deadline passed. One with an exchange under way ends at its connection's own
+    /// deadline (swept by the worker); one still waiting (for its lookup, or for its connection
+    /// to finish closing) has nothing to time out, so it ends here.
+    private func expire(slot: UInt32, generation: UInt32, now: UInt64) {
+        guard let k = progress.indices.first(where: { progress[$0].inFlight && progress[$0].slot == slot
+                                                      && progress[$0].generation == generation }),
+              progress[k].waitingForIdle || progress[k].resolving else { return }
+        let c = worker.connections[k]
+        var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .timeout)
+        r.startedAt = progress[k].startedAt
+        r.url = progress[k].url.description
+        r.failedPhase = progress[k].resolving ? .dns : .connect
+        r.message = progress[k].resolving ? "no answer to the lookup in time" : "the previous connection did not close in time"
+        finish(c, k, r, now: now)
     }
 
     /// Starts target `k`'s probe number `sequence`.
@@ -302,7 +331,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
         let c = worker.connections[k]
         let t = targets[indices[k]]
         if !settings.dnsCache, c.state == .closed, let dns = worker.dns, IPAddress(t.request.url.host) == nil {
+            progress[k].resolving = true
+            let generation = progress[k].generation
             dns.resolve(t.request.url.host, family: settings.family, now: now) { [unowned self] result in
+                // A lookup that answers after its probe timed out belongs to no probe.
+                guard self.progress[k].generation == generation else { return }
                 self.resolved(k, result)
             }
             return
@@ -314,7 +347,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     /// A probe's own resolution is done: connect, or report the failure.
     private func resolved(_ k: Int, _ result: DNSResolution) {
         let now = cprobe_monotonic_ns()
-        guard !closing, progress[k].inFlight else { return }
+        guard !closing, progress[k].inFlight, progress[k].resolving else { return }
+        progress[k].resolving = false
         let c = worker.connections[k]
         progress[k].resolution = result.duration
         guard let address = result.addresses.first, now < progress[k].startedAt + settings.timeout else {
@@ -532,6 +566,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if result.tlsDetails != nil { progress[k].lastTLS = result.tlsDetails }
         progress[k].inFlight = false
         progress[k].waitingForIdle = false
+        progress[k].resolving = false
+        finishedInTurn &+= 1
         scheduler.completed(slot: progress[k].slot, generation: progress[k].generation, now: now)
         summaries[k].record(result)
         runProgress.finished.add(1, ordering: .relaxed)
