@@ -97,6 +97,8 @@ final class DNSClient: RingClient {
         var deadline: UInt64 = 0
         var pendingOps = 0
         var cancelPosted = false
+        /// Its cancel could not be queued (the submission queue was full): asked again each turn.
+        var cancelDue = false
         /// Set while the socket drains: what to do once it is closed.
         var then: ((Query, UInt64) -> Void)? = nil
         var message: UnsafeMutableRawPointer? = nil
@@ -350,7 +352,16 @@ final class DNSClient: RingClient {
         if q.pendingOps == 0 { return closed(q, now: now) }
         if q.fd >= 0 {
             _ = Glibc.shutdown(q.fd, Int32(SHUT_RDWR))
-            count(q, now: now) { () throws(SystemError) in try ring.prepareCancel(slot(q), fd: q.fd) }
+            postCancel(q)
+        }
+    }
+
+    private func postCancel(_ q: Query) {
+        do {
+            q.pendingOps += Int(try ring.prepareCancel(slot(q), fd: q.fd))
+            q.cancelDue = false
+        } catch {
+            q.cancelDue = true
         }
     }
 
@@ -412,6 +423,7 @@ final class DNSClient: RingClient {
             nextSweep = now + Self.sweepInterval
             sweep(now: now)
         }
+        for q in queries where q.cancelDue && q.fd >= 0 { postCancel(q) }
         return nextSweep
     }
 
