@@ -6,11 +6,12 @@ import ProbeModel
 /// are the documents themselves (the shape `POST /api/v1/results` takes);
 /// the table and CSV show the common columns and each kind's stored phases.
 public enum CheckReportFormatter {
-    public static func write(_ report: CheckReport, format: OutputFormat, to output: some ReportOutput) {
+    /// Throws only when a document cannot be encoded (a non-finite number): nothing is written then.
+    public static func write(_ report: CheckReport, format: OutputFormat, to output: some ReportOutput) throws {
         switch format {
         case .table: output.write(table(report))
-        case .json: output.write(json(report))
-        case .ndjson: output.write(ndjson(report))
+        case .json: output.write(try json(report))
+        case .ndjson: output.write(try ndjson(report))
         case .csv: output.write(csv(report))
         }
     }
@@ -22,17 +23,15 @@ public enum CheckReportFormatter {
     }
 
     /// `{"threads": N, "wall_ns": N, "results": [document, ...]}`.
-    public static func json(_ report: CheckReport) -> String {
-        let documents = (try? encoder().encode(report.documents)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+    public static func json(_ report: CheckReport) throws -> String {
+        let documents = String(decoding: try encoder().encode(report.documents), as: UTF8.self)
         return "{\"threads\":\(report.threads),\"wall_ns\":\(report.wallNanoseconds),\"results\":\(documents)}\n"
     }
 
     /// One document per line.
-    public static func ndjson(_ report: CheckReport) -> String {
+    public static func ndjson(_ report: CheckReport) throws -> String {
         let e = encoder()
-        return report.documents.map { d in
-            ((try? e.encode(d)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
-        }.joined()
+        return try report.documents.map { d in String(decoding: try e.encode(d), as: UTF8.self) + "\n" }.joined()
     }
 
     /// The columns of a table or CSV: the common ones, then every stored metric any listed

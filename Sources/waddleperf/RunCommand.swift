@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
         let signals = SignalCancellation { run.cancel() }
         defer { signals.cancel() }
         let report = try await run.run(family: ipv4 ? .ipv4 : ipv6 ? .ipv6 : .any)
-        CheckReportFormatter.write(report, format: format, to: OutputWriter())
+        try CheckReportFormatter.write(report, format: format, to: OutputWriter())
     }
 
     /// Reads and decodes a checks file; a bad one is a ConfigurationError naming the field by

@@ -8,16 +8,18 @@ public struct ResultMetrics: Sendable, Equatable {
     /// The stored metrics, derived from the kind declarations: the columns
     /// after `received`, the upload's metric fields, the listing's keys, the
     /// statistics `metric` values.
-    public static let declared = KindCatalog.builtIn.storedMetrics
+    public static let declared: [StoredMetric] = {
+        let metrics = KindCatalog.builtIn.storedMetrics
+        precondition(metrics.count <= capacity, "more stored metrics than ResultMetrics holds")
+        return metrics
+    }()
     /// Largest number of stored metrics a build may declare.
     public static let capacity = 32
 
     private var values = InlineArray<32, Double>(repeating: 0)
     private var present: UInt32 = 0
 
-    public init() {
-        precondition(Self.declared.count <= Self.capacity, "more stored metrics than ResultMetrics holds")
-    }
+    public init() {}
 
     /// The position of a declared metric.
     public static func index(of name: String) -> Int? { declared.firstIndex { $0.name == name } }

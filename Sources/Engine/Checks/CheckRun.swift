@@ -113,16 +113,15 @@ public final class CheckRun: Sendable {
             probeIndices.append(i)
             probeSpecs.append((kind, target))
         }
-        // Probe kinds: each name once, with its kind's default port.
-        let resolved = try await withThrowingTaskGroup(of: (Int, ProbeTarget).self) { group in
-            for (n, (kind, target)) in probeSpecs.enumerated() {
-                group.addTask {
-                    (n, try await TargetResolver.resolve([target], defaultPort: kind.defaultPort ?? 0, family: family)[0])
-                }
-            }
-            var out = Array(repeating: ProbeTarget(name: "", address: .v4(0)), count: probeSpecs.count)
-            for try await (n, t) in group { out[n] = t }
-            return out
+        // Probe kinds: one resolver call per kind (its default port), which looks each
+        // distinct name up once, all at once.
+        var resolved = Array(repeating: ProbeTarget(name: "", address: .v4(0)), count: probeSpecs.count)
+        for kind in ProbeRegistry.kinds {
+            let members = probeSpecs.indices.filter { probeSpecs[$0].0 == kind }
+            guard !members.isEmpty else { continue }
+            let targets = try await TargetResolver.resolve(members.map { probeSpecs[$0].1 }, defaultPort: kind.defaultPort ?? 0,
+                                                           family: family)
+            for (n, t) in zip(members, targets) { resolved[n] = t }
         }
         for (n, i) in probeIndices.enumerated() {
             prepared[i] = .probe(kind: probeSpecs[n].0, target: resolved[n], settings: checks[i].probeSettings())

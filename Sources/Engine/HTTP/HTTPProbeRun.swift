@@ -196,6 +196,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     /// next `interval` after the previous one started, or at once if it ran longer.
     private var scheduler: ProbeScheduler
     private var actions: [ProbeScheduler.Action] = []
+    /// The target whose probe holds each scheduler slot.
+    private var slotTarget: [Int]
     /// Probes finished so far (to notice one finished while starting).
     private var finishedInTurn: UInt64 = 0
     private let targets: [HTTPProbeTarget]
@@ -227,6 +229,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         scheduler = ProbeScheduler(.init(targetCount: indices.count, count: settings.count, interval: settings.interval,
                                          rate: nil, concurrency: max(1, indices.count), timeout: settings.timeout,
                                          overlap: false))
+        slotTarget = Array(repeating: 0, count: max(1, indices.count))
         // Always: a plain target may redirect to https.
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
@@ -272,8 +275,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
     /// deadline (swept by the worker); one still waiting (for its lookup, or for its connection
     /// to finish closing) has nothing to time out, so it ends here.
     private func expire(slot: UInt32, generation: UInt32, now: UInt64) {
-        guard let k = progress.indices.first(where: { progress[$0].inFlight && progress[$0].slot == slot
-                                                      && progress[$0].generation == generation }),
+        let k = slotTarget[Int(slot)]
+        guard progress[k].inFlight, progress[k].slot == slot, progress[k].generation == generation,
               progress[k].waitingForIdle || progress[k].resolving else { return }
         let c = worker.connections[k]
         var r = HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .timeout)
@@ -291,6 +294,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
         progress[k].inFlight = true
         progress[k].slot = slot
         progress[k].generation = generation
+        slotTarget[Int(slot)] = k
         progress[k].startedAt = now
         progress[k].hopStarted = now
         progress[k].hops = []

@@ -120,11 +120,18 @@ final class DatagramDriver<Codec: DatagramCodec>: ProbeDriver {
         receivesPerSocket = context.auxiliarySlots / UInt32(max(families.count, 1))
         for family in families {
             let fd = try self.codec.openSocket(family: family)
-            // 32 MiB of socket buffer absorbs a sweep's burst of replies; the kernel clamps it to
-            // net.core.rmem_max without failing, so an error here is a descriptor we do not own.
-            try cprobeCall("SO_RCVBUF/SO_SNDBUF", cprobe_socket_set_buffers(fd, 32 << 20))
-            if settings.kernelTransmitTimestamps {
-                try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
+            do {
+                // 32 MiB of socket buffer absorbs a sweep's burst of replies; the kernel clamps it to
+                // net.core.rmem_max without failing, so an error here is a descriptor we do not own.
+                try cprobeCall("SO_RCVBUF/SO_SNDBUF", cprobe_socket_set_buffers(fd, 32 << 20))
+                if settings.kernelTransmitTimestamps {
+                    try cprobeCall("SO_TIMESTAMPING", cprobe_socket_enable_tx_timestamps(fd))
+                }
+            } catch {
+                closeDescriptor(fd)
+                for s in sockets { closeDescriptor(s.fd) }
+                sockets = []
+                throw error
             }
             sockets.append(Socket(fd: fd, family: family))
         }
