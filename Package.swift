@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // ServiceGroup: the server, the result writer, retention and the echo responder start and stop together.
+        // (Already under Hummingbird; named so our targets may import it.)
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // YAML check lists (`waddleperf run checks.yaml`; the agent's configuration as code).
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
@@ -71,6 +74,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // Rendering runs for people and machines (table, JSON, NDJSON, CSV, live summary):
@@ -90,6 +95,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The Swift halves of the control-plane benchmarks (Benchmarks/control.sh).

@@ -56,7 +56,7 @@ func writer(_ arguments: [String]) async throws {
     let elapsed = started.duration(to: clock.now)
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let stats = writer.statistics
-    writer.shutdown()
+    await writer.drain()
     store.close()
     print("{\"mode\":\"writer\",\"rows\":\(total),\"seconds\":\(String(format: "%.3f", seconds)),\"rows_per_second\":\(Int(Double(total) / seconds)),"
           + "\"batches\":\(stats.committedBatches),\"retries\":\(stats.retries),\"submitters\":\(submitters),\"rows_per_submission\":\(perSubmission)}")

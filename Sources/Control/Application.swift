@@ -2,12 +2,41 @@ import Engine
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
-/// The control plane as a Hummingbird application plus the services behind it. Run it with
-/// `try await application.runService()`, then call `services.shutdown()` to drain the result writer.
+/// The control plane as a Hummingbird application plus the services behind it. `run` runs them
+/// all in one `ServiceGroup`.
 public struct ControlPlane: Sendable {
     public let application: Application<RouterResponder<ControlContext>>
     public let services: ControlServices
+
+    /// What runs beside the HTTP server: the result writer and, when configured, retention.
+    var backgroundServices: [any Service] {
+        var list: [any Service] = [services.writer]
+        if let retention = services.configuration.resultRetention {
+            list.append(RetentionService(store: services.store, retention: retention, interval: services.configuration.retentionInterval,
+                                         logger: services.logger))
+        }
+        return list
+    }
+
+    /// Runs the HTTP server, the result writer, retention and `extra` (the echo responder, say)
+    /// until one of `signals` arrives or a service fails. Shutdown goes in reverse order: the
+    /// server stops taking requests and finishes those in flight, then `extra` stop, then
+    /// retention, then the writer commits everything queued; the store closes last.
+    public func run(with extra: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+            services: (backgroundServices + extra + [application]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: signals, logger: services.logger))
+        do {
+            try await group.run()
+        } catch {
+            await services.shutdown()
+            throw error
+        }
+        await services.shutdown()
+    }
 }
 
 public func buildApplication(_ configuration: ControlConfiguration, logger: Logger = Logger(label: "waddleperf.control"),
@@ -26,12 +55,11 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     do {
         try await bootstrapAdmin(services, logger: logger)
     } catch {
-        services.shutdown()
+        await services.shutdown()
         throw error
     }
-    services.startRetention()
 
-    let router = Router(context: ControlContext.self)
+    let router = Router(context: ControlContext.self, options: .autoGenerateHeadEndpoints)
     // Access log at debug: method, path and status, never headers (credentials live there).
     router.add(middleware: LogRequestsMiddleware(.debug))
     router.add(middleware: ErrorMiddleware())
@@ -80,23 +108,3 @@ func bootstrapAdmin(_ services: ControlServices, logger: Logger) async throws {
     }
 }
 
-extension ControlServices {
-    /// Deletes results older than the retention period, in bounded chunks, every interval.
-    func startRetention() {
-        guard let retention = configuration.resultRetention else { return }
-        let interval = configuration.retentionInterval
-        let task = Task.detached { [store, logger] in
-            while !Task.isCancelled {
-                let cutoff = WallClock.nowMillis() - Int64(retention.components.seconds) * 1000
-                do {
-                    let deleted = try await store.deleteResults(olderThan: cutoff)
-                    if deleted > 0 { logger.info("retention: deleted \(deleted) results older than \(retention)") }
-                } catch {
-                    logger.error("retention: \(error)")
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
-        retentionTask.withLock { $0 = task }
-    }
-}

@@ -1,108 +1,5 @@
-import Engine
 import Foundation
 import Logging
-import Synchronization
-
-/// Settings of the control plane. Read from a JSON file and `WADDLEPERF_*` environment variables
-/// (environment wins); see docs/control-plane.md.
-public struct ControlConfiguration: Sendable {
-    public var host = "127.0.0.1"
-    public var port = 8080
-    public var store: StoreBackend = .embedded(path: "waddleperf.db")
-    /// HS256 key for access tokens and the key from which secrets at rest are sealed. Required
-    /// unless `development` is set (then a random one is generated per start).
-    public var jwtSecret: String?
-    public var tokenLifetime: Duration = .seconds(24 * 3600)
-    public var sessionLifetime: Duration = .seconds(12 * 3600)
-    public var bcryptCost: UInt8 = 12
-    public var bcryptThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    public var databaseConnections = 4
-    public var development = false
-    /// Set the cookie's Secure flag (serve over HTTPS, e.g. behind a proxy).
-    public var secureCookies = false
-    /// First global admin, created on first start when no user exists. Without a password a
-    /// one-time password is generated and printed once to the log.
-    public var adminUsername = "admin"
-    public var adminPassword: String?
-    /// Results older than this are deleted by the retention task (nil keeps everything).
-    public var resultRetention: Duration? = .seconds(90 * 24 * 3600)
-    public var retentionInterval: Duration = .seconds(3600)
-    public var writer = ResultWriter.Configuration()
-
-    public init() {}
-
-    public static let environmentPrefix = "WADDLEPERF_"
-
-    /// Overlays a JSON configuration file (keys as in the environment, lowercase without the
-    /// prefix: `{"port": 8080, "database": "mariadb://..."}`) and then the environment.
-    public mutating func load(file: String?, environment: [String: String]) throws {
-        var settings: [String: String] = [:]
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw ConfigurationError(field: "config", "cannot read \(file)")
-            }
-            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw ConfigurationError(field: "config", "\(file) is not a JSON object")
-            }
-            for (key, value) in object { settings[key.lowercased()] = "\(value)" }
-        }
-        for (key, value) in environment where key.hasPrefix(Self.environmentPrefix) {
-            settings[String(key.dropFirst(Self.environmentPrefix.count)).lowercased()] = value
-        }
-        try apply(settings)
-    }
-
-    /// A new random secret (32 bytes as hex) for `jwt_secret`.
-    public static func generateSecret() -> String { Secrets.randomHex(bytes: 32) }
-
-    /// Applies settings named by their file keys (`port`, `database`, ...), checking each.
-    public mutating func apply(_ settings: [String: String]) throws {
-        func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
-            guard let text = settings[key] else { return nil }
-            guard let value = Int(text), range.contains(value) else {
-                throw ConfigurationError(field: key, "expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
-            }
-            return value
-        }
-        func duration(_ key: String) throws -> Duration? {
-            guard let text = settings[key] else { return nil }
-            return .nanoseconds(Int64(try DurationParser.nanoseconds(text, field: key)))
-        }
-        let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
-                                  "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
-                                  "retention_interval", "batch_rows", "batch_delay"]
-        for key in settings.keys where !known.contains(key) {
-            throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
-        }
-        if let v = settings["host"] { host = v }
-        if let v = try int("port", 0...65535) { port = v }
-        if let v = settings["database"] {
-            if v.hasPrefix("mariadb://") || v.hasPrefix("mysql://") {
-                store = .mariadb(try MariaDBConfiguration(url: v))
-            } else if v.hasPrefix("sqlite://") {
-                store = .embedded(path: String(v.dropFirst("sqlite://".count)))
-            } else {
-                throw ConfigurationError(field: "database", "expected sqlite://PATH or mariadb://user:password@host:port/database")
-            }
-        }
-        if let v = settings["jwt_secret"] {
-            guard v.utf8.count >= 32 else { throw ConfigurationError(field: "jwt_secret", "must be at least 32 bytes") }
-            jwtSecret = v
-        }
-        if let v = try duration("token_lifetime") { tokenLifetime = v }
-        if let v = try duration("session_lifetime") { sessionLifetime = v }
-        if let v = try int("bcrypt_cost", 4...16) { bcryptCost = UInt8(v) }
-        if let v = try int("db_connections", 1...64) { databaseConnections = v }
-        if let v = settings["dev"] { development = ["1", "true", "yes"].contains(v.lowercased()) }
-        if let v = settings["secure_cookies"] { secureCookies = ["1", "true", "yes"].contains(v.lowercased()) }
-        if let v = settings["admin_username"] { adminUsername = v }
-        if let v = settings["admin_password"] { adminPassword = v }
-        if let v = settings["retention"] { resultRetention = v == "off" ? nil : try duration("retention") }
-        if let v = try duration("retention_interval") { retentionInterval = v }
-        if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
-        if let v = try duration("batch_delay") { writer.maxDelay = v }
-    }
-}
 
 /// Everything the controllers share.
 public final class ControlServices: Sendable {
@@ -112,10 +9,10 @@ public final class ControlServices: Sendable {
     let hasher: PasswordHasher
     let tokens: TokenIssuer
     let secretBox: SecretBox
-    let throttle = LoginThrottle()
-    let decoyHash: String
+    let credentials: CredentialCache
+    let audit: AuditLog
+    let login: LoginPolicy
     let logger: Logger
-    let retentionTask = Mutex<Task<Void, Never>?>(nil)
 
     init(configuration: ControlConfiguration, store: Store, jwtSecret: String, logger: Logger) async {
         self.configuration = configuration
@@ -125,81 +22,22 @@ public final class ControlServices: Sendable {
         hasher = PasswordHasher(cost: configuration.bcryptCost, threads: configuration.bcryptThreads)
         tokens = await TokenIssuer(secret: jwtSecret, lifetime: configuration.tokenLifetime)
         secretBox = SecretBox(masterSecret: jwtSecret)
-        decoyHash = PasswordHasher.decoyHash(cost: configuration.bcryptCost)
+        credentials = CredentialCache(maxAge: configuration.authCacheTTL)
+        audit = AuditLog(store: store, logger: logger)
+        login = LoginPolicy(store: store, hasher: hasher, secretBox: secretBox, audit: audit,
+                            decoyHash: PasswordHasher.decoyHash(cost: configuration.bcryptCost))
     }
 
-    /// Drains the result writer, then closes the store and the bcrypt threads.
-    public func shutdown() {
-        retentionTask.withLock { $0?.cancel() }
-        writer.shutdown()
-        hasher.close()
-        store.close()
-    }
-
-    /// The 429 for an address that failed too many credential checks (logins, enrollments), or nil.
-    func throttled(_ source: String) -> APIError? {
-        guard let wait = throttle.retryAfter(source) else { return nil }
-        let seconds = Int(wait.components.seconds) + 1
-        return APIError(.tooManyRequests, "too_many_attempts", "too many failed attempts from this address; retry in \(seconds)s",
-                        retryAfterSeconds: seconds)
-    }
-
-    /// Checks a username and password (and a TOTP code when the account has MFA). Unknown
-    /// users, wrong passwords, disabled accounts and locked accounts all answer the same 401
-    /// after the same bcrypt work; repeated failures back off per account and per address.
-    func checkPassword(username: String, password: String, mfaCode: String?, source: String, allowMFA: Bool) async throws -> User {
-        let generic = APIError(.unauthorized, "invalid_credentials", "invalid username or password")
-        if let refusal = throttled(source) {
-            await audit(actor: "unknown", userID: nil, action: "login", subject: username, source: source, outcome: "failure",
-                        detail: "throttled: \(refusal.message)")
-            throw refusal
+    /// Drains the result writer, then closes the store and the bcrypt threads (on a thread of
+    /// their own: closing waits for their queued work). Idempotent.
+    public func shutdown() async {
+        await writer.drain()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread { [hasher, store] in
+                hasher.close()
+                store.close()
+                continuation.resume()
+            }.start()
         }
-        let user = try await store.user(username: username)
-        let verified = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)
-        let now = WallClock.nowMillis()
-        guard let user, verified, user.active, user.lockedUntil <= now else {
-            throttle.recordFailure(source)
-            if let user {
-                try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
-            }
-            await audit(actor: user.map { "user:\($0.username)" } ?? "unknown", userID: user?.id, action: "login",
-                        subject: username, source: source, outcome: "failure",
-                        detail: user == nil ? "unknown user" : !verified ? "wrong password" : !(user!.active) ? "disabled" : "locked")
-            throw generic
-        }
-        if user.mfaEnabled {
-            guard allowMFA else {
-                throw APIError(.unauthorized, "mfa_required", "this account uses MFA: log in at /api/v1/auth/login with mfa_code")
-            }
-            guard let mfaCode else {
-                throw APIError(.unauthorized, "mfa_required", "MFA code required", fields: ["mfa_code": "is required for this account"])
-            }
-            guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
-                  let step = TOTPAuthenticator.verify(code: mfaCode, secret: secret),
-                  try await store.consumeTOTPStep(user.id, step: step) else {
-                throttle.recordFailure(source)
-                try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
-                await audit(actor: "user:\(user.username)", userID: user.id, action: "login", subject: username, source: source,
-                            outcome: "failure", detail: "wrong or reused MFA code")
-                throw APIError(.unauthorized, "invalid_mfa_code", "invalid or already used MFA code")
-            }
-        }
-        throttle.recordSuccess(source)
-        try await store.recordLoginSuccess(user.id)
-        return user
-    }
-
-    func audit(actor: String, userID: Int64?, action: String, subject: String, source: String, outcome: String = "success", detail: String = "") async {
-        let entry = AuditEntry(at: WallClock.nowMillis(), actorUserID: userID, actor: actor, action: action, subject: subject,
-                               sourceAddress: source, outcome: outcome, detail: detail)
-        do {
-            try await store.audit(entry)
-        } catch {
-            logger.error("audit log write failed: \(error) for \(action) \(subject)")
-        }
-    }
-
-    func audit(_ principal: Principal, _ action: String, subject: String, source: String, outcome: String = "success", detail: String = "") async {
-        await audit(actor: principal.displayName, userID: principal.user?.id, action: action, subject: subject, source: source, outcome: outcome, detail: detail)
     }
 }

@@ -3,6 +3,7 @@ import Control
 import Engine
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Options shared by `control` and `serve`; every one can also come from a JSON file
 /// (`--config`) or a `WADDLEPERF_*` environment variable (see docs/control-plane.md).
@@ -35,21 +36,15 @@ struct ControlOptions: ParsableArguments {
     }
 }
 
-func runControlPlane(_ configuration: ControlConfiguration, label: String) async throws {
+func runControlPlane(_ configuration: ControlConfiguration, label: String, with extra: [any Service] = []) async throws {
     var logger = Logger(label: label)
     logger.logLevel = .info
     let plane = try await buildApplication(configuration, logger: logger) { port in
         print("waddleperf: control plane listening on http://\(configuration.host):\(port) (store: \(configuration.store.summary))")
         FileHandle.standardOutput.synchronizeFile()
     }
-    do {
-        try await plane.application.runService()
-    } catch {
-        plane.services.shutdown()
-        throw error
-    }
-    // SIGTERM/SIGINT: the server has stopped taking requests; commit what is queued.
-    plane.services.shutdown()
+    // Until SIGTERM/SIGINT; then the server stops taking requests and what is queued is committed.
+    try await plane.run(with: extra)
     print("waddleperf: stopped; \(plane.services.writer.statistics.committedRows) results committed this run")
 }
 
@@ -94,7 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
         if configuration.jwtSecret == nil && !configuration.development {
             configuration.jwtSecret = try Self.loadOrCreateSecret(secretFile)
         }
-        var echo: EchoServer?
+        var extra: [any Service] = []
         if echoPort != "off" {
             guard let port = UInt16(echoPort) else { throw ConfigurationError(field: "echo-port", "must be 0-65535 or 'off', got '\(echoPort)'") }
             var c = EchoServer.Configuration()
@@ -107,10 +102,9 @@ struct ServeCommand: AsyncParsableCommand {
             let server = try EchoServer(c)
             try server.start()
             print("waddleperf: echo responder on tcp/udp \(c.bind):\(server.tcpPort ?? port)")
-            echo = server
+            extra.append(EchoService(server: server))
         }
-        defer { echo?.stop() }
-        try await runControlPlane(configuration, label: "waddleperf.serve")
+        try await runControlPlane(configuration, label: "waddleperf.serve", with: extra)
     }
 
     /// A random secret generated on first start and kept in a 0600 file, so a zero-setup install
@@ -126,5 +120,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ConfigurationError(field: "secret-file", "cannot create \(path)")
         }
         return secret
+    }
+}
+
+/// The echo responder as a service of the server's group: it stops when the group shuts down.
+struct EchoService: Service {
+    let server: EchoServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        server.stop()
     }
 }

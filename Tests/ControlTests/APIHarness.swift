@@ -30,10 +30,15 @@ struct APIHarness {
             return logger
         }()
         let plane = try await buildApplication(configuration, logger: logger)
-        defer { plane.services.shutdown() }
-        try await plane.application.test(.router) { client in
-            try await body(Client(client: client, services: plane.services))
+        do {
+            try await plane.application.test(.router) { client in
+                try await body(Client(client: client, services: plane.services))
+            }
+        } catch {
+            await plane.services.shutdown()
+            throw error
         }
+        await plane.services.shutdown()
     }
 
     /// A valid client config body for PUT /configs/... .
@@ -142,9 +147,9 @@ struct CapturingLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let merged = self.metadata.merging(extra ?? [:]) { $1 }
-        lines.withLock { $0.append("\(level) \(message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))") }
+    func log(event: LogEvent) {
+        let merged = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        lines.withLock { $0.append("\(event.level) \(event.message) \(merged.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " "))") }
     }
 
     static func logger() -> (Logger, Lines) {

@@ -150,7 +150,7 @@ struct StoreTests {
         #expect(stats.committedRows == Int64(acknowledged))
         // Batching happened: far fewer transactions than submissions.
         #expect(stats.committedBatches < Int64(uploaders * batches))
-        writer.shutdown()
+        await writer.drain()
         await #expect(throws: ResultWriterError.self) { try await writer.write([ResultRow(createdAt: 0, source: "client", testType: "x", target: "t", outcome: "success", success: true)]) }
     }
 
@@ -162,7 +162,6 @@ struct StoreTests {
         var configuration = ResultWriter.Configuration()
         configuration.maxDelay = .milliseconds(50)  // the three submissions share a batch
         let writer = ResultWriter(store: store, configuration: configuration)
-        defer { writer.shutdown() }
         func row(_ target: String) -> ResultRow {
             ResultRow(createdAt: 1, source: "client", testType: "icmp", target: target, outcome: "success", success: true)
         }
@@ -182,6 +181,7 @@ struct StoreTests {
         // Nothing of the refused submission is stored, all of the others is.
         let targets = try await store.pool.withConnection { try $0.query("SELECT target FROM test_results ORDER BY id") }.compactMap { $0.string("target") }
         #expect(targets.sorted() == ["good-1", "good-1", "good-2"])
+        await writer.drain()
     }
 
     @Test("the writer stores every column exactly: text with quotes, backslashes and unicode, NULLs, doubles, JSON", arguments: TestStores.backends)
@@ -189,7 +189,6 @@ struct StoreTests {
         let store = try await TestStores.open(kind)
         defer { store.close() }
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         var full = ResultRow(createdAt: 1_234_567, source: "client", testType: "http", target: "it's a \\ \"target\" ✓ 🐧", outcome: "unreachable(3,1)", success: false)
         full.protocolDetail = "h2"; full.resolvedAddress = "2001:db8::1"; full.sent = 10; full.received = 7; full.metrics["loss_percent"] = 30
         full.metrics["latency_ms"] = 0.123456789; full.metrics["min_ms"] = 0; full.metrics["max_ms"] = 1e6; full.metrics["p50_ms"] = 1.5; full.metrics["p99_ms"] = 2.25; full.metrics["jitter_ms"] = 0.001
@@ -218,6 +217,7 @@ struct StoreTests {
             return row
         }
         #expect(Array(later) == [sparse, gappy, sparse])
+        await writer.drain()
     }
 
     @Test("retention deletes old results in bounded chunks and nothing newer", arguments: TestStores.backends)
@@ -225,11 +225,11 @@ struct StoreTests {
         let store = try await TestStores.open(kind)
         defer { store.close() }
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         let rows = (0..<2_500).map { i in ResultRow(createdAt: i < 2_000 ? 1_000 : WallClock.nowMillis(), source: "client", testType: "tcp", target: "t", outcome: "success", success: true) }
         try await writer.write(rows)
         #expect(try await store.deleteResults(olderThan: 10_000, chunk: 300) == 2_000)
         #expect(try await store.countResults() == 500)
+        await writer.drain()
     }
 
     @Test("results stored before series existed are found by every filter after the migration, and new ones join their series",
@@ -284,7 +284,6 @@ struct StoreTests {
         let seriesBefore = try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM result_series") }
         #expect(seriesBefore == Int64(Set(rows.map(\.key)).count))
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         var again = ResultRow(createdAt: 100, source: "client", testType: "icmp", target: "t1", outcome: "success", success: true)
         again.deviceID = 1; again.userID = 2; again.ouID = 1  // row 4's key
         try await writer.write([again])
@@ -302,6 +301,7 @@ struct StoreTests {
         late.target = "late"
         #expect(try await restarted.results(late).count == 1)
         #expect(try await restarted.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM test_results WHERE series_id = 0") } == 0)
+        await writer.drain()
     }
 
     @Test("series keys compare texts by their bytes, as the database does, not by Unicode equivalence or case", arguments: TestStores.backends)
@@ -309,7 +309,6 @@ struct StoreTests {
         let store = try await TestStores.open(kind)
         defer { store.close() }
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         let composed = "caf\u{E9}.example", decomposed = "cafe\u{301}.example"
         #expect(composed == decomposed)  // to Swift, one string
         func row(_ target: String) -> ResultRow {
@@ -324,6 +323,7 @@ struct StoreTests {
             #expect(found.count == expected)
             #expect(found.allSatisfy { $0.row.target.utf8.elementsEqual(target.utf8) })
         }
+        await writer.drain()
     }
 
     @Test("the series cache keeps the series in use when it is full and forgets the others", arguments: TestStores.backends)
@@ -358,7 +358,6 @@ struct StoreTests {
         let store = try await TestStores.open(kind)
         defer { store.close() }
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         let targets = Store.namedSeriesLimit + 100
         var rows: [ResultRow] = []
         for i in 0..<(targets * 2) {
@@ -392,6 +391,7 @@ struct StoreTests {
         let stats = try await store.statistics(query)
         #expect(stats.count == targets && stats.allSatisfy { $0.count == 1 })
         #expect(stats.reduce(0) { $0 + $1.count } == Int64(targets))
+        await writer.drain()
     }
 
     @Test("scoped result queries with cursor paging", arguments: TestStores.backends)
@@ -399,7 +399,6 @@ struct StoreTests {
         let store = try await TestStores.open(kind)
         defer { store.close() }
         let writer = ResultWriter(store: store)
-        defer { writer.shutdown() }
         var rows: [ResultRow] = []
         for i in 0..<30 {
             var row = ResultRow(createdAt: Int64(i), source: "client", testType: i % 2 == 0 ? "icmp" : "tcp", target: "t\(i % 3)", outcome: "success", success: true)
@@ -429,5 +428,6 @@ struct StoreTests {
         typed.target = "t1"
         typed.limit = 100
         #expect(try await store.results(typed).allSatisfy { $0.row.testType == "tcp" && $0.row.target == "t1" })
+        await writer.drain()
     }
 }

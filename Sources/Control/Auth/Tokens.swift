@@ -53,7 +53,7 @@ struct TokenIssuer: Sendable {
 
     /// Verifies signature, expiry and issuer. The header must say exactly HS256: `none`, RS/ES
     /// algorithms (key confusion) and anything else are refused before the signature is looked at.
-    func verify(_ token: String) async throws -> (userID: Int64, jti: String) {
+    func verify(_ token: String) async throws -> (userID: Int64, jti: String, expiresAt: Int64) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Self.base64URLDecode(String(parts[0])),
               let header = try? JSONSerialization.jsonObject(with: Data(headerBytes)) as? [String: Any] else {
@@ -70,7 +70,7 @@ struct TokenIssuer: Sendable {
             throw TokenError.invalid
         }
         guard let userID = Int64(claims.sub.value) else { throw TokenError.invalid }
-        return (userID, claims.jti.value)
+        return (userID, claims.jti.value, Int64(claims.exp.value.timeIntervalSince1970 * 1000))
     }
 
     static func base64URLDecode(_ text: String) -> [UInt8]? {

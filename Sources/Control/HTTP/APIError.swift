@@ -1,21 +1,26 @@
 import Foundation
 import Hummingbird
 
-/// Every error the API returns: JSON `{error, message, fields?}` with the right status.
-public struct APIError: Error, Sendable {
+/// Every error the API returns: JSON `{error, message, fields?}` with the right status. It is a
+/// Hummingbird `HTTPResponseError`, so it renders itself wherever it is thrown.
+public struct APIError: Error, Sendable, HTTPResponseError {
     public var status: HTTPResponse.Status
     /// A stable machine-readable code, e.g. `invalid_request`, `unauthorized`, `forbidden`.
     public var code: String
     public var message: String
     public var fields: [String: String]?
     public var retryAfterSeconds: Int?
+    /// Sent as is (for example `Allow` with a 405).
+    public var headers: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, fields: [String: String]? = nil, retryAfterSeconds: Int? = nil) {
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, fields: [String: String]? = nil,
+                retryAfterSeconds: Int? = nil, headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields
         self.retryAfterSeconds = retryAfterSeconds
+        self.headers = headers
     }
 
     static func invalid(_ field: String, _ message: String) -> APIError {
@@ -26,53 +31,83 @@ public struct APIError: Error, Sendable {
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
     static func conflict(_ message: String) -> APIError { APIError(.conflict, "conflict", message) }
 
+    /// The body every error shares (`Schemas.error` in the OpenAPI document).
+    struct Body: Codable, Sendable, Equatable {
+        var error: String
+        var message: String
+        var fields: [String: String]?
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response { response() }
+
     func response() -> Response {
-        var object: [String: Any] = ["error": code, "message": message]
-        if let fields { object["fields"] = fields }
-        var headers: HTTPFields = [:]
+        var headers = self.headers
         if let retryAfterSeconds { headers[.retryAfter] = String(max(1, retryAfterSeconds)) }
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer realm=\"waddleperf\"" }
-        return JSONResponse.make(object, status: status, headers: headers)
+        return JSONResponse.encode(Body(error: code, message: message, fields: fields), status: status, headers: headers)
     }
 }
 
-/// Turns whatever a handler throws into an `APIError` response; unexpected errors become a 500
-/// whose details go to the log, not to the client.
+/// An error of a lower layer (the store, the result writer, the database) that has an API answer.
+/// The error middleware asks for it, so no error type is listed there.
+protocol APIErrorConvertible: Error {
+    var apiError: APIError { get }
+}
+
+extension APIError: APIErrorConvertible {
+    var apiError: APIError { self }
+}
+
+extension StoreError: APIErrorConvertible {
+    var apiError: APIError {
+        switch self {
+        case .notFound(let what): APIError.notFound(what)
+        case .conflict(let message): APIError.conflict(message)
+        case .invalid(let field, let message): APIError.invalid(field, message)
+        }
+    }
+}
+
+extension ResultWriterError: APIErrorConvertible {
+    var apiError: APIError {
+        switch self {
+        case .overloaded: APIError(.tooManyRequests, "overloaded", "result queue is full; retry later", retryAfterSeconds: 1)
+        case .unavailable(let why): APIError(.serviceUnavailable, "unavailable", why, retryAfterSeconds: 5)
+        case .rejected(let why): APIError(.unprocessableContent, "rejected", why)
+        }
+    }
+}
+
+extension SQLError: APIErrorConvertible {
+    /// A lost database is a 503 to retry; any other database error is a bug, a 500.
+    var apiError: APIError {
+        kind == .connection
+            ? APIError(.serviceUnavailable, "unavailable", "database unavailable", retryAfterSeconds: 5)
+            : APIError(.internalServerError, "internal", "internal error")
+    }
+}
+
+/// Renders whatever a handler throws as an API error: our own errors say what they are; the
+/// framework's (no route, body too large) get our body; anything else is a 500 whose details go
+/// to the log, not to the client.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let error: APIError
         do {
             return try await next(request, context)
-        } catch let error as APIError {
-            return error.response()
-        } catch let error as StoreError {
-            switch error {
-            case .notFound(let what): return APIError.notFound(what).response()
-            case .conflict(let message): return APIError.conflict(message).response()
-            case .invalid(let field, let message): return APIError.invalid(field, message).response()
-            }
-        } catch let error as ResultWriterError {
-            switch error {
-            case .overloaded: return APIError(.tooManyRequests, "overloaded", "result queue is full; retry later", retryAfterSeconds: 1).response()
-            case .unavailable(let why): return APIError(.serviceUnavailable, "unavailable", why, retryAfterSeconds: 5).response()
-            case .rejected(let why): return APIError(.unprocessableContent, "rejected", why).response()
-            }
-        } catch let error as SQLError where error.kind == .connection {
-            context.logger.error("database unavailable: \(error)")
-            return APIError(.serviceUnavailable, "unavailable", "database unavailable", retryAfterSeconds: 5).response()
-        } catch let error as any HTTPResponseError {
-            switch error.status {
-            case .contentTooLarge:
-                return APIError(.contentTooLarge, "too_large", "request body is larger than this route accepts").response()
-            case .notFound:
-                return APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)").response()
-            case .methodNotAllowed:
-                return APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path)").response()
-            default:
-                return APIError(error.status, "http_error", error.status.reasonPhrase).response()
+        } catch let thrown as any APIErrorConvertible {
+            error = thrown.apiError
+            if error.status.code >= 500 { context.logger.error("\(request.method) \(request.uri.path): \(thrown)") }
+        } catch let thrown as any HTTPResponseError {
+            switch thrown.status {
+            case .contentTooLarge: error = APIError(.contentTooLarge, "too_large", "request body is larger than this route accepts")
+            case .notFound: error = APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)")
+            default: error = APIError(thrown.status, "http_error", thrown.status.reasonPhrase)
             }
         } catch {
             context.logger.error("unhandled error on \(request.method) \(request.uri.path): \(error)")
             return APIError(.internalServerError, "internal", "internal error").response()
         }
+        return error.response()
     }
 }

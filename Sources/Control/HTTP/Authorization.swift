@@ -57,11 +57,14 @@ public struct Principal: Sendable {
     public var credential: Credential
     /// The enrolled device, for `.device` credentials.
     public var device: Device?
+    /// The organisation units the caller may act on, read with the credential (one trip).
+    public var scope: Scope
 
-    init(user: User?, credential: Credential, device: Device? = nil) {
+    init(user: User?, credential: Credential, device: Device? = nil, scope: Scope) {
         self.user = user
         self.credential = credential
         self.device = device
+        self.scope = scope
     }
 
     var permissions: Set<Permission> {
@@ -106,13 +109,15 @@ public struct Scope: Sendable, Equatable {
         return result
     }
 
-    static func of(_ principal: Principal, units: @autoclosure () async throws -> [OrganizationUnit]) async rethrows -> Scope {
-        guard let user = principal.user else { return Scope(ouIDs: []) }
+    /// The scope of `user`'s role; `units` is asked only for OU roles. No user (server keys,
+    /// devices) reaches no unit.
+    static func of(_ user: User?, units: () throws -> [OrganizationUnit]) rethrows -> Scope {
+        guard let user else { return Scope(ouIDs: []) }
         switch user.role {
         case .globalAdmin, .globalReporter: return .everything
         case .ouAdmin, .ouReporter:
             guard let ou = user.ouID else { return Scope(ouIDs: []) }
-            return Scope(ouIDs: subtree(of: ou, in: try await units()))
+            return Scope(ouIDs: subtree(of: ou, in: try units()))
         case .user: return Scope(ouIDs: [])
         }
     }

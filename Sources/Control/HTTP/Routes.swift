@@ -25,9 +25,23 @@ struct Routes {
         }
     }
 
+    /// Checks every declared operation has a handler, then answers the methods no operation
+    /// declares on a known path with 405 and an `Allow` header (HEAD goes with GET).
     func finish() {
         let missing = API.operations.map(\.id).filter { !registered.contains($0) }
         precondition(missing.isEmpty, "declared operations without a handler: \(missing)")
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        for (path, operations) in Dictionary(grouping: API.operations, by: \.routerPath) {
+            var allowed = Set(operations.map(\.method))
+            if allowed.contains(.get) { allowed.insert(.head) }
+            let allow = methods.filter(allowed.contains).map(\.rawValue).joined(separator: ", ")
+            for method in methods where !allowed.contains(method) {
+                router.on(RouterPath(path), method: method) { request, _ -> Response in
+                    throw APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path); allowed: \(allow)",
+                                   headers: [.allow: allow])
+                }
+            }
+        }
     }
 }
 
@@ -36,6 +50,13 @@ struct Routes {
 extension Request {
     /// The body validated against the operation's request schema, at most `maxBody` bytes.
     mutating func json(_ operation: APIOperation) async throws -> JSONObject {
+        guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
+        let buffer = try await validatedBody(operation)
+        return try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
+    }
+
+    /// The body, at most `maxBody` bytes, as JSON that satisfies the operation's request schema.
+    mutating func validatedBody(_ operation: APIOperation) async throws -> ByteBuffer {
         guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
         let buffer: ByteBuffer
         do {
@@ -46,7 +67,8 @@ extension Request {
         if let type = headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/json")
         }
-        return try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
+        _ = try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
+        return buffer
     }
 
     func queryInt(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
@@ -78,15 +100,33 @@ extension ControlContext {
         return id
     }
 
-    var caller: Principal {
-        get throws {
-            guard let principal else { throw APIError.unauthorized }
-            return principal
-        }
+    /// Who is calling; 401 when nobody authenticated.
+    func caller() throws -> Principal {
+        guard let principal else { throw APIError.unauthorized }
+        return principal
     }
 }
 
 enum JSONResponse {
+    /// One encoder for every typed response: sorted keys (the same body is the same bytes), no
+    /// escaped slashes.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    static let decoder = JSONDecoder()
+
+    static func encode(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
+        do {
+            return make(bytes: Array(try encoder.encode(value)), status: status, headers: extra)
+        } catch {
+            // Our response types encode plain values only; a failure here is a bug.
+            preconditionFailure("cannot encode \(type(of: value)): \(error)")
+        }
+    }
+
     static func make(_ object: [String: Any], status: HTTPResponse.Status = .ok, headers extra: HTTPFields = [:]) -> Response {
         make(bytes: JSONWriter.data(object), status: status, headers: extra)
     }

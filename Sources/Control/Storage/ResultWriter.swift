@@ -1,4 +1,5 @@
 import Foundation
+import ServiceLifecycle
 import Synchronization
 
 public enum ResultWriterError: Error, Equatable, Sendable {
@@ -15,7 +16,8 @@ public enum ResultWriterError: Error, Equatable, Sendable {
 /// thread with its own connection. A batch is flushed when it reaches `maxBatchRows` or when its
 /// oldest row has waited `maxDelay`. Every `write` returns only after its rows are committed;
 /// a batch that fails on a connection error is retried with back-off, one that the database
-/// refuses is split so only the offending submission fails (and says why). `shutdown()` drains.
+/// refuses is split so only the offending submission fails (and says why). `drain()` (or the end
+/// of `run()`, as a service) commits what is queued and stops the threads.
 public final class ResultWriter: Sendable {
     public struct Configuration: Sendable {
         public var maxBatchRows = 5_000
@@ -27,15 +29,14 @@ public final class ResultWriter: Sendable {
 
     private struct Submission: Sendable {
         let rows: [ResultRow]
-        let queuedAt: ContinuousClock.Instant
         let continuation: CheckedContinuation<Int64, any Error>
     }
 
     private struct State {
-        var queue: [Submission] = []
-        var queuedRows = 0
-        var stopping = false
+        var queue: BatchQueue<Submission>
         var stopped = false
+        /// Resumed once the threads have committed what was queued and stopped.
+        var drained: [CheckedContinuation<Void, Never>] = []
         var committedRows: Int64 = 0
         var committedBatches: Int64 = 0
         var retries: Int64 = 0
@@ -52,9 +53,8 @@ public final class ResultWriter: Sendable {
     /// The INSERT for a full chunk of `rowsPerStatement` rows, built once.
     private let fullStatement: String
     private let connect: @Sendable () throws -> any SQLConnection
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let condition = NSCondition()
-    private let done = DispatchSemaphore(value: 0)
     /// MariaDB: a batch is laid out for bulk binding on one thread while the writer thread
     /// inserts and commits the one before (the server otherwise waited ~2 µs a row for it).
     private let pipelined: Bool
@@ -67,6 +67,8 @@ public final class ResultWriter: Sendable {
 
     init(configuration: Configuration, pipelined: Bool = false, connect: @escaping @Sendable () throws -> any SQLConnection) {
         self.configuration = configuration
+        self.state = Mutex(State(queue: BatchQueue(limits: .init(maxBatchRows: configuration.maxBatchRows, maxDelay: configuration.maxDelay,
+                                                                 maxQueuedRows: configuration.maxQueuedRows))))
         self.fullStatement = Self.insertStatement(rows: configuration.rowsPerStatement)
         self.connect = connect
         self.pipelined = pipelined
@@ -120,7 +122,7 @@ public final class ResultWriter: Sendable {
     }
 
     public var statistics: Statistics {
-        state.withLock { Statistics(committedRows: $0.committedRows, committedBatches: $0.committedBatches, retries: $0.retries, queuedRows: $0.queuedRows) }
+        state.withLock { Statistics(committedRows: $0.committedRows, committedBatches: $0.committedBatches, retries: $0.retries, queuedRows: $0.queue.queuedRows) }
     }
 
     /// Queues `rows` and returns once they are committed, with the id of the last row inserted.
@@ -128,69 +130,45 @@ public final class ResultWriter: Sendable {
     public func write(_ rows: [ResultRow]) async throws -> Int64 {
         if rows.isEmpty { return 0 }
         return try await withCheckedThrowingContinuation { continuation in
-            let verdict: ResultWriterError? = state.withLock { state in
-                if state.stopping { return .unavailable("the result writer is shutting down") }
-                if state.queuedRows + rows.count > configuration.maxQueuedRows && state.queuedRows > 0 { return .overloaded }
-                state.queue.append(Submission(rows: rows, queuedAt: .now, continuation: continuation))
-                state.queuedRows += rows.count
-                return nil
+            let admission = state.withLock { state in
+                state.queue.append(Submission(rows: rows, continuation: continuation), rows: rows.count, at: .now)
             }
-            if let verdict {
-                continuation.resume(throwing: verdict)
-            } else {
-                condition.lock(); condition.signal(); condition.unlock()
+            switch admission {
+            case .accepted: condition.lock(); condition.signal(); condition.unlock()
+            case .overloaded: continuation.resume(throwing: ResultWriterError.overloaded)
+            case .stopping: continuation.resume(throwing: ResultWriterError.unavailable("the result writer is shutting down"))
             }
         }
     }
 
-    /// Stops accepting rows, commits everything queued, then stops the thread.
-    public func shutdown() {
-        let alreadyStopped = state.withLock { state -> Bool in
-            defer { state.stopping = true }
-            return state.stopped
+    /// Stops accepting rows and returns once everything queued is committed and the threads
+    /// have stopped. Safe to call more than once, and from several tasks.
+    public func drain() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = state.withLock { state -> Bool in
+                state.queue.stop()
+                if !state.stopped { state.drained.append(continuation) }
+                return state.stopped
+            }
+            if stopped { continuation.resume() }
+            condition.lock(); condition.broadcast(); condition.unlock()
         }
-        if alreadyStopped { return }
-        condition.lock(); condition.signal(); condition.unlock()
-        done.wait()
     }
 
-    /// Takes the next batch: waits for rows, then for the batch to fill or its oldest row to age.
+    /// Takes the next batch: waits for rows, then for the batch to fill or its oldest row to age
+    /// (`BatchQueue` decides). nil once stopped and drained.
     private func nextBatch() -> [Submission]? {
         condition.lock()
         defer { condition.unlock() }
         while true {
-            let decision = state.withLock { state -> (take: Bool, finished: Bool, deadline: ContinuousClock.Instant?) in
-                // The queue is FIFO: its first submission holds the oldest rows.
-                guard let first = state.queue.first else { return (false, state.stopping, nil) }
-                let deadline = first.queuedAt.advanced(by: configuration.maxDelay)
-                if state.queuedRows >= configuration.maxBatchRows || state.stopping || ContinuousClock.now >= deadline {
-                    return (true, false, nil)
-                }
-                return (false, false, deadline)
-            }
-            if decision.finished { return nil }
-            if decision.take {
-                return state.withLock { state in
-                    var batch: [Submission] = []
-                    var rows = 0
-                    var taken = 0
-                    for submission in state.queue {
-                        if rows > 0 && rows + submission.rows.count > configuration.maxBatchRows { break }
-                        batch.append(submission)
-                        rows += submission.rows.count
-                        taken += 1
-                    }
-                    state.queue.removeFirst(taken)
-                    state.queuedRows -= rows
-                    return batch
-                }
-            }
-            if let deadline = decision.deadline {
+            switch state.withLock({ $0.queue.next(now: .now) }) {
+            case .batch(let batch): return batch
+            case .finished: return nil
+            case .idle: condition.wait()
+            case .wait(let deadline):
                 let remaining = ContinuousClock.now.duration(to: deadline)
                 let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
                 _ = condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
-            } else {
-                condition.wait()
             }
         }
     }
@@ -201,8 +179,12 @@ public final class ResultWriter: Sendable {
             commit(next.batch, payload: next.payload, connection: &connection)
         }
         connection = nil
-        state.withLock { $0.stopped = true }
-        done.signal()
+        let waiting = state.withLock { state in
+            state.stopped = true
+            defer { state.drained = [] }
+            return state.drained
+        }
+        for continuation in waiting { continuation.resume() }
     }
 
     /// The binder thread (MariaDB): takes batches as they form and lays them out while the
@@ -259,7 +241,7 @@ public final class ResultWriter: Sendable {
                 connection = nil
                 attempt += 1
                 state.withLock { $0.retries += 1 }
-                let stopping = state.withLock { $0.stopping }
+                let stopping = state.withLock { $0.queue.stopping }
                 if stopping && attempt > 20 {
                     for submission in batch { submission.continuation.resume(throwing: ResultWriterError.unavailable(error.description)) }
                     return
@@ -330,5 +312,15 @@ public final class ResultWriter: Sendable {
             }
             return lastID
         }
+    }
+}
+
+extension ResultWriter: Service {
+    /// As a service the writer runs until graceful shutdown, then commits what is queued.
+    /// Stopped after the HTTP server (the group stops services in reverse order), so the
+    /// requests still in flight get their rows committed.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await drain()
     }
 }

@@ -88,47 +88,6 @@ public struct EnrollmentSecretRecord: Sendable, Equatable {
     public var revokedAt: Int64?
 }
 
-/// A client configuration document for an OU, or the default one (`ouID == nil`).
-public struct ClientConfigRecord: Sendable, Equatable {
-    public var ouID: Int64?
-    public var name: String
-    public var configJSON: String
-    public var updatedBy: Int64?
-    public var updatedAt: Int64
-}
-
-/// Aggregates over results, grouped one way, computed in SQL.
-public struct StatisticsQuery: Sendable {
-    public enum Grouping: Sendable, Equatable {
-        case testType, target, device
-        /// Fixed-width time buckets of this many milliseconds.
-        case time(bucket: Int64)
-    }
-
-    /// Numeric columns a statistic may summarise.
-    /// Every declared stored metric a statistic may summarise (a column name).
-    public static let metrics = ResultMetrics.declared.filter(\.isStatistic).map(\.name)
-
-    public var filter = ResultFilter()
-    public var grouping: Grouping = .testType
-    public var metric = "latency_ms"
-    public var limit = 100
-    public init() {}
-}
-
-public struct StatisticsRow: Sendable, Equatable {
-    /// The group: test type, target or device id as text; a bucket's start (ms) for time groups.
-    public var key: String
-    public var count: Int64
-    public var successes: Int64
-    public var meanLossPercent: Double?
-    /// How many rows had a value of the metric; the rest are absent from the figures below.
-    public var samples: Int64
-    public var mean: Double?, min: Double?, max: Double?
-    /// Nearest-rank percentiles of the metric.
-    public var p50: Double?, p90: Double?, p99: Double?
-}
-
 extension Device {
     init(row: SQLRow) {
         self.init(id: row.int("id") ?? 0, serial: row.string("serial") ?? "", hostname: row.string("hostname") ?? "",
@@ -149,17 +108,6 @@ extension EnrollmentSecretRecord {
     func usable(now: Int64) -> Bool {
         revokedAt == nil && (expiresAt.map { $0 > now } ?? true) && (maxUses.map { uses < $0 } ?? true)
     }
-}
-
-extension ClientConfigRecord {
-    init(row: SQLRow) {
-        self.init(ouID: row.int("ou_id"), name: row.string("name") ?? "", configJSON: row.string("config_json") ?? "{}",
-                  updatedBy: row.int("updated_by"), updatedAt: row.int("updated_at") ?? 0)
-    }
-
-    /// `client_configs.scope_key`: the OU id, or 0 for the default (a UNIQUE column cannot hold
-    /// one NULL on both stores alike).
-    static func scopeKey(_ ouID: Int64?) -> Int64 { ouID ?? 0 }
 }
 
 // MARK: Devices and enrollment
@@ -225,37 +173,39 @@ extension Store {
     /// token, metadata refreshed, OU unchanged). One transaction: the secret's use count, the device
     /// row and its token hash change together or not at all.
     public func enroll(secretHash: String, info: DeviceInfo, tokenHash: String, address: String) async throws -> (device: Device, created: Bool) {
-        let now = WallClock.nowMillis()
-        return try await pool.withConnection { c in
-            do {
-                return try c.transaction {
-                    guard let secret = try c.query("SELECT * FROM enrollment_secrets WHERE secret_hash = ?", [.text(secretHash)])
-                        .first.map(EnrollmentSecretRecord.init(row:)), secret.usable(now: now) else { throw EnrollmentError.badSecret }
-                    // Counted first, guarded in SQL, so two devices racing for the last use cannot both win.
-                    guard try c.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)",
-                                        [.int(secret.id)]).affectedRows == 1 else { throw EnrollmentError.badSecret }
-                    let metadata: [SQLValue] = [.text(info.hostname), .text(info.os), .text(info.osVersion), .text(info.clientType), .text(info.clientVersion)]
-                    if let existing = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first.map(Device.init(row:)) {
-                        guard existing.ouID == secret.ouID else { throw EnrollmentError.otherOU }
-                        guard existing.active else { throw EnrollmentError.deactivated }
-                        try c.execute("""
-                            UPDATE devices SET hostname = ?, os = ?, os_version = ?, client_type = ?, client_version = ?,
-                              enrollment_secret_id = ?, token_hash = ?, enrolled_address = ?, last_seen_at = ? WHERE id = ?
-                            """, metadata + [.int(secret.id), .text(tokenHash), .text(address), .int(now), .int(existing.id)])
-                        let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(existing.id)]).first.map(Device.init(row:))!
-                        return (device, false)
+        return try await changingAuthentication {
+            let now = WallClock.nowMillis()
+            return try await pool.withConnection { c in
+                do {
+                    return try c.transaction {
+                        guard let secret = try c.query("SELECT * FROM enrollment_secrets WHERE secret_hash = ?", [.text(secretHash)])
+                            .first.map(EnrollmentSecretRecord.init(row:)), secret.usable(now: now) else { throw EnrollmentError.badSecret }
+                        // Counted first, guarded in SQL, so two devices racing for the last use cannot both win.
+                        guard try c.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)",
+                                            [.int(secret.id)]).affectedRows == 1 else { throw EnrollmentError.badSecret }
+                        let metadata: [SQLValue] = [.text(info.hostname), .text(info.os), .text(info.osVersion), .text(info.clientType), .text(info.clientVersion)]
+                        if let existing = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first.map(Device.init(row:)) {
+                            guard existing.ouID == secret.ouID else { throw EnrollmentError.otherOU }
+                            guard existing.active else { throw EnrollmentError.deactivated }
+                            try c.execute("""
+                                UPDATE devices SET hostname = ?, os = ?, os_version = ?, client_type = ?, client_version = ?,
+                                  enrollment_secret_id = ?, token_hash = ?, enrolled_address = ?, last_seen_at = ? WHERE id = ?
+                                """, metadata + [.int(secret.id), .text(tokenHash), .text(address), .int(now), .int(existing.id)])
+                            let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(existing.id)]).first.map(Device.init(row:))!
+                            return (device, false)
+                        }
+                        let id = try c.execute("""
+                            INSERT INTO devices (serial, hostname, os, os_version, client_type, client_version, ou_id, enrollment_secret_id,
+                              token_hash, enrolled_address, active, enrolled_at, last_seen_at)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                            """, [.text(info.serial)] + metadata + [.int(secret.ouID), .int(secret.id), .text(tokenHash), .text(address), .int(now), .int(now)]).lastInsertID
+                        let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:))!
+                        return (device, true)
                     }
-                    let id = try c.execute("""
-                        INSERT INTO devices (serial, hostname, os, os_version, client_type, client_version, ou_id, enrollment_secret_id,
-                          token_hash, enrolled_address, active, enrolled_at, last_seen_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-                        """, [.text(info.serial)] + metadata + [.int(secret.ouID), .int(secret.id), .text(tokenHash), .text(address), .int(now), .int(now)]).lastInsertID
-                    let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:))!
-                    return (device, true)
+                } catch let error as SQLError where error.kind == .uniqueViolation {
+                    // Another enrollment of the same serial won the race.
+                    throw StoreError.conflict("device \(info.serial) is being enrolled concurrently; retry")
                 }
-            } catch let error as SQLError where error.kind == .uniqueViolation {
-                // Another enrollment of the same serial won the race.
-                throw StoreError.conflict("device \(info.serial) is being enrolled concurrently; retry")
             }
         }
     }
@@ -330,176 +280,14 @@ extension Store {
 
     /// Deactivating also drops the device's token: a reactivated device enrolls again.
     public func setDeviceActive(_ id: Int64, _ active: Bool) async throws -> Device {
-        try await pool.withConnection { c in
-            let sql = active ? "UPDATE devices SET active = 1 WHERE id = ?" : "UPDATE devices SET active = 0, token_hash = NULL WHERE id = ?"
-            guard try c.execute(sql, [.int(id)]).affectedRows == 1,
-                  let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:)) else {
-                throw StoreError.notFound("device \(id)")
-            }
-            return device
-        }
-    }
-}
-
-// MARK: Client configurations
-
-extension Store {
-    public func clientConfig(ouID: Int64?) async throws -> ClientConfigRecord? {
-        try await pool.withConnection { c in
-            try c.query("SELECT * FROM client_configs WHERE scope_key = ?", [.int(ClientConfigRecord.scopeKey(ouID))]).first.map(ClientConfigRecord.init(row:))
-        }
-    }
-
-    /// Configs of these OUs plus the default (nil = all of them).
-    public func clientConfigs(ouIDs: [Int64]?) async throws -> [ClientConfigRecord] {
-        try await pool.withConnection { c in
-            let scope = ouIDs.map { ids in ("scope_key IN (\(placeholders(ids.count + 1)))", ([0] + ids).map(SQLValue.int)) }
-            return try c.query("SELECT * FROM client_configs\(scope.map { " WHERE " + $0.0 } ?? "") ORDER BY scope_key", scope?.1 ?? [])
-                .map(ClientConfigRecord.init(row:))
-        }
-    }
-
-    /// Creates or replaces the config of an OU (or the default).
-    public func putClientConfig(_ config: ClientConfigRecord) async throws -> ClientConfigRecord {
-        let key = ClientConfigRecord.scopeKey(config.ouID)
-        let binds: [SQLValue] = [.text(config.name), .text(config.configJSON), .optional(config.updatedBy), .int(config.updatedAt)]
-        do {
+        return try await changingAuthentication {
             try await pool.withConnection { c in
-                try c.transaction {
-                    if try c.execute("UPDATE client_configs SET name = ?, config_json = ?, updated_by = ?, updated_at = ? WHERE scope_key = ?",
-                                     binds + [.int(key)]).affectedRows == 0 {
-                        try c.execute("INSERT INTO client_configs (name, config_json, updated_by, updated_at, scope_key, ou_id) VALUES (?, ?, ?, ?, ?, ?)",
-                                      binds + [.int(key), .optional(config.ouID)])
-                    }
+                let sql = active ? "UPDATE devices SET active = 1 WHERE id = ?" : "UPDATE devices SET active = 0, token_hash = NULL WHERE id = ?"
+                guard try c.execute(sql, [.int(id)]).affectedRows == 1,
+                      let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:)) else {
+                    throw StoreError.notFound("device \(id)")
                 }
-            }
-        } catch {
-            throw Self.translate(error, conflict: "the config was written concurrently; retry")
-        }
-        return config
-    }
-
-    public func deleteClientConfig(ouID: Int64) async throws {
-        try await pool.withConnection { c in
-            guard try c.execute("DELETE FROM client_configs WHERE scope_key = ?", [.int(ouID)]).affectedRows == 1 else {
-                throw StoreError.notFound("config for OU \(ouID)")
-            }
-        }
-    }
-
-    /// The config that applies to an OU: its own, else the nearest ancestor's, else the default.
-    public func effectiveClientConfig(ouID: Int64) async throws -> ClientConfigRecord? {
-        try await pool.withConnection { c in
-            var parent: [Int64: Int64] = [:]
-            for row in try c.query("SELECT id, parent_id FROM organization_units") {
-                if let id = row.int("id"), let p = row.int("parent_id") { parent[id] = p }
-            }
-            var chain: [Int64] = []
-            var next: Int64? = ouID
-            while let id = next, !chain.contains(id) { chain.append(id); next = parent[id] }
-            let configs = Dictionary(uniqueKeysWithValues: try c.query("SELECT * FROM client_configs WHERE scope_key IN (\(placeholders(chain.count + 1)))",
-                                                                       (chain + [0]).map(SQLValue.int)).map { (ClientConfigRecord.scopeKey($0.int("ou_id")), ClientConfigRecord(row: $0)) })
-            return (chain + [0]).lazy.compactMap { configs[$0] }.first
-        }
-    }
-}
-
-// MARK: Statistics
-
-extension ResultFilter {
-    /// The conditions on `result_series`: scope (OU, user), device, test type and target; nil
-    /// when there are none.
-    func seriesCondition() -> (sql: String, binds: [SQLValue])? {
-        var series: [String] = []
-        var binds: [SQLValue] = []
-        if let ouIDs {
-            if let userID {
-                // Reporters see their OUs plus their own results.
-                series.append(ouIDs.isEmpty ? "user_id = ?" : "(ou_id IN (\(placeholders(ouIDs.count))) OR user_id = ?)")
-                binds += ouIDs.map(SQLValue.int) + [.int(userID)]
-            } else {
-                series.append("ou_id IN (\(placeholders(ouIDs.count)))")
-                binds += ouIDs.map(SQLValue.int)
-            }
-        } else if let userID {
-            series.append("user_id = ?"); binds.append(.int(userID))
-        }
-        if let v = deviceID { series.append("device_id = ?"); binds.append(.int(v)) }
-        if let v = testType { series.append("test_type = ?"); binds.append(.text(v)) }
-        if let v = target { series.append("target = ?"); binds.append(.text(v)) }
-        return series.isEmpty ? nil : (series.joined(separator: " AND "), binds)
-    }
-
-    /// True when the scope admits no result at all (an OU role whose OUs are gone).
-    var seesNothing: Bool { ouIDs?.isEmpty == true && userID == nil }
-}
-
-extension Store {
-    /// Up to this many series are named in a query by id, so the planner can weigh them (index
-    /// dives) and pick between the series index and a newest-first scan. MariaDB turns longer
-    /// IN lists into a semi-join whose plan sorts every matching row: 16 s for 400k rows.
-    static let namedSeriesLimit = 500
-
-    /// `FROM test_results` conditions for `filter` (its series resolved first), with a statement
-    /// prefix; nil when nothing can match.
-    static func resultWhere(_ filter: ResultFilter, on c: any SQLConnection) throws -> (prefix: String, sql: String, binds: [SQLValue])? {
-        if filter.seesNothing { return nil }
-        var clauses: [String] = []
-        var binds: [SQLValue] = []
-        var prefix = ""
-        if let series = filter.seriesCondition() {
-            let ids = try c.query("SELECT id FROM result_series WHERE \(series.sql) LIMIT \(namedSeriesLimit + 1)", series.binds).compactMap { $0.int(at: 0) }
-            if ids.isEmpty { return nil }
-            if ids.count <= namedSeriesLimit {
-                clauses.append("series_id IN (\(placeholders(ids.count)))")
-                binds += ids.map(SQLValue.int)
-            } else {
-                // Many series: their rows are likely dense, so newest-first with a lookup in the
-                // materialised series set is the plan (MariaDB would otherwise pull the series
-                // table out as a semi-join and sort all their rows). Aggregates gain too: an OU's
-                // 500k rows by target took 4.6 s as a semi-join, 1.7 s so.
-                clauses.append("series_id IN (SELECT id FROM result_series WHERE \(series.sql))")
-                binds += series.binds
-                if c.dialect == .mariadb { prefix = "SET STATEMENT optimizer_switch='semijoin=off' FOR " }
-            }
-        }
-        if let v = filter.since { clauses.append("created_at >= ?"); binds.append(.int(v)) }
-        if let v = filter.until { clauses.append("created_at < ?"); binds.append(.int(v)) }
-        if let v = filter.beforeID { clauses.append("id < ?"); binds.append(.int(v)) }
-        return (prefix, clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "), binds)
-    }
-}
-
-extension Store {
-    /// Count, success rate, mean loss and the metric's mean/min/max and nearest-rank p50/p90/p99 per
-    /// group, all in one SQL statement (window functions: SQLite ≥ 3.25, MariaDB ≥ 10.2).
-    public func statistics(_ query: StatisticsQuery) async throws -> [StatisticsRow] {
-        precondition(StatisticsQuery.metrics.contains(query.metric), "metric is not a whitelisted column")
-        let group: String, order: String
-        switch query.grouping {
-        case .testType: group = "test_type"; order = "a.n DESC, a.g"
-        case .target: group = "target"; order = "a.n DESC, a.g"
-        case .device: group = "COALESCE(device_id, 0)"; order = "a.n DESC, a.g"
-        case .time(let bucket): group = "created_at - (created_at % \(bucket))"; order = "a.g"
-        }
-        let m = query.metric
-        let statement = { @Sendable (filterSQL: String) in """
-            WITH f AS (SELECT \(group) AS g, success, loss_percent, \(m) AS v FROM test_results\(filterSQL)),
-            a AS (SELECT g, COUNT(*) AS n, SUM(success) AS ok, AVG(loss_percent) AS loss, COUNT(v) AS vn, AVG(v) AS vmean, MIN(v) AS vmin, MAX(v) AS vmax
-                  FROM f GROUP BY g),
-            r AS (SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) AS rn, COUNT(*) OVER (PARTITION BY g) AS c FROM f WHERE v IS NOT NULL),
-            p AS (SELECT g, MIN(CASE WHEN rn * 100 >= 50 * c THEN v END) AS p50, MIN(CASE WHEN rn * 100 >= 90 * c THEN v END) AS p90,
-                         MIN(CASE WHEN rn * 100 >= 99 * c THEN v END) AS p99 FROM r GROUP BY g)
-            SELECT a.g AS g, a.n AS n, a.ok AS ok, a.loss AS loss, a.vn AS vn, a.vmean AS vmean, a.vmin AS vmin, a.vmax AS vmax,
-                   p.p50 AS p50, p.p90 AS p90, p.p99 AS p99
-            FROM a LEFT JOIN p ON p.g = a.g ORDER BY \(order) LIMIT ?
-            """ }
-        return try await pool.withConnection { c in
-            guard let (prefix, filterSQL, binds) = try Self.resultWhere(query.filter, on: c) else { return [] }
-            return try c.query(prefix + statement(filterSQL), binds + [.int(Int64(query.limit))]).map { row in
-                StatisticsRow(key: row.string("g") ?? "", count: row.int("n") ?? 0, successes: row.int("ok") ?? 0,
-                              meanLossPercent: row.double("loss"), samples: row.int("vn") ?? 0, mean: row.double("vmean"),
-                              min: row.double("vmin"), max: row.double("vmax"), p50: row.double("p50"), p90: row.double("p90"), p99: row.double("p99"))
+                return device
             }
         }
     }

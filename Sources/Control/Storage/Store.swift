@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where the control plane keeps its data.
 public enum StoreBackend: Sendable, Equatable {
@@ -21,6 +22,10 @@ public enum StoreError: Error, Equatable, Sendable {
 public final class Store: Sendable {
     public let backend: StoreBackend
     let pool: DatabasePool
+    /// Advanced after every committed write that an authentication decision depends on (users,
+    /// their tokens, keys and sessions, devices, units); `CredentialCache` serves only entries read
+    /// under the current value.
+    private let authenticationEpochCounter = Atomic<UInt64>(0)
 
     public var dialect: SQLDialect { pool.dialect }
 
@@ -69,6 +74,17 @@ public final class Store: Sendable {
 
     public func close() { pool.close() }
 
+    /// See `authenticationEpochCounter`.
+    var authenticationEpoch: UInt64 { authenticationEpochCounter.load(ordering: .acquiring) }
+
+    /// Runs a write that changes who a credential proves to be (or whether it proves anything),
+    /// then advances the authentication epoch, whether the write succeeded or not.
+    @discardableResult
+    func changingAuthentication<T>(_ write: () async throws -> T) async rethrows -> T {
+        defer { authenticationEpochCounter.add(1, ordering: .releasing) }
+        return try await write()
+    }
+
     public func ping() async -> Bool {
         (try? await pool.withConnection { connection in
             connection.isAlive() ? try connection.scalar("SELECT 1") == 1 : false
@@ -109,17 +125,19 @@ extension OrganizationUnit {
 
 extension Store {
     public func createOU(name: String, description: String, parentID: Int64?) async throws -> OrganizationUnit {
-        let now = WallClock.nowMillis()
-        do {
-            return try await pool.transaction { c in
-                if let parentID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(parentID)]) == 0 {
-                    throw StoreError.invalid(field: "parent_id", message: "organisation unit \(parentID) does not exist")
+        return try await changingAuthentication {
+            let now = WallClock.nowMillis()
+            do {
+                return try await pool.transaction { c in
+                    if let parentID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(parentID)]) == 0 {
+                        throw StoreError.invalid(field: "parent_id", message: "organisation unit \(parentID) does not exist")
+                    }
+                    let r = try c.execute("INSERT INTO organization_units (parent_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                                          [.optional(parentID), .text(name), .text(description), .int(now), .int(now)])
+                    return OrganizationUnit(id: r.lastInsertID, parentID: parentID, name: name, description: description, createdAt: now, updatedAt: now)
                 }
-                let r = try c.execute("INSERT INTO organization_units (parent_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                                      [.optional(parentID), .text(name), .text(description), .int(now), .int(now)])
-                return OrganizationUnit(id: r.lastInsertID, parentID: parentID, name: name, description: description, createdAt: now, updatedAt: now)
-            }
-        } catch { throw Self.translate(error, conflict: "organisation unit exists") }
+            } catch { throw Self.translate(error, conflict: "organisation unit exists") }
+        }
     }
 
     public func ou(_ id: Int64) async throws -> OrganizationUnit? {
@@ -136,49 +154,53 @@ extension Store {
 
     /// Moves or renames a unit; refuses to make a unit its own ancestor.
     public func updateOU(_ id: Int64, name: String?, description: String?, parentID: Int64??) async throws -> OrganizationUnit {
-        try await pool.transaction { c in
-            guard var unit = try c.query("SELECT * FROM organization_units WHERE id = ?", [.int(id)]).first.map(OrganizationUnit.init(row:)) else {
-                throw StoreError.notFound("organisation unit \(id)")
-            }
-            if let name { unit.name = name }
-            if let description { unit.description = description }
-            if let parentID {
-                if let newParent = parentID {
-                    let all = try c.query("SELECT id, parent_id FROM organization_units")
-                    var parentOf: [Int64: Int64] = [:]
-                    for row in all { if let p = row.int("parent_id") { parentOf[row.int("id")!] = p } }
-                    guard all.contains(where: { $0.int("id") == newParent }) else {
-                        throw StoreError.invalid(field: "parent_id", message: "organisation unit \(newParent) does not exist")
-                    }
-                    var cursor: Int64? = newParent
-                    while let current = cursor {
-                        if current == id { throw StoreError.invalid(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
-                        cursor = parentOf[current]
-                    }
+        return try await changingAuthentication {
+            try await pool.transaction { c in
+                guard var unit = try c.query("SELECT * FROM organization_units WHERE id = ?", [.int(id)]).first.map(OrganizationUnit.init(row:)) else {
+                    throw StoreError.notFound("organisation unit \(id)")
                 }
-                unit.parentID = parentID
+                if let name { unit.name = name }
+                if let description { unit.description = description }
+                if let parentID {
+                    if let newParent = parentID {
+                        let all = try c.query("SELECT id, parent_id FROM organization_units")
+                        var parentOf: [Int64: Int64] = [:]
+                        for row in all { if let p = row.int("parent_id") { parentOf[row.int("id")!] = p } }
+                        guard all.contains(where: { $0.int("id") == newParent }) else {
+                            throw StoreError.invalid(field: "parent_id", message: "organisation unit \(newParent) does not exist")
+                        }
+                        var cursor: Int64? = newParent
+                        while let current = cursor {
+                            if current == id { throw StoreError.invalid(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
+                            cursor = parentOf[current]
+                        }
+                    }
+                    unit.parentID = parentID
+                }
+                unit.updatedAt = WallClock.nowMillis()
+                try c.execute("UPDATE organization_units SET name = ?, description = ?, parent_id = ?, updated_at = ? WHERE id = ?",
+                              [.text(unit.name), .text(unit.description), .optional(unit.parentID), .int(unit.updatedAt), .int(id)])
+                return unit
             }
-            unit.updatedAt = WallClock.nowMillis()
-            try c.execute("UPDATE organization_units SET name = ?, description = ?, parent_id = ?, updated_at = ? WHERE id = ?",
-                          [.text(unit.name), .text(unit.description), .optional(unit.parentID), .int(unit.updatedAt), .int(id)])
-            return unit
         }
     }
 
     /// Deletes an empty unit: no child units, users, devices or enrollment secrets.
     public func deleteOU(_ id: Int64) async throws {
-        try await pool.transaction { c in
-            guard try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(id)]) == 1 else {
-                throw StoreError.notFound("organisation unit \(id)")
-            }
-            for (table, what) in [("organization_units WHERE parent_id", "child units"), ("users WHERE ou_id", "users"),
-                                  ("devices WHERE ou_id", "devices"), ("enrollment_secrets WHERE revoked_at IS NULL AND ou_id", "enrollment secrets")] {
-                if try c.scalar("SELECT COUNT(*) FROM \(table) = ?", [.int(id)]) ?? 0 > 0 {
-                    throw StoreError.conflict("organisation unit \(id) still has \(what)")
+        try await changingAuthentication {
+            try await pool.transaction { c in
+                guard try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(id)]) == 1 else {
+                    throw StoreError.notFound("organisation unit \(id)")
                 }
+                for (table, what) in [("organization_units WHERE parent_id", "child units"), ("users WHERE ou_id", "users"),
+                                      ("devices WHERE ou_id", "devices"), ("enrollment_secrets WHERE revoked_at IS NULL AND ou_id", "enrollment secrets")] {
+                    if try c.scalar("SELECT COUNT(*) FROM \(table) = ?", [.int(id)]) ?? 0 > 0 {
+                        throw StoreError.conflict("organisation unit \(id) still has \(what)")
+                    }
+                }
+                try c.execute("DELETE FROM enrollment_secrets WHERE ou_id = ?", [.int(id)])
+                try c.execute("DELETE FROM organization_units WHERE id = ?", [.int(id)])
             }
-            try c.execute("DELETE FROM enrollment_secrets WHERE ou_id = ?", [.int(id)])
-            try c.execute("DELETE FROM organization_units WHERE id = ?", [.int(id)])
         }
     }
 }
@@ -259,45 +281,51 @@ extension Store {
     }
 
     public func updateUser(_ id: Int64, _ changes: UserChanges) async throws -> User {
-        do {
-            return try await pool.transaction { c in
-                guard var user = try Self.user(id, on: c) else {
-                    throw StoreError.notFound("user \(id)")
+        return try await changingAuthentication {
+            do {
+                return try await pool.transaction { c in
+                    guard var user = try Self.user(id, on: c) else {
+                        throw StoreError.notFound("user \(id)")
+                    }
+                    if let email = changes.email { user.email = email }
+                    if let role = changes.role { user.role = role }
+                    if let ouID = changes.ouID { user.ouID = ouID }
+                    if let active = changes.active { user.active = active }
+                    user.updatedAt = WallClock.nowMillis()
+                    try c.execute("UPDATE users SET email = ?, role = ?, ou_id = ?, active = ?, updated_at = ? WHERE id = ?",
+                                  [.optional(user.email), .text(user.role.rawValue), .optional(user.ouID), .bool(user.active), .int(user.updatedAt), .int(id)])
+                    if !user.active {
+                        try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                        try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                    }
+                    return user
                 }
-                if let email = changes.email { user.email = email }
-                if let role = changes.role { user.role = role }
-                if let ouID = changes.ouID { user.ouID = ouID }
-                if let active = changes.active { user.active = active }
-                user.updatedAt = WallClock.nowMillis()
-                try c.execute("UPDATE users SET email = ?, role = ?, ou_id = ?, active = ?, updated_at = ? WHERE id = ?",
-                              [.optional(user.email), .text(user.role.rawValue), .optional(user.ouID), .bool(user.active), .int(user.updatedAt), .int(id)])
-                if !user.active {
-                    try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
-                    try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
-                }
-                return user
-            }
-        } catch { throw Self.translate(error, conflict: "a user with this email exists") }
+            } catch { throw Self.translate(error, conflict: "a user with this email exists") }
+        }
     }
 
     public func deleteUser(_ id: Int64) async throws {
-        try await pool.transaction { c in
-            guard try c.execute("DELETE FROM users WHERE id = ?", [.int(id)]).affectedRows == 1 else {
-                throw StoreError.notFound("user \(id)")
+        try await changingAuthentication {
+            try await pool.transaction { c in
+                guard try c.execute("DELETE FROM users WHERE id = ?", [.int(id)]).affectedRows == 1 else {
+                    throw StoreError.notFound("user \(id)")
+                }
             }
         }
     }
 
     /// Sets a new password hash and revokes every token and session the user had.
     public func setPassword(_ id: Int64, hash: String) async throws {
-        try await pool.transaction { c in
-            let now = WallClock.nowMillis()
-            guard try c.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = 0, updated_at = ? WHERE id = ?",
-                                [.text(hash), .int(now), .int(now), .int(id)]).affectedRows == 1 else {
-                throw StoreError.notFound("user \(id)")
+        try await changingAuthentication {
+            try await pool.transaction { c in
+                let now = WallClock.nowMillis()
+                guard try c.execute("UPDATE users SET password_hash = ?, password_changed_at = ?, failed_logins = 0, locked_until = 0, updated_at = ? WHERE id = ?",
+                                    [.text(hash), .int(now), .int(now), .int(id)]).affectedRows == 1 else {
+                    throw StoreError.notFound("user \(id)")
+                }
+                try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
             }
-            try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
-            try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
         }
     }
 
@@ -311,29 +339,37 @@ extension Store {
     }
 
     public func recordLoginSuccess(_ id: Int64) async throws {
-        try await pool.withConnection { c in
-            try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(WallClock.nowMillis()), .int(id)])
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(WallClock.nowMillis()), .int(id)])
+            }
         }
     }
 
     public func setPendingMFASecret(_ id: Int64, sealed: [UInt8]) async throws {
-        try await pool.withConnection { c in
-            try c.execute("UPDATE users SET mfa_pending_secret = ?, updated_at = ? WHERE id = ?", [.blob(sealed), .int(WallClock.nowMillis()), .int(id)])
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                try c.execute("UPDATE users SET mfa_pending_secret = ?, updated_at = ? WHERE id = ?", [.blob(sealed), .int(WallClock.nowMillis()), .int(id)])
+            }
         }
     }
 
     /// Moves the pending secret into place once a code has been verified against it.
     public func enableMFA(_ id: Int64, step: Int64) async throws {
-        try await pool.withConnection { c in
-            try c.execute("UPDATE users SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, mfa_enabled = 1, mfa_last_step = ?, updated_at = ? WHERE id = ? AND mfa_pending_secret IS NOT NULL",
-                          [.int(step), .int(WallClock.nowMillis()), .int(id)])
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                try c.execute("UPDATE users SET mfa_secret = mfa_pending_secret, mfa_pending_secret = NULL, mfa_enabled = 1, mfa_last_step = ?, updated_at = ? WHERE id = ? AND mfa_pending_secret IS NOT NULL",
+                              [.int(step), .int(WallClock.nowMillis()), .int(id)])
+            }
         }
     }
 
     public func disableMFA(_ id: Int64) async throws {
-        try await pool.withConnection { c in
-            try c.execute("UPDATE users SET mfa_secret = NULL, mfa_pending_secret = NULL, mfa_enabled = 0, mfa_last_step = 0, updated_at = ? WHERE id = ?",
-                          [.int(WallClock.nowMillis()), .int(id)])
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                try c.execute("UPDATE users SET mfa_secret = NULL, mfa_pending_secret = NULL, mfa_enabled = 0, mfa_last_step = 0, updated_at = ? WHERE id = ?",
+                              [.int(WallClock.nowMillis()), .int(id)])
+            }
         }
     }
 
@@ -361,16 +397,27 @@ extension Store {
         try await pool.withConnection { c in try Self.tokenIsActive(c, jti: jti, now: now) }
     }
 
-    /// A bearer token's check in one trip to the database thread: whether it
-    /// is active, and (when it is) its user.
-    public func tokenUser(jti: String, userID: Int64, now: Int64) async throws -> (active: Bool, user: User?) {
-        // One round trip a request: a row means the token is active; its user columns are NULL
-        // when the user is gone.
+    /// A bearer token's check in one trip to the database thread: whether it is active, and
+    /// (when it is) its user and the units that user's role reaches.
+    public func tokenUser(jti: String, userID: Int64, now: Int64) async throws -> (active: Bool, user: User?, scope: Scope) {
+        // A row means the token is active; its user columns are NULL when the user is gone.
         try await pool.withConnection { c in
             guard let row = try c.query("SELECT u.* FROM issued_tokens t LEFT JOIN users u ON u.id = ? WHERE t.jti = ? AND t.revoked = 0 AND t.expires_at > ?",
-                                        [.int(userID), .text(jti), .int(now)]).first else { return (false, nil) }
-            return (true, row.int("id") == nil ? nil : User(row: row))
+                                        [.int(userID), .text(jti), .int(now)]).first else { return (false, nil, Scope(ouIDs: [])) }
+            let user = row.int("id") == nil ? nil : User(row: row)
+            return (true, user, try Self.scope(of: user, on: c))
         }
+    }
+
+    /// The units `user`'s role reaches.
+    public func scope(of user: User) async throws -> Scope {
+        try await pool.withConnection { c in try Self.scope(of: user, on: c) }
+    }
+
+    /// The units `user`'s role reaches, on a connection the caller holds (the credential check's
+    /// own trip): the unit table is read only for OU roles.
+    static func scope(of user: User?, on c: any SQLConnection) throws -> Scope {
+        try Scope.of(user) { try c.query("SELECT * FROM organization_units ORDER BY id").map(OrganizationUnit.init(row:)) }
     }
 
     private static func tokenIsActive(_ c: SQLConnection, jti: String, now: Int64) throws -> Bool {
@@ -378,13 +425,17 @@ extension Store {
     }
 
     public func revokeToken(jti: String) async throws {
-        try await pool.withConnection { c in try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE jti = ?", [.text(jti)]) }
+        try await changingAuthentication {
+            try await pool.withConnection { c in try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE jti = ?", [.text(jti)]) }
+        }
     }
 
     public func revokeTokens(userID: Int64) async throws {
-        try await pool.withConnection { c in
-            try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(userID)])
-            try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(userID)])
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(userID)])
+                try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(userID)])
+            }
         }
     }
 }
@@ -415,8 +466,8 @@ extension Store {
         }
     }
 
-    /// The live key with this hash and its owner; marks it used.
-    public func authenticateAPIKey(hash: String) async throws -> (APIKeyRecord, User)? {
+    /// The live key with this hash, its owner and the owner's scope; marks it used.
+    public func authenticateAPIKey(hash: String) async throws -> (key: APIKeyRecord, user: User, scope: Scope)? {
         try await pool.withConnection { c in
             guard let key = try c.query("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first.map(APIKeyRecord.init(row:)),
                   let user = try Self.user(key.userID, on: c) else { return nil }
@@ -425,15 +476,17 @@ extension Store {
             if (key.lastUsedAt ?? 0) < now - 60_000 {
                 try c.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(key.id)])
             }
-            return (key, user)
+            return (key, user, try Self.scope(of: user, on: c))
         }
     }
 
     public func revokeAPIKey(id: Int64, userID: Int64) async throws {
-        try await pool.withConnection { c in
-            guard try c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
-                                [.int(WallClock.nowMillis()), .int(id), .int(userID)]).affectedRows == 1 else {
-                throw StoreError.notFound("API key \(id)")
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                guard try c.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL",
+                                    [.int(WallClock.nowMillis()), .int(id), .int(userID)]).affectedRows == 1 else {
+                    throw StoreError.notFound("API key \(id)")
+                }
             }
         }
     }
@@ -533,15 +586,28 @@ extension Store {
     }
 
     public func activeSession(idHash: String, now: Int64) async throws -> WebSession? {
+        try await pool.withConnection { c in try Self.activeSession(idHash: idHash, now: now, on: c) }
+    }
+
+    private static func activeSession(idHash: String, now: Int64, on c: any SQLConnection) throws -> WebSession? {
+        try c.query("SELECT user_id, csrf_hash, expires_at FROM web_sessions WHERE id = ? AND revoked = 0 AND expires_at > ?",
+                    [.text(idHash), .int(now)]).first.map {
+            WebSession(userID: $0.int("user_id") ?? 0, csrfHash: $0.string("csrf_hash") ?? "", expiresAt: $0.int("expires_at") ?? 0)
+        }
+    }
+
+    /// A cookie session's check in one trip: the live session, its user and the user's scope.
+    public func sessionUser(idHash: String, now: Int64) async throws -> (session: WebSession, user: User?, scope: Scope)? {
         try await pool.withConnection { c in
-            try c.query("SELECT user_id, csrf_hash, expires_at FROM web_sessions WHERE id = ? AND revoked = 0 AND expires_at > ?",
-                        [.text(idHash), .int(now)]).first.map {
-                WebSession(userID: $0.int("user_id") ?? 0, csrfHash: $0.string("csrf_hash") ?? "", expiresAt: $0.int("expires_at") ?? 0)
-            }
+            guard let session = try Self.activeSession(idHash: idHash, now: now, on: c) else { return nil }
+            let user = try Self.user(session.userID, on: c)
+            return (session, user, try Self.scope(of: user, on: c))
         }
     }
 
     public func revokeSession(idHash: String) async throws {
-        try await pool.withConnection { c in try c.execute("UPDATE web_sessions SET revoked = 1 WHERE id = ?", [.text(idHash)]) }
+        try await changingAuthentication {
+            try await pool.withConnection { c in try c.execute("UPDATE web_sessions SET revoked = 1 WHERE id = ?", [.text(idHash)]) }
+        }
     }
 }

@@ -6,25 +6,18 @@ import HTTPTypes
 struct AuthController {
     let services: ControlServices
 
-    static func userJSON(_ user: User) -> [String: Any] {
-        ["id": user.id, "username": user.username, "email": JSONResponse.optional(user.email), "role": user.role.rawValue,
-         "ou_id": JSONResponse.optional(user.ouID), "active": user.active, "mfa_enabled": user.mfaEnabled,
-         "created_at": JSONResponse.timestamp(user.createdAt), "last_login_at": JSONResponse.timestamp(user.lastLoginAt)]
-    }
-
     func register(_ routes: inout Routes) {
         let services = self.services
         routes.on("login") { request, context, operation in
             var request = request
-            let body = try await request.json(operation)
-            let user = try await services.checkPassword(username: body.string("username")!, password: body.string("password")!,
-                                                        mfaCode: body.string("mfa_code"), source: context.remoteAddress, allowMFA: true)
+            let body = try await request.decode(LoginRequest.self, operation)
+            let user = try await services.login.checkPassword(username: body.username, password: body.password,
+                                                              mfaCode: body.mfaCode, source: context.remoteAddress, allowMFA: true)
             let issued = try await services.tokens.issue(userID: user.id)
             try await services.store.recordToken(jti: issued.jti, userID: user.id, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
-            var response: [String: Any] = ["token": issued.token, "token_type": "Bearer",
-                                           "expires_in": (issued.expiresAt - issued.issuedAt) / 1000, "user": Self.userJSON(user)]
+            var response = LoginResponse(token: issued.token, expiresIn: (issued.expiresAt - issued.issuedAt) / 1000, user: UserBody(user))
             var headers: HTTPFields = [:]
-            if body.bool("session") == true {
+            if body.session == true {
                 let sessionID = Secrets.randomHex(bytes: 32), csrf = Secrets.randomHex(bytes: 32)
                 let lifetime = services.configuration.sessionLifetime.components.seconds
                 try await services.store.createSession(idHash: Secrets.sha256Hex(sessionID), userID: user.id, csrfHash: Secrets.sha256Hex(csrf),
@@ -32,15 +25,15 @@ struct AuthController {
                 let cookie = Cookie(name: AuthenticationMiddleware.sessionCookie, value: sessionID, maxAge: Int(lifetime), path: "/",
                                     secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
                 headers[.setCookie] = cookie.description
-                response["csrf_token"] = csrf
+                response.csrfToken = csrf
             }
             await services.audit(actor: "user:\(user.username)", userID: user.id, action: "login", subject: user.username,
                                  source: context.remoteAddress, detail: user.mfaEnabled ? "with MFA" : "")
-            return JSONResponse.make(response, headers: headers)
+            return JSONResponse.encode(response, headers: headers)
         }
 
         routes.on("logout") { _, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             switch principal.credential {
             case .token(let jti): try await services.store.revokeToken(jti: jti)
             case .session(let id): try await services.store.revokeSession(idHash: id)
@@ -51,74 +44,74 @@ struct AuthController {
             if case .session = principal.credential {
                 headers[.setCookie] = "\(AuthenticationMiddleware.sessionCookie)=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
             }
-            return JSONResponse.make(["message": "logged out"], headers: headers)
+            return JSONResponse.encode(MessageResponse("logged out"), headers: headers)
         }
 
         routes.on("whoami") { _, context, _ in
-            guard let user = try context.caller.user else { throw APIError.forbidden("server keys have no user") }
-            return JSONResponse.make(Self.userJSON(user))
+            guard let user = try context.caller().user else { throw APIError.forbidden("server keys have no user") }
+            return JSONResponse.encode(UserBody(user))
         }
 
         routes.on("changePassword") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no password") }
-            let body = try await request.json(operation)
-            guard try await services.hasher.verify(body.string("current_password")!, hash: user.passwordHash) else {
+            let body = try await request.decode(ChangePasswordRequest.self, operation)
+            guard try await services.hasher.verify(body.currentPassword, hash: user.passwordHash) else {
                 await services.audit(principal, "password.change", subject: user.username, source: context.remoteAddress, outcome: "failure")
                 throw APIError.invalid("current_password", "is wrong")
             }
-            let new = body.string("new_password")!
+            let new = body.newPassword
             if let problem = PasswordPolicy.problem(with: new, username: user.username) { throw APIError.invalid("new_password", problem) }
             try await services.store.setPassword(user.id, hash: try await services.hasher.hash(new))
             await services.audit(principal, "password.change", subject: user.username, source: context.remoteAddress)
-            return JSONResponse.make(["message": "password changed; every token and session of this account was revoked"])
+            return JSONResponse.encode(MessageResponse("password changed; every token and session of this account was revoked"))
         }
 
         routes.on("mfaSetup") { _, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no MFA") }
             if user.mfaEnabled { throw APIError.conflict("MFA is already enabled; disable it first") }
             let secret = TOTPAuthenticator.newSecret()
             try await services.store.setPendingMFASecret(user.id, sealed: try services.secretBox.seal(Array(secret.utf8)))
             await services.audit(principal, "mfa.setup", subject: user.username, source: context.remoteAddress)
-            return JSONResponse.make(["secret": TOTPAuthenticator.displaySecret(secret),
-                                      "otpauth_uri": TOTPAuthenticator.uri(secret: secret, account: user.username)])
+            return JSONResponse.encode(MFASetupResponse(secret: TOTPAuthenticator.displaySecret(secret),
+                                                        otpauthURI: TOTPAuthenticator.uri(secret: secret, account: user.username)))
         }
 
         routes.on("mfaVerify") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no MFA") }
-            let body = try await request.json(operation)
+            let body = try await request.decode(MFACodeRequest.self, operation)
             guard let sealed = user.mfaPendingSecret else { throw APIError.conflict("no MFA setup in progress; call /api/v1/auth/mfa/setup") }
             let secret = String(decoding: try services.secretBox.open(sealed), as: UTF8.self)
-            guard let step = TOTPAuthenticator.verify(code: body.string("code")!, secret: secret) else {
+            guard let step = TOTPAuthenticator.verify(code: body.code, secret: secret) else {
                 await services.audit(principal, "mfa.enable", subject: user.username, source: context.remoteAddress, outcome: "failure")
                 throw APIError.invalid("code", "does not match the new secret")
             }
             try await services.store.enableMFA(user.id, step: step)
             await services.audit(principal, "mfa.enable", subject: user.username, source: context.remoteAddress)
-            return JSONResponse.make(["message": "MFA enabled"])
+            return JSONResponse.encode(MessageResponse("MFA enabled"))
         }
 
         routes.on("mfaDisable") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no MFA") }
-            let body = try await request.json(operation)
+            let body = try await request.decode(MFADisableRequest.self, operation)
             guard user.mfaEnabled, let sealed = user.mfaSecret else { throw APIError.conflict("MFA is not enabled") }
-            guard try await services.hasher.verify(body.string("password")!, hash: user.passwordHash) else {
+            guard try await services.hasher.verify(body.password, hash: user.passwordHash) else {
                 throw APIError.invalid("password", "is wrong")
             }
             let secret = String(decoding: try services.secretBox.open(sealed), as: UTF8.self)
-            guard let step = TOTPAuthenticator.verify(code: body.string("code")!, secret: secret),
+            guard let step = TOTPAuthenticator.verify(code: body.code, secret: secret),
                   try await services.store.consumeTOTPStep(user.id, step: step) else {
                 throw APIError.invalid("code", "is wrong or already used")
             }
             try await services.store.disableMFA(user.id)
             await services.audit(principal, "mfa.disable", subject: user.username, source: context.remoteAddress)
-            return JSONResponse.make(["message": "MFA disabled"])
+            return JSONResponse.encode(MessageResponse("MFA disabled"))
         }
     }
 }

@@ -6,19 +6,13 @@ import Hummingbird
 struct ConfigsController {
     let services: ControlServices
 
-    static func json(_ config: ClientConfigRecord) -> [String: Any] {
-        ["ou_id": JSONResponse.optional(config.ouID), "name": config.name,
-         "config": (try? JSONSerialization.jsonObject(with: Data(config.configJSON.utf8))) ?? [:],
-         "updated_at": JSONResponse.timestamp(config.updatedAt), "updated_by": JSONResponse.optional(config.updatedBy)]
-    }
-
     func register(_ routes: inout Routes) {
         let services = self.services
 
         @Sendable func ouInScope(_ context: ControlContext) async throws -> (Principal, Int64) {
-            let principal = try context.caller
+            let principal = try context.caller()
             let id = try context.pathID()
-            guard try await services.scope(of: principal).contains(id), try await services.store.ou(id) != nil else {
+            guard principal.scope.contains(id), try await services.store.ou(id) != nil else {
                 throw APIError.notFound("organisation unit \(id)")
             }
             return (principal, id)
@@ -26,31 +20,29 @@ struct ConfigsController {
 
         @Sendable func put(_ request: Request, _ context: ControlContext, _ operation: APIOperation, ouID: Int64?, principal: Principal) async throws -> Response {
             var request = request
-            let body = try await request.json(operation)
+            let body = try await request.decode(PutClientConfigRequest.self, operation)
             // Stored normalised (sorted keys), so equal configs read back alike.
-            let document = body["config"]?.foundationValue ?? [:]
-            let data = try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys])
             let record = try await services.store.putClientConfig(ClientConfigRecord(
-                ouID: ouID, name: body.string("name")!, configJSON: String(decoding: data, as: UTF8.self),
+                ouID: ouID, name: body.name, configJSON: try body.config.storedJSON(),
                 updatedBy: principal.user?.id, updatedAt: WallClock.nowMillis()))
             await services.audit(principal, "config.put", subject: ouID.map { "ou:\($0)" } ?? "default", source: context.remoteAddress, detail: record.name)
-            return JSONResponse.make(Self.json(record))
+            return JSONResponse.encode(ClientConfigBody(record, config: body.config))
         }
 
         routes.on("listConfigs") { _, context, _ in
-            let scope = try await services.scope(of: try context.caller)
+            let scope = try context.caller().scope
             let configs = try await services.store.clientConfigs(ouIDs: scope.ouIDs.map(Array.init))
-            return JSONResponse.make(["configs": configs.map(Self.json)])
+            return JSONResponse.encode(ClientConfigList(try configs.map { try ClientConfigBody($0) }))
         }
 
         routes.on("getDefaultConfig") { _, _, _ in
             guard let config = try await services.store.clientConfig(ouID: nil) else { throw APIError.notFound("default config") }
-            return JSONResponse.make(Self.json(config))
+            return JSONResponse.encode(try ClientConfigBody(config))
         }
 
         routes.on("putDefaultConfig") { request, context, operation in
-            let principal = try context.caller
-            guard try await services.scope(of: principal) == .everything else {
+            let principal = try context.caller()
+            guard principal.scope == .everything else {
                 throw APIError.forbidden("only global administrators change the default config")
             }
             return try await put(request, context, operation, ouID: nil, principal: principal)
@@ -59,7 +51,7 @@ struct ConfigsController {
         routes.on("getOUConfig") { _, context, _ in
             let (_, id) = try await ouInScope(context)
             guard let config = try await services.store.clientConfig(ouID: id) else { throw APIError.notFound("config of OU \(id)") }
-            return JSONResponse.make(Self.json(config))
+            return JSONResponse.encode(try ClientConfigBody(config))
         }
 
         routes.on("putOUConfig") { request, context, operation in

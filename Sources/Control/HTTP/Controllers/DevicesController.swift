@@ -6,34 +6,21 @@ import Hummingbird
 struct DevicesController {
     let services: ControlServices
 
-    static func json(_ device: Device, now: Int64 = WallClock.nowMillis()) -> [String: Any] {
-        ["id": device.id, "serial": device.serial, "hostname": device.hostname, "os": device.os, "os_version": device.osVersion,
-         "client_type": device.clientType, "client_version": device.clientVersion, "ou_id": device.ouID, "active": device.active,
-         "status": device.status(now: now).rawValue, "enrolled_at": JSONResponse.timestamp(device.enrolledAt),
-         "enrolled_address": device.enrolledAddress, "last_seen_at": JSONResponse.timestamp(device.lastSeenAt)]
-    }
-
-    static func json(_ secret: EnrollmentSecretRecord) -> [String: Any] {
-        ["id": secret.id, "ou_id": secret.ouID, "name": secret.name, "prefix": secret.prefix, "created_at": JSONResponse.timestamp(secret.createdAt),
-         "expires_at": JSONResponse.timestamp(secret.expiresAt), "max_uses": JSONResponse.optional(secret.maxUses), "uses": secret.uses,
-         "revoked_at": JSONResponse.timestamp(secret.revokedAt)]
-    }
-
     func register(_ routes: inout Routes) {
         let services = self.services
 
         /// The device if it is in the caller's scope; 404 otherwise (no existence oracle).
         @Sendable func visibleDevice(_ context: ControlContext) async throws -> (Principal, Device) {
-            let principal = try context.caller
+            let principal = try context.caller()
             let id = try context.pathID()
-            guard let device = try await services.store.device(id), try await services.scope(of: principal).contains(device.ouID) else {
+            guard let device = try await services.store.device(id), principal.scope.contains(device.ouID) else {
                 throw APIError.notFound("device \(id)")
             }
             return (principal, device)
         }
 
         routes.on("listDevices") { request, context, _ in
-            let scope = try await services.scope(of: try context.caller)
+            let scope = try context.caller().scope
             var query = DeviceQuery()
             query.limit = try request.queryInt("limit", default: 50, range: 1...1000)
             query.offset = try request.queryInt("offset", default: 0, range: 0...Int(Int32.max))
@@ -55,19 +42,17 @@ struct DevicesController {
             }
             let now = WallClock.nowMillis()
             let (devices, total) = try await services.store.listDevices(query, now: now)
-            return JSONResponse.make(["devices": devices.map { Self.json($0, now: now) }, "total": total, "limit": query.limit, "offset": query.offset])
+            return JSONResponse.encode(DeviceList(devices: devices.map { DeviceBody($0, now: now) }, total: total, limit: query.limit, offset: query.offset))
         }
 
         routes.on("deviceSummary") { _, context, _ in
-            let scope = try await services.scope(of: try context.caller)
+            let scope = try context.caller().scope
             let summary = try await services.store.deviceSummary(ouIDs: scope.ouIDs.map(Array.init))
-            var json: [String: Any] = ["total": summary.total, "active": summary.active, "inactive": summary.inactive]
-            for status in DeviceStatus.allCases { json[status.rawValue] = summary.byStatus[status] ?? 0 }
-            return JSONResponse.make(json)
+            return JSONResponse.encode(DeviceSummaryBody(summary))
         }
 
         routes.on("getDevice") { _, context, _ in
-            JSONResponse.make(Self.json(try await visibleDevice(context).1))
+            JSONResponse.encode(DeviceBody(try await visibleDevice(context).1))
         }
 
         for (id, active) in [("deactivateDevice", false), ("reactivateDevice", true)] {
@@ -76,39 +61,37 @@ struct DevicesController {
                 let updated = try await services.store.setDeviceActive(device.id, active)
                 await services.audit(principal, active ? "device.reactivate" : "device.deactivate", subject: "device:\(device.id)",
                                      source: context.remoteAddress, detail: device.serial)
-                return JSONResponse.make(Self.json(updated))
+                return JSONResponse.encode(DeviceBody(updated))
             }
         }
 
         routes.on("listEnrollmentSecrets") { _, context, _ in
-            let scope = try await services.scope(of: try context.caller)
+            let scope = try context.caller().scope
             let secrets = try await services.store.enrollmentSecrets(ouIDs: scope.ouIDs.map(Array.init))
-            return JSONResponse.make(["enrollment_secrets": secrets.map(Self.json)])
+            return JSONResponse.encode(EnrollmentSecretList(secrets.map { EnrollmentSecretBody($0) }))
         }
 
         routes.on("createEnrollmentSecret") { request, context, operation in
             var request = request
-            let principal = try context.caller
-            let body = try await request.json(operation)
-            let ouID = body.int("ou_id")!
-            guard try await services.scope(of: principal).contains(ouID) else { throw APIError.forbidden("OU \(ouID) is outside your scope") }
+            let principal = try context.caller()
+            let body = try await request.decode(CreateEnrollmentSecretRequest.self, operation)
+            let ouID = body.ouID
+            guard principal.scope.contains(ouID) else { throw APIError.forbidden("OU \(ouID) is outside your scope") }
             guard try await services.store.ou(ouID) != nil else { throw APIError.invalid("ou_id", "no such organisation unit") }
             let secret = Secrets.randomHex(bytes: 32)
             let record = try await services.store.createEnrollmentSecret(
-                ouID: ouID, name: body.string("name")!, prefix: String(secret.prefix(8)), hash: Secrets.sha256Hex(secret),
-                createdBy: principal.user?.id, expiresAt: body.int("expires_in_seconds").map { WallClock.nowMillis() + $0 * 1000 },
-                maxUses: body.int("max_uses"))
+                ouID: ouID, name: body.name, prefix: String(secret.prefix(8)), hash: Secrets.sha256Hex(secret),
+                createdBy: principal.user?.id, expiresAt: body.expiresInSeconds.map { WallClock.nowMillis() + $0 * 1000 },
+                maxUses: body.maxUses)
             await services.audit(principal, "enrollment_secret.create", subject: "enrollment_secret:\(record.id)", source: context.remoteAddress,
                                  detail: "ou \(ouID), prefix \(record.prefix)")
-            var json = Self.json(record)
-            json["secret"] = secret
-            return JSONResponse.make(json, status: .created)
+            return JSONResponse.encode(EnrollmentSecretBody(record, secret: secret), status: .created)
         }
 
         routes.on("revokeEnrollmentSecret") { _, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             let id = try context.pathID()
-            guard let secret = try await services.store.enrollmentSecret(id), try await services.scope(of: principal).contains(secret.ouID) else {
+            guard let secret = try await services.store.enrollmentSecret(id), principal.scope.contains(secret.ouID) else {
                 throw APIError.notFound("enrollment secret \(id)")
             }
             try await services.store.revokeEnrollmentSecret(id)
@@ -119,18 +102,13 @@ struct DevicesController {
         routes.on("enroll") { request, context, operation in
             var request = request
             let source = context.remoteAddress
-            if let refusal = services.throttled(source) { throw refusal }
-            let body = try await request.json(operation)
-            var info = DeviceInfo(serial: body.string("serial")!)
-            info.hostname = body.string("hostname") ?? ""
-            info.os = body.string("os") ?? ""
-            info.osVersion = body.string("os_version") ?? ""
-            info.clientType = body.string("client_type") ?? ""
-            info.clientVersion = body.string("client_version") ?? ""
+            if let refusal = services.login.throttled(source) { throw refusal }
+            let body = try await request.decode(EnrollRequest.self, operation)
+            let info = body.info
             let token = DeviceTokens.generate()
             let outcome: (device: Device, created: Bool)
             do {
-                outcome = try await services.store.enroll(secretHash: Secrets.sha256Hex(body.string("secret")!), info: info,
+                outcome = try await services.store.enroll(secretHash: Secrets.sha256Hex(body.secret), info: info,
                                                           tokenHash: Secrets.sha256Hex(token), address: source)
             } catch let error as Store.EnrollmentError {
                 let (status, code, message): (HTTPResponse.Status, String, String) = switch error {
@@ -138,31 +116,32 @@ struct DevicesController {
                 case .otherOU: (.conflict, "conflict", "serial \(info.serial) is enrolled in another organisation unit")
                 case .deactivated: (.forbidden, "deactivated", "device \(info.serial) is deactivated; an administrator must reactivate it")
                 }
-                if error == .badSecret { services.throttle.recordFailure(source) }
+                if error == .badSecret { services.login.throttle.recordFailure(source) }
                 await services.audit(actor: "device:\(info.serial)", userID: nil, action: "device.enroll", subject: "serial:\(info.serial)",
                                      source: source, outcome: "failure", detail: code)
                 throw APIError(status, code, message)
             }
             await services.audit(actor: "device:\(info.serial)", userID: nil, action: outcome.created ? "device.enroll" : "device.reenroll",
                                  subject: "device:\(outcome.device.id)", source: source, detail: "ou \(outcome.device.ouID)")
-            return JSONResponse.make(["device": Self.json(outcome.device), "token": token], status: outcome.created ? .created : .ok)
+            return JSONResponse.encode(EnrollmentResponse(device: DeviceBody(outcome.device), token: token), status: outcome.created ? .created : .ok)
         }
 
         routes.on("deviceConfig") { _, context, _ in
-            guard let device = try context.caller.device else { throw APIError.unauthorized }
+            guard let device = try context.caller().device else { throw APIError.unauthorized }
             let config = try await services.store.effectiveClientConfig(ouID: device.ouID)
-            let document = config.flatMap { try? JSONSerialization.jsonObject(with: Data($0.configJSON.utf8)) as? [String: Any] }
-            let checkin = (document?["checkin_seconds"] as? NSNumber)?.doubleValue ?? 900
-            let jitter = (document?["jitter_percent"] as? NSNumber)?.doubleValue ?? 0
+            // A stored document that does not decode is sent as null, with the defaults below.
+            let document = config.flatMap { try? ClientConfigDocument(storedJSON: $0.configJSON) }
+            let checkin = Double(document?.checkinSeconds ?? 900)
+            let jitter = Double(document?.jitterPercent ?? 0)
             let next = Int((checkin * (1 + Double.random(in: -jitter...jitter) / 100)).rounded())
-            return JSONResponse.make(["config": JSONResponse.optional(document), "name": JSONResponse.optional(config?.name),
-                                      "source_ou_id": JSONResponse.optional(config?.ouID), "next_checkin_seconds": max(next, 1)])
+            return JSONResponse.encode(DeviceConfigResponse(config: document, name: config?.name, sourceOUID: config?.ouID,
+                                                            nextCheckinSeconds: max(next, 1)))
         }
 
         routes.on("deviceHeartbeat") { _, context, _ in
-            guard let device = try context.caller.device else { throw APIError.unauthorized }
+            guard let device = try context.caller().device else { throw APIError.unauthorized }
             let seen = try await services.store.markDeviceSeen(device.id)
-            return JSONResponse.make(["device_id": device.id, "last_seen_at": JSONResponse.timestamp(seen)])
+            return JSONResponse.encode(HeartbeatResponse(deviceID: device.id, lastSeenAt: APITimestamp(millis: seen)))
         }
     }
 }

@@ -72,7 +72,7 @@ struct ResultsController {
 
         routes.on("uploadResults") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             let body = try await request.json(operation)
             let items = body.objects("results")
             if items.isEmpty { throw APIError.invalid("results", "must not be empty") }
@@ -108,12 +108,12 @@ struct ResultsController {
                 rows.append(row)
             }
             let lastID = try await services.writer.write(rows)
-            return JSONResponse.make(["accepted": rows.count, "last_id": lastID], status: .created)
+            return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)
         }
 
         /// The caller's scope and the query's common filters.
         @Sendable func filter(_ request: Request, _ context: ControlContext) async throws -> ResultFilter {
-            let principal = try context.caller
+            let principal = try context.caller()
             var filter = ResultFilter()
             filter.testType = try request.queryString("test_type", maxLength: 32)
             filter.target = try request.queryString("target")
@@ -121,7 +121,7 @@ struct ResultsController {
             if filter.deviceID == 0 { throw APIError.invalid("device_id", "must be a device id (1 or more)") }
             filter.since = try request.queryInt64("since")
             filter.until = try request.queryInt64("until")
-            let scope = try await services.scope(of: principal)
+            let scope = principal.scope
             if let ouIDs = scope.ouIDs {
                 filter.ouIDs = Array(ouIDs)
                 filter.userID = principal.user?.id
@@ -168,19 +168,9 @@ struct ResultsController {
                 throw APIError.invalid("metric", "must be one of \(StatisticsQuery.metrics.joined(separator: ", "))")
             }
             query.metric = metric
-            let groups = try await services.store.statistics(query).map { row -> [String: Any] in
-                var json: [String: Any] = [
-                    "key": row.key, "count": row.count, "successes": row.successes,
-                    "success_rate": row.count > 0 ? Double(row.successes) / Double(row.count) : 0,
-                    "mean_loss_percent": JSONResponse.optional(row.meanLossPercent), "samples": row.samples,
-                    "mean": JSONResponse.optional(row.mean), "min": JSONResponse.optional(row.min), "max": JSONResponse.optional(row.max),
-                    "p50": JSONResponse.optional(row.p50), "p90": JSONResponse.optional(row.p90), "p99": JSONResponse.optional(row.p99),
-                ]
-                if case .time = query.grouping { json["start"] = JSONResponse.timestamp(Int64(row.key)) }
-                if case .device = query.grouping, row.key == "0" { json["key"] = NSNull() }
-                return json
-            }
-            return JSONResponse.make(["group_by": grouping, "metric": metric, "groups": groups])
+            let rows = try await services.store.statistics(query)
+            let groups = rows.map { StatisticsGroup($0, grouping: query.grouping) }
+            return JSONResponse.encode(StatisticsResponse(groupBy: grouping, metric: metric, groups: groups))
         }
     }
 }

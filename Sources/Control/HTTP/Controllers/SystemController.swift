@@ -9,13 +9,13 @@ struct SystemController {
         let services = self.services
         let document = OpenAPIDocument.data()
 
-        routes.on("health") { _, _, _ in JSONResponse.make(["status": "ok"]) }
+        routes.on("health") { _, _, _ in JSONResponse.encode(HealthResponse(status: "ok")) }
 
         routes.on("ready") { _, _, _ in
             guard await services.store.ping() else {
                 throw APIError(.serviceUnavailable, "unavailable", "database unreachable", retryAfterSeconds: 5)
             }
-            return JSONResponse.make(["status": "ready", "store": services.store.dialect.rawValue])
+            return JSONResponse.encode(ReadyResponse(status: "ready", store: services.store.dialect.rawValue))
         }
 
         routes.on("openapi") { _, _, _ in
@@ -26,21 +26,18 @@ struct SystemController {
             let limit = try request.queryInt("limit", default: 100, range: 1...1000)
             let cursor = try request.queryInt64("cursor")
             let entries = try await services.store.auditEntries(limit: limit, beforeID: cursor)
-            let json: [[String: Any]] = entries.map {
-                ["id": $0.id, "at": JSONResponse.timestamp($0.at), "actor": $0.actor, "actor_user_id": JSONResponse.optional($0.actorUserID),
-                 "action": $0.action, "subject": $0.subject, "source_address": $0.sourceAddress, "outcome": $0.outcome, "detail": $0.detail]
-            }
-            return JSONResponse.make(["entries": json, "next_cursor": entries.count == limit ? String(entries.last!.id) : NSNull()])
+            let nextCursor = entries.count == limit ? entries.last.map { String($0.id) } : nil
+            return JSONResponse.encode(AuditPage(entries: entries.map { AuditEntryBody($0) }, nextCursor: nextCursor))
         }
 
         routes.on("createServerKey") { request, context, operation in
             var request = request
-            let principal = try context.caller
-            let name = try await request.json(operation).string("name")!
+            let principal = try context.caller()
+            let name = try await request.decode(CreateKeyRequest.self, operation).name
             let key = APIKeys.generate()
             let record = try await services.store.createServerKey(name: name, prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
             await services.audit(principal, "server_key.create", subject: "server-key:\(record.id)", source: context.remoteAddress, detail: name)
-            return JSONResponse.make(["id": record.id, "name": name, "prefix": record.prefix, "key": key], status: .created)
+            return JSONResponse.encode(ServerKeyBody(id: record.id, name: name, prefix: record.prefix, key: key), status: .created)
         }
     }
 }

@@ -14,7 +14,7 @@ struct UsersController {
         @Sendable func reachable(_ id: Int64, by principal: Principal) async throws -> User {
             guard let target = try await services.store.user(id: id) else { throw APIError.notFound("user \(id)") }
             if target.id == principal.user?.id { return target }
-            let scope = try await services.scope(of: principal)
+            let scope = principal.scope
             guard scope.contains(target.ouID) else { throw APIError.notFound("user \(id)") }
             return target
         }
@@ -24,7 +24,7 @@ struct UsersController {
             guard let actor = principal.user else { throw APIError.forbidden() }
             if role > actor.role { throw APIError.forbidden("cannot grant \(role.rawValue), which is above your role") }
             if let target, target.role > actor.role { throw APIError.forbidden("cannot manage a user whose role is above yours") }
-            let scope = try await services.scope(of: principal)
+            let scope = principal.scope
             if scope != .everything {
                 guard scope.contains(ouID) else { throw APIError.forbidden("the organisation unit is outside your scope") }
                 if role.isGlobal { throw APIError.forbidden("OU administrators cannot grant global roles") }
@@ -36,7 +36,7 @@ struct UsersController {
         }
 
         routes.on("listUsers") { request, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             var query = UserQuery()
             query.limit = try request.queryInt("limit", default: 50, range: 1...1000)
             query.offset = try request.queryInt("offset", default: 0, range: 0...Int(Int32.max))
@@ -45,54 +45,54 @@ struct UsersController {
                 guard let parsed = Role(rawValue: role) else { throw APIError.invalid("role", "unknown role") }
                 query.role = parsed
             }
-            let scope = try await services.scope(of: principal)
+            let scope = principal.scope
             query.ouIDs = scope.ouIDs.map { Array($0) }
             let (users, total) = try await services.store.listUsers(query)
-            return JSONResponse.make(["users": users.map(AuthController.userJSON), "total": total, "limit": query.limit, "offset": query.offset])
+            return JSONResponse.encode(UserList(users: users.map { UserBody($0) }, total: total, limit: query.limit, offset: query.offset))
         }
 
         routes.on("createUser") { request, context, operation in
             var request = request
-            let principal = try context.caller
-            let body = try await request.json(operation)
-            let role = body.string("role").flatMap(Role.init(rawValue:)) ?? .user
-            let ouID = body.int("ou_id") ?? (principal.user?.role.isGlobal == true ? nil : principal.user?.ouID)
+            let principal = try context.caller()
+            let body = try await request.decode(CreateUserRequest.self, operation)
+            let role = body.role ?? .user
+            let ouID = body.ouID ?? (principal.user?.role.isGlobal == true ? nil : principal.user?.ouID)
             try await mayManage(nil, role: role, ouID: ouID, principal: principal)
-            let username = body.string("username")!, password = body.string("password")!
+            let username = body.username, password = body.password
             if let problem = PasswordPolicy.problem(with: password, username: username) { throw APIError.invalid("password", problem) }
-            let user = try await services.store.createUser(NewUser(username: username, email: body.string("email"),
+            let user = try await services.store.createUser(NewUser(username: username, email: body.email,
                                                                    passwordHash: try await services.hasher.hash(password),
-                                                                   role: role, ouID: ouID, active: body.bool("active") ?? true))
+                                                                   role: role, ouID: ouID, active: body.active ?? true))
             await services.audit(principal, "user.create", subject: "user:\(user.username)", source: context.remoteAddress, detail: "role \(role.rawValue)")
-            return JSONResponse.make(AuthController.userJSON(user), status: .created)
+            return JSONResponse.encode(UserBody(user), status: .created)
         }
 
         routes.on("getUser") { _, context, _ in
-            JSONResponse.make(AuthController.userJSON(try await reachable(try context.pathID(), by: try context.caller)))
+            JSONResponse.encode(UserBody(try await reachable(try context.pathID(), by: try context.caller())))
         }
 
         routes.on("updateUser") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
-            let body = try await request.json(operation)
+            let body = try await request.decode(UpdateUserRequest.self, operation)
             var changes = UserChanges()
-            if body.has("email") { changes.email = .some(body.string("email")) }
-            if let role = body.string("role") { changes.role = Role(rawValue: role) }
-            if body.has("ou_id") { changes.ouID = .some(body.int("ou_id")) }
-            changes.active = body.bool("active")
+            changes.email = body.email.change
+            changes.role = body.role
+            changes.ouID = body.ouID.change
+            changes.active = body.active
             if target.id == principal.user?.id, changes.role != nil || changes.active == false || changes.ouID != nil {
                 throw APIError.forbidden("you cannot change your own role, OU or active flag")
             }
             try await mayManage(target, role: changes.role ?? target.role, ouID: changes.ouID ?? target.ouID, principal: principal)
             let user = try await services.store.updateUser(target.id, changes)
             await services.audit(principal, "user.update", subject: "user:\(user.username)", source: context.remoteAddress,
-                                 detail: body.presentFields.sorted().joined(separator: ","))
-            return JSONResponse.make(AuthController.userJSON(user))
+                                 detail: body.presentFields.joined(separator: ","))
+            return JSONResponse.encode(UserBody(user))
         }
 
         routes.on("deleteUser") { _, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             if target.id == principal.user?.id { throw APIError.forbidden("you cannot delete yourself") }
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
@@ -103,28 +103,28 @@ struct UsersController {
 
         routes.on("setUserPassword") { request, context, operation in
             var request = request
-            let principal = try context.caller
+            let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
-            let password = try await request.json(operation).string("password")!
+            let password = try await request.decode(SetPasswordRequest.self, operation).password
             if let problem = PasswordPolicy.problem(with: password, username: target.username) { throw APIError.invalid("password", problem) }
             try await services.store.setPassword(target.id, hash: try await services.hasher.hash(password))
             await services.audit(principal, "user.password.set", subject: "user:\(target.username)", source: context.remoteAddress)
-            return JSONResponse.make(["message": "password set; the user's tokens and sessions were revoked"])
+            return JSONResponse.encode(MessageResponse("password set; the user's tokens and sessions were revoked"))
         }
 
         routes.on("revokeUserTokens") { _, context, _ in
-            let principal = try context.caller
+            let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
             try await services.store.revokeTokens(userID: target.id)
             await services.audit(principal, "user.tokens.revoke", subject: "user:\(target.username)", source: context.remoteAddress)
-            return JSONResponse.make(["message": "every token and session of \(target.username) was revoked"])
+            return JSONResponse.encode(MessageResponse("every token and session of \(target.username) was revoked"))
         }
 
         /// API keys: your own, or those of a user you administer.
         @Sendable func keyOwner(_ context: ControlContext) async throws -> (Principal, User) {
-            let principal = try context.caller
+            let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             if target.id != principal.user?.id {
                 guard principal.permissions.contains(.usersWrite) else { throw APIError.forbidden("only your own API keys") }
@@ -133,26 +133,19 @@ struct UsersController {
             return (principal, target)
         }
 
-        @Sendable func keyJSON(_ key: APIKeyRecord) -> [String: Any] {
-            ["id": key.id, "name": key.name, "prefix": key.prefix, "created_at": JSONResponse.timestamp(key.createdAt),
-             "last_used_at": JSONResponse.timestamp(key.lastUsedAt), "revoked_at": JSONResponse.timestamp(key.revokedAt)]
-        }
-
         routes.on("listAPIKeys") { _, context, _ in
             let (_, owner) = try await keyOwner(context)
-            return JSONResponse.make(["api_keys": try await services.store.apiKeys(userID: owner.id).map(keyJSON)])
+            return JSONResponse.encode(APIKeyList(try await services.store.apiKeys(userID: owner.id).map { APIKeyBody($0) }))
         }
 
         routes.on("createAPIKey") { request, context, operation in
             var request = request
             let (principal, owner) = try await keyOwner(context)
-            let name = try await request.json(operation).string("name")!
+            let name = try await request.decode(CreateKeyRequest.self, operation).name
             let key = APIKeys.generate()
             let record = try await services.store.createAPIKey(userID: owner.id, name: name, prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
             await services.audit(principal, "api_key.create", subject: "user:\(owner.username)", source: context.remoteAddress, detail: "key \(record.id) \(record.prefix)…")
-            var json = keyJSON(record)
-            json["key"] = key
-            return JSONResponse.make(json, status: .created)
+            return JSONResponse.encode(APIKeyBody(record, key: key), status: .created)
         }
 
         routes.on("revokeAPIKey") { _, context, _ in
@@ -162,11 +155,5 @@ struct UsersController {
             await services.audit(principal, "api_key.revoke", subject: "user:\(owner.username)", source: context.remoteAddress, detail: "key \(keyID)")
             return JSONResponse.noContent()
         }
-    }
-}
-
-extension ControlServices {
-    func scope(of principal: Principal) async throws -> Scope {
-        try await Scope.of(principal, units: try await store.listOUs())
     }
 }

@@ -1,0 +1,110 @@
+import Engine
+import Foundation
+import Logging
+import Synchronization
+
+/// Settings of the control plane. Read from a JSON file and `WADDLEPERF_*` environment variables
+/// (environment wins); see docs/control-plane.md.
+public struct ControlConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var store: StoreBackend = .embedded(path: "waddleperf.db")
+    /// HS256 key for access tokens and the key from which secrets at rest are sealed. Required
+    /// unless `development` is set (then a random one is generated per start).
+    public var jwtSecret: String?
+    public var tokenLifetime: Duration = .seconds(24 * 3600)
+    public var sessionLifetime: Duration = .seconds(12 * 3600)
+    public var bcryptCost: UInt8 = 12
+    public var bcryptThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public var databaseConnections = 4
+    public var development = false
+    /// Set the cookie's Secure flag (serve over HTTPS, e.g. behind a proxy).
+    public var secureCookies = false
+    /// First global admin, created on first start when no user exists. Without a password a
+    /// one-time password is generated and printed once to the log.
+    public var adminUsername = "admin"
+    public var adminPassword: String?
+    /// Results older than this are deleted by the retention task (nil keeps everything).
+    public var resultRetention: Duration? = .seconds(90 * 24 * 3600)
+    public var retentionInterval: Duration = .seconds(3600)
+    public var writer = ResultWriter.Configuration()
+    /// How long a checked credential is remembered (see `CredentialCache`); 0 checks every request
+    /// against the store. Changes made through this server take effect at once whatever the value;
+    /// it bounds how late one made through another server of a cluster is seen here.
+    public var authCacheTTL: Duration = .seconds(10)
+
+    public init() {}
+
+    public static let environmentPrefix = "WADDLEPERF_"
+
+    /// Overlays a JSON configuration file (keys as in the environment, lowercase without the
+    /// prefix: `{"port": 8080, "database": "mariadb://..."}`) and then the environment.
+    public mutating func load(file: String?, environment: [String: String]) throws {
+        var settings: [String: String] = [:]
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw ConfigurationError(field: "config", "cannot read \(file)")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw ConfigurationError(field: "config", "\(file) is not a JSON object")
+            }
+            for (key, value) in object { settings[key.lowercased()] = "\(value)" }
+        }
+        for (key, value) in environment where key.hasPrefix(Self.environmentPrefix) {
+            settings[String(key.dropFirst(Self.environmentPrefix.count)).lowercased()] = value
+        }
+        try apply(settings)
+    }
+
+    /// A new random secret (32 bytes as hex) for `jwt_secret`.
+    public static func generateSecret() -> String { Secrets.randomHex(bytes: 32) }
+
+    /// Applies settings named by their file keys (`port`, `database`, ...), checking each.
+    public mutating func apply(_ settings: [String: String]) throws {
+        func int(_ key: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = settings[key] else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw ConfigurationError(field: key, "expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(text)'")
+            }
+            return value
+        }
+        func duration(_ key: String) throws -> Duration? {
+            guard let text = settings[key] else { return nil }
+            return .nanoseconds(Int64(try DurationParser.nanoseconds(text, field: key)))
+        }
+        let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
+                                  "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
+                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl"]
+        for key in settings.keys where !known.contains(key) {
+            throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        if let v = settings["host"] { host = v }
+        if let v = try int("port", 0...65535) { port = v }
+        if let v = settings["database"] {
+            if v.hasPrefix("mariadb://") || v.hasPrefix("mysql://") {
+                store = .mariadb(try MariaDBConfiguration(url: v))
+            } else if v.hasPrefix("sqlite://") {
+                store = .embedded(path: String(v.dropFirst("sqlite://".count)))
+            } else {
+                throw ConfigurationError(field: "database", "expected sqlite://PATH or mariadb://user:password@host:port/database")
+            }
+        }
+        if let v = settings["jwt_secret"] {
+            guard v.utf8.count >= 32 else { throw ConfigurationError(field: "jwt_secret", "must be at least 32 bytes") }
+            jwtSecret = v
+        }
+        if let v = try duration("token_lifetime") { tokenLifetime = v }
+        if let v = try duration("session_lifetime") { sessionLifetime = v }
+        if let v = try int("bcrypt_cost", 4...16) { bcryptCost = UInt8(v) }
+        if let v = try int("db_connections", 1...64) { databaseConnections = v }
+        if let v = settings["dev"] { development = ["1", "true", "yes"].contains(v.lowercased()) }
+        if let v = settings["secure_cookies"] { secureCookies = ["1", "true", "yes"].contains(v.lowercased()) }
+        if let v = settings["admin_username"] { adminUsername = v }
+        if let v = settings["admin_password"] { adminPassword = v }
+        if let v = settings["retention"] { resultRetention = v == "off" ? nil : try duration("retention") }
+        if let v = try duration("retention_interval") { retentionInterval = v }
+        if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
+        if let v = try duration("batch_delay") { writer.maxDelay = v }
+        if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
+    }
+}

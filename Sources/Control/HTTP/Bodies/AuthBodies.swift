@@ -1,0 +1,139 @@
+import Foundation
+
+// Bodies of the auth routes (login, logout, password change, MFA).
+
+/// `Schemas.login`.
+struct LoginRequest: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.login }
+
+    var username: String
+    var password: String
+    /// Required when the account has MFA enabled.
+    var mfaCode: String?
+    /// Also start a cookie session for the web UI.
+    var session: Bool?
+
+    init(username: String, password: String, mfaCode: String? = nil, session: Bool? = nil) {
+        self.username = username
+        self.password = password
+        self.mfaCode = mfaCode
+        self.session = session
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case username
+        case password
+        case mfaCode = "mfa_code"
+        case session
+    }
+}
+
+/// `Schemas.loginResponse`.
+struct LoginResponse: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.loginResponse }
+
+    var token: String
+    var tokenType: String
+    /// Seconds.
+    var expiresIn: Int64
+    /// Present when a cookie session was started.
+    var csrfToken: String?
+    var user: UserBody
+
+    init(token: String, tokenType: String = "Bearer", expiresIn: Int64, csrfToken: String? = nil, user: UserBody) {
+        self.token = token
+        self.tokenType = tokenType
+        self.expiresIn = expiresIn
+        self.csrfToken = csrfToken
+        self.user = user
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case token
+        case tokenType = "token_type"
+        case expiresIn = "expires_in"
+        case csrfToken = "csrf_token"
+        case user
+    }
+}
+
+/// `Schemas.changePassword`.
+struct ChangePasswordRequest: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.changePassword }
+
+    var currentPassword: String
+    var newPassword: String
+
+    init(currentPassword: String, newPassword: String) {
+        self.currentPassword = currentPassword
+        self.newPassword = newPassword
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case currentPassword = "current_password"
+        case newPassword = "new_password"
+    }
+}
+
+/// `Schemas.mfaSetup`.
+struct MFASetupResponse: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.mfaSetup }
+
+    /// Base32, shown once.
+    var secret: String
+    var otpauthURI: String
+
+    init(secret: String, otpauthURI: String) {
+        self.secret = secret
+        self.otpauthURI = otpauthURI
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case secret
+        case otpauthURI = "otpauth_uri"
+    }
+}
+
+/// `Schemas.mfaCode`.
+struct MFACodeRequest: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.mfaCode }
+
+    var code: String
+
+    init(code: String) { self.code = code }
+
+    enum CodingKeys: String, CodingKey {
+        case code
+    }
+}
+
+/// `Schemas.mfaDisable`.
+struct MFADisableRequest: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.mfaDisable }
+
+    var password: String
+    var code: String
+
+    init(password: String, code: String) {
+        self.password = password
+        self.code = code
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case password
+        case code
+    }
+}
+
+/// `Schemas.message`.
+struct MessageResponse: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.message }
+
+    var message: String
+
+    init(_ message: String) { self.message = message }
+
+    enum CodingKeys: String, CodingKey {
+        case message
+    }
+}

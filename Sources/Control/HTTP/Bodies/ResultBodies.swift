@@ -1,0 +1,106 @@
+import Foundation
+
+// Bodies of the result routes. The upload's request and the listing's response stay untyped
+// (`SchemaParser` rows and `JSONBuffer`): they are the hot paths.
+
+/// `Schemas.resultAck`: sent after the batch is committed.
+struct ResultAck: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.resultAck }
+
+    var accepted: Int
+    /// All rows are committed at or below this id.
+    var lastID: Int64
+
+    init(accepted: Int, lastID: Int64) {
+        self.accepted = accepted
+        self.lastID = lastID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case accepted
+        case lastID = "last_id"
+    }
+}
+
+/// `Schemas.statistics`.
+struct StatisticsResponse: Codable, Sendable, Equatable {
+    static var schema: ObjectSchema { Schemas.statistics }
+
+    var groupBy: String
+    var metric: String
+    var groups: [StatisticsGroup]
+
+    init(groupBy: String, metric: String, groups: [StatisticsGroup]) {
+        self.groupBy = groupBy
+        self.metric = metric
+        self.groups = groups
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case groupBy = "group_by"
+        case metric
+        case groups
+    }
+}
+
+/// The `StatisticsGroup` object of `Schemas.statistics`. The figures are always sent, null when
+/// no row had a value; `start` only for time groups.
+struct StatisticsGroup: Codable, Sendable, Equatable {
+    /// Test type, target, device id (null: no device) or bucket start in ms.
+    @ExplicitNull var key: String?
+    /// Time groups: the bucket's start.
+    var start: APITimestamp?
+    var count: Int64
+    var successes: Int64
+    /// 0...1.
+    var successRate: Double
+    @ExplicitNull var meanLossPercent: Double?
+    /// Rows with a value of the metric; the figures below use only these.
+    var samples: Int64
+    @ExplicitNull var mean: Double?
+    @ExplicitNull var min: Double?
+    @ExplicitNull var max: Double?
+    @ExplicitNull var p50: Double?
+    @ExplicitNull var p90: Double?
+    @ExplicitNull var p99: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case key
+        case start
+        case count
+        case successes
+        case successRate = "success_rate"
+        case meanLossPercent = "mean_loss_percent"
+        case samples
+        case mean
+        case min
+        case max
+        case p50
+        case p90
+        case p99
+    }
+}
+
+extension StatisticsGroup {
+    /// A row of `Store.statistics` grouped by `grouping`.
+    init(_ row: StatisticsRow, grouping: StatisticsQuery.Grouping) {
+        var key: String? = row.key
+        var start: APITimestamp? = nil
+        switch grouping {
+        case .time: start = APITimestamp(millis: Int64(row.key))
+        case .device: if row.key == "0" { key = nil }
+        case .testType, .target: break
+        }
+        self.init(key: key, start: start, count: row.count, successes: row.successes,
+                  successRate: row.count > 0 ? Double(row.successes) / Double(row.count) : 0,
+                  meanLossPercent: Self.finite(row.meanLossPercent), samples: row.samples,
+                  mean: Self.finite(row.mean), min: Self.finite(row.min), max: Self.finite(row.max),
+                  p50: Self.finite(row.p50), p90: Self.finite(row.p90), p99: Self.finite(row.p99))
+    }
+
+    /// NaN and infinities as null, as the untyped writer sent them (JSONEncoder refuses them).
+    private static func finite(_ value: Double?) -> Double? {
+        guard let value, value.isFinite else { return nil }
+        return value
+    }
+}
