@@ -3,7 +3,7 @@ import Foundation
 // Bodies of the auth routes (login, logout, password change, MFA).
 
 /// `Schemas.login`.
-struct LoginRequest: Codable, Sendable, Equatable {
+struct LoginRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.login }
 
     var username: String
@@ -20,7 +20,7 @@ struct LoginRequest: Codable, Sendable, Equatable {
         self.session = session
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case username
         case password
         case mfaCode = "mfa_code"
@@ -29,7 +29,7 @@ struct LoginRequest: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.loginResponse`.
-struct LoginResponse: Codable, Sendable, Equatable {
+struct LoginResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.loginResponse }
 
     var token: String
@@ -48,7 +48,7 @@ struct LoginResponse: Codable, Sendable, Equatable {
         self.user = user
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case token
         case tokenType = "token_type"
         case expiresIn = "expires_in"
@@ -58,7 +58,7 @@ struct LoginResponse: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.changePassword`.
-struct ChangePasswordRequest: Codable, Sendable, Equatable {
+struct ChangePasswordRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.changePassword }
 
     var currentPassword: String
@@ -69,14 +69,14 @@ struct ChangePasswordRequest: Codable, Sendable, Equatable {
         self.newPassword = newPassword
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case currentPassword = "current_password"
         case newPassword = "new_password"
     }
 }
 
 /// `Schemas.mfaSetup`.
-struct MFASetupResponse: Codable, Sendable, Equatable {
+struct MFASetupResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.mfaSetup }
 
     /// Base32, shown once.
@@ -88,27 +88,27 @@ struct MFASetupResponse: Codable, Sendable, Equatable {
         self.otpauthURI = otpauthURI
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case secret
         case otpauthURI = "otpauth_uri"
     }
 }
 
 /// `Schemas.mfaCode`.
-struct MFACodeRequest: Codable, Sendable, Equatable {
+struct MFACodeRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.mfaCode }
 
     var code: String
 
     init(code: String) { self.code = code }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case code
     }
 }
 
 /// `Schemas.mfaDisable`.
-struct MFADisableRequest: Codable, Sendable, Equatable {
+struct MFADisableRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.mfaDisable }
 
     var password: String
@@ -119,21 +119,21 @@ struct MFADisableRequest: Codable, Sendable, Equatable {
         self.code = code
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case password
         case code
     }
 }
 
 /// `Schemas.message`.
-struct MessageResponse: Codable, Sendable, Equatable {
+struct MessageResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.message }
 
     var message: String
 
     init(_ message: String) { self.message = message }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case message
     }
 }

@@ -1,6 +1,14 @@
 import Foundation
 import Hummingbird
 
+/// A request or response body of a route: Codable, and the schema it mirrors (the schema
+/// validates requests and renders the OpenAPI document; `APIBodyTests` checks the two name the
+/// same fields).
+protocol APIBody: Codable, Sendable {
+    associatedtype CodingKeys: CodingKey & CaseIterable
+    static var schema: ObjectSchema { get }
+}
+
 /// A time in the API: ISO 8601 in UTC with milliseconds (`2026-12-02T16:01:09.123Z`); the store
 /// keeps milliseconds since the epoch.
 public struct APITimestamp: Codable, Sendable, Hashable {

@@ -4,7 +4,7 @@ import Foundation
 
 /// `Schemas.clientConfigDocument`: what a device runs and how often it checks in. Optional
 /// fields stay absent when absent (no defaults are written into stored documents).
-struct ClientConfigDocument: Codable, Sendable, Equatable {
+struct ClientConfigDocument: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.clientConfigDocument }
 
     /// How often a device runs its tests.
@@ -24,7 +24,7 @@ struct ClientConfigDocument: Codable, Sendable, Equatable {
         self.thresholds = thresholds
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case intervalSeconds = "interval_seconds"
         case jitterPercent = "jitter_percent"
         case checkinSeconds = "checkin_seconds"
@@ -33,7 +33,7 @@ struct ClientConfigDocument: Codable, Sendable, Equatable {
     }
 
     /// `Schemas.probeSpec`: one test of a config (not `ProbeModel.ProbeSpec`).
-    struct ProbeSpec: Codable, Sendable, Equatable {
+    struct ProbeSpec: APIBody, Equatable {
         static var schema: ObjectSchema { Schemas.probeSpec }
 
         var type: String
@@ -55,7 +55,7 @@ struct ClientConfigDocument: Codable, Sendable, Equatable {
             self.enabled = enabled
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case type
             case target
             case port
@@ -76,7 +76,7 @@ struct ClientConfigDocument: Codable, Sendable, Equatable {
             self.lossPercent = lossPercent
         }
 
-        enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey, CaseIterable {
             case latencyMS = "latency_ms"
             case lossPercent = "loss_percent"
         }
@@ -114,7 +114,7 @@ struct StoredConfigUnreadable: Error, CustomStringConvertible {
 }
 
 /// `Schemas.clientConfig`: an OU's config, or the default (`ou_id` null).
-struct ClientConfigBody: Codable, Sendable, Equatable {
+struct ClientConfigBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.clientConfig }
 
     @ExplicitNull var ouID: Int64?
@@ -123,7 +123,7 @@ struct ClientConfigBody: Codable, Sendable, Equatable {
     var updatedAt: APITimestamp
     @ExplicitNull var updatedBy: Int64?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case ouID = "ou_id"
         case name
         case config
@@ -147,20 +147,20 @@ extension ClientConfigBody {
 }
 
 /// `Schemas.clientConfigList`.
-struct ClientConfigList: Codable, Sendable, Equatable {
+struct ClientConfigList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.clientConfigList }
 
     var configs: [ClientConfigBody]
 
     init(_ configs: [ClientConfigBody]) { self.configs = configs }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case configs
     }
 }
 
 /// `Schemas.putClientConfig`.
-struct PutClientConfigRequest: Codable, Sendable, Equatable {
+struct PutClientConfigRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.putClientConfig }
 
     var name: String
@@ -171,7 +171,7 @@ struct PutClientConfigRequest: Codable, Sendable, Equatable {
         self.config = config
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name
         case config
     }

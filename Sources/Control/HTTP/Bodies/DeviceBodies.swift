@@ -3,7 +3,7 @@ import Foundation
 // Bodies of the device, enrollment and device-facing routes.
 
 /// `Schemas.device`.
-struct DeviceBody: Codable, Sendable, Equatable {
+struct DeviceBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.device }
 
     var id: Int64
@@ -21,7 +21,7 @@ struct DeviceBody: Codable, Sendable, Equatable {
     var enrolledAddress: String
     @ExplicitNull var lastSeenAt: APITimestamp?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case serial
         case hostname
@@ -49,7 +49,7 @@ extension DeviceBody {
 }
 
 /// `Schemas.deviceList`.
-struct DeviceList: Codable, Sendable, Equatable {
+struct DeviceList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.deviceList }
 
     var devices: [DeviceBody]
@@ -57,7 +57,7 @@ struct DeviceList: Codable, Sendable, Equatable {
     var limit: Int
     var offset: Int
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case devices
         case total
         case limit
@@ -66,7 +66,7 @@ struct DeviceList: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.deviceSummary`: counts of all devices, and of the active ones in each status.
-struct DeviceSummaryBody: Codable, Sendable, Equatable {
+struct DeviceSummaryBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.deviceSummary }
 
     var total: Int64
@@ -77,7 +77,7 @@ struct DeviceSummaryBody: Codable, Sendable, Equatable {
     var offline: Int64
     var stale: Int64
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case total
         case active
         case inactive
@@ -97,7 +97,7 @@ extension DeviceSummaryBody {
 }
 
 /// `Schemas.enrollmentSecret`. `secret` is only in the creation response.
-struct EnrollmentSecretBody: Codable, Sendable, Equatable {
+struct EnrollmentSecretBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.enrollmentSecret }
 
     var id: Int64
@@ -112,7 +112,7 @@ struct EnrollmentSecretBody: Codable, Sendable, Equatable {
     /// Shown once.
     var secret: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case ouID = "ou_id"
         case name
@@ -136,20 +136,20 @@ extension EnrollmentSecretBody {
 }
 
 /// `Schemas.enrollmentSecretList`.
-struct EnrollmentSecretList: Codable, Sendable, Equatable {
+struct EnrollmentSecretList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.enrollmentSecretList }
 
     var enrollmentSecrets: [EnrollmentSecretBody]
 
     init(_ enrollmentSecrets: [EnrollmentSecretBody]) { self.enrollmentSecrets = enrollmentSecrets }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case enrollmentSecrets = "enrollment_secrets"
     }
 }
 
 /// `Schemas.createEnrollmentSecret`.
-struct CreateEnrollmentSecretRequest: Codable, Sendable, Equatable {
+struct CreateEnrollmentSecretRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.createEnrollmentSecret }
 
     /// Devices enrolled with the secret join this OU.
@@ -167,7 +167,7 @@ struct CreateEnrollmentSecretRequest: Codable, Sendable, Equatable {
         self.maxUses = maxUses
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case ouID = "ou_id"
         case name
         case expiresInSeconds = "expires_in_seconds"
@@ -176,7 +176,7 @@ struct CreateEnrollmentSecretRequest: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.enroll`.
-struct EnrollRequest: Codable, Sendable, Equatable {
+struct EnrollRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.enroll }
 
     var secret: String
@@ -199,7 +199,7 @@ struct EnrollRequest: Codable, Sendable, Equatable {
         self.clientVersion = clientVersion
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case secret
         case serial
         case hostname
@@ -222,7 +222,7 @@ struct EnrollRequest: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.enrolled`.
-struct EnrollmentResponse: Codable, Sendable, Equatable {
+struct EnrollmentResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.enrolled }
 
     var device: DeviceBody
@@ -234,7 +234,7 @@ struct EnrollmentResponse: Codable, Sendable, Equatable {
         self.token = token
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case device
         case token
     }
@@ -242,7 +242,7 @@ struct EnrollmentResponse: Codable, Sendable, Equatable {
 
 /// `Schemas.deviceConfig`: the config that applies to the calling device. `config`, `name` and
 /// `source_ou_id` are null when no config applies (`source_ou_id` also for the default).
-struct DeviceConfigResponse: Codable, Sendable, Equatable {
+struct DeviceConfigResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.deviceConfig }
 
     @ExplicitNull var config: ClientConfigDocument?
@@ -250,7 +250,7 @@ struct DeviceConfigResponse: Codable, Sendable, Equatable {
     @ExplicitNull var sourceOUID: Int64?
     var nextCheckinSeconds: Int
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case config
         case name
         case sourceOUID = "source_ou_id"
@@ -259,13 +259,13 @@ struct DeviceConfigResponse: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.heartbeat`.
-struct HeartbeatResponse: Codable, Sendable, Equatable {
+struct HeartbeatResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.heartbeat }
 
     var deviceID: Int64
     var lastSeenAt: APITimestamp
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case deviceID = "device_id"
         case lastSeenAt = "last_seen_at"
     }

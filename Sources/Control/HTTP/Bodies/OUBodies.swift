@@ -3,7 +3,7 @@ import Foundation
 // Bodies of the organisation unit routes.
 
 /// `Schemas.ou`. `parent_id` is always sent, null for a top-level unit.
-struct OUBody: Codable, Sendable, Equatable {
+struct OUBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.ou }
 
     var id: Int64
@@ -12,7 +12,7 @@ struct OUBody: Codable, Sendable, Equatable {
     var description: String
     var createdAt: APITimestamp
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case parentID = "parent_id"
         case name
@@ -29,14 +29,14 @@ extension OUBody {
 }
 
 /// `Schemas.ouList`.
-struct OUList: Codable, Sendable, Equatable {
+struct OUList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.ouList }
 
     var organizationUnits: [OUBody]
 
     init(_ organizationUnits: [OUBody]) { self.organizationUnits = organizationUnits }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case organizationUnits = "organization_units"
     }
 }
@@ -50,7 +50,7 @@ struct OUTreeNode: Codable, Sendable, Equatable {
     var createdAt: APITimestamp
     var children: [OUTreeNode]
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case parentID = "parent_id"
         case name
@@ -70,7 +70,7 @@ extension OUTreeNode {
 }
 
 /// `Schemas.ouTree`.
-struct OUTree: Codable, Sendable, Equatable {
+struct OUTree: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.ouTree }
 
     var roots: [OUTreeNode]
@@ -88,13 +88,13 @@ struct OUTree: Codable, Sendable, Equatable {
         roots = units.filter { $0.parentID.map { !ids.contains($0) } ?? true }.map { OUTreeNode($0, childrenOf: tree) }
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case roots
     }
 }
 
 /// `Schemas.createOU`.
-struct CreateOURequest: Codable, Sendable, Equatable {
+struct CreateOURequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.createOU }
 
     var name: String
@@ -109,7 +109,7 @@ struct CreateOURequest: Codable, Sendable, Equatable {
         self.parentID = parentID
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name
         case description
         case parentID = "parent_id"
@@ -118,21 +118,21 @@ struct CreateOURequest: Codable, Sendable, Equatable {
 
 /// `Schemas.updateOU`: a partial update. `parent_id` tells "left out" from "null: make it a
 /// top-level unit" (`Patch`).
-struct UpdateOURequest: Sendable, Equatable {
+struct UpdateOURequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.updateOU }
 
     var name: String? = nil
     var description: String? = nil
     var parentID: Patch<Int64> = .absent
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name
         case description
         case parentID = "parent_id"
     }
 }
 
-extension UpdateOURequest: Codable {
+extension UpdateOURequest {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         name = try container.decodeIfPresent(String.self, forKey: .name)

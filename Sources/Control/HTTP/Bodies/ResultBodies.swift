@@ -4,7 +4,7 @@ import Foundation
 // (`SchemaParser` rows and `JSONBuffer`): they are the hot paths.
 
 /// `Schemas.resultAck`: sent after the batch is committed.
-struct ResultAck: Codable, Sendable, Equatable {
+struct ResultAck: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.resultAck }
 
     var accepted: Int
@@ -16,14 +16,14 @@ struct ResultAck: Codable, Sendable, Equatable {
         self.lastID = lastID
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case accepted
         case lastID = "last_id"
     }
 }
 
 /// `Schemas.statistics`.
-struct StatisticsResponse: Codable, Sendable, Equatable {
+struct StatisticsResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.statistics }
 
     var groupBy: String
@@ -36,7 +36,7 @@ struct StatisticsResponse: Codable, Sendable, Equatable {
         self.groups = groups
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case groupBy = "group_by"
         case metric
         case groups
@@ -64,7 +64,7 @@ struct StatisticsGroup: Codable, Sendable, Equatable {
     @ExplicitNull var p90: Double?
     @ExplicitNull var p99: Double?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case key
         case start
         case count

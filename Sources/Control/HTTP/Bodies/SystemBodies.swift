@@ -3,20 +3,20 @@ import Foundation
 // Bodies of the system routes: health, readiness, the audit log, server keys.
 
 /// `Schemas.health` (liveness).
-struct HealthResponse: Codable, Sendable, Equatable {
+struct HealthResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.health }
 
     var status: String
 
     init(status: String = "ok") { self.status = status }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case status
     }
 }
 
 /// `Schemas.health` plus `store`, the database dialect (readiness).
-struct ReadyResponse: Codable, Sendable, Equatable {
+struct ReadyResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.health }
 
     var status: String
@@ -27,7 +27,7 @@ struct ReadyResponse: Codable, Sendable, Equatable {
         self.store = store
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case status
         case store
     }
@@ -45,7 +45,7 @@ struct AuditEntryBody: Codable, Sendable, Equatable {
     var outcome: String
     var detail: String
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case at
         case actor
@@ -67,20 +67,20 @@ extension AuditEntryBody {
 }
 
 /// `Schemas.audit`, newest first; `next_cursor` (null on the last page) is passed as `cursor`.
-struct AuditPage: Codable, Sendable, Equatable {
+struct AuditPage: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.audit }
 
     var entries: [AuditEntryBody]
     @ExplicitNull var nextCursor: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case entries
         case nextCursor = "next_cursor"
     }
 }
 
 /// `Schemas.serverKey`: the creation response; `key` is shown once.
-struct ServerKeyBody: Codable, Sendable, Equatable {
+struct ServerKeyBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.serverKey }
 
     var id: Int64
@@ -88,7 +88,7 @@ struct ServerKeyBody: Codable, Sendable, Equatable {
     var prefix: String
     var key: String
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case name
         case prefix

@@ -4,7 +4,7 @@ import Foundation
 
 /// `Schemas.user`: the public view of a `User` (never its hashes or MFA secrets). `email`,
 /// `ou_id` and `last_login_at` are always sent, as null when unset.
-struct UserBody: Codable, Sendable, Equatable {
+struct UserBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.user }
 
     var id: Int64
@@ -17,7 +17,7 @@ struct UserBody: Codable, Sendable, Equatable {
     var createdAt: APITimestamp
     @ExplicitNull var lastLoginAt: APITimestamp?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case username
         case email
@@ -39,7 +39,7 @@ extension UserBody {
 }
 
 /// `Schemas.userList`.
-struct UserList: Codable, Sendable, Equatable {
+struct UserList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.userList }
 
     var users: [UserBody]
@@ -47,7 +47,7 @@ struct UserList: Codable, Sendable, Equatable {
     var limit: Int
     var offset: Int
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case users
         case total
         case limit
@@ -56,7 +56,7 @@ struct UserList: Codable, Sendable, Equatable {
 }
 
 /// `Schemas.createUser`.
-struct CreateUserRequest: Codable, Sendable, Equatable {
+struct CreateUserRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.createUser }
 
     var username: String
@@ -78,7 +78,7 @@ struct CreateUserRequest: Codable, Sendable, Equatable {
         self.active = active
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case username
         case password
         case email
@@ -90,7 +90,7 @@ struct CreateUserRequest: Codable, Sendable, Equatable {
 
 /// `Schemas.updateUser`: a partial update. `email` and `ou_id` tell "left out" from "set to
 /// null" (`Patch`); `role` and `active` are not nullable.
-struct UpdateUserRequest: Sendable, Equatable {
+struct UpdateUserRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.updateUser }
 
     var email: Patch<String> = .absent
@@ -98,7 +98,7 @@ struct UpdateUserRequest: Sendable, Equatable {
     var ouID: Patch<Int64> = .absent
     var active: Bool? = nil
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case email
         case role
         case ouID = "ou_id"
@@ -116,7 +116,7 @@ struct UpdateUserRequest: Sendable, Equatable {
     }
 }
 
-extension UpdateUserRequest: Codable {
+extension UpdateUserRequest {
     init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         email = try container.decodePatch(String.self, forKey: .email)
@@ -135,20 +135,20 @@ extension UpdateUserRequest: Codable {
 }
 
 /// `Schemas.setPassword`.
-struct SetPasswordRequest: Codable, Sendable, Equatable {
+struct SetPasswordRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.setPassword }
 
     var password: String
 
     init(password: String) { self.password = password }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case password
     }
 }
 
 /// `Schemas.apiKey`. `key` is only in the creation response.
-struct APIKeyBody: Codable, Sendable, Equatable {
+struct APIKeyBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.apiKey }
 
     var id: Int64
@@ -160,7 +160,7 @@ struct APIKeyBody: Codable, Sendable, Equatable {
     /// 64 hex characters, shown once.
     var key: String?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case name
         case prefix
@@ -180,27 +180,27 @@ extension APIKeyBody {
 }
 
 /// `Schemas.apiKeyList`.
-struct APIKeyList: Codable, Sendable, Equatable {
+struct APIKeyList: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.apiKeyList }
 
     var apiKeys: [APIKeyBody]
 
     init(_ apiKeys: [APIKeyBody]) { self.apiKeys = apiKeys }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case apiKeys = "api_keys"
     }
 }
 
 /// `Schemas.createKey` (API keys and server keys).
-struct CreateKeyRequest: Codable, Sendable, Equatable {
+struct CreateKeyRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.createKey }
 
     var name: String
 
     init(name: String) { self.name = name }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name
     }
 }
