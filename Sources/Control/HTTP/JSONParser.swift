@@ -1,7 +1,7 @@
 import Foundation
 
 /// Reads a request body against its schema in one pass: syntax (RFC 8259, UTF-8), types,
-/// bounds, required and unknown fields, straight into `JSONValue`s.
+/// bounds, required and unknown fields, straight into `SchemaValue`s.
 ///
 /// Malformed JSON throws `Malformed` wherever it is found. A well-formed value that breaks
 /// the schema is skipped and its problem recorded under its path ("results[3].latency_ms"),
@@ -71,7 +71,7 @@ struct SchemaParser {
 
     /// The next value as `schema` says, or nil when it breaks the schema (problem recorded
     /// under `field`, or under the path alone for array elements).
-    private mutating func value(_ schema: JSONSchema, field: String?, depth: Int) throws(Malformed) -> JSONValue? {
+    private mutating func value(_ schema: JSONSchema, field: String?, depth: Int) throws(Malformed) -> SchemaValue? {
         skipSpace()
         guard index < count else { throw Malformed() }
         let c = bytes[index]
@@ -122,6 +122,9 @@ struct SchemaParser {
             if c == UInt8(ascii: "f") { try literal("false"); return .bool(false) }
             return try mismatch(field, "must be true or false", depth)
 
+        case .named(let name):
+            preconditionFailure("request schemas do not refer to \(name) by name")
+
         case .freeform:
             guard c == UInt8(ascii: "{") else { return try mismatch(field, "must be an object", depth) }
             let start = index
@@ -144,17 +147,17 @@ struct SchemaParser {
     }
 
     /// A well-formed value of the wrong type: skipped, its problem recorded.
-    private mutating func mismatch(_ field: String?, _ message: String, _ depth: Int) throws(Malformed) -> JSONValue? {
+    private mutating func mismatch(_ field: String?, _ message: String, _ depth: Int) throws(Malformed) -> SchemaValue? {
         try skip(depth: depth)
         problem(field, message)
         return nil
     }
 
     /// At `[`; the array's path is on the stack.
-    private mutating func array(_ element: JSONSchema, maxItems: Int?, depth: Int) throws(Malformed) -> JSONValue? {
+    private mutating func array(_ element: JSONSchema, maxItems: Int?, depth: Int) throws(Malformed) -> SchemaValue? {
         guard depth <= Self.maximumDepth else { throw Malformed() }
         index += 1
-        var items: [JSONValue] = []
+        var items: [SchemaValue] = []
         var n = 0
         var conforms = true
         skipSpace()
@@ -191,7 +194,7 @@ struct SchemaParser {
         guard depth <= Self.maximumDepth else { throw Malformed() }
         index += 1
         let layout = schema.layout
-        var slots = [JSONValue?](repeating: nil, count: layout.fields.count)
+        var slots = [SchemaValue?](repeating: nil, count: layout.fields.count)
         var seen: UInt64 = 0
         var hint = 0
         skipSpace()
@@ -433,7 +436,7 @@ struct SchemaParser {
     private static let exactPowers: [Double] = (0...22).map { pow(10, Double($0)) }
 
     /// An RFC 8259 number: integral text that fits as `.int`, the rest as `.double`.
-    private mutating func number() throws(Malformed) -> JSONValue {
+    private mutating func number() throws(Malformed) -> SchemaValue {
         let start = index
         var negative = false
         if index < count && bytes[index] == UInt8(ascii: "-") {

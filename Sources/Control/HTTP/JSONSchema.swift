@@ -13,6 +13,9 @@ public indirect enum JSONSchema: Sendable {
     /// Any JSON object, stored as given (e.g. raw probe output).
     case freeform
     case nullable(JSONSchema)
+    /// The object schema of this name, declared elsewhere: lets a response shape contain itself
+    /// (a tree's nodes). Documentation only: request schemas do not use it.
+    case named(String)
 }
 
 public struct Field: Sendable {
@@ -82,14 +85,16 @@ final class FieldLayout: Sendable {
 }
 
 /// A value of a validated request body, typed by its schema: integers are `.int`, numbers
-/// `.double`, free-form objects the JSON text as sent.
-public enum JSONValue: Sendable {
+/// `.double`, free-form objects the JSON text as sent. (Not a general JSON value: the only
+/// bodies still read this way are the result upload's, the hot path; the others decode into
+/// their `APIBody` types.)
+public enum SchemaValue: Sendable {
     case null
     case bool(Bool)
     case int(Int64)
     case double(Double)
     case string(String)
-    case array([JSONValue])
+    case array([SchemaValue])
     case object(JSONObject)
     /// A `.freeform` object: its JSON text exactly as sent (checked well-formed).
     case raw(String)
@@ -99,17 +104,17 @@ public enum JSONValue: Sendable {
 /// a slot is nil when the field was absent.
 public struct JSONObject: Sendable {
     let layout: FieldLayout
-    var slots: [JSONValue?]
+    var slots: [SchemaValue?]
 
-    init(layout: FieldLayout, slots: [JSONValue?]) {
+    init(layout: FieldLayout, slots: [SchemaValue?]) {
         self.layout = layout
         self.slots = slots
     }
 
     /// The value at a position from `ObjectSchema.position(of:)` (hot paths look fields up once).
-    subscript(position: Int) -> JSONValue? { slots[position] }
+    subscript(position: Int) -> SchemaValue? { slots[position] }
 
-    public subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> SchemaValue? {
         guard let position = layout.positions[key] else {
             assertionFailure("no field \(key) in this schema")
             return nil
@@ -133,7 +138,7 @@ public struct JSONObject: Sendable {
     public var presentFields: [String] { zip(layout.fields, slots).compactMap { $1 == nil ? nil : $0.name } }
 }
 
-extension JSONValue {
+extension SchemaValue {
     public var string: String? { if case .string(let s) = self { s } else { nil } }
     public var int: Int64? { if case .int(let v) = self { v } else { nil } }
     public var double: Double? {
@@ -145,23 +150,6 @@ extension JSONValue {
     }
     public var bool: Bool? { if case .bool(let b) = self { b } else { nil } }
     public var rawJSON: String? { if case .raw(let text) = self { text } else { nil } }
-
-    /// As JSONSerialization's types, for writing back out as a whole.
-    public var foundationValue: Any {
-        switch self {
-        case .null: NSNull()
-        case .bool(let b): NSNumber(value: b)
-        case .int(let v): NSNumber(value: v)
-        case .double(let d): NSNumber(value: d)
-        case .string(let s): s
-        case .array(let items): items.map(\.foundationValue)
-        case .object(let object):
-            Dictionary(uniqueKeysWithValues: zip(object.layout.fields, object.slots).compactMap { field, value in
-                value.map { (field.name, $0.foundationValue) }
-            })
-        case .raw(let text): (try? JSONSerialization.jsonObject(with: Data(text.utf8))) ?? NSNull()
-        }
-    }
 }
 
 enum SchemaValidator {

@@ -93,6 +93,7 @@ public enum OpenAPIDocument {
             if let maxItems { s["maxItems"] = maxItems }
             return s
         case .freeform: return ["type": "object"]
+        case .named(let name): return ["$ref": "#/components/schemas/\(name)"]
         case .nullable(let inner):
             var s = render(inner, into: &schemas)
             if let ref = s["$ref"] { return ["oneOf": [["$ref": ref], ["type": "null"]]] }

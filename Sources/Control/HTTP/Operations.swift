@@ -70,10 +70,10 @@ enum Schemas {
         Field("user", .object(user), required: true),
     ])
     static let user = ObjectSchema("User", strict: false, [
-        Field("id", id, required: true), Field("username", username, required: true), Field("email", .nullable(email)),
-        Field("role", role, required: true), Field("ou_id", .nullable(id)), Field("active", .boolean, required: true),
+        Field("id", id, required: true), Field("username", username, required: true), Field("email", .nullable(email), required: true),
+        Field("role", role, required: true), Field("ou_id", .nullable(id), required: true), Field("active", .boolean, required: true),
         Field("mfa_enabled", .boolean, required: true), Field("created_at", timestamp, required: true),
-        Field("last_login_at", .nullable(timestamp)),
+        Field("last_login_at", .nullable(timestamp), required: true),
     ])
     static let userList = ObjectSchema("UserList", strict: false, [
         Field("users", .array(of: .object(user)), required: true), Field("total", .integer(), required: true),
@@ -97,11 +97,15 @@ enum Schemas {
     static let mfaDisable = ObjectSchema("MFADisableRequest", [Field("password", password, required: true), Field("code", totp, required: true)])
     static let message = ObjectSchema("Message", strict: false, [Field("message", .string(), required: true)])
     static let ou = ObjectSchema("OrganizationUnit", strict: false, [
-        Field("id", id, required: true), Field("parent_id", .nullable(id)), Field("name", .string(), required: true),
+        Field("id", id, required: true), Field("parent_id", .nullable(id), required: true), Field("name", .string(), required: true),
         Field("description", .string(), required: true), Field("created_at", timestamp, required: true),
     ])
     static let ouList = ObjectSchema("OrganizationUnitList", strict: false, [Field("organization_units", .array(of: .object(ou)), required: true)])
-    static let ouTree = ObjectSchema("OrganizationUnitTree", strict: false, [Field("roots", .array(of: .freeform), required: true, "units with nested `children`")])
+    static let ouTreeNode = ObjectSchema("OrganizationUnitTreeNode", strict: false, ou.fields + [
+        Field("children", .array(of: .named("OrganizationUnitTreeNode")), required: true, "units directly below, as nodes"),
+    ])
+    static let ouTree = ObjectSchema("OrganizationUnitTree", strict: false, [Field("roots", .array(of: .object(ouTreeNode)), required: true,
+                                                                                  "units whose parent is outside your scope (or none), with nested `children`")])
     static let createOU = ObjectSchema("CreateOrganizationUnitRequest", [
         Field("name", .string(maxLength: 128, minLength: 1), required: true), Field("description", .string(maxLength: 1024)),
         Field("parent_id", .nullable(id)),
@@ -111,7 +115,7 @@ enum Schemas {
     ])
     static let apiKey = ObjectSchema("APIKey", strict: false, [
         Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
-        Field("created_at", timestamp, required: true), Field("last_used_at", .nullable(timestamp)), Field("revoked_at", .nullable(timestamp)),
+        Field("created_at", timestamp, required: true), Field("last_used_at", .nullable(timestamp), required: true), Field("revoked_at", .nullable(timestamp), required: true),
         Field("key", .string(), "64 hex characters; only in the creation response"),
     ])
     static let apiKeyList = ObjectSchema("APIKeyList", strict: false, [Field("api_keys", .array(of: .object(apiKey)), required: true)])
@@ -151,17 +155,19 @@ enum Schemas {
         Field("results", .array(of: .object(storedResult)), required: true),
         Field("next_cursor", .nullable(.string()), required: true, "pass as `cursor` for the next page"),
     ])
+    static let statisticsGroup = ObjectSchema("StatisticsGroup", strict: false, [
+        Field("key", .nullable(.string()), required: true, "test type, target, device id (null: no device) or bucket start in ms"),
+        Field("start", timestamp, "time groups: the bucket's start"),
+        Field("count", .integer(), required: true), Field("successes", .integer(), required: true),
+        Field("success_rate", .number(), required: true, "0...1"), Field("mean_loss_percent", .nullable(.number()), required: true),
+        Field("samples", .integer(), required: true, "rows with a value of the metric; the figures below use only these"),
+        Field("mean", .nullable(.number()), required: true), Field("min", .nullable(.number()), required: true),
+        Field("max", .nullable(.number()), required: true), Field("p50", .nullable(.number()), required: true, "nearest-rank percentile"),
+        Field("p90", .nullable(.number()), required: true), Field("p99", .nullable(.number()), required: true),
+    ])
     static let statistics = ObjectSchema("Statistics", strict: false, [
         Field("group_by", .string(), required: true), Field("metric", .string(), required: true),
-        Field("groups", .array(of: .object(ObjectSchema("StatisticsGroup", strict: false, [
-            Field("key", .nullable(.string()), required: true, "test type, target, device id (null: no device) or bucket start in ms"),
-            Field("start", timestamp, "time groups: the bucket's start"),
-            Field("count", .integer(), required: true), Field("successes", .integer(), required: true),
-            Field("success_rate", .number(), required: true, "0...1"), Field("mean_loss_percent", .nullable(.number())),
-            Field("samples", .integer(), required: true, "rows with a value of the metric; the figures below use only these"),
-            Field("mean", .nullable(.number())), Field("min", .nullable(.number())), Field("max", .nullable(.number())),
-            Field("p50", .nullable(.number()), "nearest-rank percentile"), Field("p90", .nullable(.number())), Field("p99", .nullable(.number())),
-        ]))), required: true),
+        Field("groups", .array(of: .object(statisticsGroup)), required: true),
     ])
     static let deviceStatus = JSONSchema.string(maxLength: 16, values: DeviceStatus.allCases.map(\.rawValue))
     static let device = ObjectSchema("Device", strict: false, [
@@ -237,8 +243,21 @@ enum Schemas {
     static let heartbeat = ObjectSchema("Heartbeat", strict: false, [
         Field("device_id", id, required: true), Field("last_seen_at", timestamp, required: true),
     ])
-    static let audit = ObjectSchema("AuditPage", strict: false, [Field("entries", .array(of: .freeform), required: true)])
+    static let auditEntry = ObjectSchema("AuditEntry", strict: false, [
+        Field("id", id, required: true), Field("at", timestamp, required: true),
+        Field("actor", .string(), required: true, "user:NAME, device:ID, server-key:ID, system or unknown"),
+        Field("actor_user_id", .nullable(id), required: true), Field("action", .string(), required: true),
+        Field("subject", .string(), required: true), Field("source_address", .string(), required: true),
+        Field("outcome", .string(values: ["success", "failure"]), required: true), Field("detail", .string(), required: true),
+    ])
+    static let audit = ObjectSchema("AuditPage", strict: false, [
+        Field("entries", .array(of: .object(auditEntry)), required: true),
+        Field("next_cursor", .nullable(.string()), required: true, "pass as `cursor` for the next page"),
+    ])
     static let health = ObjectSchema("Health", strict: false, [Field("status", .string(), required: true)])
+    static let ready = ObjectSchema("Ready", strict: false, [
+        Field("status", .string(), required: true), Field("store", .string(values: ["sqlite", "mariadb"]), required: true),
+    ])
 }
 
 /// Every route of the control plane.
@@ -247,7 +266,7 @@ public enum API {
 
     public static let operations: [APIOperation] = [
         APIOperation("health", .get, "/health", .none, tag: "system", "Liveness", response: Schemas.health),
-        APIOperation("ready", .get, "/ready", .none, tag: "system", "Readiness: the database answers", response: Schemas.health),
+        APIOperation("ready", .get, "/ready", .none, tag: "system", "Readiness: the database answers", response: Schemas.ready),
         APIOperation("openapi", .get, "/api/v1/openapi.json", .none, tag: "system", "This document"),
 
         APIOperation("login", .post, "/api/v1/auth/login", .none, tag: "auth", "Log in with username, password and (if enabled) a TOTP code",

@@ -22,10 +22,24 @@ public struct APITimestamp: Codable, Sendable, Hashable {
         self.millis = millis
     }
 
-    /// A value type, so one format serves every timestamp without a formatter each.
+    /// Parses what `text` writes (and any ISO 8601 time with fractional seconds).
     private static let format = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    public var text: String { Date(timeIntervalSince1970: TimeInterval(millis) / 1000).formatted(Self.format) }
+    /// Written from the integer milliseconds: going through a `Double` of seconds would print
+    /// ...09.122 for ...09.123.
+    public var text: String {
+        let seconds = millis >= 0 ? millis / 1000 : (millis - 999) / 1000
+        let fraction = Int(millis - seconds * 1000)
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 3))Z"
+    }
 
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()

@@ -42,7 +42,9 @@ struct OUList: APIBody, Equatable {
 }
 
 /// A unit of `Schemas.ouTree`: the fields of `Schemas.ou` plus its `children`.
-struct OUTreeNode: Codable, Sendable, Equatable {
+struct OUTreeNode: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.ouTreeNode }
+
     var id: Int64
     @ExplicitNull var parentID: Int64?
     var name: String

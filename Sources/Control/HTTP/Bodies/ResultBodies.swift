@@ -45,7 +45,9 @@ struct StatisticsResponse: APIBody, Equatable {
 
 /// The `StatisticsGroup` object of `Schemas.statistics`. The figures are always sent, null when
 /// no row had a value; `start` only for time groups.
-struct StatisticsGroup: Codable, Sendable, Equatable {
+struct StatisticsGroup: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.statisticsGroup }
+
     /// Test type, target, device id (null: no device) or bucket start in ms.
     @ExplicitNull var key: String?
     /// Time groups: the bucket's start.

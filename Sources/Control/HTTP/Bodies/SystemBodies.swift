@@ -15,9 +15,9 @@ struct HealthResponse: APIBody, Equatable {
     }
 }
 
-/// `Schemas.health` plus `store`, the database dialect (readiness).
+/// `Schemas.ready`: readiness, and which store answered.
 struct ReadyResponse: APIBody, Equatable {
-    static var schema: ObjectSchema { Schemas.health }
+    static var schema: ObjectSchema { Schemas.ready }
 
     var status: String
     var store: String
@@ -34,7 +34,9 @@ struct ReadyResponse: APIBody, Equatable {
 }
 
 /// One entry of `Schemas.audit` (declared free-form there).
-struct AuditEntryBody: Codable, Sendable, Equatable {
+struct AuditEntryBody: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.auditEntry }
+
     var id: Int64
     var at: APITimestamp
     var actor: String
