@@ -41,7 +41,7 @@ func runControlPlane(_ configuration: ControlConfiguration, label: String, with 
     logger.logLevel = .info
     let plane = try await buildApplication(configuration, logger: logger) { port in
         print("waddleperf: control plane listening on http://\(configuration.host):\(port) (store: \(configuration.store.summary))")
-        FileHandle.standardOutput.synchronizeFile()
+        fflush(nil)  // every stream: the line must reach a pipe now, not at exit
     }
     // Until SIGTERM/SIGINT; then the server stops taking requests and what is queued is committed.
     try await plane.run(with: extra)

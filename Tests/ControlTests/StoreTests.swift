@@ -39,7 +39,7 @@ struct StoreTests {
         let child = try await store.createOU(name: "child", description: "", parentID: root.id)
         let grandchild = try await store.createOU(name: "grandchild", description: "", parentID: child.id)
         await #expect(throws: StoreError.self) { try await store.createOU(name: "orphan", description: "", parentID: 9999) }
-        await #expect(throws: StoreError.invalid(field: "parent_id", message: "a unit cannot be moved under itself or its descendants")) {
+        await #expect(throws: StoreError.reference(field: "parent_id", message: "a unit cannot be moved under itself or its descendants")) {
             try await store.updateOU(root.id, name: nil, description: nil, parentID: .some(grandchild.id))
         }
         let units = try await store.listOUs()

@@ -30,6 +30,15 @@ public struct APIError: Error, Sendable, HTTPResponseError {
     static func forbidden(_ message: String = "not permitted") -> APIError { APIError(.forbidden, "forbidden", message) }
     static func notFound(_ what: String) -> APIError { APIError(.notFound, "not_found", "\(what) not found") }
     static func conflict(_ message: String) -> APIError { APIError(.conflict, "conflict", message) }
+    /// A well-formed field that names something that does not exist (or, for a move, a place it
+    /// cannot go): the request conflicts with what is stored.
+    static func conflict(_ field: String, _ message: String) -> APIError {
+        APIError(.conflict, "conflict", "\(field): \(message)", fields: [field: message])
+    }
+    /// A well-formed field the caller may not use, or a proof (a password, a code) that is wrong.
+    static func refused(_ field: String, _ message: String) -> APIError {
+        APIError(.forbidden, "forbidden", "\(field): \(message)", fields: [field: message])
+    }
 
     /// The body every error shares (`Schemas.error` in the OpenAPI document).
     struct Body: Codable, Sendable, Equatable {
@@ -64,6 +73,7 @@ extension StoreError: APIErrorConvertible {
         case .notFound(let what): APIError.notFound(what)
         case .conflict(let message): APIError.conflict(message)
         case .invalid(let field, let message): APIError.invalid(field, message)
+        case .reference(let field, let message): APIError.conflict(field, message)
         }
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Finds out who is calling. A presented credential that does not check out is a 401 at once;
-/// no credential leaves the principal empty and the route's permission decides.
+/// Finds out who is calling. A presented credential that does not check out leaves the principal
+/// empty with the reason (`ControlContext.authenticationFailure`): a route that needs a principal
+/// answers with it (401, or 403 for a missing CSRF token); a public route ignores a stale
+/// credential. No credential leaves the principal empty and the route's permission decides.
 ///
 /// Accepted: `Authorization: Bearer <JWT>`, `Bearer <API key>` and `ApiKey <API key>`,
 /// `Basic` (legacy clients; not for MFA accounts), `X-Manager-Key: <server key>`, and the web UI's
@@ -18,7 +20,11 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: ControlContext, next: (Request, ControlContext) async throws -> Response) async throws -> Response {
         var context = context
-        context.principal = try await authenticate(request, context: context)
+        do {
+            context.principal = try await authenticate(request, context: context)
+        } catch let refusal as APIError {
+            context.authenticationFailure = refusal
+        }
         return try await next(request, context)
     }
 
@@ -131,7 +137,14 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 throw APIError(.unauthorized, "unauthorized", "malformed Basic credentials")
             }
             let username = String(decoded[..<colon]), password = String(decoded[decoded.index(after: colon)...])
-            let user = try await services.login.checkPassword(username: username, password: password, mfaCode: nil, source: context.remoteAddress, allowMFA: false)
+            let user: User
+            do {
+                user = try await services.login.checkPassword(username: username, password: password, mfaCode: nil, source: context.remoteAddress,
+                                                              allowMFA: false)
+            } catch let refusal as APIError where refusal.status == .tooManyRequests {
+                // Credentials sent with a request are refused with 401 (and when to try again), as any bad credential is.
+                throw APIError(.unauthorized, refusal.code, refusal.message, retryAfterSeconds: refusal.retryAfterSeconds)
+            }
             let principal = Principal(user: user, credential: .basic, scope: try await services.store.scope(of: user))
             return CredentialCache.Entry(principal: principal, expiresAt: 0, epoch: epoch)
         case .session(let value):

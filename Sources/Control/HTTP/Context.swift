@@ -5,6 +5,8 @@ import NIOCore
 public struct ControlContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var principal: Principal?
+    /// Why a presented credential was refused; answered by routes that need a principal.
+    public var authenticationFailure: APIError?
     public let remoteAddress: String
 
     public init(source: ApplicationRequestContextSource) {

@@ -96,7 +96,7 @@ struct SchemaParser {
             guard c == UInt8(ascii: "-") || isDigit(c) else { return try mismatch(field, "must be an integer", depth) }
             let n: Int64
             switch try number() {
-            case .int(let v) where v.magnitude < 9_000_000_000_000_000:
+            case .int(let v) where v.magnitude <= JSONSchema.integerLimit.magnitude:
                 n = v
             case .double(let d) where d == d.rounded() && abs(d) < 9.0e15:
                 n = Int64(d)
@@ -132,11 +132,11 @@ struct SchemaParser {
             // Well-formed and UTF-8 (checked while skipping): the text is stored as sent.
             return .raw(String(decoding: UnsafeBufferPointer(start: bytes + start, count: index - start), as: UTF8.self))
 
-        case .array(let element, let maxItems):
+        case .array(let element, let maxItems, let minItems):
             guard c == UInt8(ascii: "[") else { return try mismatch(field, "must be an array", depth) }
             if let field { path.append(.key(field)) }
             defer { if field != nil { path.removeLast() } }
-            return try array(element, maxItems: maxItems, depth: depth + 1)
+            return try array(element, maxItems: maxItems, minItems: minItems, depth: depth + 1)
 
         case .object(let inner):
             guard c == UInt8(ascii: "{") else { return try mismatch(field, "must be an object", depth) }
@@ -154,7 +154,7 @@ struct SchemaParser {
     }
 
     /// At `[`; the array's path is on the stack.
-    private mutating func array(_ element: JSONSchema, maxItems: Int?, depth: Int) throws(Malformed) -> SchemaValue? {
+    private mutating func array(_ element: JSONSchema, maxItems: Int?, minItems: Int, depth: Int) throws(Malformed) -> SchemaValue? {
         guard depth <= Self.maximumDepth else { throw Malformed() }
         index += 1
         var items: [SchemaValue] = []
@@ -163,6 +163,10 @@ struct SchemaParser {
         skipSpace()
         if index < count && bytes[index] == UInt8(ascii: "]") {
             index += 1
+            if minItems > 0 {
+                problem(nil, minItems == 1 ? "must not be empty" : "must have at least \(minItems) items")
+                return nil
+            }
             return .array(items)
         }
         while true {
@@ -185,6 +189,10 @@ struct SchemaParser {
         }
         if let maxItems, n > maxItems {
             problem(nil, "must have at most \(maxItems) items")
+        }
+        if n < minItems {
+            problem(nil, "must have at least \(minItems) items")
+            return nil
         }
         return conforms ? .array(items) : nil
     }

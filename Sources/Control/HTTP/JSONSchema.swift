@@ -4,11 +4,15 @@ import Foundation
 /// incoming bodies (types, bounds, required fields, unknown fields refused) and the same values
 /// render into the OpenAPI document, so the two cannot drift apart.
 public indirect enum JSONSchema: Sendable {
+    /// The integers the parser reads exactly (beyond, a JSON number may not survive a double):
+    /// every integer field is bounded by this unless it declares tighter bounds.
+    public static let integerLimit: Int64 = 8_999_999_999_999_999
+
     case string(maxLength: Int = 1024, minLength: Int = 0, pattern: String? = nil, values: [String]? = nil, format: String? = nil)
     case integer(minimum: Int64? = nil, maximum: Int64? = nil)
     case number(minimum: Double? = nil, maximum: Double? = nil)
     case boolean
-    case array(of: JSONSchema, maxItems: Int? = nil)
+    case array(of: JSONSchema, maxItems: Int? = nil, minItems: Int = 0)
     case object(ObjectSchema)
     /// Any JSON object, stored as given (e.g. raw probe output).
     case freeform

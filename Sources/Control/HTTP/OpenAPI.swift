@@ -17,7 +17,7 @@ public enum OpenAPIDocument {
                 "x-permission": operation.permission.rawValue,
             ]
             var parameters: [[String: Any]] = operation.pathParameters.map {
-                ["name": $0, "in": "path", "required": true, "schema": ["type": "integer", "minimum": 1]]
+                ["name": $0, "in": "path", "required": true, "schema": ["type": "integer", "format": "int64", "minimum": 1, "maximum": JSONSchema.integerLimit]]
             }
             parameters += operation.query.map { ["name": $0.name, "in": "query", "required": false, "schema": render($0.schema, into: &schemas)] }
             if !parameters.isEmpty { entry["parameters"] = parameters }
@@ -35,11 +35,16 @@ public enum OpenAPIDocument {
             }
             responses[String(operation.successStatus)] = success
             let error: [String: Any] = ["description": "error", "content": ["application/json": ["schema": ["$ref": "#/components/schemas/Error"]]]]
-            var codes = ["400", "429", "500", "503"]
-            if operation.permission != .none { codes += ["401", "403"] }
-            if !operation.pathParameters.isEmpty { codes.append("404") }
-            if operation.request != nil { codes += ["409", "413"] }
-            for code in codes { responses[code] = error }
+            // What any operation of its kind may answer: bad input, throttling, failures; a
+            // credential refused or short of the permission; an id that names nothing; a body
+            // too large, of the wrong type, or conflicting with what is stored.
+            var codes = [400, 429, 500, 503]
+            if operation.permission != .none { codes += [401, 403] }
+            if !operation.pathParameters.isEmpty { codes.append(404) }
+            if operation.request != nil { codes += [409, 413, 415] }
+            for code in codes + operation.statuses where responses[String(code)] == nil {
+                responses[String(code)] = (200..<300).contains(code) ? success : error
+            }
             entry["responses"] = responses
             if operation.permission != .none {
                 entry["security"] = [["bearer": []], ["apiKey": []], ["basic": []], ["session": []]] + (operation.permission == .resultsWrite ? [["managerKey": []]] : [])
@@ -78,19 +83,19 @@ public enum OpenAPIDocument {
             if let format { s["format"] = format }
             return s
         case .integer(let minimum, let maximum):
-            var s: [String: Any] = ["type": "integer", "format": "int64"]
-            if let minimum { s["minimum"] = minimum }
-            if let maximum { s["maximum"] = maximum }
-            return s
+            // What the parser reads exactly bounds every integer (see `JSONSchema.integerLimit`).
+            return ["type": "integer", "format": "int64", "minimum": max(minimum ?? -JSONSchema.integerLimit, -JSONSchema.integerLimit),
+                    "maximum": min(maximum ?? JSONSchema.integerLimit, JSONSchema.integerLimit)]
         case .number(let minimum, let maximum):
             var s: [String: Any] = ["type": "number"]
             if let minimum { s["minimum"] = minimum }
             if let maximum { s["maximum"] = maximum }
             return s
         case .boolean: return ["type": "boolean"]
-        case .array(let element, let maxItems):
+        case .array(let element, let maxItems, let minItems):
             var s: [String: Any] = ["type": "array", "items": render(element, into: &schemas)]
             if let maxItems { s["maxItems"] = maxItems }
+            if minItems > 0 { s["minItems"] = minItems }
             return s
         case .freeform: return ["type": "object"]
         case .named(let name): return ["$ref": "#/components/schemas/\(name)"]

@@ -16,11 +16,15 @@ public struct APIOperation: Sendable {
     public let successStatus: Int
     /// Largest request body accepted (413 beyond).
     public let maxBody: Int
-    /// Query parameters (documented; unknown ones are ignored).
+    /// Query parameters: checked before the handler runs (`QueryParameters`); unknown ones are ignored.
     public let query: [Field]
+    /// Statuses this operation answers besides the success status and the ones every operation
+    /// of its kind may answer (see `OpenAPIDocument`): a 2xx here carries the response schema too.
+    public let statuses: [Int]
 
     init(_ id: String, _ method: HTTPRequest.Method, _ path: String, _ permission: Permission, tag: String, _ summary: String,
-         request: ObjectSchema? = nil, response: ObjectSchema? = nil, status: Int = 200, maxBody: Int = 64 << 10, query: [Field] = []) {
+         request: ObjectSchema? = nil, response: ObjectSchema? = nil, status: Int = 200, maxBody: Int = 64 << 10, query: [Field] = [],
+         statuses: [Int] = []) {
         self.id = id
         self.method = method
         self.path = path
@@ -32,6 +36,7 @@ public struct APIOperation: Sendable {
         self.successStatus = status
         self.maxBody = maxBody
         self.query = query
+        self.statuses = statuses
     }
 
     /// The same path in Hummingbird's syntax (`{id}` → `:id`).
@@ -50,6 +55,10 @@ public struct APIOperation: Sendable {
 enum Schemas {
     static let username = JSONSchema.string(maxLength: 64, minLength: 3, pattern: "[A-Za-z0-9._@+-]+")
     static let password = JSONSchema.string(maxLength: 256, minLength: 1)
+    /// A password being set: `PasswordPolicy`'s length bounds (its other rules answer 400).
+    static let newPassword = JSONSchema.string(maxLength: PasswordPolicy.maximumBytes, minLength: PasswordPolicy.minimumLength)
+    /// A page position this API returned: a row id.
+    static let cursor = JSONSchema.string(maxLength: 16, minLength: 1, pattern: "[1-9][0-9]{0,15}")
     static let email = JSONSchema.string(maxLength: 255, minLength: 3, pattern: "[^@\\s]+@[^@\\s]+")
     static let role = JSONSchema.string(maxLength: 32, values: Role.allCases.map(\.rawValue))
     static let id = JSONSchema.integer(minimum: 1)
@@ -80,15 +89,15 @@ enum Schemas {
         Field("limit", .integer(), required: true), Field("offset", .integer(), required: true),
     ])
     static let createUser = ObjectSchema("CreateUserRequest", [
-        Field("username", username, required: true), Field("password", password, required: true),
+        Field("username", username, required: true), Field("password", newPassword, required: true),
         Field("email", .nullable(email)), Field("role", role), Field("ou_id", .nullable(id)), Field("active", .boolean),
     ])
     static let updateUser = ObjectSchema("UpdateUserRequest", [
         Field("email", .nullable(email)), Field("role", role), Field("ou_id", .nullable(id)), Field("active", .boolean),
     ])
-    static let setPassword = ObjectSchema("SetPasswordRequest", [Field("password", password, required: true)])
+    static let setPassword = ObjectSchema("SetPasswordRequest", [Field("password", newPassword, required: true)])
     static let changePassword = ObjectSchema("ChangePasswordRequest", [
-        Field("current_password", password, required: true), Field("new_password", password, required: true),
+        Field("current_password", password, required: true), Field("new_password", newPassword, required: true),
     ])
     static let mfaSetup = ObjectSchema("MFASetupResponse", strict: false, [
         Field("secret", .string(), required: true, "base32, shown once"), Field("otpauth_uri", .string(), required: true, "encode as a QR code"),
@@ -142,7 +151,7 @@ enum Schemas {
         Field("raw", .freeform, "the kind-specific part of the result document (`details`, `hops`), stored as JSON"),
     ]) }
     static let resultUpload = ObjectSchema("ResultUpload", [
-        Field("results", .array(of: .object(result), maxItems: 10_000), required: true),
+        Field("results", .array(of: .object(result), maxItems: 10_000, minItems: 1), required: true),
         Field("ou_id", .nullable(id), "for server keys: the OU the results belong to"),
     ])
     static let resultAck = ObjectSchema("ResultAck", strict: false, [
@@ -263,6 +272,11 @@ enum Schemas {
 /// Every route of the control plane.
 public enum API {
     static let limitQuery = Field("limit", .integer(minimum: 1, maximum: 1000))
+    static let offsetQuery = Field("offset", .integer(minimum: 0, maximum: Int64(Int32.max)))
+    /// The result filters of the listing and the statistics.
+    static let resultFilters = [Field("test_type", .string(maxLength: 32)), Field("target", .string(maxLength: 255)), Field("device_id", Schemas.id),
+                                Field("since", .integer(minimum: 0), "milliseconds since the epoch"),
+                                Field("until", .integer(minimum: 0), "milliseconds since the epoch")]
 
     public static let operations: [APIOperation] = [
         APIOperation("health", .get, "/health", .none, tag: "system", "Liveness", response: Schemas.health),
@@ -270,20 +284,20 @@ public enum API {
         APIOperation("openapi", .get, "/api/v1/openapi.json", .none, tag: "system", "This document"),
 
         APIOperation("login", .post, "/api/v1/auth/login", .none, tag: "auth", "Log in with username, password and (if enabled) a TOTP code",
-                  request: Schemas.login, response: Schemas.loginResponse),
+                  request: Schemas.login, response: Schemas.loginResponse, statuses: [401]),
         APIOperation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
         APIOperation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
         APIOperation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
                   request: Schemas.changePassword, response: Schemas.message),
         APIOperation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
-                  response: Schemas.mfaSetup),
+                  response: Schemas.mfaSetup, statuses: [409]),
         APIOperation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
                   request: Schemas.mfaCode, response: Schemas.message),
         APIOperation("mfaDisable", .post, "/api/v1/auth/mfa/disable", .authenticated, tag: "auth", "Disable MFA (password and a current code)",
                   request: Schemas.mfaDisable, response: Schemas.message),
 
         APIOperation("listUsers", .get, "/api/v1/users", .usersRead, tag: "users", "Users in your scope, paged, searchable",
-                  response: Schemas.userList, query: [limitQuery, Field("offset", .integer(minimum: 0)), Field("search", .string(maxLength: 64)), Field("role", Schemas.role)]),
+                  response: Schemas.userList, query: [limitQuery, offsetQuery, Field("search", .string(maxLength: 64)), Field("role", Schemas.role)]),
         APIOperation("createUser", .post, "/api/v1/users", .usersWrite, tag: "users", "Create a user (role no higher than yours, OU in your scope)",
                   request: Schemas.createUser, response: Schemas.user, status: 201),
         APIOperation("getUser", .get, "/api/v1/users/{id}", .usersRead, tag: "users", "One user", response: Schemas.user),
@@ -307,29 +321,28 @@ public enum API {
         APIOperation("getOU", .get, "/api/v1/ous/{id}", .ousRead, tag: "organization-units", "One unit", response: Schemas.ou),
         APIOperation("updateOU", .patch, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Rename, describe or move a unit",
                   request: Schemas.updateOU, response: Schemas.ou),
-        APIOperation("deleteOU", .delete, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Delete an empty unit", status: 204),
+        APIOperation("deleteOU", .delete, "/api/v1/ous/{id}", .ousWrite, tag: "organization-units", "Delete an empty unit", status: 204,
+                  statuses: [409]),
 
         APIOperation("uploadResults", .post, "/api/v1/results", .resultsWrite, tag: "results",
                   "Upload a batch of results; answered after the batch is committed", request: Schemas.resultUpload, response: Schemas.resultAck,
-                  status: 201, maxBody: 16 << 20),
+                  status: 201, maxBody: 16 << 20, statuses: [422]),
         APIOperation("listResults", .get, "/api/v1/results", .resultsRead, tag: "results", "Results in your scope, newest first, cursor-paged",
                   response: Schemas.resultPage,
-                  query: [limitQuery, Field("cursor", .string()), Field("test_type", .string()), Field("target", .string()),
-                          Field("device_id", Schemas.id), Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
+                  query: [limitQuery, Field("cursor", Schemas.cursor)] + resultFilters),
 
         APIOperation("statistics", .get, "/api/v1/statistics", .resultsRead, tag: "results",
                   "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99",
                   response: Schemas.statistics,
                   query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
-                          Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600)"),
+                          Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600; ignored otherwise)"),
                           Field("metric", .string(values: StatisticsQuery.metrics), "default latency_ms"),
                           Field("limit", .integer(minimum: 1, maximum: 10_000), "groups returned (default 100)"),
-                          Field("test_type", .string()), Field("target", .string()), Field("device_id", Schemas.id),
-                          Field("since", .integer(minimum: 0)), Field("until", .integer(minimum: 0))]),
+                         ] + resultFilters),
 
         APIOperation("listDevices", .get, "/api/v1/devices", .devicesRead, tag: "devices", "Enrolled devices in your scope, paged, filtered",
                   response: Schemas.deviceList,
-                  query: [limitQuery, Field("offset", .integer(minimum: 0)), Field("status", Schemas.deviceStatus), Field("active", .boolean),
+                  query: [limitQuery, offsetQuery, Field("status", Schemas.deviceStatus), Field("active", .boolean),
                           Field("search", .string(maxLength: 128), "substring of serial or hostname"), Field("ou_id", Schemas.id)]),
         APIOperation("deviceSummary", .get, "/api/v1/devices/summary", .devicesRead, tag: "devices", "Device counts by status in your scope",
                   response: Schemas.deviceSummary),
@@ -347,7 +360,7 @@ public enum API {
                   "Revoke an enrollment secret (enrolled devices keep working)", status: 204),
         APIOperation("enroll", .post, "/api/v1/enrollment/enroll", .none, tag: "enrollment",
                   "A device enrolls with a secret and receives its token; the secret decides the OU. 201 new, 200 re-enrolled",
-                  request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10),
+                  request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10, statuses: [200, 401, 403]),
         APIOperation("deviceConfig", .get, "/api/v1/device/config", .device, tag: "devices",
                   "The calling device's config: its OU's, the nearest ancestor's, or the default", response: Schemas.deviceConfig),
         APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices", "The calling device is alive",
@@ -356,7 +369,7 @@ public enum API {
         APIOperation("listConfigs", .get, "/api/v1/configs", .devicesRead, tag: "configs", "Client configs of the OUs in your scope, and the default",
                   response: Schemas.clientConfigList),
         APIOperation("getDefaultConfig", .get, "/api/v1/configs/default", .devicesRead, tag: "configs", "The default client config",
-                  response: Schemas.clientConfig),
+                  response: Schemas.clientConfig, statuses: [404]),
         APIOperation("putDefaultConfig", .put, "/api/v1/configs/default", .configsWrite, tag: "configs",
                   "Replace the default client config (global administrators)", request: Schemas.putClientConfig, response: Schemas.clientConfig),
         APIOperation("getOUConfig", .get, "/api/v1/ous/{id}/config", .devicesRead, tag: "configs", "An OU's own client config",
@@ -367,7 +380,7 @@ public enum API {
                   "Remove an OU's config; it inherits again", status: 204),
 
         APIOperation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
-                  response: Schemas.audit, query: [limitQuery, Field("cursor", .string())]),
+                  response: Schemas.audit, query: [limitQuery, Field("cursor", Schemas.cursor)]),
         APIOperation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
                   "Issue a server key for X-Manager-Key; shown once", request: Schemas.createKey, response: Schemas.serverKey, status: 201),
     ]

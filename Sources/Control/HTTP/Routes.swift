@@ -16,11 +16,14 @@ struct Routes {
         precondition(registered.insert(id).inserted, "operation \(id) registered twice")
         router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
             if operation.permission != .none {
-                guard let principal = context.principal else { throw APIError.unauthorized }
+                // A credential that did not check out answers here, on routes that need one; a
+                // public route (login, enrollment, health) ignores a stale one.
+                guard let principal = context.principal else { throw context.authenticationFailure ?? APIError.unauthorized }
                 guard principal.permissions.contains(operation.permission) else {
                     throw APIError.forbidden("requires \(operation.permission.rawValue)")
                 }
             }
+            try QueryParameters.validate(request, against: operation.query)
             return try await handler(request, context, operation)
         }
     }
@@ -30,7 +33,7 @@ struct Routes {
     func finish() {
         let missing = API.operations.map(\.id).filter { !registered.contains($0) }
         precondition(missing.isEmpty, "declared operations without a handler: \(missing)")
-        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace]
         for (path, operations) in Dictionary(grouping: API.operations, by: \.routerPath) {
             var allowed = Set(operations.map(\.method))
             if allowed.contains(.get) { allowed.insert(.head) }
@@ -94,8 +97,8 @@ extension Request {
 
 extension ControlContext {
     func pathID(_ name: String = "id") throws -> Int64 {
-        guard let text = parameters.get(name), let id = Int64(text), id > 0 else {
-            throw APIError.invalid(name, "must be a positive integer")
+        guard let text = parameters.get(name), let id = Int64(text), id > 0, id <= JSONSchema.integerLimit else {
+            throw APIError.invalid(name, "must be an integer in 1...\(JSONSchema.integerLimit)")
         }
         return id
     }

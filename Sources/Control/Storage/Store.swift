@@ -13,6 +13,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case notFound(String)
     case conflict(String)
     case invalid(field: String, message: String)
+    /// The field names something that does not exist, or a place the row cannot go.
+    case reference(field: String, message: String)
 }
 
 /// The storage contract of the control plane. One implementation runs on either backend: the SQL
@@ -105,7 +107,7 @@ public final class Store: Sendable {
         if let error = error as? SQLError {
             switch error.kind {
             case .uniqueViolation: return StoreError.conflict(conflict)
-            case .foreignKeyViolation: return StoreError.invalid(field: "reference", message: "refers to something that does not exist or is still in use")
+            case .foreignKeyViolation: return StoreError.reference(field: "reference", message: "refers to something that does not exist or is still in use")
             default: break
             }
         }
@@ -130,7 +132,7 @@ extension Store {
             do {
                 return try await pool.transaction { c in
                     if let parentID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(parentID)]) == 0 {
-                        throw StoreError.invalid(field: "parent_id", message: "organisation unit \(parentID) does not exist")
+                        throw StoreError.reference(field: "parent_id", message: "organisation unit \(parentID) does not exist")
                     }
                     let r = try c.execute("INSERT INTO organization_units (parent_id, name, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                                           [.optional(parentID), .text(name), .text(description), .int(now), .int(now)])
@@ -167,11 +169,11 @@ extension Store {
                         var parentOf: [Int64: Int64] = [:]
                         for row in all { if let p = row.int("parent_id") { parentOf[row.int("id")!] = p } }
                         guard all.contains(where: { $0.int("id") == newParent }) else {
-                            throw StoreError.invalid(field: "parent_id", message: "organisation unit \(newParent) does not exist")
+                            throw StoreError.reference(field: "parent_id", message: "organisation unit \(newParent) does not exist")
                         }
                         var cursor: Int64? = newParent
                         while let current = cursor {
-                            if current == id { throw StoreError.invalid(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
+                            if current == id { throw StoreError.reference(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
                             cursor = parentOf[current]
                         }
                     }

@@ -37,7 +37,7 @@ struct AuthController {
             switch principal.credential {
             case .token(let jti): try await services.store.revokeToken(jti: jti)
             case .session(let id): try await services.store.revokeSession(idHash: id)
-            default: throw APIError(.badRequest, "invalid_request", "only tokens and sessions can log out; revoke API keys instead")
+            default: throw APIError.forbidden("only tokens and sessions can log out; revoke API keys instead")
             }
             await services.audit(principal, "logout", subject: principal.displayName, source: context.remoteAddress)
             var headers: HTTPFields = [:]
@@ -59,7 +59,7 @@ struct AuthController {
             let body = try await request.decode(ChangePasswordRequest.self, operation)
             guard try await services.hasher.verify(body.currentPassword, hash: user.passwordHash) else {
                 await services.audit(principal, "password.change", subject: user.username, source: context.remoteAddress, outcome: "failure")
-                throw APIError.invalid("current_password", "is wrong")
+                throw APIError.refused("current_password", "is wrong")
             }
             let new = body.newPassword
             if let problem = PasswordPolicy.problem(with: new, username: user.username) { throw APIError.invalid("new_password", problem) }
@@ -88,7 +88,7 @@ struct AuthController {
             let secret = String(decoding: try services.secretBox.open(sealed), as: UTF8.self)
             guard let step = TOTPAuthenticator.verify(code: body.code, secret: secret) else {
                 await services.audit(principal, "mfa.enable", subject: user.username, source: context.remoteAddress, outcome: "failure")
-                throw APIError.invalid("code", "does not match the new secret")
+                throw APIError.refused("code", "does not match the new secret")
             }
             try await services.store.enableMFA(user.id, step: step)
             await services.audit(principal, "mfa.enable", subject: user.username, source: context.remoteAddress)
@@ -102,12 +102,12 @@ struct AuthController {
             let body = try await request.decode(MFADisableRequest.self, operation)
             guard user.mfaEnabled, let sealed = user.mfaSecret else { throw APIError.conflict("MFA is not enabled") }
             guard try await services.hasher.verify(body.password, hash: user.passwordHash) else {
-                throw APIError.invalid("password", "is wrong")
+                throw APIError.refused("password", "is wrong")
             }
             let secret = String(decoding: try services.secretBox.open(sealed), as: UTF8.self)
             guard let step = TOTPAuthenticator.verify(code: body.code, secret: secret),
                   try await services.store.consumeTOTPStep(user.id, step: step) else {
-                throw APIError.invalid("code", "is wrong or already used")
+                throw APIError.refused("code", "is wrong or already used")
             }
             try await services.store.disableMFA(user.id)
             await services.audit(principal, "mfa.disable", subject: user.username, source: context.remoteAddress)

@@ -77,7 +77,7 @@ struct DevicesController {
             let body = try await request.decode(CreateEnrollmentSecretRequest.self, operation)
             let ouID = body.ouID
             guard principal.scope.contains(ouID) else { throw APIError.forbidden("OU \(ouID) is outside your scope") }
-            guard try await services.store.ou(ouID) != nil else { throw APIError.invalid("ou_id", "no such organisation unit") }
+            guard try await services.store.ou(ouID) != nil else { throw APIError.conflict("ou_id", "no such organisation unit") }
             let secret = Secrets.randomHex(bytes: 32)
             let record = try await services.store.createEnrollmentSecret(
                 ouID: ouID, name: body.name, prefix: String(secret.prefix(8)), hash: Secrets.sha256Hex(secret),

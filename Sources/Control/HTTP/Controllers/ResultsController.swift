@@ -80,10 +80,10 @@ struct ResultsController {
             // user's are theirs; only server keys name an OU and a device.
             let ouID: Int64?
             if let device = principal.device {
-                if body.has("ou_id") { throw APIError.invalid("ou_id", "a device's results belong to its own OU") }
+                if body.has("ou_id") { throw APIError.refused("ou_id", "a device's results belong to its own OU") }
                 ouID = device.ouID
             } else if let user = principal.user {
-                if body.has("ou_id") { throw APIError.invalid("ou_id", "only server keys name an OU; yours is \(user.ouID.map(String.init) ?? "none")") }
+                if body.has("ou_id") { throw APIError.refused("ou_id", "only server keys name an OU; yours is \(user.ouID.map(String.init) ?? "none")") }
                 ouID = user.ouID
             } else {
                 ouID = body.int("ou_id")
@@ -95,12 +95,12 @@ struct ResultsController {
                 var row = Self.row(from: item, now: now, userID: principal.user?.id, ouID: ouID)
                 if let device = principal.device {
                     if let claimed = row.deviceID, claimed != device.id {
-                        throw APIError.invalid("results[\(index)].device_id", "a device uploads only its own results (\(device.id))")
+                        throw APIError.refused("results[\(index)].device_id", "a device uploads only its own results (\(device.id))")
                     }
                     row.deviceID = device.id
                     row.source = "device"
                 } else if principal.user != nil, row.deviceID != nil {
-                    throw APIError.invalid("results[\(index)].device_id", "only devices and server keys attribute results to a device")
+                    throw APIError.refused("results[\(index)].device_id", "only devices and server keys attribute results to a device")
                 }
                 if (row.rawJSON?.utf8.count ?? 0) > Self.maxRawBytes {
                     throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB as JSON")
@@ -159,9 +159,6 @@ struct ResultsController {
             case "device": query.grouping = .device
             case "time": query.grouping = .time(bucket: Int64(try request.queryInt("bucket", default: 3600, range: 1...2_592_000)) * 1000)
             default: throw APIError.invalid("group_by", "must be one of test_type, target, device, time")
-            }
-            if grouping != "time", request.uri.queryParameters["bucket"] != nil {
-                throw APIError.invalid("bucket", "applies only to group_by=time")
             }
             let metric = try request.queryString("metric", maxLength: 32) ?? "latency_ms"
             guard StatisticsQuery.metrics.contains(metric) else {

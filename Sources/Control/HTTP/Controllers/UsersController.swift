@@ -32,7 +32,7 @@ struct UsersController {
             if role.isGlobal == false && role != .user && ouID == nil {
                 throw APIError.invalid("ou_id", "is required for \(role.rawValue)")
             }
-            if let ouID, try await services.store.ou(ouID) == nil { throw APIError.invalid("ou_id", "organisation unit \(ouID) does not exist") }
+            if let ouID, try await services.store.ou(ouID) == nil { throw APIError.conflict("ou_id", "organisation unit \(ouID) does not exist") }
         }
 
         routes.on("listUsers") { request, context, _ in
