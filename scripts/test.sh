@@ -82,3 +82,6 @@ DURABILITY_LOG=.build/durability-server.log python3 Tests/durability/kill9.py "$
 # Process-level: SIGTERM stops the server's ServiceGroup in order; in-flight
 # uploads are acknowledged and committed, the echo responder stops.
 python3 Tests/durability/sigterm.py "$(swift build --show-bin-path)/waddleperf"
+# The published contract: schemathesis (PyPI) fuzzes the served OpenAPI
+# document with every check it has, as an admin; any failure fails the run.
+scripts/schemathesis.sh "$(swift build --show-bin-path)/waddleperf"

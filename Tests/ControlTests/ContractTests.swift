@@ -59,6 +59,9 @@ struct ContractTests {
             let admin = try await c.adminToken()
             let trace = try await c.call(.trace, "/api/v1/users", token: admin)
             #expect(trace.status == 405 && trace.headers[.allow] == "GET, HEAD, POST")
+            // Any method, even one the router has never heard of; a literal path beats a parameter.
+            let query = try await c.call(HTTPRequest.Method("QUERY")!, "/api/v1/ous/tree", token: admin)
+            #expect(query.status == 405 && query.headers[.allow] == "GET, HEAD", "\(query.headers)")
             let empty = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": [Any]()])
             #expect(empty.status == 400 && (empty.json["fields"] as? [String: String])?["results"] == "must not be empty")
             let orphan = try await c.call(.post, "/api/v1/ous", token: admin, json: ["name": "orphan", "parent_id": 424242])

@@ -111,7 +111,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let thrown as any HTTPResponseError {
             switch thrown.status {
             case .contentTooLarge: error = APIError(.contentTooLarge, "too_large", "request body is larger than this route accepts")
-            case .notFound: error = APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)")
+            case .notFound:
+                // The router matched no (method, path): a known path with another method is a 405.
+                if let allow = API.allowedMethods(at: request.uri.path) {
+                    error = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path); allowed: \(allow)",
+                                     headers: [.allow: allow])
+                } else {
+                    error = APIError(.notFound, "not_found", "no such route: \(request.method) \(request.uri.path)")
+                }
             default: error = APIError(thrown.status, "http_error", thrown.status.reasonPhrase)
             }
         } catch {

@@ -187,10 +187,12 @@ enum SchemaValidator {
 
     /// For a string value of a `.string` schema: nil when it conforms, else the problem.
     static func stringProblem(_ s: String, maxLength: Int, minLength: Int, pattern: String?, values: [String]?) -> String? {
-        // Characters never outnumber UTF-8 bytes: count them only when the bytes say it matters.
+        // Lengths count code points, as JSON Schema and the databases' character columns do (not
+        // grapheme clusters: "กำ" is one `Character` and two code points). Code points never
+        // outnumber UTF-8 bytes: count them only when the bytes say it matters.
         let bytes = s.utf8.count
-        if bytes > maxLength && s.count > maxLength { return "must be at most \(maxLength) characters" }
-        if bytes < minLength || (minLength > 1 && s.count < minLength) {
+        if bytes > maxLength && s.unicodeScalars.count > maxLength { return "must be at most \(maxLength) characters" }
+        if bytes < minLength || (minLength > 1 && s.unicodeScalars.count < minLength) {
             return minLength == 1 ? "must not be empty" : "must be at least \(minLength) characters"
         }
         if let values, !values.contains(s) { return "must be one of: \(values.joined(separator: ", "))" }

@@ -387,6 +387,28 @@ public enum API {
 
     static let byID: [String: APIOperation] = Dictionary(uniqueKeysWithValues: operations.map { ($0.id, $0) })
 
+    /// Each declared path as segments (nil: a `{parameter}`), with the `Allow` value of its methods
+    /// (HEAD with GET, in a fixed order).
+    private static let allowByPath: [(segments: [Substring?], allow: String)] = {
+        let order: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete]
+        return Dictionary(grouping: operations, by: \.path).map { path, declared in
+            var methods = Set(declared.map(\.method))
+            if methods.contains(.get) { methods.insert(.head) }
+            let segments = path.split(separator: "/").map { $0.hasPrefix("{") ? nil : $0 }
+            return (segments, order.filter(methods.contains).map(\.rawValue).joined(separator: ", "))
+        }
+    }()
+
+    /// The methods declared on the path `path` matches, as an `Allow` value; nil for an unknown path.
+    /// A literal segment beats a parameter, as in the router: `/ous/tree` is not `/ous/{id}`.
+    static func allowedMethods(at path: String) -> String? {
+        let parts = path.split(separator: "/")
+        return allowByPath
+            .filter { $0.segments.count == parts.count && zip($0.segments, parts).allSatisfy { $0 == nil || $0 == $1 } }
+            .max { $0.segments.lazy.filter { $0 != nil }.count < $1.segments.lazy.filter { $0 != nil }.count }?
+            .allow
+    }
+
     static func operation(_ id: String) -> APIOperation {
         guard let operation = byID[id] else { preconditionFailure("no operation \(id)") }
         return operation

@@ -28,23 +28,11 @@ struct Routes {
         }
     }
 
-    /// Checks every declared operation has a handler, then answers the methods no operation
-    /// declares on a known path with 405 and an `Allow` header (HEAD goes with GET).
+    /// Checks every declared operation has a handler. (A method no operation declares on a known
+    /// path is answered 405 by `ErrorMiddleware`, from `API.allowedMethods(at:)`.)
     func finish() {
         let missing = API.operations.map(\.id).filter { !registered.contains($0) }
         precondition(missing.isEmpty, "declared operations without a handler: \(missing)")
-        let methods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace]
-        for (path, operations) in Dictionary(grouping: API.operations, by: \.routerPath) {
-            var allowed = Set(operations.map(\.method))
-            if allowed.contains(.get) { allowed.insert(.head) }
-            let allow = methods.filter(allowed.contains).map(\.rawValue).joined(separator: ", ")
-            for method in methods where !allowed.contains(method) {
-                router.on(RouterPath(path), method: method) { request, _ -> Response in
-                    throw APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path); allowed: \(allow)",
-                                   headers: [.allow: allow])
-                }
-            }
-        }
     }
 }
 
