@@ -15,7 +15,10 @@
 #           many connections, on MariaDB and on SQLite
 #   rest    GET /api/v1/results?limit=50 with a JWT and with an API key (wrk,
 #           p99 included) vs a bare Hummingbird route (the framework ceiling);
-#           server pinned to CPU 0, wrk to CPU 1
+#           and, to tell the credential check from the listing's own work, the
+#           same server's GET /health (no check), /api/v1/auth/whoami (the check
+#           alone) and /api/v1/results?limit=1 with the JWT; server pinned to
+#           CPU 0, wrk to CPU 1
 #
 # Env: WADDLEPERF / WADDLEPERF_BENCH (default .build/release/...), ROWS (writer,
 # default 300000), RUNS (default 3; the median is reported), DURATION (wrk
@@ -150,13 +153,17 @@ PY
   local url="http://127.0.0.1:$API_PORT/api/v1/results?limit=50"
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" >"$RES/rest_jwt.wrk" 2>&1 || true
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: ApiKey $key" "$url" >"$RES/rest_apikey.wrk" 2>&1 || true
+  local base="http://127.0.0.1:$API_PORT"
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$base/health" >"$RES/rest_health.wrk" 2>&1 || true
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$base/api/v1/auth/whoami" >"$RES/rest_whoami.wrk" 2>&1 || true
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$base/api/v1/results?limit=1" >"$RES/rest_limit1.wrk" 2>&1 || true
   stop_control
   taskset -c 0 "$BENCH" hello $HELLO_PORT >"$RES/hello.log" 2>&1 &
   local hello=$!; PIDS+=("$hello")
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$HELLO_PORT/hello" >/dev/null && break; sleep 0.1; done
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$HELLO_PORT/hello" >"$RES/rest_hello.wrk" 2>&1 || true
   kill "$hello" 2>/dev/null || true
-  for f in jwt apikey hello; do sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/rest_$f.wrk" | sed "s/^/  $f: /"; done
+  for f in jwt apikey health whoami limit1 hello; do sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/rest_$f.wrk" | sed "s/^/  $f: /"; done
 }
 
 case $MODE in
@@ -225,4 +232,10 @@ if hello:
     print("Authenticated REST, GET /api/v1/results?limit=50 (SQLite store), server on CPU 0, wrk on CPU 1")
     for name, w in (("JWT", jwt), ("API key", key), ("bare Hummingbird /hello", hello)):
         if w: print(f"  {name:<24} {fmt(w['rps'])} req/s   p99 {w['p99_ms']:.2f} ms   ratio to bare {ratio(w['rps'], hello['rps'])}   non-2xx {w['non2xx']}")
+    parts = [(label, wrk(name)) for label, name in (("GET /health (no credential)", "rest_health"), ("GET /auth/whoami (JWT check alone)", "rest_whoami"),
+                                                   ("GET /results?limit=1 (JWT)", "rest_limit1"))]
+    if any(w for _, w in parts):
+        print("  The same server, to tell the credential check from the listing's work:")
+        for label, w in parts:
+            if w: print(f"    {label:<36} {fmt(w['rps'])} req/s   p99 {w['p99_ms']:.2f} ms   ratio to bare {ratio(w['rps'], hello['rps'])}   non-2xx {w['non2xx']}")
 PY

@@ -2,6 +2,7 @@
 #include "cprobe.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
@@ -258,4 +259,13 @@ int cprobe_sockaddr_address(const struct sockaddr_storage *ss, uint8_t *address)
 
 socklen_t cprobe_sockaddr_length(const struct sockaddr_storage *ss) {
     return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+int cprobe_thread_name(const char *name)
+{
+    char cut[16];
+    strncpy(cut, name, sizeof cut - 1);
+    cut[sizeof cut - 1] = 0;
+    int rc = pthread_setname_np(pthread_self(), cut);
+    return rc == 0 ? 0 : -rc;
 }

@@ -80,6 +80,7 @@ public final class EchoServer: Sendable {
             let ready = DispatchSemaphore(value: 0)
             let failure = Mutex<Error?>(nil)
             let thread = Thread { [self] in
+                nameCurrentThread("echo")
                 do {
                     var plan = SlotPlan()
                     let request = try EchoClient.reserve(in: &plan, connections: UInt32(configuration.maximumConnections))
@@ -108,6 +109,7 @@ public final class EchoServer: Sendable {
             // Blocking from here on (cprobe_listen_socket made it non-blocking).
             _ = fcntl(udp, F_SETFL, fcntl(udp, F_GETFL) & ~O_NONBLOCK)
             let thread = Thread { [self] in
+                nameCurrentThread("echo-udp")
                 echoDatagrams(udp)
                 closeUDP()
             }

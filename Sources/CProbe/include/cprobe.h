@@ -330,6 +330,10 @@ void cprobe_pool_free(void *ptr, void *user);
 void *cprobe_pool_calloc(size_t count, size_t size, void *user);
 void *cprobe_pool_realloc(void *ptr, size_t size, void *user);
 
+/* Names the calling thread (the kernel keeps 15 bytes; longer names are cut).
+ * 0 or -errno. */
+int cprobe_thread_name(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import ServiceLifecycle
 import Synchronization
@@ -72,11 +73,17 @@ public final class ResultWriter: Sendable {
         self.fullStatement = Self.insertStatement(rows: configuration.rowsPerStatement)
         self.connect = connect
         self.pipelined = pipelined
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            nameCurrentThread("result-writer")
+            run()
+        }
         thread.name = "result-writer"
         thread.start()
         if pipelined {
-            let binder = Thread { [self] in bind() }
+            let binder = Thread { [self] in
+                nameCurrentThread("result-binder")
+                bind()
+            }
             binder.name = "result-binder"
             binder.start()
         }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Synchronization
 
@@ -35,8 +36,12 @@ final class BlockingPool<Resource>: Sendable {
         self.discardsResource = discardsResource
         for index in 0..<size {
             finished.enter()
-            let thread = Thread { [self] in work() }
-            thread.name = "\(name)-\(index)"
+            let threadName = "\(name)-\(index)"
+            let thread = Thread { [self] in
+                nameCurrentThread(threadName)
+                work()
+            }
+            thread.name = threadName
             thread.start()
         }
     }

@@ -9,6 +9,7 @@ func onThreads<T: Sendable>(_ count: Int, name: String,
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
         for index in 0..<count {
             let thread = Thread {
+                nameCurrentThread("\(name)-\(index)")
                 var value: T? = nil
                 var failure: Error? = nil
                 do { value = try body(index) } catch { failure = error }
