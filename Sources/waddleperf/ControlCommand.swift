@@ -90,6 +90,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.jwtSecret = try Self.loadOrCreateSecret(secretFile)
         }
         var extra: [any Service] = []
+        var echo: EchoServer?
         if echoPort != "off" {
             guard let port = UInt16(echoPort) else { throw ConfigurationError(field: "echo-port", "must be 0-65535 or 'off', got '\(echoPort)'") }
             var c = EchoServer.Configuration()
@@ -103,8 +104,16 @@ struct ServeCommand: AsyncParsableCommand {
             try server.start()
             print("waddleperf: echo responder on tcp/udp \(c.bind):\(server.tcpPort ?? port)")
             extra.append(EchoService(server: server))
+            echo = server
         }
-        try await runControlPlane(configuration, label: "waddleperf.serve", with: extra)
+        do {
+            try await runControlPlane(configuration, label: "waddleperf.serve", with: extra)
+        } catch {
+            // The control plane did not start (or its group failed): the responder started above
+            // stops too (stopping twice is harmless).
+            echo?.stop()
+            throw error
+        }
     }
 
     /// A random secret generated on first start and kept in a 0600 file, so a zero-setup install

@@ -89,3 +89,31 @@ struct ContractTests {
         #expect((upload["results"] as? [String: Any])?["minItems"] as? Int == 1)
     }
 }
+
+extension ContractTests {
+    /// ICU's `$` matches before a final newline; the patterns are anchored at the text's end.
+    @Test("a pattern does not accept a trailing newline")
+    func patternsAnchorAtTheEnd() {
+        #expect(Patterns.matches("admin", "[A-Za-z0-9._@+-]+"))
+        #expect(!Patterns.matches("admin\n", "[A-Za-z0-9._@+-]+"))
+        #expect(!Patterns.matches("\nadmin", "[A-Za-z0-9._@+-]+"))
+    }
+
+    /// Logins and enrollments of new devices change no credential, so they do not empty the
+    /// cache; a re-enrollment (a token replaced) does.
+    @Test("only changes a credential check reads move the authentication epoch")
+    func epochMovesOnlyForCredentialChanges() async throws {
+        try await APIHarness.run { c in
+            let admin = try await c.adminToken()
+            let store = c.services.store
+            let ou = try await c.createOU("epoch-ou", parent: nil, token: admin)
+            let secret = try await c.enrollmentSecret(ou: ou, token: admin)
+            let before = store.authenticationEpoch
+            _ = try await c.adminToken()
+            _ = try await c.enroll(secret: secret.secret, serial: "epoch-1")
+            #expect(store.authenticationEpoch == before)
+            _ = try await c.enroll(secret: secret.secret, serial: "epoch-1", expect: 200)
+            #expect(store.authenticationEpoch > before)
+        }
+    }
+}

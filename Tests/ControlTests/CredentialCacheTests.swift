@@ -13,29 +13,33 @@ struct CredentialCacheTests {
     func epochsAndAges() {
         let cache = CredentialCache(capacity: 8, maxAge: .seconds(10))
         let key = CredentialCache.Key(scheme: 4, "token-a")
-        cache.insert(key, Self.entry(epoch: 7, expiresAt: 5_000), now: 1_000)
+        cache.insert(key, Self.entry(epoch: 7, expiresAt: 5_000), now: 1_000, current: 7)
         #expect(cache.lookup(key, epoch: 7, now: 1_001) != nil)
         // A later change (the store's epoch moved on) retires it, even if the epoch is read again.
         #expect(cache.lookup(key, epoch: 8, now: 1_001) == nil)
         #expect(cache.lookup(key, epoch: 7, now: 1_001) == nil)
         // The credential's own expiry bounds the entry, and so does the cache's age.
-        cache.insert(key, Self.entry(epoch: 8, expiresAt: 5_000), now: 1_000)
+        cache.insert(key, Self.entry(epoch: 8, expiresAt: 5_000), now: 1_000, current: 8)
         #expect(cache.lookup(key, epoch: 8, now: 5_000) == nil)
-        cache.insert(key, Self.entry(epoch: 8), now: 1_000)
+        cache.insert(key, Self.entry(epoch: 8), now: 1_000, current: 8)
         #expect(cache.lookup(key, epoch: 8, now: 10_999) != nil)
         #expect(cache.lookup(key, epoch: 8, now: 11_000) == nil)
         // Another credential's text is another key; the same text under another scheme too.
         #expect(CredentialCache.Key(scheme: 4, "token-a") == key)
         #expect(CredentialCache.Key(scheme: 3, "token-a") != key && CredentialCache.Key(scheme: 4, "token-b") != key)
+        // What a lookup read before a change (an older epoch than the store's now) is not kept.
+        let raced = CredentialCache.Key(scheme: 4, "token-raced")
+        cache.insert(raced, Self.entry(epoch: 8), now: 1_000, current: 9)
+        #expect(cache.lookup(raced, epoch: 8, now: 1_001) == nil && cache.lookup(raced, epoch: 9, now: 1_001) == nil)
     }
 
     @Test("the cache holds at most its capacity")
     func bounded() {
         let cache = CredentialCache(capacity: 4, maxAge: .seconds(10))
-        for i in 0..<10 { cache.insert(CredentialCache.Key(scheme: 1, Substring("k\(i)")), Self.entry(epoch: 1), now: 0) }
-        #expect(cache.count <= 4)
+        for i in 0..<10 { cache.insert(CredentialCache.Key(scheme: 1, Substring("k\(i)")), Self.entry(epoch: 1), now: 0, current: 1) }
+        #expect(cache.count <= 4 && cache.count >= 2, "full: stale entries go, then half, not all")
         let off = CredentialCache(capacity: 4, maxAge: .zero)
-        off.insert(CredentialCache.Key(scheme: 1, "k"), Self.entry(epoch: 1), now: 0)
+        off.insert(CredentialCache.Key(scheme: 1, "k"), Self.entry(epoch: 1), now: 0, current: 1)
         #expect(off.count == 0 && !off.enabled)
     }
 

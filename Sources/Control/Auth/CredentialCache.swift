@@ -69,16 +69,19 @@ final class CredentialCache: Sendable {
         }
     }
 
-    /// Remembers what the store said under `epoch`, read before the store was asked. When the
-    /// cache is full the entries read under older epochs go first, then all of them.
-    func insert(_ key: Key, _ entry: Entry, now: Int64) {
-        guard enabled else { return }
+    /// Remembers what the store said under `entry.epoch`, read before the store was asked; an
+    /// entry read under an epoch that is no longer `current` (it raced a change) is not kept.
+    /// When the cache is full, stale and expired entries go first, then half of the rest.
+    func insert(_ key: Key, _ entry: Entry, now: Int64, current: UInt64) {
+        guard enabled, entry.epoch == current else { return }
         var entry = entry
         entry.expiresAt = min(entry.expiresAt, now + maxAgeMillis)
         state.withLock { state in
             if state.entries.count >= capacity {
-                state.entries = state.entries.filter { $0.value.epoch == entry.epoch && now < $0.value.expiresAt }
-                if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
+                state.entries = state.entries.filter { $0.value.epoch == current && now < $0.value.expiresAt }
+                if state.entries.count >= capacity {
+                    for evicted in state.entries.keys.prefix(state.entries.count / 2) { state.entries[evicted] = nil }
+                }
             }
             state.entries[key] = entry
         }

@@ -86,7 +86,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
             entry = cached
         } else {
             entry = try await check(credential, epoch: epoch, now: now, context: context)
-            if let key { cache.insert(key, entry, now: now) }
+            if let key { cache.insert(key, entry, now: now, current: services.store.authenticationEpoch) }
         }
         if let csrfHash = entry.csrfHash, ![.get, .head, .options].contains(request.method) {
             guard let csrf = request.headers[Self.csrfHeader], Secrets.constantTimeEquals(Secrets.sha256Hex(csrf), csrfHash) else {

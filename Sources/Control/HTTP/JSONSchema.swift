@@ -215,7 +215,9 @@ enum Patterns {
     private static let cache = Cache()
     private static let answersPerPattern = 4096
 
-    /// Matching runs under the lock: corelibs Foundation does not promise that one compiled
+    /// Anchored at the very start and end of the text (`\A`, `\z`): ICU's `$` also matches before
+    /// a final newline, which would let "admin\n" pass `[A-Za-z0-9._@+-]+` (JSON Schema's
+    /// ECMAScript `$` does not). Matching runs under the lock: corelibs Foundation does not promise that one compiled
     /// expression may be used by several threads at once.
     static func matches(_ string: String, _ pattern: String) -> Bool {
         cache.lock.lock()
@@ -224,7 +226,7 @@ enum Patterns {
         // == "K") while the expression sees code units.
         let memorable = string.utf8.count <= 64 && string.utf8.allSatisfy { $0 < 0x80 }
         if memorable, let known = cache.answers[pattern]?[string] { return known }
-        if cache.compiled[pattern] == nil, let regex = try? NSRegularExpression(pattern: "^(?:\(pattern))$") {
+        if cache.compiled[pattern] == nil, let regex = try? NSRegularExpression(pattern: "\\A(?:\(pattern))\\z") {
             cache.compiled[pattern] = regex
         }
         guard let regex = cache.compiled[pattern] else { return false }

@@ -335,7 +335,7 @@ public enum API {
                   "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99",
                   response: Schemas.statistics,
                   query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
-                          Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600; ignored otherwise)"),
+                          Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600; checked but unused for other groupings)"),
                           Field("metric", .string(values: StatisticsQuery.metrics), "default latency_ms"),
                           Field("limit", .integer(minimum: 1, maximum: 10_000), "groups returned (default 100)"),
                          ] + resultFilters),

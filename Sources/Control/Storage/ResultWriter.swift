@@ -36,6 +36,8 @@ public final class ResultWriter: Sendable {
     private struct State {
         var queue: BatchQueue<Submission>
         var stopped = false
+        /// A batch ran out of retries while stopping: the database is gone, fail the rest at once.
+        var gaveUpWhileStopping = false
         /// Resumed once the threads have committed what was queued and stopped.
         var drained: [CheckedContinuation<Void, Never>] = []
         var committedRows: Int64 = 0
@@ -248,8 +250,11 @@ public final class ResultWriter: Sendable {
                 connection = nil
                 attempt += 1
                 state.withLock { $0.retries += 1 }
-                let stopping = state.withLock { $0.queue.stopping }
-                if stopping && attempt > 20 {
+                // Stopping with the database gone: one batch gets its retries (about half a minute);
+                // once one has used them up, the rest of the queue fails at once, so a shutdown ends.
+                let (stopping, givenUp) = state.withLock { ($0.queue.stopping, $0.gaveUpWhileStopping) }
+                if stopping && (givenUp || attempt > 20) {
+                    state.withLock { $0.gaveUpWhileStopping = true }
                     for submission in batch { submission.continuation.resume(throwing: ResultWriterError.unavailable(error.description)) }
                     return
                 }

@@ -13,7 +13,8 @@ struct RetentionService: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let cutoff = WallClock.nowMillis() - Int64(retention.components.seconds) * 1000
             do {
-                let deleted = try await store.deleteResults(olderThan: cutoff)
+                // Chunk by chunk; a backlog does not hold up shutdown.
+                let deleted = try await store.deleteResults(olderThan: cutoff) { !Task.isShuttingDownGracefully && !Task.isCancelled }
                 if deleted > 0 { logger.info("retention: deleted \(deleted) results older than \(retention)") }
             } catch {
                 logger.error("retention: \(error)")

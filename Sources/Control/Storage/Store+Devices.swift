@@ -173,41 +173,43 @@ extension Store {
     /// token, metadata refreshed, OU unchanged). One transaction: the secret's use count, the device
     /// row and its token hash change together or not at all.
     public func enroll(secretHash: String, info: DeviceInfo, tokenHash: String, address: String) async throws -> (device: Device, created: Bool) {
-        return try await changingAuthentication {
-            let now = WallClock.nowMillis()
-            return try await pool.withConnection { c in
-                do {
-                    return try c.transaction {
-                        guard let secret = try c.query("SELECT * FROM enrollment_secrets WHERE secret_hash = ?", [.text(secretHash)])
-                            .first.map(EnrollmentSecretRecord.init(row:)), secret.usable(now: now) else { throw EnrollmentError.badSecret }
-                        // Counted first, guarded in SQL, so two devices racing for the last use cannot both win.
-                        guard try c.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)",
-                                            [.int(secret.id)]).affectedRows == 1 else { throw EnrollmentError.badSecret }
-                        let metadata: [SQLValue] = [.text(info.hostname), .text(info.os), .text(info.osVersion), .text(info.clientType), .text(info.clientVersion)]
-                        if let existing = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first.map(Device.init(row:)) {
-                            guard existing.ouID == secret.ouID else { throw EnrollmentError.otherOU }
-                            guard existing.active else { throw EnrollmentError.deactivated }
-                            try c.execute("""
-                                UPDATE devices SET hostname = ?, os = ?, os_version = ?, client_type = ?, client_version = ?,
-                                  enrollment_secret_id = ?, token_hash = ?, enrolled_address = ?, last_seen_at = ? WHERE id = ?
-                                """, metadata + [.int(secret.id), .text(tokenHash), .text(address), .int(now), .int(existing.id)])
-                            let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(existing.id)]).first.map(Device.init(row:))!
-                            return (device, false)
-                        }
-                        let id = try c.execute("""
-                            INSERT INTO devices (serial, hostname, os, os_version, client_type, client_version, ou_id, enrollment_secret_id,
-                              token_hash, enrolled_address, active, enrolled_at, last_seen_at)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-                            """, [.text(info.serial)] + metadata + [.int(secret.ouID), .int(secret.id), .text(tokenHash), .text(address), .int(now), .int(now)]).lastInsertID
-                        let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:))!
-                        return (device, true)
+        let now = WallClock.nowMillis()
+        let outcome: (device: Device, created: Bool) = try await pool.withConnection { c in
+            do {
+                return try c.transaction {
+                    guard let secret = try c.query("SELECT * FROM enrollment_secrets WHERE secret_hash = ?", [.text(secretHash)])
+                        .first.map(EnrollmentSecretRecord.init(row:)), secret.usable(now: now) else { throw EnrollmentError.badSecret }
+                    // Counted first, guarded in SQL, so two devices racing for the last use cannot both win.
+                    guard try c.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)",
+                                        [.int(secret.id)]).affectedRows == 1 else { throw EnrollmentError.badSecret }
+                    let metadata: [SQLValue] = [.text(info.hostname), .text(info.os), .text(info.osVersion), .text(info.clientType), .text(info.clientVersion)]
+                    if let existing = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first.map(Device.init(row:)) {
+                        guard existing.ouID == secret.ouID else { throw EnrollmentError.otherOU }
+                        guard existing.active else { throw EnrollmentError.deactivated }
+                        try c.execute("""
+                            UPDATE devices SET hostname = ?, os = ?, os_version = ?, client_type = ?, client_version = ?,
+                              enrollment_secret_id = ?, token_hash = ?, enrolled_address = ?, last_seen_at = ? WHERE id = ?
+                            """, metadata + [.int(secret.id), .text(tokenHash), .text(address), .int(now), .int(existing.id)])
+                        let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(existing.id)]).first.map(Device.init(row:))!
+                        return (device, false)
                     }
-                } catch let error as SQLError where error.kind == .uniqueViolation {
-                    // Another enrollment of the same serial won the race.
-                    throw StoreError.conflict("device \(info.serial) is being enrolled concurrently; retry")
+                    let id = try c.execute("""
+                        INSERT INTO devices (serial, hostname, os, os_version, client_type, client_version, ou_id, enrollment_secret_id,
+                          token_hash, enrolled_address, active, enrolled_at, last_seen_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                        """, [.text(info.serial)] + metadata + [.int(secret.ouID), .int(secret.id), .text(tokenHash), .text(address), .int(now), .int(now)]).lastInsertID
+                    let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:))!
+                    return (device, true)
                 }
+            } catch let error as SQLError where error.kind == .uniqueViolation {
+                // Another enrollment of the same serial won the race.
+                throw StoreError.conflict("device \(info.serial) is being enrolled concurrently; retry")
             }
         }
+        // Re-enrolling replaced a live device's token: a remembered old token must go. A new
+        // device or a refused enrollment changes no credential.
+        if !outcome.created { authenticationChanged() }
+        return outcome
     }
 
     /// The active device holding this token; refreshes `last_seen_at` at most every 30 s.

@@ -83,9 +83,12 @@ public final class Store: Sendable {
     /// then advances the authentication epoch, whether the write succeeded or not.
     @discardableResult
     func changingAuthentication<T>(_ write: () async throws -> T) async rethrows -> T {
-        defer { authenticationEpochCounter.add(1, ordering: .releasing) }
+        defer { authenticationChanged() }
         return try await write()
     }
+
+    /// Advances the authentication epoch (after a committed change; see `changingAuthentication`).
+    func authenticationChanged() { authenticationEpochCounter.add(1, ordering: .releasing) }
 
     public func ping() async -> Bool {
         (try? await pool.withConnection { connection in
@@ -340,11 +343,11 @@ extension Store {
         }
     }
 
+    /// Not an authentication change: nothing a credential check reads is touched (a remembered
+    /// caller's `last_login_at` may lag by `auth_cache_ttl`), so logins do not empty the cache.
     public func recordLoginSuccess(_ id: Int64) async throws {
-        try await changingAuthentication {
-            try await pool.withConnection { c in
-                try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(WallClock.nowMillis()), .int(id)])
-            }
+        try await pool.withConnection { c in
+            try c.execute("UPDATE users SET failed_logins = 0, locked_until = 0, last_login_at = ? WHERE id = ?", [.int(WallClock.nowMillis()), .int(id)])
         }
     }
 
@@ -557,9 +560,10 @@ extension Store {
 
     /// Deletes results older than `cutoff` in chunks of `chunk` rows so no single statement holds
     /// locks for long; returns how many were deleted.
-    public func deleteResults(olderThan cutoff: Int64, chunk: Int = 5_000) async throws -> Int64 {
+    public func deleteResults(olderThan cutoff: Int64, chunk: Int = 5_000,
+                              while proceeding: () -> Bool = { true }) async throws -> Int64 {
         var total: Int64 = 0
-        while true {
+        while proceeding() {
             let deleted = try await pool.withConnection { c -> Int64 in
                 guard let maxID = try c.scalar("SELECT MAX(id) FROM (SELECT id FROM test_results WHERE created_at < ? ORDER BY id LIMIT ?) AS oldest",
                                                [.int(cutoff), .int(Int64(chunk))]) else { return 0 }
@@ -568,6 +572,7 @@ extension Store {
             total += deleted
             if deleted < chunk { return total }
         }
+        return total
     }
 }
 

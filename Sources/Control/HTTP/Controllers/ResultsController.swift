@@ -28,11 +28,15 @@ struct ResultsController {
         static let metrics = ResultMetrics.declared.indices.map { (Schemas.result.position(of: ResultMetrics.declared[$0].name), $0) }
     }
 
-    /// A validated result (`Schemas.result`) as a row.
-    static func row(from item: JSONObject, now: Int64, userID: Int64?, ouID: Int64?) -> ResultRow {
+    /// A validated result (`Schemas.result`) as a row. The schema requires the four fields read
+    /// first; one missing means the schema and this reader disagree, a bug answered 500.
+    static func row(from item: JSONObject, now: Int64, userID: Int64?, ouID: Int64?) throws -> ResultRow {
+        guard let testType = item[At.testType]?.string, let target = item[At.target]?.string, let outcome = item[At.outcome]?.string,
+              let success = item[At.success]?.bool else {
+            throw BodyDeclarationMismatch(operation: "uploadResults", type: "ResultRow", underlying: "a required field is missing")
+        }
         var row = ResultRow(createdAt: item[At.createdAt]?.int ?? now, source: userID == nil ? "server" : "client",
-                            testType: item[At.testType]!.string!, target: item[At.target]!.string!, outcome: item[At.outcome]!.string!,
-                            success: item[At.success]!.bool!)
+                            testType: testType, target: target, outcome: outcome, success: success)
         row.protocolDetail = item[At.protocolDetail]?.string ?? ""
         row.resolvedAddress = item[At.resolvedAddress]?.string
         row.sent = item[At.sent]?.int
@@ -92,7 +96,7 @@ struct ResultsController {
             var rows: [ResultRow] = []
             rows.reserveCapacity(items.count)
             for (index, item) in items.enumerated() {
-                var row = Self.row(from: item, now: now, userID: principal.user?.id, ouID: ouID)
+                var row = try Self.row(from: item, now: now, userID: principal.user?.id, ouID: ouID)
                 if let device = principal.device {
                     if let claimed = row.deviceID, claimed != device.id {
                         throw APIError.refused("results[\(index)].device_id", "a device uploads only its own results (\(device.id))")
@@ -143,7 +147,7 @@ struct ResultsController {
             w.beginArray()
             for i in results.indices { Self.write(results[i], into: &w) }
             w.endArray()
-            w.field("next_cursor", results.count == filter.limit ? String(results.last!.id) : nil)
+            w.field("next_cursor", results.count == filter.limit ? results.last.map { String($0.id) } : nil)
             w.endObject()
             return JSONResponse.make(bytes: w.bytes)
         }
