@@ -150,6 +150,12 @@ public struct JSONBuffer: ~Copyable {
         if let value { count += JSONText.writeDouble(value, at: room(JSONText.doubleRoom)) } else { raw("null") }
         needsComma = true
     }
+    /// A string given as its UTF-8 bytes (a database row's text, read in place); `null` when nil.
+    public mutating func field(_ name: StaticString, utf8: UnsafeBufferPointer<UInt8>?) {
+        key(name)
+        if let utf8 { count += JSONText.writeString(utf8, at: room(JSONText.stringRoom(utf8.count))) } else { raw("null") }
+        needsComma = true
+    }
     public mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
 
     private mutating func separate() {

@@ -137,3 +137,35 @@ extension ResultModelConsistencyTests {
         }
     }
 }
+
+extension ResultModelConsistencyTests {
+    /// The listing renders rows in place (`Store.resultArray`); it must write exactly what the
+    /// row objects wrote: nulls, empty strings, escapes, unicode, booleans, raw documents.
+    @Test("a listing rendered from the driver's rows is byte for byte the one rendered from row objects", arguments: TestStores.backends)
+    func inPlaceListingMatchesRowObjects(_ backend: String) async throws {
+        try await APIHarness.run(backend) { c in
+            let admin = try await c.adminToken()
+            let rows: [[String: Any]] = [
+                ["test_type": "icmp", "target": "a.example", "outcome": "success", "success": true, "latency_ms": 0.213, "loss_percent": 0,
+                 "sent": 3, "received": 3, "resolved_address": "192.0.2.1", "raw": ["details": ["note": "quote \" back\\slash é 🐧"]]],
+                ["test_type": "tcp", "target": "b.example:80", "outcome": "refused", "success": false, "protocol_detail": "v4"],
+                ["test_type": "http", "target": "https://x.example/ü?q=\"1\"", "outcome": "unreachable(3,1)", "success": false,
+                 "latency_ms": 1e-7, "p99_ms": 123456.789, "created_at": 1_764_691_269_123],
+            ]
+            let upload = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": rows])
+            #expect(upload.status == 201, "\(upload.text)")
+            var filter = ResultFilter()
+            filter.limit = 10
+            let objects = try await c.services.store.results(filter)
+            var expected = JSONBuffer(capacity: 4096)
+            expected.beginArray()
+            for i in objects.indices { ResultsController.write(objects[i], into: &expected) }
+            expected.endArray()
+            let page = try await c.services.store.resultArray(filter, capacity: 64) { row, columns, w in
+                ResultsController.write(row, at: columns, into: &w)
+            }
+            #expect(page.count == 3 && page.lastID == objects.last?.id)
+            #expect(String(decoding: page.json, as: UTF8.self) == String(decoding: expected.bytes, as: UTF8.self))
+        }
+    }
+}

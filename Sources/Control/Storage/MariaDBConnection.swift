@@ -221,11 +221,62 @@ final class MariaDBConnection: SQLConnection {
         return rows
     }
 
+    func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws {
+        try run(try render(sql, binds), context: sql)
+        guard let result = mysql_store_result(mysql) else {
+            if mysql_field_count(mysql) == 0 { return try columns([]) }
+            throw Self.error(mysql, context: sql)
+        }
+        defer { mysql_free_result(result) }
+        let fields = mysql_fetch_fields(result)!
+        try columns((0..<Int(mysql_num_fields(result))).map { String(cString: fields[$0].name) })
+        while let cells = mysql_fetch_row(result) {
+            try row(MariaDBCursor(cells: cells, lengths: mysql_fetch_lengths(result)!))
+        }
+    }
+
     @discardableResult
     func execute(_ sql: String, _ binds: [SQLValue]) throws -> SQLExecution {
         try run(try render(sql, binds), context: sql)
         if let result = mysql_store_result(mysql) { mysql_free_result(result) }
         let affected = mysql_affected_rows(mysql)
         return SQLExecution(affectedRows: affected == UInt64.max ? 0 : Int64(affected), lastInsertID: Int64(mysql_insert_id(mysql)))
+    }
+}
+
+/// A fetched row of the text protocol: every value is text (NUL-terminated), numbers as digits.
+private struct MariaDBCursor: SQLCursor {
+    let cells: MYSQL_ROW
+    let lengths: UnsafeMutablePointer<UInt>
+
+    func int(_ column: Int) -> Int64? {
+        withText(column) { text -> Int64? in
+            guard let text, !text.isEmpty else { return nil }
+            var value: Int64 = 0
+            var negative = false
+            for (index, byte) in text.enumerated() {
+                if index == 0 && byte == UInt8(ascii: "-") { negative = true; continue }
+                guard byte >= 48 && byte <= 57 else { return Int64(String(decoding: text, as: UTF8.self)) }
+                let (times, o1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, o2) = times.addingReportingOverflow(Int64(byte - 48))
+                if o1 || o2 { return nil }
+                value = sum
+            }
+            return negative ? -value : value
+        }
+    }
+
+    func double(_ column: Int) -> Double? {
+        guard let cell = cells[column] else { return nil }
+        var end: UnsafeMutablePointer<CChar>?
+        let value = strtod(cell, &end)
+        return end == cell ? nil : value
+    }
+
+    func withText<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
+        guard let cell = cells[column] else { return try body(nil) }
+        return try cell.withMemoryRebound(to: UInt8.self, capacity: Int(lengths[column])) {
+            try body(UnsafeBufferPointer(start: $0, count: Int(lengths[column])))
+        }
     }
 }

@@ -107,10 +107,22 @@ public struct SQLError: Error, CustomStringConvertible, Sendable {
     public var description: String { "database error \(code): \(message)" }
 }
 
+/// A row of a result set read where the driver holds it, for a listing that renders straight
+/// from the rows (`SQLConnection.scan`): nothing is allocated per row or per column. Values
+/// convert as `SQLRow`'s do.
+public protocol SQLCursor {
+    func int(_ column: Int) -> Int64?
+    func double(_ column: Int) -> Double?
+    /// The column's text as UTF-8 (nil for NULL), valid only during `body`.
+    func withText<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R
+}
+
 /// A blocking connection owned by exactly one thread (see `DatabasePool`).
 public protocol SQLConnection: AnyObject {
     var dialect: SQLDialect { get }
     func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow]
+    /// Runs a query and hands each row to `row` in place; `columns` gets the column names first.
+    func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws
     @discardableResult
     func execute(_ sql: String, _ binds: [SQLValue]) throws -> SQLExecution
     /// True when the connection still answers; a pool drops connections that don't.

@@ -117,6 +117,20 @@ final class SQLiteConnection: SQLConnection {
         return rows
     }
 
+    func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws {
+        let statement = try prepare(sql)
+        defer { sqlite3_reset(statement) }
+        try bind(statement, binds)
+        try columns((0..<sqlite3_column_count(statement)).map { String(cString: sqlite3_column_name(statement, $0)) })
+        let cursor = SQLiteCursor(statement: statement)
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else { throw error(rc, sql) }
+            try row(cursor)
+        }
+    }
+
     @discardableResult
     func execute(_ sql: String, _ binds: [SQLValue]) throws -> SQLExecution {
         let statement = try prepare(sql)
@@ -126,5 +140,38 @@ final class SQLiteConnection: SQLConnection {
         while rc == SQLITE_ROW { rc = sqlite3_step(statement) }
         guard rc == SQLITE_DONE else { throw error(rc, sql) }
         return SQLExecution(affectedRows: Int64(sqlite3_changes(db)), lastInsertID: sqlite3_last_insert_rowid(db))
+    }
+}
+
+/// The current row of a stepped statement.
+private struct SQLiteCursor: SQLCursor {
+    let statement: OpaquePointer
+
+    func int(_ column: Int) -> Int64? {
+        let c = Int32(column)
+        switch sqlite3_column_type(statement, c) {
+        case SQLITE_NULL: return nil
+        case SQLITE_INTEGER: return sqlite3_column_int64(statement, c)
+        case SQLITE_FLOAT: return Int64(exactly: sqlite3_column_double(statement, c).rounded(.towardZero))
+        default: return withText(column) { $0.flatMap { Int64(String(decoding: $0, as: UTF8.self)) } }
+        }
+    }
+
+    func double(_ column: Int) -> Double? {
+        let c = Int32(column)
+        switch sqlite3_column_type(statement, c) {
+        case SQLITE_NULL: return nil
+        case SQLITE_INTEGER: return Double(sqlite3_column_int64(statement, c))
+        case SQLITE_FLOAT: return sqlite3_column_double(statement, c)
+        default: return withText(column) { $0.flatMap { Double(String(decoding: $0, as: UTF8.self)) } }
+        }
+    }
+
+    func withText<R>(_ column: Int, _ body: (UnsafeBufferPointer<UInt8>?) throws -> R) rethrows -> R {
+        let c = Int32(column)
+        if sqlite3_column_type(statement, c) == SQLITE_NULL { return try body(nil) }
+        // Asked for text, SQLite converts numbers and blobs alike; the pointer lives until the next step.
+        guard let text = sqlite3_column_text(statement, c) else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try body(UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(statement, c))))
     }
 }

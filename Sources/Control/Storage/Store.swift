@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Synchronization
 
@@ -551,6 +552,46 @@ extension Store {
             guard let first = rows.first else { return [] }
             let id = first.positions(of: ["id"])[0], columns = first.positions(of: ResultRow.columnNames)
             return rows.map { StoredResult(id: $0.int(at: id) ?? 0, row: ResultRow(row: $0, at: columns)) }
+        }
+    }
+
+    /// Where a listing's columns sit in the query's rows, found once per query.
+    public struct ResultColumns: Sendable {
+        public let id: Int
+        /// `ResultRow.columnNames`, in that order.
+        public let row: [Int]
+    }
+
+    /// The results `filter` selects, newest first, written by `write` as a JSON array on the
+    /// database thread straight from the driver's rows (no row objects: a listing's time went to
+    /// materialising ~40 columns a row). Returns the array's text, its length and the last id.
+    public func resultArray(_ filter: ResultFilter, capacity: Int,
+                            write: @escaping @Sendable (any SQLCursor, ResultColumns, inout JSONBuffer) -> Int64) async throws
+        -> (json: [UInt8], count: Int, lastID: Int64?) {
+        try await pool.withConnection { c in
+            var w = JSONBuffer(capacity: capacity)
+            w.beginArray()
+            var count = 0
+            var lastID: Int64?
+            if let (prefix, filterSQL, binds) = try Self.resultWhere(filter, on: c) {
+                var columns: ResultColumns?
+                try c.scan("\(prefix)SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds + [.int(Int64(filter.limit))],
+                           columns: { names in
+                               let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+                               let find = { (name: String) throws -> Int in
+                                   guard let at = index[name] else { throw SQLError(kind: .other, code: 0, message: "no column \(name) in test_results") }
+                                   return at
+                               }
+                               columns = ResultColumns(id: try find("id"), row: try ResultRow.columnNames.map(find))
+                           },
+                           row: { cursor in
+                               guard let columns else { return }
+                               lastID = write(cursor, columns, &w)
+                               count += 1
+                           })
+            }
+            w.endArray()
+            return (w.bytes, count, lastID)
         }
     }
 

@@ -71,6 +71,33 @@ struct ResultsController {
         w.endObject()
     }
 
+    /// The same JSON as `write(_:into:)`, for a row read in place (`Store.resultArray`): columns in
+    /// `ResultRow.columnNames` order, values converted as `ResultRow(row:at:)` converts them.
+    static func write(_ row: any SQLCursor, at columns: Store.ResultColumns, into w: inout JSONBuffer) -> Int64 {
+        let c = columns.row
+        let m = ResultMetrics.declared.count
+        let id = row.int(columns.id) ?? 0
+        let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        w.beginObject()
+        w.field("id", id)
+        w.field("created_at", row.int(c[0]) ?? 0)
+        row.withText(c[3]) { w.field("test_type", utf8: $0 ?? empty) }
+        row.withText(c[4]) { w.field("protocol_detail", utf8: $0 ?? empty) }
+        row.withText(c[5]) { w.field("target", utf8: $0 ?? empty) }
+        row.withText(c[6]) { w.field("resolved_address", utf8: $0) }
+        row.withText(c[7]) { w.field("outcome", utf8: $0 ?? empty) }
+        w.field("success", (row.int(c[8]) ?? 0) != 0)
+        w.field("sent", row.int(c[9]))
+        w.field("received", row.int(c[10]))
+        w.field("device_id", row.int(c[11 + m]))
+        w.field("user_id", row.int(c[12 + m]))
+        w.field("ou_id", row.int(c[13 + m]))
+        for (index, key) in metricKeys.enumerated() { w.field(key, row.double(c[11 + index])) }
+        row.withText(c[14 + m]) { raw in if let raw { w.field("raw", json: raw) } }
+        w.endObject()
+        return id
+    }
+
     func register(_ routes: inout Routes) {
         let services = self.services
 
@@ -140,14 +167,14 @@ struct ResultsController {
                 guard let id = Int64(cursor), id > 0 else { throw APIError.invalid("cursor", "is not a cursor this API returned") }
                 filter.beforeID = id
             }
-            let results = try await services.store.results(filter)
-            var w = JSONBuffer(capacity: results.count * 700 + 64)
+            // Rendered on the database thread, row by row as the driver holds them.
+            let page = try await services.store.resultArray(filter, capacity: filter.limit * 700 + 64) { row, columns, w in
+                Self.write(row, at: columns, into: &w)
+            }
+            var w = JSONBuffer(capacity: page.json.count + 64)
             w.beginObject()
-            w.key("results")
-            w.beginArray()
-            for i in results.indices { Self.write(results[i], into: &w) }
-            w.endArray()
-            w.field("next_cursor", results.count == filter.limit ? results.last.map { String($0.id) } : nil)
+            page.json.withUnsafeBufferPointer { w.field("results", json: $0) }
+            w.field("next_cursor", page.count == filter.limit ? page.lastID.map { String($0) } : nil)
             w.endObject()
             return JSONResponse.make(bytes: w.bytes)
         }
