@@ -62,6 +62,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     let router = Router(context: ControlContext.self, options: .autoGenerateHeadEndpoints)
     // Access log at debug: method, path and status, never headers (credentials live there).
     router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))
     var routes = Routes(router: router)

@@ -12,9 +12,10 @@ struct LoginPolicy: Sendable {
     let decoyHash: String
     let throttle = LoginThrottle()
 
-    /// The 429 for an address that failed too many credential checks (logins, enrollments), or nil.
-    func throttled(_ source: String) -> APIError? {
-        guard let wait = throttle.retryAfter(source) else { return nil }
+    /// The 429 for an address that failed too many credential checks (logins, enrollments) in
+    /// all, or too many for `account`, or nil.
+    func throttled(_ source: String, account: String? = nil) -> APIError? {
+        guard let wait = throttle.retryAfter(source, account: account) else { return nil }
         let seconds = Int(wait.components.seconds) + 1
         return APIError(.tooManyRequests, "too_many_attempts", "too many failed attempts from this address; retry in \(seconds)s",
                         retryAfterSeconds: seconds)
@@ -25,7 +26,7 @@ struct LoginPolicy: Sendable {
     /// after the same bcrypt work; repeated failures back off per account and per address.
     func checkPassword(username: String, password: String, mfaCode: String?, source: String, allowMFA: Bool) async throws -> User {
         let generic = APIError(.unauthorized, "invalid_credentials", "invalid username or password")
-        if let refusal = throttled(source) {
+        if let refusal = throttled(source, account: username) {
             await audit(actor: "unknown", userID: nil, action: "login", subject: username, source: source, outcome: "failure",
                         detail: "throttled: \(refusal.message)")
             throw refusal
@@ -34,7 +35,7 @@ struct LoginPolicy: Sendable {
         let verified = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)
         let now = WallClock.nowMillis()
         guard let user, verified, user.active, user.lockedUntil <= now else {
-            throttle.recordFailure(source)
+            throttle.recordFailure(source, account: username)
             if let user {
                 try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
             }
@@ -53,14 +54,14 @@ struct LoginPolicy: Sendable {
             guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
                   let step = TOTPAuthenticator.verify(code: mfaCode, secret: secret),
                   try await store.consumeTOTPStep(user.id, step: step) else {
-                throttle.recordFailure(source)
+                throttle.recordFailure(source, account: username)
                 try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
                 await audit(actor: "user:\(user.username)", userID: user.id, action: "login", subject: username, source: source,
                             outcome: "failure", detail: "wrong or reused MFA code")
                 throw APIError(.unauthorized, "invalid_mfa_code", "invalid or already used MFA code")
             }
         }
-        throttle.recordSuccess(source)
+        throttle.recordSuccess(source, account: username)
         try await store.recordLoginSuccess(user.id)
         return user
     }

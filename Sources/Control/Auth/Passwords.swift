@@ -38,6 +38,10 @@ enum PasswordPolicy {
 
     /// The reason `password` is refused, or nil when it is acceptable.
     static func problem(with password: String, username: String) -> String? {
+        // bcrypt stops at a NUL ("ab\u{0}Xy7#…" would log in as "ab"); no control character is typed.
+        if password.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return "must not contain control characters (NUL, newlines, tabs, ...)"
+        }
         if password.count < minimumLength { return "must be at least \(minimumLength) characters" }
         if password.utf8.count > maximumBytes { return "must be at most \(maximumBytes) bytes (bcrypt's limit)" }
         if Set(password).count < 5 { return "must use at least 5 different characters" }
@@ -50,46 +54,70 @@ enum PasswordPolicy {
     private static let commonPasswords = ["password", "123456789", "qwertyuiop", "letmein", "welcome1", "admin123", "waddleperf", "iloveyou", "abc123456"]
 }
 
-/// Exponential back-off after failed logins, per source address, in memory (the per-account
-/// lock lives in the store so it holds across servers). After `freeAttempts` failures each further
-/// failure doubles the wait, up to `maximumDelay`.
+/// Exponential back-off after failed credential checks, in memory (the per-account lock lives in
+/// the store so it holds across servers). Two counters: one per source address (every failure
+/// from it, whatever account it named: password spraying) and one per (source, account). A
+/// success clears only its own (source, account) counter, never the address's: a login to one's
+/// own account does not buy more guesses at others. Past its free attempts each further failure
+/// doubles the wait, up to `maximumDelay`; a counter idle for `window` starts again.
 final class LoginThrottle: Sendable {
     struct Entry { var failures: Int; var blockedUntil: ContinuousClock.Instant; var lastSeen: ContinuousClock.Instant }
     private let entries = Mutex([String: Entry]())
+    /// Failures per (source, account) before the back-off starts.
     let freeAttempts: Int
+    /// Failures per source, across accounts, before the back-off starts.
+    let freeAttemptsPerSource: Int
     let maximumDelay: Duration
+    let window: Duration
 
-    init(freeAttempts: Int = 5, maximumDelay: Duration = .seconds(900)) {
+    init(freeAttempts: Int = 5, freeAttemptsPerSource: Int = 10, maximumDelay: Duration = .seconds(900), window: Duration = .seconds(900)) {
         self.freeAttempts = freeAttempts
+        self.freeAttemptsPerSource = freeAttemptsPerSource
         self.maximumDelay = maximumDelay
+        self.window = window
     }
 
-    /// How long the address must still wait, or nil when it may try now.
-    func retryAfter(_ address: String, now: ContinuousClock.Instant = .now) -> Duration? {
-        entries.withLock { entries in
-            guard let entry = entries[address], entry.blockedUntil > now else { return nil }
-            return now.duration(to: entry.blockedUntil)
+    private static func keys(_ source: String, _ account: String?) -> (source: String, pair: String?) {
+        ("s|" + source, account.map { "a|" + source + "|" + $0.lowercased() })
+    }
+
+    /// How long the address (for this account, when one is named) must still wait, or nil.
+    func retryAfter(_ source: String, account: String? = nil, now: ContinuousClock.Instant = .now) -> Duration? {
+        let keys = Self.keys(source, account)
+        return entries.withLock { entries in
+            [keys.source, keys.pair].compactMap { key in
+                guard let key, let entry = entries[key], entry.blockedUntil > now else { return nil }
+                return now.duration(to: entry.blockedUntil)
+            }.max()
         }
     }
 
-    func recordFailure(_ address: String, now: ContinuousClock.Instant = .now) {
+    func recordFailure(_ source: String, account: String? = nil, now: ContinuousClock.Instant = .now) {
+        let keys = Self.keys(source, account)
         entries.withLock { entries in
             if entries.count > 100_000 {
-                entries = entries.filter { now - $0.value.lastSeen < .seconds(3600) }
+                entries = entries.filter { now - $0.value.lastSeen < window }
             }
-            var entry = entries[address] ?? Entry(failures: 0, blockedUntil: now, lastSeen: now)
-            entry.failures += 1
-            entry.lastSeen = now
-            if entry.failures >= freeAttempts {
-                let exponent = min(entry.failures - freeAttempts, 16)
-                entry.blockedUntil = now + min(.seconds(1 << exponent), maximumDelay)
+            for (key, free) in [(keys.source, freeAttemptsPerSource), (keys.pair, freeAttempts)] {
+                guard let key else { continue }
+                var entry = entries[key] ?? Entry(failures: 0, blockedUntil: now, lastSeen: now)
+                if now - entry.lastSeen >= window && entry.blockedUntil <= now { entry.failures = 0 }
+                entry.failures += 1
+                entry.lastSeen = now
+                if entry.failures >= free {
+                    let exponent = min(entry.failures - free, 16)
+                    entry.blockedUntil = now + min(.seconds(1 << exponent), maximumDelay)
+                }
+                entries[key] = entry
             }
-            entries[address] = entry
         }
     }
 
-    func recordSuccess(_ address: String) {
-        _ = entries.withLock { $0.removeValue(forKey: address) }
+    /// A correct password (and code) for `account` from `source`: that pair starts again; the
+    /// address's own count is left as it is.
+    func recordSuccess(_ source: String, account: String) {
+        guard let pair = Self.keys(source, account).pair else { return }
+        _ = entries.withLock { $0.removeValue(forKey: pair) }
     }
 }
 

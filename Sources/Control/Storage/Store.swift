@@ -406,10 +406,13 @@ extension Store {
     /// A bearer token's check in one trip to the database thread: whether it is active, and
     /// (when it is) its user and the units that user's role reaches.
     public func tokenUser(jti: String, userID: Int64, now: Int64) async throws -> (active: Bool, user: User?, scope: Scope) {
-        // A row means the token is active; its user columns are NULL when the user is gone.
+        // A row means the token is active and was issued to `userID`: the user is the one the
+        // store recorded for this jti, never the one the token's `sub` names on its own (a
+        // token signed with a known key must not choose its user). The user columns are NULL
+        // when the user is gone.
         try await pool.withConnection { c in
-            guard let row = try c.query("SELECT u.* FROM issued_tokens t LEFT JOIN users u ON u.id = ? WHERE t.jti = ? AND t.revoked = 0 AND t.expires_at > ?",
-                                        [.int(userID), .text(jti), .int(now)]).first else { return (false, nil, Scope(ouIDs: [])) }
+            guard let row = try c.query("SELECT u.* FROM issued_tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.jti = ? AND t.user_id = ? AND t.revoked = 0 AND t.expires_at > ?",
+                                        [.text(jti), .int(userID), .int(now)]).first else { return (false, nil, Scope(ouIDs: [])) }
             let user = row.int("id") == nil ? nil : User(row: row)
             return (true, user, try Self.scope(of: user, on: c))
         }
