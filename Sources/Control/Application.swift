@@ -11,14 +11,13 @@ public struct ControlPlane: Sendable {
     public let application: Application<RouterResponder<ControlContext>>
     public let services: ControlServices
 
-    /// What runs beside the HTTP server: the result writer and, when configured, retention.
-    var backgroundServices: [any Service] {
-        var list: [any Service] = [services.writer]
-        if let retention = services.configuration.resultRetention {
-            list.append(RetentionService(store: services.store, retention: retention, interval: services.configuration.retentionInterval,
-                                         logger: services.logger))
-        }
-        return list
+    /// What runs beside the HTTP server: the result writer and retention.
+    var backgroundServices: [any Service] { [services.writer, retention] }
+
+    var retention: RetentionService {
+        let c = services.configuration
+        return RetentionService(store: services.store, results: c.resultRetention, audit: c.auditRetention,
+                                expiredCredentials: c.expiredCredentialGrace, interval: c.retentionInterval, logger: services.logger)
     }
 
     /// Runs the HTTP server, the result writer, retention and `extra` (the echo responder, say)

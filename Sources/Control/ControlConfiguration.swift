@@ -27,6 +27,10 @@ public struct ControlConfiguration: Sendable {
     /// Results older than this are deleted by the retention task (nil keeps everything).
     public var resultRetention: Duration? = .seconds(90 * 24 * 3600)
     public var retentionInterval: Duration = .seconds(3600)
+    /// Audit entries older than this are deleted by the retention task (nil keeps them all).
+    public var auditRetention: Duration? = .seconds(400 * 24 * 3600)
+    /// Expired tokens and sessions are deleted this long after they expire.
+    public var expiredCredentialGrace: Duration = .seconds(7 * 24 * 3600)
     public var writer = ResultWriter.Configuration()
     /// How long a checked credential is remembered (see `CredentialCache`); 0 checks every request
     /// against the store. Changes made through this server take effect at once whatever the value;
@@ -74,7 +78,7 @@ public struct ControlConfiguration: Sendable {
         }
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
-                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl"]
+                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -103,6 +107,7 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["admin_password"] { adminPassword = v }
         if let v = settings["retention"] { resultRetention = v == "off" ? nil : try duration("retention") }
         if let v = try duration("retention_interval") { retentionInterval = v }
+        if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }

@@ -1,6 +1,7 @@
 @testable import Control
 import Foundation
 import HTTPTypes
+import Logging
 import Testing
 
 /// Findings 8 and 9 of the security issue: a token cannot choose its user; hostile strings in
@@ -104,6 +105,50 @@ extension HostileInputTests {
         try await APIHarness.run("sqlite", configure: { $0.secureCookies = true }) { (c: APIHarness.Client) async throws in
             let reply = try await c.call(.get, "/health")
             #expect(reply.headers[.strictTransportSecurity] == "max-age=31536000; includeSubDomains")
+        }
+    }
+}
+
+extension HostileInputTests {
+    /// Finding 13: expired tokens and sessions and old audit entries are deleted by retention;
+    /// live ones stay. Both stores.
+    @Test("retention deletes expired credentials and old audit entries, and nothing live", arguments: TestStores.backends)
+    func tablesDoNotOnlyGrow(kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let store = c.services.store
+            let now = WallClock.nowMillis()
+            let day: Int64 = 86_400_000
+            try await store.recordToken(jti: "old-jti", userID: 1, issuedAt: now - 40 * day, expiresAt: now - 30 * day)
+            try await store.recordToken(jti: "live-jti", userID: 1, issuedAt: now, expiresAt: now + day)
+            try await store.createSession(idHash: "old-session", userID: 1, csrfHash: "x", sourceAddress: "", expiresAt: now - 30 * day)
+            try await store.createSession(idHash: "live-session", userID: 1, csrfHash: "x", sourceAddress: "", expiresAt: now + day)
+            try await store.audit(AuditEntry(at: now - 500 * day, actor: "system", action: "old", subject: "s", sourceAddress: "", outcome: "success", detail: ""))
+            try await store.audit(AuditEntry(at: now, actor: "system", action: "recent", subject: "s", sourceAddress: "", outcome: "success", detail: ""))
+            var logger = Logger(label: "test")
+            logger.logLevel = .error
+            let retention = RetentionService(store: store, results: nil, audit: .seconds(400 * 86_400), expiredCredentials: .seconds(7 * 86_400),
+                                             interval: .seconds(3600), logger: logger)
+            await retention.runOnce(now: now)
+            let tokens = try await store.pool.withConnection { try $0.query("SELECT jti FROM issued_tokens").compactMap { $0.string("jti") } }
+            #expect(!tokens.contains("old-jti") && tokens.contains("live-jti"))
+            #expect(try await store.activeSession(idHash: "live-session", now: now) != nil)
+            let sessions = try await store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM web_sessions WHERE id = 'old-session'") }
+            #expect(sessions == 0)
+            let actions = try await store.auditEntries(limit: 1000).map(\.action)
+            #expect(!actions.contains("old") && actions.contains("recent"))
+        }
+    }
+
+    /// Finding 11 (in part): a malformed MariaDB URL is refused without echoing its password.
+    @Test("a malformed database URL is refused without its password")
+    func databaseURLIsRedacted() {
+        for url in ["mariadb//wp:s3cret-pass@db.example/wp", "postgres://wp:s3cret-pass@db.example/wp"] {
+            do {
+                _ = try MariaDBConfiguration(url: url)
+                Issue.record("\(url) accepted")
+            } catch {
+                #expect(!"\(error)".contains("s3cret-pass") && "\(error)".contains("***"), "\(error)")
+            }
         }
     }
 }

@@ -14,9 +14,17 @@ public struct MariaDBConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// `url` with anything between `//` and `@` past the first `:` (the password) replaced, for
+    /// messages: a malformed URL must not put its password in a log.
+    static func redacted(_ url: String) -> String {
+        guard let start = url.range(of: "//"), let at = url[start.upperBound...].lastIndex(of: "@"),
+              let colon = url[start.upperBound..<at].firstIndex(of: ":") else { return url }
+        return url[..<url.index(after: colon)] + "***" + url[at...]
+    }
+
     public init(url: String) throws {
         guard let components = URLComponents(string: url), components.scheme == "mariadb" || components.scheme == "mysql" else {
-            throw ConfigurationError(field: "database", "expected mariadb://user:password@host:port/database, got '\(url)'")
+            throw ConfigurationError(field: "database", "expected mariadb://user:password@host:port/database, got '\(Self.redacted(url))'")
         }
         if let host = components.host, !host.isEmpty { self.host = host }
         if let port = components.port {

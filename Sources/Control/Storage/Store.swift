@@ -598,6 +598,30 @@ extension Store {
         }
     }
 
+    /// Deletes tokens and sessions that expired before `cutoff` (they authenticate nothing; kept
+    /// until then so a replayed one is still recognised as expired, not unknown). Returns how many.
+    public func deleteExpiredCredentials(before cutoff: Int64) async throws -> (tokens: Int64, sessions: Int64) {
+        try await pool.withConnection { c in
+            let tokens = try c.execute("DELETE FROM issued_tokens WHERE expires_at < ?", [.int(cutoff)]).affectedRows
+            let sessions = try c.execute("DELETE FROM web_sessions WHERE expires_at < ?", [.int(cutoff)]).affectedRows
+            return (tokens, sessions)
+        }
+    }
+
+    /// Deletes audit entries older than `cutoff` (milliseconds), in chunks. Returns how many.
+    public func deleteAuditEntries(olderThan cutoff: Int64, chunk: Int = 5_000) async throws -> Int64 {
+        var total: Int64 = 0
+        while true {
+            let deleted = try await pool.withConnection { c -> Int64 in
+                guard let maxID = try c.scalar("SELECT MAX(id) FROM (SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?) AS oldest",
+                                               [.int(cutoff), .int(Int64(chunk))]) else { return 0 }
+                return try c.execute("DELETE FROM audit_log WHERE id <= ? AND at < ?", [.int(maxID), .int(cutoff)]).affectedRows
+            }
+            total += deleted
+            if deleted < chunk { return total }
+        }
+    }
+
     public func countResults() async throws -> Int64 {
         try await pool.withConnection { c in try c.scalar("SELECT COUNT(*) FROM test_results") ?? 0 }
     }
