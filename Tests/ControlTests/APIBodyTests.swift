@@ -9,7 +9,7 @@ import Testing
 struct APIBodyTests {
     static let bodies: [any APIBody.Type] = [
         LoginRequest.self, LoginResponse.self, ChangePasswordRequest.self, MFASetupResponse.self, MFACodeRequest.self,
-        MFADisableRequest.self, MessageResponse.self,
+        MFADisableRequest.self, MessageResponse.self, RevokedCounts.self, RevocationResponse.self,
         UserBody.self, UserList.self, CreateUserRequest.self, UpdateUserRequest.self, SetPasswordRequest.self,
         APIKeyBody.self, APIKeyList.self, CreateKeyRequest.self,
         OUBody.self, OUList.self, OUTreeNode.self, OUTree.self, CreateOURequest.self, UpdateOURequest.self,

@@ -67,15 +67,16 @@ struct CredentialCacheTests {
             let create = try await c.call(.post, "/api/v1/users", token: token, json: ["username": "cache-x", "password": "Sturdy-Walrus-17", "ou_id": root])
             #expect(create.status == 403, "\(create.text)")
 
-            // Revoking the user's tokens ends the cached JWT on the next request.
-            #expect(try await c.call(.post, "/api/v1/users/\(userID)/revoke-tokens", token: admin).status == 200)
-            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: token).status == 401)
             // Revoking the key ends the cached key.
             let keys = try await c.call(.get, "/api/v1/users/\(userID)/api-keys", token: admin).json["api_keys"] as? [[String: Any]] ?? []
             let keyID = (keys.first?["id"] as? NSNumber)?.int64Value ?? 0
             #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 200)
             #expect(try await c.call(.delete, "/api/v1/users/\(userID)/api-keys/\(keyID)", token: admin).status == 204)
             #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 401)
+            // Revoking the user's tokens ends the cached JWT on the next request.
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: token).status == 200)
+            #expect(try await c.call(.post, "/api/v1/users/\(userID)/revoke-tokens", token: admin).status == 200)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: token).status == 401)
         }
     }
 

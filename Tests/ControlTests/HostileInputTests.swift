@@ -152,3 +152,38 @@ extension HostileInputTests {
         }
     }
 }
+
+extension HostileInputTests {
+    /// Finding 2 (first half): a password reset, a revocation and a deactivation end the user's
+    /// API keys too, and the answer says what was revoked. Both stores.
+    @Test("API keys end with a password reset, revoke-tokens and deactivation", arguments: TestStores.backends)
+    func apiKeysEndWithTheirUsersCredentials(kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let id = try await c.createUser("keyholder", role: .user, ou: nil, token: admin)
+            func newKey() async throws -> String {
+                let token = try await c.token("keyholder", "Sturdy-Walrus-17")
+                return try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: token, json: ["name": "k"]).json["key"] as? String ?? ""
+            }
+            func revokedKeys(_ reply: APIHarness.Reply) -> Int? { ((reply.json["revoked"] as? [String: Any])?["api_keys"] as? NSNumber)?.intValue }
+
+            var key = try await newKey()
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 200)
+            let reset = try await c.call(.put, "/api/v1/users/\(id)/password", token: admin, json: ["password": "Another-Walrus-18"])
+            #expect(reset.status == 200 && revokedKeys(reset) == 1, "\(reset.text)")
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 401)
+
+            _ = try await c.call(.put, "/api/v1/users/\(id)/password", token: admin, json: ["password": "Sturdy-Walrus-17"])
+            key = try await newKey()
+            let revoke = try await c.call(.post, "/api/v1/users/\(id)/revoke-tokens", token: admin)
+            #expect(revoke.status == 200 && revokedKeys(revoke) == 1 && (revoke.json["message"] as? String)?.contains("1 API key") == true,
+                    "\(revoke.text)")
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 401)
+
+            key = try await newKey()
+            #expect(try await c.call(.patch, "/api/v1/users/\(id)", token: admin, json: ["active": false]).status == 200)
+            #expect(try await c.call(.patch, "/api/v1/users/\(id)", token: admin, json: ["active": true]).status == 200)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: "ApiKey \(key)").status == 401, "a deactivation ends the key for good")
+        }
+    }
+}

@@ -105,6 +105,14 @@ enum Schemas {
     static let mfaCode = ObjectSchema("MFACodeRequest", [Field("code", totp, required: true)])
     static let mfaDisable = ObjectSchema("MFADisableRequest", [Field("password", password, required: true), Field("code", totp, required: true)])
     static let message = ObjectSchema("Message", strict: false, [Field("message", .string(), required: true)])
+    static let revokedCounts = ObjectSchema("RevokedCredentials", strict: false, [
+        Field("tokens", .integer(minimum: 0), required: true), Field("sessions", .integer(minimum: 0), required: true),
+        Field("api_keys", .integer(minimum: 0), required: true),
+    ])
+    static let revocation = ObjectSchema("Revocation", strict: false, [
+        Field("message", .string(), required: true),
+        Field("revoked", .object(revokedCounts), required: true, "what this ended: every token, session and API key of the user"),
+    ])
     static let ou = ObjectSchema("OrganizationUnit", strict: false, [
         Field("id", id, required: true), Field("parent_id", .nullable(id), required: true), Field("name", .string(), required: true),
         Field("description", .string(), required: true), Field("created_at", timestamp, required: true),
@@ -288,7 +296,7 @@ public enum API {
         APIOperation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
         APIOperation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
         APIOperation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
-                  request: Schemas.changePassword, response: Schemas.message),
+                  request: Schemas.changePassword, response: Schemas.revocation),
         APIOperation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
                   response: Schemas.mfaSetup, statuses: [409]),
         APIOperation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
@@ -305,9 +313,9 @@ public enum API {
                   request: Schemas.updateUser, response: Schemas.user),
         APIOperation("deleteUser", .delete, "/api/v1/users/{id}", .usersWrite, tag: "users", "Delete a user", status: 204),
         APIOperation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users", "Set a user's password (revokes their tokens)",
-                  request: Schemas.setPassword, response: Schemas.message),
+                  request: Schemas.setPassword, response: Schemas.revocation),
         APIOperation("revokeUserTokens", .post, "/api/v1/users/{id}/revoke-tokens", .usersWrite, tag: "users", "Revoke every token and session of a user",
-                  response: Schemas.message),
+                  response: Schemas.revocation),
         APIOperation("listAPIKeys", .get, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "API keys of a user (yourself, or as their admin)",
                   response: Schemas.apiKeyList),
         APIOperation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "Issue an API key; the key is shown once",

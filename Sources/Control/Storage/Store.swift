@@ -225,6 +225,19 @@ extension User {
     }
 }
 
+/// What a password change, a reset, a revocation or a deactivation ended.
+public struct RevokedCredentials: Sendable, Equatable {
+    public var tokens: Int64
+    public var sessions: Int64
+    public var apiKeys: Int64
+
+    /// "3 tokens, 1 session and 2 API keys"
+    public var summary: String {
+        func count(_ n: Int64, _ one: String, _ many: String) -> String { "\(n) \(n == 1 ? one : many)" }
+        return "\(count(tokens, "token", "tokens")), \(count(sessions, "session", "sessions")) and \(count(apiKeys, "API key", "API keys"))"
+    }
+}
+
 public struct UserQuery: Sendable {
     public var ouIDs: [Int64]?
     public var search: String?
@@ -300,10 +313,7 @@ extension Store {
                     user.updatedAt = WallClock.nowMillis()
                     try c.execute("UPDATE users SET email = ?, role = ?, ou_id = ?, active = ?, updated_at = ? WHERE id = ?",
                                   [.optional(user.email), .text(user.role.rawValue), .optional(user.ouID), .bool(user.active), .int(user.updatedAt), .int(id)])
-                    if !user.active {
-                        try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
-                        try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
-                    }
+                    if !user.active { _ = try Self.revokeCredentials(userID: id, on: c) }
                     return user
                 }
             } catch { throw Self.translate(error, conflict: "a user with this email exists") }
@@ -321,7 +331,9 @@ extension Store {
     }
 
     /// Sets a new password hash and revokes every token and session the user had.
-    public func setPassword(_ id: Int64, hash: String) async throws {
+    /// Sets a new password hash and revokes every token, session and API key the user had.
+    @discardableResult
+    public func setPassword(_ id: Int64, hash: String) async throws -> RevokedCredentials {
         try await changingAuthentication {
             try await pool.transaction { c in
                 let now = WallClock.nowMillis()
@@ -329,10 +341,18 @@ extension Store {
                                     [.text(hash), .int(now), .int(now), .int(id)]).affectedRows == 1 else {
                     throw StoreError.notFound("user \(id)")
                 }
-                try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(id)])
-                try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(id)])
+                return try Self.revokeCredentials(userID: id, on: c)
             }
         }
+    }
+
+    /// Revokes every live token, session and API key of a user, on a connection in a transaction.
+    static func revokeCredentials(userID: Int64, on c: any SQLConnection) throws -> RevokedCredentials {
+        RevokedCredentials(
+            tokens: try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ? AND revoked = 0", [.int(userID)]).affectedRows,
+            sessions: try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0", [.int(userID)]).affectedRows,
+            apiKeys: try c.execute("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+                                   [.int(WallClock.nowMillis()), .int(userID)]).affectedRows)
     }
 
     /// Counts a failed login; `lockedUntil` maps the new count to the lock expiry (the caller's policy).
@@ -439,12 +459,11 @@ extension Store {
         }
     }
 
-    public func revokeTokens(userID: Int64) async throws {
+    /// Revokes every token, session and API key of a user.
+    @discardableResult
+    public func revokeTokens(userID: Int64) async throws -> RevokedCredentials {
         try await changingAuthentication {
-            try await pool.withConnection { c in
-                try c.execute("UPDATE issued_tokens SET revoked = 1 WHERE user_id = ?", [.int(userID)])
-                try c.execute("UPDATE web_sessions SET revoked = 1 WHERE user_id = ?", [.int(userID)])
-            }
+            try await pool.transaction { c in try Self.revokeCredentials(userID: userID, on: c) }
         }
     }
 }

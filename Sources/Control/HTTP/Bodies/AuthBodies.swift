@@ -137,3 +137,42 @@ struct MessageResponse: APIBody, Equatable {
         case message
     }
 }
+
+/// `Schemas.revokedCounts`.
+struct RevokedCounts: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.revokedCounts }
+
+    var tokens: Int64
+    var sessions: Int64
+    var apiKeys: Int64
+
+    init(_ revoked: RevokedCredentials) {
+        tokens = revoked.tokens
+        sessions = revoked.sessions
+        apiKeys = revoked.apiKeys
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case tokens
+        case sessions
+        case apiKeys = "api_keys"
+    }
+}
+
+/// `Schemas.revocation`: a password change, reset or revocation, and what it ended.
+struct RevocationResponse: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.revocation }
+
+    var message: String
+    var revoked: RevokedCounts
+
+    init(_ message: String, _ revoked: RevokedCredentials) {
+        self.message = "\(message); revoked \(revoked.summary)"
+        self.revoked = RevokedCounts(revoked)
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case message
+        case revoked
+    }
+}

@@ -63,9 +63,9 @@ struct AuthController {
             }
             let new = body.newPassword
             if let problem = PasswordPolicy.problem(with: new, username: user.username) { throw APIError.invalid("new_password", problem) }
-            try await services.store.setPassword(user.id, hash: try await services.hasher.hash(new))
+            let revoked = try await services.store.setPassword(user.id, hash: try await services.hasher.hash(new))
             await services.audit(principal, "password.change", subject: user.username, source: context.remoteAddress)
-            return JSONResponse.encode(MessageResponse("password changed; every token and session of this account was revoked"))
+            return JSONResponse.encode(RevocationResponse("password changed", revoked))
         }
 
         routes.on("mfaSetup") { _, context, _ in

@@ -108,18 +108,20 @@ struct UsersController {
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
             let password = try await request.decode(SetPasswordRequest.self, operation).password
             if let problem = PasswordPolicy.problem(with: password, username: target.username) { throw APIError.invalid("password", problem) }
-            try await services.store.setPassword(target.id, hash: try await services.hasher.hash(password))
-            await services.audit(principal, "user.password.set", subject: "user:\(target.username)", source: context.remoteAddress)
-            return JSONResponse.encode(MessageResponse("password set; the user's tokens and sessions were revoked"))
+            let revoked = try await services.store.setPassword(target.id, hash: try await services.hasher.hash(password))
+            await services.audit(principal, "user.password.set", subject: "user:\(target.username)", source: context.remoteAddress,
+                                 detail: "revoked \(revoked.summary)")
+            return JSONResponse.encode(RevocationResponse("password set", revoked))
         }
 
         routes.on("revokeUserTokens") { _, context, _ in
             let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
-            try await services.store.revokeTokens(userID: target.id)
-            await services.audit(principal, "user.tokens.revoke", subject: "user:\(target.username)", source: context.remoteAddress)
-            return JSONResponse.encode(MessageResponse("every token and session of \(target.username) was revoked"))
+            let revoked = try await services.store.revokeTokens(userID: target.id)
+            await services.audit(principal, "user.tokens.revoke", subject: "user:\(target.username)", source: context.remoteAddress,
+                                 detail: "revoked \(revoked.summary)")
+            return JSONResponse.encode(RevocationResponse("\(target.username)'s credentials were revoked", revoked))
         }
 
         /// API keys: your own, or those of a user you administer.
