@@ -159,7 +159,7 @@ extension ResultModelConsistencyTests {
             let objects = try await c.services.store.results(filter)
             var expected = JSONBuffer(capacity: 4096)
             expected.beginArray()
-            for i in objects.indices { ResultsController.write(objects[i], into: &expected) }
+            for i in objects.indices { Self.write(objects[i], into: &expected) }
             expected.endArray()
             let page = try await c.services.store.resultArray(filter, capacity: 64) { row, columns, w in
                 ResultsController.write(row, at: columns, into: &w)
@@ -167,5 +167,29 @@ extension ResultModelConsistencyTests {
             #expect(page.count == 3 && page.lastID == objects.last?.id)
             #expect(String(decoding: page.json, as: UTF8.self) == String(decoding: expected.bytes, as: UTF8.self))
         }
+    }
+}
+
+extension ResultModelConsistencyTests {
+    /// The listing as it was written from row objects before rows were rendered in place: the
+    /// reference the in-place writer must match byte for byte.
+    static func write(_ stored: borrowing StoredResult, into w: inout JSONBuffer) {
+        w.beginObject()
+        w.field("id", stored.id)
+        w.field("created_at", stored.row.createdAt)
+        w.field("test_type", stored.row.testType)
+        w.field("protocol_detail", stored.row.protocolDetail)
+        w.field("target", stored.row.target)
+        w.field("resolved_address", stored.row.resolvedAddress)
+        w.field("outcome", stored.row.outcome)
+        w.field("success", stored.row.success)
+        w.field("sent", stored.row.sent)
+        w.field("received", stored.row.received)
+        w.field("device_id", stored.row.deviceID)
+        w.field("user_id", stored.row.userID)
+        w.field("ou_id", stored.row.ouID)
+        for (index, key) in ResultsController.metricKeys.enumerated() { w.field(key, stored.row.metrics[index]) }
+        if var raw = stored.row.rawJSON { raw.withUTF8 { w.field("raw", json: $0) } }
+        w.endObject()
     }
 }

@@ -11,40 +11,21 @@ SIGKILL in the middle of the traffic, restarts it on the same database and check
 
 Usage: kill9.py WADDLEPERF_BINARY MARIADB_URL   (exit 0 on success)
 """
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from http_client import call, free_port
 
 BATCH = 50
 THREADS = 16
 RUN_BEFORE_KILL = 2.0
 ADMIN_PASSWORD = "Durable-Root-Pass-1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port, method, path, token=None, body=None, timeout=30):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.status, json.loads(response.read() or b"{}")
-
 
 def start(binary, database, port, log):
     # The server takes every WADDLEPERF_* variable as a setting (and refuses unknown ones), so

@@ -13,7 +13,6 @@ in flight it sends SIGTERM and checks:
 
 Usage: sigterm.py WADDLEPERF_BINARY   (exit 0 on success)
 """
-import json
 import os
 import signal
 import socket
@@ -24,29 +23,12 @@ import tempfile
 import threading
 import time
 import urllib.error
-import urllib.request
+
+from http_client import call, free_port
 
 BATCH = 20
 THREADS = 8
 ADMIN_PASSWORD = "Graceful-Root-Pass-1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(port, method, path, token=None, body=None, timeout=30):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.status, json.loads(response.read() or b"{}")
-
 
 def main():
     binary = os.path.abspath(sys.argv[1])

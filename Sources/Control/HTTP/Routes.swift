@@ -41,13 +41,13 @@ struct Routes {
 extension Request {
     /// The body validated against the operation's request schema, at most `maxBody` bytes.
     mutating func json(_ operation: APIOperation) async throws -> JSONObject {
-        guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
-        let buffer = try await validatedBody(operation)
+        let (buffer, schema) = try await jsonBody(operation)
         return try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
     }
 
-    /// The body, at most `maxBody` bytes, as JSON that satisfies the operation's request schema.
-    mutating func validatedBody(_ operation: APIOperation) async throws -> ByteBuffer {
+    /// The body, at most `maxBody` bytes, sent as JSON, and the schema it must satisfy (not yet
+    /// checked: the caller parses it once, against that schema).
+    mutating func jsonBody(_ operation: APIOperation) async throws -> (ByteBuffer, ObjectSchema) {
         guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
         let buffer: ByteBuffer
         do {
@@ -58,8 +58,7 @@ extension Request {
         if let type = headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/json")
         }
-        _ = try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
-        return buffer
+        return (buffer, schema)
     }
 
     func queryInt(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {

@@ -127,7 +127,9 @@ extension Request {
     /// has already refused anything `Body` could not hold, so a decoding failure is a mismatch
     /// between the two declarations: a bug, answered 500 and caught by the tests.
     mutating func decode<Body: Decodable>(_ type: Body.Type, _ operation: APIOperation) async throws -> Body {
-        let buffer = try await validatedBody(operation)
+        let (buffer, schema) = try await jsonBody(operation)
+        // The schema's messages and paths for anything it refuses; then the typed decoding.
+        _ = try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
         do {
             return try buffer.withUnsafeReadableBytes { try JSONResponse.decoder.decode(Body.self, from: Data($0)) }
         } catch {

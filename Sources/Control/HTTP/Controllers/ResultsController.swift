@@ -49,30 +49,9 @@ struct ResultsController {
         return row
     }
 
-    /// One stored result as JSON, written field by field with keys known at build time; the
-    /// stored raw document is embedded as it was stored.
-    static func write(_ stored: borrowing StoredResult, into w: inout JSONBuffer) {
-        w.beginObject()
-        w.field("id", stored.id)
-        w.field("created_at", stored.row.createdAt)
-        w.field("test_type", stored.row.testType)
-        w.field("protocol_detail", stored.row.protocolDetail)
-        w.field("target", stored.row.target)
-        w.field("resolved_address", stored.row.resolvedAddress)
-        w.field("outcome", stored.row.outcome)
-        w.field("success", stored.row.success)
-        w.field("sent", stored.row.sent)
-        w.field("received", stored.row.received)
-        w.field("device_id", stored.row.deviceID)
-        w.field("user_id", stored.row.userID)
-        w.field("ou_id", stored.row.ouID)
-        for (index, key) in metricKeys.enumerated() { w.field(key, stored.row.metrics[index]) }
-        if var raw = stored.row.rawJSON { raw.withUTF8 { w.field("raw", json: $0) } }
-        w.endObject()
-    }
-
-    /// The same JSON as `write(_:into:)`, for a row read in place (`Store.resultArray`): columns in
-    /// `ResultRow.columnNames` order, values converted as `ResultRow(row:at:)` converts them.
+    /// One stored result as JSON, for a row read in place (`Store.resultArray`): keys known at
+    /// build time, columns in `ResultRow.columnNames` order, values converted as
+    /// `ResultRow(row:at:)` converts them, the stored raw document embedded as stored.
     static func write(_ row: any SQLCursor, at columns: Store.ResultColumns, into w: inout JSONBuffer) -> Int64 {
         let c = columns.row
         let m = ResultMetrics.declared.count
