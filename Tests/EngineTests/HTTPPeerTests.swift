@@ -12,6 +12,13 @@ import TestSupport
     }
 
     /// `version` nil: the default, HTTP/1.1.
+    /// What may lie in no phase of a probe: the client's own turn between
+    /// one phase's end and the next one's start (a flush waits for the end
+    /// of the ring's turn). Microseconds on an idle machine; CI runs the
+    /// suites in parallel on 2 cores, where a turn can be descheduled for
+    /// milliseconds. The server delays these tests look for are 50 ms.
+    static let unphasedSlack: UInt64 = 10_000_000
+
     func settings(count: Int = 1, timeout: UInt64 = 3_000_000_000, version: HTTPVersionChoice? = nil) -> HTTPProbeSettings {
         var s = HTTPProbeSettings()
         if let version { s.version = version }
@@ -172,7 +179,7 @@ import TestSupport
             #expect(x.outcome == .success, "\(x)")
             let parts = (x.dns ?? 0) + (x.connect ?? 0) + (x.tls ?? 0) + x.ttfb! + x.transfer!
             // What is left is the request's hand-over to the kernel: microseconds.
-            #expect(parts <= x.total! && x.total! - parts < 2_000_000, "phases \(parts) vs total \(x.total!)")
+            #expect(parts <= x.total! && x.total! - parts < Self.unphasedSlack, "phases \(parts) vs total \(x.total!)")
             if x.target == 0 {
                 #expect(x.ttfb! >= 50_000_000 && x.ttfb! < 80_000_000, "the 50 ms server delay is in ttfb")
                 #expect((x.connect ?? 0) < 20_000_000 && x.transfer! < 20_000_000)

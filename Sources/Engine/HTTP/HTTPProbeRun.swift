@@ -553,7 +553,11 @@ final class HTTPProbeWorkload: HTTPWorkload {
         if e.lastByte != 0 && e.firstByte != 0 { r.transfer = elapsed(e.firstByte, e.lastByte) }
         // A probe's own resolution is inside its span; the run's is before it.
         let inside = progress[k].resolution != nil || progress[k].hopResolution != nil
-        r.total = now - progress[k].startedAt + (inside ? 0 : r.dns ?? 0)
+        // The response ends with its last byte: an HTTP/3 stream is closed
+        // (and reported) only once the server has also acknowledged the
+        // request, often a delayed ACK later, which is no part of the answer.
+        let end = e.lastByte != 0 ? min(e.lastByte, now) : now
+        r.total = end - progress[k].startedAt + (inside ? 0 : r.dns ?? 0)
         r.headerBytesIn = e.headerBytesIn
         r.bodyBytesIn = e.bodyBytesIn
         if c.protocolName != "http/1.1" {
