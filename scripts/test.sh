@@ -85,3 +85,6 @@ python3 Tests/durability/sigterm.py "$(swift build --show-bin-path)/waddleperf"
 # The published contract: schemathesis (PyPI) fuzzes the served OpenAPI
 # document with every check it has, as an admin; any failure fails the run.
 scripts/schemathesis.sh "$(swift build --show-bin-path)/waddleperf"
+# The C parsers under libFuzzer (ASan + UBSan): every committed seed and
+# regression input once through every harness (seconds; scripts/fuzz.sh).
+scripts/fuzz.sh --replay

@@ -105,7 +105,7 @@ static int parse_quoted(const uint8_t *inner, size_t len, int ipv6,
     size_t ihl;
     uint8_t proto;
     if (ipv6) {
-        if (len < 40) return -EINVAL;
+        if (len < 40 || (inner[0] >> 4) != 6) return -EINVAL;
         ihl = 40;
         proto = inner[6];
         memcpy(out->quoted_destination, inner + 24, 16);
@@ -113,6 +113,7 @@ static int parse_quoted(const uint8_t *inner, size_t len, int ipv6,
     } else {
         if (len < 20 || (inner[0] >> 4) != 4) return -EINVAL;
         ihl = (size_t)(inner[0] & 0x0f) * 4;
+        if (ihl < 20) return -EINVAL; /* else the "ICMP header" is read inside it */
         proto = inner[9];
         memcpy(out->quoted_destination, inner + 16, 4);
         if (proto != 1) return -ENOMSG;

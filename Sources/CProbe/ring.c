@@ -7,6 +7,7 @@
  * with -ETIME; when the op wins, the timeout completes with -ECANCELED).
  */
 #include "cprobe.h"
+#include "cmsg.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -296,13 +297,16 @@ int cprobe_ring_prep_cancel_fd(cprobe_ring *r, uint32_t slot, int fd) {
 static void parse_recvmsg(cprobe_slot *s, cprobe_completion *c) {
     c->msg_flags = (uint32_t)s->msg.msg_flags;
     for (struct cmsghdr *m = CMSG_FIRSTHDR(&s->msg); m; m = CMSG_NXTHDR(&s->msg, m)) {
-        if (m->cmsg_level == SOL_SOCKET && m->cmsg_type == SCM_TIMESTAMPNS) {
+        size_t data_len = cprobe_cmsg_data_len(&s->msg, m);
+        if (m->cmsg_level == SOL_SOCKET && m->cmsg_type == SCM_TIMESTAMPNS &&
+            data_len >= sizeof(struct timespec)) {
             struct timespec ts;
             memcpy(&ts, CMSG_DATA(m), sizeof(ts));
             c->kernel_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
             c->has_kernel_time = 1;
-        } else if ((m->cmsg_level == IPPROTO_IP && m->cmsg_type == IP_TTL) ||
-                   (m->cmsg_level == IPPROTO_IPV6 && m->cmsg_type == IPV6_HOPLIMIT)) {
+        } else if (((m->cmsg_level == IPPROTO_IP && m->cmsg_type == IP_TTL) ||
+                    (m->cmsg_level == IPPROTO_IPV6 && m->cmsg_type == IPV6_HOPLIMIT)) &&
+                   data_len >= sizeof(int)) {
             int ttl;
             memcpy(&ttl, CMSG_DATA(m), sizeof(int));
             c->ttl = (int16_t)ttl;

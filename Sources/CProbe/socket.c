@@ -1,5 +1,6 @@
 /* Socket setup and error-queue draining. */
 #include "cprobe.h"
+#include "cmsg.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -194,12 +195,15 @@ int cprobe_errqueue_drain(int fd, cprobe_errqueue_entry *out, unsigned max) {
             e->payload_len = msgs[i].msg_len;
             if (msgs[i].msg_hdr.msg_namelen == 0) e->destination.ss_family = AF_UNSPEC;
             for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING) {
+                size_t data_len = cprobe_cmsg_data_len(&msgs[i].msg_hdr, c);
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPING &&
+                    data_len >= sizeof(struct scm_timestamping)) {
                     struct scm_timestamping ts;
                     memcpy(&ts, CMSG_DATA(c), sizeof(ts));
                     e->timestamp_ns = (uint64_t)ts.ts[0].tv_sec * 1000000000ull + (uint64_t)ts.ts[0].tv_nsec;
-                } else if ((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
-                           (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) {
+                } else if (((c->cmsg_level == SOL_IP && c->cmsg_type == IP_RECVERR) ||
+                            (c->cmsg_level == SOL_IPV6 && c->cmsg_type == IPV6_RECVERR)) &&
+                           data_len >= sizeof(struct sock_extended_err)) {
                     struct sock_extended_err ee;
                     memcpy(&ee, CMSG_DATA(c), sizeof(ee));
                     e->origin = ee.ee_origin;
@@ -209,7 +213,7 @@ int cprobe_errqueue_drain(int fd, cprobe_errqueue_entry *out, unsigned max) {
                     e->key = ee.ee_data;
                     const struct sockaddr *off =
                         (const struct sockaddr *)(CMSG_DATA(c) + sizeof(struct sock_extended_err));
-                    size_t room = c->cmsg_len - CMSG_LEN(sizeof(struct sock_extended_err));
+                    size_t room = data_len - sizeof(struct sock_extended_err);
                     if (ee.ee_origin != SO_EE_ORIGIN_TIMESTAMPING && room >= sizeof(struct sockaddr_in)) {
                         size_t l = off->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
                         if (l <= room) memcpy(&e->offender, off, l);
