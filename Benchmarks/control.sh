@@ -149,7 +149,7 @@ PY
   curl -fs "http://127.0.0.1:$API_PORT/api/v1/results" -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" -d @"$work/body.json" >/dev/null
   local key
   key=$(curl -fs "http://127.0.0.1:$API_PORT/api/v1/users/1/api-keys" -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
-    -d '{"name":"bench"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+    -d "{\"name\":\"bench\",\"password\":\"$ADMIN_PASSWORD\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
   local url="http://127.0.0.1:$API_PORT/api/v1/results?limit=50"
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" >"$RES/rest_jwt.wrk" 2>&1 || true
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: ApiKey $key" "$url" >"$RES/rest_apikey.wrk" 2>&1 || true

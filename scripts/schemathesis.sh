@@ -94,7 +94,7 @@ json() { "$py" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "
 token=$(curl -sf -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
   -d "{\"username\": \"admin\", \"password\": \"$password\"}" | json token)
 key_json=$(curl -sf -X POST "$base/api/v1/users/1/api-keys" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-  -d '{"name": "schemathesis"}')
+  -d "{\"name\": \"schemathesis\", \"password\": \"$password\"}")
 key=$(json key <<< "$key_json")
 # schemathesis reuses ids it saw in responses, so its DELETE
 # /users/1/api-keys/{key_id} finds this key sooner or later. A trigger in this

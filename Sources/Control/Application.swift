@@ -61,6 +61,9 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     let router = Router(context: ControlContext.self, options: .autoGenerateHeadEndpoints)
     // Access log at debug: method, path and status, never headers (credentials live there).
     router.add(middleware: LogRequestsMiddleware(.debug))
+    if !configuration.trustedProxies.isEmpty {
+        router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
+    }
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))

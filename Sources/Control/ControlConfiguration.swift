@@ -20,6 +20,9 @@ public struct ControlConfiguration: Sendable {
     public var development = false
     /// Set the cookie's Secure flag (serve over HTTPS, e.g. behind a proxy).
     public var secureCookies = false
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client (see
+    /// `ClientAddress`); empty: the socket peer is the client.
+    public var trustedProxies: [IPNetwork] = []
     /// First global admin, created on first start when no user exists. Without a password a
     /// one-time password is generated and printed once to the log.
     public var adminUsername = "admin"
@@ -78,7 +81,8 @@ public struct ControlConfiguration: Sendable {
         }
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
-                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention"]
+                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
+                                  "trusted_proxies"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -111,5 +115,16 @@ public struct ControlConfiguration: Sendable {
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
+        if let v = settings["trusted_proxies"] {
+            // A comma-separated list in the environment; a JSON array in the file arrives as its
+            // description, "(\n    \"10.0.0.0/8\"\n)", so brackets, quotes and spaces go too.
+            let items = v.split(whereSeparator: { ",()[]\" \n\t".contains($0) }).map(String.init)
+            trustedProxies = try items.map { item in
+                guard let network = IPNetwork(item) else {
+                    throw ConfigurationError(field: "trusted_proxies", "'\(item)' is not an address or CIDR network (10.0.0.0/8, fd00::/8)")
+                }
+                return network
+            }
+        }
     }
 }

@@ -20,8 +20,10 @@ struct APIHarness {
         return configuration
     }
 
-    static func run(_ kind: String = "sqlite", configure: (inout ControlConfiguration) -> Void = { _ in }, logger: Logger? = nil,
-                    _ body: @escaping @Sendable (Client) async throws -> Void) async throws {
+    /// `testing: .live` serves on a real loopback socket (the peer address is 127.0.0.1, as the
+    /// proxy tests need); the default drives the router in process.
+    static func run(_ kind: String = "sqlite", testing: TestingSetup = .router, configure: (inout ControlConfiguration) -> Void = { _ in },
+                    logger: Logger? = nil, _ body: @escaping @Sendable (Client) async throws -> Void) async throws {
         var configuration = configuration(try TestStores.backend(kind))
         configure(&configuration)
         let logger = logger ?? {
@@ -31,7 +33,7 @@ struct APIHarness {
         }()
         let plane = try await buildApplication(configuration, logger: logger)
         do {
-            try await plane.application.test(.router) { client in
+            try await plane.application.test(testing) { client in
                 try await body(Client(client: client, services: plane.services))
             }
         } catch {

@@ -52,7 +52,7 @@ struct CredentialCacheTests {
             let root = try await c.createOU("cache-root", parent: nil, token: admin)
             let userID = try await c.createUser("cache-ouadmin", role: .ouAdmin, ou: root, token: admin)
             let token = try await c.token("cache-ouadmin", "Sturdy-Walrus-17")
-            let key = try await c.call(.post, "/api/v1/users/\(userID)/api-keys", token: token, json: ["name": "k"]).json["key"] as? String ?? ""
+            let key = try await c.call(.post, "/api/v1/users/\(userID)/api-keys", token: token, json: ["name": "k", "password": "Sturdy-Walrus-17"]).json["key"] as? String ?? ""
             for credential in [token, "ApiKey \(key)"] {
                 #expect(try await c.call(.get, "/api/v1/auth/whoami", token: credential).status == 200)
                 #expect(try await c.call(.get, "/api/v1/auth/whoami", token: credential).status == 200)

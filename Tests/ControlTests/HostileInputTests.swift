@@ -163,7 +163,7 @@ extension HostileInputTests {
             let id = try await c.createUser("keyholder", role: .user, ou: nil, token: admin)
             func newKey() async throws -> String {
                 let token = try await c.token("keyholder", "Sturdy-Walrus-17")
-                return try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: token, json: ["name": "k"]).json["key"] as? String ?? ""
+                return try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: token, json: ["name": "k", "password": "Sturdy-Walrus-17"]).json["key"] as? String ?? ""
             }
             func revokedKeys(_ reply: APIHarness.Reply) -> Int? { ((reply.json["revoked"] as? [String: Any])?["api_keys"] as? NSNumber)?.intValue }
 

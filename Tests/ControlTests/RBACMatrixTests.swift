@@ -41,7 +41,7 @@ struct RBACMatrixTests {
         "logout": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/logout") },
         "whoami": { _, _, _, _ in Case(method: .get, path: "/api/v1/auth/whoami") },
         "changePassword": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/password", body: ["current_password": password, "new_password": "Another-Sturdy-2"]) },
-        "mfaSetup": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/setup") },
+        "mfaSetup": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/setup", body: ["password": password]) },
         // mfaSetup ran first (declaration order), so a setup is pending and a wrong code is a 400.
         "mfaVerify": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/verify", body: ["code": "000000"], expect: { _, _ in 403 }) },
         "mfaDisable": { _, _, _, _ in Case(method: .post, path: "/api/v1/auth/mfa/disable", body: ["password": password, "code": "123456"], expect: { _, _ in 409 }) },
@@ -54,16 +54,21 @@ struct RBACMatrixTests {
         "updateUser": { c, w, inside, _ in Case(method: .patch, path: "/api/v1/users/\(try await target(c, w, inside))", body: ["email": "x\(UInt32.random(in: 0...UInt32.max))@example.com"], outside: 404) },
         "deleteUser": { c, w, inside, _ in Case(method: .delete, path: "/api/v1/users/\(try await target(c, w, inside))", outside: 404) },
         "setUserPassword": { c, w, inside, _ in Case(method: .put, path: "/api/v1/users/\(try await target(c, w, inside))/password", body: ["password": "Brand-New-Pass-3"], outside: 404) },
+        "resetUserMFA": { c, w, inside, _ in
+            let id = try await target(c, w, inside)
+            try await c.services.store.setPendingMFASecret(id, sealed: try c.services.secretBox.seal(Array("JBSWY3DPEHPK3PXP".utf8)))
+            return Case(method: .delete, path: "/api/v1/users/\(id)/mfa", outside: 404)
+        },
         "revokeUserTokens": { c, w, inside, _ in Case(method: .post, path: "/api/v1/users/\(try await target(c, w, inside))/revoke-tokens", outside: 404) },
         "listAPIKeys": { c, w, inside, _ in
             Case(method: .get, path: "/api/v1/users/\(try await target(c, w, inside))/api-keys", outside: 404, expect: Self.othersKeys(success: 200))
         },
         "createAPIKey": { c, w, inside, _ in
-            Case(method: .post, path: "/api/v1/users/\(try await target(c, w, inside))/api-keys", body: ["name": "k"], outside: 404, expect: Self.othersKeys(success: 201))
+            Case(method: .post, path: "/api/v1/users/\(try await target(c, w, inside))/api-keys", body: ["name": "k", "password": password], outside: 404, expect: Self.othersKeys(success: 201))
         },
         "revokeAPIKey": { c, w, inside, _ in
             let id = try await target(c, w, inside)
-            let key = try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: w.admin, json: ["name": "k"] as [String: String])
+            let key = try await c.call(.post, "/api/v1/users/\(id)/api-keys", token: w.admin, json: ["name": "k", "password": APIHarness.adminPassword] as [String: String])
             let keyID = (key.json["id"] as? NSNumber)?.int64Value ?? 0
             return Case(method: .delete, path: "/api/v1/users/\(id)/api-keys/\(keyID)", outside: 404, expect: Self.othersKeys(success: 204))
         },
@@ -185,7 +190,8 @@ struct RBACMatrixTests {
                             failures.append("\(operation.id) as \(role.rawValue) \(inside ? "inside" : "outside"): \(reply.status), want \(want): \(reply.text.prefix(160))")
                         }
                         if operation.id == "changePassword" && reply.status == 200 {
-                            _ = try await c.call(.put, "/api/v1/users/\(caller.id)/password", token: admin, json: ["password": Self.password])
+                            // Straight to the store: an admin resets only users below her role.
+                            _ = try await c.services.store.setPassword(caller.id, hash: try await c.services.hasher.hash(Self.password))
                         }
                     }
                 }

@@ -69,7 +69,7 @@ struct SecurityTests {
             let admin = try await c.adminToken()
             _ = try await c.createUser("mfa.user", role: .user, ou: nil, token: admin)
             let token = try await c.token("mfa.user", "Sturdy-Walrus-17")
-            let setup = try await c.call(.post, "/api/v1/auth/mfa/setup", token: token)
+            let setup = try await c.call(.post, "/api/v1/auth/mfa/setup", token: token, json: ["password": "Sturdy-Walrus-17"])
             #expect(setup.status == 200)
             let display = setup.json["secret"] as? String ?? ""
             #expect((setup.json["otpauth_uri"] as? String ?? "").hasPrefix("otpauth://totp/"))
@@ -120,7 +120,7 @@ struct SecurityTests {
     func apiKeys() async throws {
         try await APIHarness.run { c in
             let admin = try await c.adminToken()
-            let created = try await c.call(.post, "/api/v1/users/1/api-keys", token: admin, json: ["name": "ci"])
+            let created = try await c.call(.post, "/api/v1/users/1/api-keys", token: admin, json: ["name": "ci", "password": APIHarness.adminPassword])
             #expect(created.status == 201)
             let key = created.json["key"] as? String ?? ""
             #expect(APIKeys.looksLikeKey(key))
@@ -218,10 +218,10 @@ struct SecurityTests {
             let ou = try await c.createOU("logs", parent: nil, token: admin)
             let userID = try await c.createUser("log.user", role: .user, ou: ou, token: admin, password: "Quiet-Heron-2024")
             let user = try await c.token("log.user", "Quiet-Heron-2024")
-            let key = try await c.call(.post, "/api/v1/users/\(userID)/api-keys", token: user, json: ["name": "ci"]).json["key"] as? String ?? ""
+            let key = try await c.call(.post, "/api/v1/users/\(userID)/api-keys", token: user, json: ["name": "ci", "password": "Quiet-Heron-2024"]).json["key"] as? String ?? ""
             _ = try await c.call(.get, "/api/v1/results", token: key)
             _ = try await c.call(.get, "/api/v1/results", token: "ApiKey " + String(key.reversed()))
-            let mfa = try await c.call(.post, "/api/v1/auth/mfa/setup", token: user).json["secret"] as? String ?? ""
+            let mfa = try await c.call(.post, "/api/v1/auth/mfa/setup", token: user, json: ["password": "Quiet-Heron-2024"]).json["secret"] as? String ?? ""
             _ = try await c.call(.put, "/api/v1/users/\(userID)/password", token: admin, json: ["password": "Fresh-Heron-2025"])
             let serverKey = try await c.call(.post, "/api/v1/server-keys", token: admin, json: ["name": "probe"]).json["key"] as? String ?? ""
             _ = try await c.call(.get, "/api/v1/results", headers: [HTTPField.Name("X-Manager-Key")!: serverKey])

@@ -34,7 +34,10 @@ struct LoginPolicy: Sendable {
         let user = try await store.user(username: username)
         let verified = try await hasher.verify(password, hash: user?.passwordHash ?? decoyHash)
         let now = WallClock.nowMillis()
-        guard let user, verified, user.active, user.lockedUntil <= now else {
+        // The account lock (AccountLockout) holds against sources that failed for it, not
+        // against one that has not: a guesser cannot keep the owner out.
+        let locked = user.map { $0.lockedUntil > now && throttle.hasFailed(source, account: username) } ?? false
+        guard let user, verified, user.active, !locked else {
             throttle.recordFailure(source, account: username)
             if let user {
                 try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
@@ -64,5 +67,40 @@ struct LoginPolicy: Sendable {
         throttle.recordSuccess(source, account: username)
         try await store.recordLoginSuccess(user.id)
         return user
+    }
+
+    /// Fresh authentication of a signed-in user before a change a stolen token must not make
+    /// (their password, MFA, API keys): the current password, and a current TOTP code when the
+    /// account has MFA (the code's step is consumed, as at login). Throttled like login, per source
+    /// and per (source, account), so the route is no password oracle for a token's thief; each
+    /// failure is audited as `action`. Failures do not lock the account (the caller already holds
+    /// a credential for it; locking would only lock its owner out). Throws 429 or a 403 naming the
+    /// wrong field.
+    func reauthenticate(_ user: User, password: String, passwordField: String = "password", mfaCode: String?,
+                        mfaField: String = "mfa_code", source: String, action: String) async throws {
+        func failure(_ detail: String) async {
+            await audit(actor: "user:\(user.username)", userID: user.id, action: action, subject: user.username, source: source,
+                        outcome: "failure", detail: detail)
+        }
+        if let refusal = throttled(source, account: user.username) {
+            await failure("throttled: \(refusal.message)")
+            throw refusal
+        }
+        guard try await hasher.verify(password, hash: user.passwordHash) else {
+            throttle.recordFailure(source, account: user.username)
+            await failure("wrong password")
+            throw APIError.refused(passwordField, "is wrong")
+        }
+        if user.mfaEnabled {
+            guard let mfaCode else { throw APIError.refused(mfaField, "is required: this account uses MFA") }
+            guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
+                  let step = TOTPAuthenticator.verify(code: mfaCode, secret: secret),
+                  try await store.consumeTOTPStep(user.id, step: step) else {
+                throttle.recordFailure(source, account: user.username)
+                await failure("wrong or reused MFA code")
+                throw APIError.refused(mfaField, "is wrong or already used")
+            }
+        }
+        throttle.recordSuccess(source, account: user.username)
     }
 }

@@ -77,8 +77,10 @@ final class LoginThrottle: Sendable {
         self.window = window
     }
 
+    /// An IPv6 source counts as its /64 (`ClientAddress.throttleKey`).
     private static func keys(_ source: String, _ account: String?) -> (source: String, pair: String?) {
-        ("s|" + source, account.map { "a|" + source + "|" + $0.lowercased() })
+        let source = ClientAddress.throttleKey(source)
+        return ("s|" + source, account.map { "a|" + source + "|" + $0.lowercased() })
     }
 
     /// How long the address (for this account, when one is named) must still wait, or nil.
@@ -113,6 +115,16 @@ final class LoginThrottle: Sendable {
         }
     }
 
+    /// Whether `source` has failed for `account` within the window (a locked account still
+    /// lets in a source that has not: the lock cannot keep its owner out).
+    func hasFailed(_ source: String, account: String, now: ContinuousClock.Instant = .now) -> Bool {
+        guard let pair = Self.keys(source, account).pair else { return false }
+        return entries.withLock { entries in
+            guard let entry = entries[pair] else { return false }
+            return entry.failures > 0 && (now - entry.lastSeen < window || entry.blockedUntil > now)
+        }
+    }
+
     /// A correct password (and code) for `account` from `source`: that pair starts again; the
     /// address's own count is left as it is.
     func recordSuccess(_ source: String, account: String) {
@@ -122,7 +134,9 @@ final class LoginThrottle: Sendable {
 }
 
 /// Per-account lockout: after `threshold` consecutive failures the account is locked for a period
-/// that doubles with every further failure (1 min, 2 min, ... up to 1 h).
+/// that doubles with every further failure (1 min, 2 min, ... up to 1 h). The lock holds only
+/// against sources that have failed for the account (`LoginThrottle.hasFailed`): an anonymous
+/// guesser cannot keep the owner out, who logs in from an address that has not failed.
 enum AccountLockout {
     static let threshold = 5
 

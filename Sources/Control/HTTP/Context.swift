@@ -7,7 +7,9 @@ public struct ControlContext: RequestContext {
     public var principal: Principal?
     /// Why a presented credential was refused; answered by routes that need a principal.
     public var authenticationFailure: APIError?
-    public let remoteAddress: String
+    /// The client's address: the socket peer, or behind `trusted_proxies` the address they
+    /// forwarded (`ClientAddressMiddleware`).
+    public var remoteAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -98,10 +98,12 @@ enum Schemas {
     static let setPassword = ObjectSchema("SetPasswordRequest", [Field("password", newPassword, required: true)])
     static let changePassword = ObjectSchema("ChangePasswordRequest", [
         Field("current_password", password, required: true), Field("new_password", newPassword, required: true),
+        Field("mfa_code", totp, "required when the account has MFA"),
     ])
     static let mfaSetup = ObjectSchema("MFASetupResponse", strict: false, [
         Field("secret", .string(), required: true, "base32, shown once"), Field("otpauth_uri", .string(), required: true, "encode as a QR code"),
     ])
+    static let mfaSetupRequest = ObjectSchema("MFASetupRequest", [Field("password", password, required: true, "your current password")])
     static let mfaCode = ObjectSchema("MFACodeRequest", [Field("code", totp, required: true)])
     static let mfaDisable = ObjectSchema("MFADisableRequest", [Field("password", password, required: true), Field("code", totp, required: true)])
     static let message = ObjectSchema("Message", strict: false, [Field("message", .string(), required: true)])
@@ -137,6 +139,11 @@ enum Schemas {
     ])
     static let apiKeyList = ObjectSchema("APIKeyList", strict: false, [Field("api_keys", .array(of: .object(apiKey)), required: true)])
     static let createKey = ObjectSchema("CreateKeyRequest", [Field("name", .string(maxLength: 128, minLength: 1), required: true)])
+    static let createAPIKey = ObjectSchema("CreateAPIKeyRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1), required: true),
+        Field("password", password, required: true, "the caller's current password (fresh authentication)"),
+        Field("mfa_code", totp, "the caller's current TOTP code; required when the caller has MFA"),
+    ])
     static let serverKey = ObjectSchema("ServerKey", strict: false, [
         Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
         Field("key", .string(), required: true, "send as X-Manager-Key; shown once"),
@@ -295,10 +302,12 @@ public enum API {
                   request: Schemas.login, response: Schemas.loginResponse, statuses: [401]),
         APIOperation("logout", .post, "/api/v1/auth/logout", .authenticated, tag: "auth", "Revoke this token or session", response: Schemas.message),
         APIOperation("whoami", .get, "/api/v1/auth/whoami", .authenticated, tag: "auth", "The calling user", response: Schemas.user),
-        APIOperation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth", "Change your own password (revokes your other tokens)",
+        APIOperation("changePassword", .post, "/api/v1/auth/password", .authenticated, tag: "auth",
+                  "Change your own password with the current one (and a TOTP code with MFA); revokes your tokens, sessions and API keys",
                   request: Schemas.changePassword, response: Schemas.revocation),
-        APIOperation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth", "Start TOTP setup: returns the secret once",
-                  response: Schemas.mfaSetup, statuses: [409]),
+        APIOperation("mfaSetup", .post, "/api/v1/auth/mfa/setup", .authenticated, tag: "auth",
+                  "Start TOTP setup with your current password: returns the secret once",
+                  request: Schemas.mfaSetupRequest, response: Schemas.mfaSetup, statuses: [409]),
         APIOperation("mfaVerify", .post, "/api/v1/auth/mfa/verify", .authenticated, tag: "auth", "Enable MFA with a code from the new secret",
                   request: Schemas.mfaCode, response: Schemas.message),
         APIOperation("mfaDisable", .post, "/api/v1/auth/mfa/disable", .authenticated, tag: "auth", "Disable MFA (password and a current code)",
@@ -312,14 +321,19 @@ public enum API {
         APIOperation("updateUser", .patch, "/api/v1/users/{id}", .usersWrite, tag: "users", "Change email, role, OU or active flag",
                   request: Schemas.updateUser, response: Schemas.user),
         APIOperation("deleteUser", .delete, "/api/v1/users/{id}", .usersWrite, tag: "users", "Delete a user", status: 204),
-        APIOperation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users", "Set a user's password (revokes their tokens)",
+        APIOperation("setUserPassword", .put, "/api/v1/users/{id}/password", .usersWrite, tag: "users",
+                  "Reset another user's password (a role above theirs); revokes their tokens, sessions and API keys. Your own: /api/v1/auth/password",
                   request: Schemas.setPassword, response: Schemas.revocation),
+        APIOperation("resetUserMFA", .delete, "/api/v1/users/{id}/mfa", .usersWrite, tag: "users",
+                  "Turn off another user's MFA (a role above theirs), e.g. after a lost authenticator; audited. Your own: /api/v1/auth/mfa/disable",
+                  status: 204),
         APIOperation("revokeUserTokens", .post, "/api/v1/users/{id}/revoke-tokens", .usersWrite, tag: "users", "Revoke every token and session of a user",
                   response: Schemas.revocation),
         APIOperation("listAPIKeys", .get, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "API keys of a user (yourself, or as their admin)",
                   response: Schemas.apiKeyList),
-        APIOperation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys", "Issue an API key; the key is shown once",
-                  request: Schemas.createKey, response: Schemas.apiKey, status: 201),
+        APIOperation("createAPIKey", .post, "/api/v1/users/{id}/api-keys", .authenticated, tag: "api-keys",
+                  "Issue an API key (your password, and TOTP with MFA); the key is shown once",
+                  request: Schemas.createAPIKey, response: Schemas.apiKey, status: 201),
         APIOperation("revokeAPIKey", .delete, "/api/v1/users/{id}/api-keys/{key_id}", .authenticated, tag: "api-keys", "Revoke an API key", status: 204),
 
         APIOperation("listOUs", .get, "/api/v1/ous", .ousRead, tag: "organization-units", "Organisation units in your scope", response: Schemas.ouList),

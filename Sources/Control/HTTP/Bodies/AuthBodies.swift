@@ -63,15 +63,32 @@ struct ChangePasswordRequest: APIBody, Equatable {
 
     var currentPassword: String
     var newPassword: String
+    /// Required when the account has MFA.
+    var mfaCode: String?
 
-    init(currentPassword: String, newPassword: String) {
+    init(currentPassword: String, newPassword: String, mfaCode: String? = nil) {
         self.currentPassword = currentPassword
         self.newPassword = newPassword
+        self.mfaCode = mfaCode
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case currentPassword = "current_password"
         case newPassword = "new_password"
+        case mfaCode = "mfa_code"
+    }
+}
+
+/// `Schemas.mfaSetupRequest`.
+struct MFASetupRequest: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.mfaSetupRequest }
+
+    var password: String
+
+    init(password: String) { self.password = password }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case password
     }
 }
 

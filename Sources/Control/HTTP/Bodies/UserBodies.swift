@@ -204,3 +204,24 @@ struct CreateKeyRequest: APIBody, Equatable {
         case name
     }
 }
+
+/// `Schemas.createAPIKey`.
+struct CreateAPIKeyRequest: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.createAPIKey }
+
+    var name: String
+    var password: String
+    var mfaCode: String?
+
+    init(name: String, password: String, mfaCode: String? = nil) {
+        self.name = name
+        self.password = password
+        self.mfaCode = mfaCode
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name
+        case password
+        case mfaCode = "mfa_code"
+    }
+}

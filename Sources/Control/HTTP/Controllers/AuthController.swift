@@ -57,10 +57,8 @@ struct AuthController {
             let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no password") }
             let body = try await request.decode(ChangePasswordRequest.self, operation)
-            guard try await services.hasher.verify(body.currentPassword, hash: user.passwordHash) else {
-                await services.audit(principal, "password.change", subject: user.username, source: context.remoteAddress, outcome: "failure")
-                throw APIError.refused("current_password", "is wrong")
-            }
+            try await services.login.reauthenticate(user, password: body.currentPassword, passwordField: "current_password",
+                                                    mfaCode: body.mfaCode, source: context.remoteAddress, action: "password.change")
             let new = body.newPassword
             if let problem = PasswordPolicy.problem(with: new, username: user.username) { throw APIError.invalid("new_password", problem) }
             let revoked = try await services.store.setPassword(user.id, hash: try await services.hasher.hash(new))
@@ -68,10 +66,13 @@ struct AuthController {
             return JSONResponse.encode(RevocationResponse("password changed", revoked))
         }
 
-        routes.on("mfaSetup") { _, context, _ in
+        routes.on("mfaSetup") { request, context, operation in
+            var request = request
             let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no MFA") }
+            let body = try await request.decode(MFASetupRequest.self, operation)
             if user.mfaEnabled { throw APIError.conflict("MFA is already enabled; disable it first") }
+            try await services.login.reauthenticate(user, password: body.password, mfaCode: nil, source: context.remoteAddress, action: "mfa.setup")
             let secret = TOTPAuthenticator.newSecret()
             try await services.store.setPendingMFASecret(user.id, sealed: try services.secretBox.seal(Array(secret.utf8)))
             await services.audit(principal, "mfa.setup", subject: user.username, source: context.remoteAddress)
@@ -100,15 +101,9 @@ struct AuthController {
             let principal = try context.caller()
             guard let user = principal.user else { throw APIError.forbidden("server keys have no MFA") }
             let body = try await request.decode(MFADisableRequest.self, operation)
-            guard user.mfaEnabled, let sealed = user.mfaSecret else { throw APIError.conflict("MFA is not enabled") }
-            guard try await services.hasher.verify(body.password, hash: user.passwordHash) else {
-                throw APIError.refused("password", "is wrong")
-            }
-            let secret = String(decoding: try services.secretBox.open(sealed), as: UTF8.self)
-            guard let step = TOTPAuthenticator.verify(code: body.code, secret: secret),
-                  try await services.store.consumeTOTPStep(user.id, step: step) else {
-                throw APIError.refused("code", "is wrong or already used")
-            }
+            guard user.mfaEnabled else { throw APIError.conflict("MFA is not enabled") }
+            try await services.login.reauthenticate(user, password: body.password, mfaCode: body.code, mfaField: "code",
+                                                    source: context.remoteAddress, action: "mfa.disable")
             try await services.store.disableMFA(user.id)
             await services.audit(principal, "mfa.disable", subject: user.username, source: context.remoteAddress)
             return JSONResponse.encode(MessageResponse("MFA disabled"))

@@ -19,11 +19,22 @@ struct UsersController {
             return target
         }
 
-        /// May `principal` change `target` (and give them `role` in `ouID`)?
-        @Sendable func mayManage(_ target: User?, role: Role, ouID: Int64?, principal: Principal) async throws {
+        /// May `principal` change `target` (and give them `role` in `ouID`)? Taking over a user
+        /// (their password, MFA, keys, role, OU, email) needs a role strictly above theirs;
+        /// containing one (revoking their credentials, deactivating) a role at least theirs, so
+        /// peers (two global admins) can stop each other but not become each other.
+        @Sendable func mayManage(_ target: User?, role: Role, ouID: Int64?, principal: Principal, reach: ManagementReach = .takeover) async throws {
             guard let actor = principal.user else { throw APIError.forbidden() }
             if role > actor.role { throw APIError.forbidden("cannot grant \(role.rawValue), which is above your role") }
-            if let target, target.role > actor.role { throw APIError.forbidden("cannot manage a user whose role is above yours") }
+            if let target, target.id != actor.id {
+                switch reach {
+                case .takeover where target.role >= actor.role:
+                    throw APIError.forbidden("managing a \(target.role.rawValue) needs a role above it (peers may only revoke credentials or deactivate)")
+                case .containment where target.role > actor.role:
+                    throw APIError.forbidden("cannot manage a user whose role is above yours")
+                default: break
+                }
+            }
             let scope = principal.scope
             if scope != .everything {
                 guard scope.contains(ouID) else { throw APIError.forbidden("the organisation unit is outside your scope") }
@@ -84,7 +95,10 @@ struct UsersController {
             if target.id == principal.user?.id, changes.role != nil || changes.active == false || changes.ouID != nil {
                 throw APIError.forbidden("you cannot change your own role, OU or active flag")
             }
-            try await mayManage(target, role: changes.role ?? target.role, ouID: changes.ouID ?? target.ouID, principal: principal)
+            // Deactivating alone contains; anything else takes over.
+            let containsOnly = body.presentFields == ["active"] && changes.active == false
+            try await mayManage(target, role: changes.role ?? target.role, ouID: changes.ouID ?? target.ouID, principal: principal,
+                                reach: containsOnly ? .containment : .takeover)
             let user = try await services.store.updateUser(target.id, changes)
             await services.audit(principal, "user.update", subject: "user:\(user.username)", source: context.remoteAddress,
                                  detail: body.presentFields.joined(separator: ","))
@@ -105,6 +119,9 @@ struct UsersController {
             var request = request
             let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
+            if target.id == principal.user?.id {
+                throw APIError.forbidden("change your own password at /api/v1/auth/password, with the current one")
+            }
             try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
             let password = try await request.decode(SetPasswordRequest.self, operation).password
             if let problem = PasswordPolicy.problem(with: password, username: target.username) { throw APIError.invalid("password", problem) }
@@ -117,33 +134,53 @@ struct UsersController {
         routes.on("revokeUserTokens") { _, context, _ in
             let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
-            try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
+            try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal, reach: .containment)
             let revoked = try await services.store.revokeTokens(userID: target.id)
             await services.audit(principal, "user.tokens.revoke", subject: "user:\(target.username)", source: context.remoteAddress,
                                  detail: "revoked \(revoked.summary)")
             return JSONResponse.encode(RevocationResponse("\(target.username)'s credentials were revoked", revoked))
         }
 
-        /// API keys: your own, or those of a user you administer.
-        @Sendable func keyOwner(_ context: ControlContext) async throws -> (Principal, User) {
+        routes.on("resetUserMFA") { _, context, _ in
+            let principal = try context.caller()
+            let target = try await reachable(try context.pathID(), by: principal)
+            if target.id == principal.user?.id {
+                throw APIError.forbidden("turn off your own MFA at /api/v1/auth/mfa/disable, with your password and a code")
+            }
+            try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
+            guard target.mfaEnabled || target.mfaPendingSecret != nil else { throw APIError.conflict("\(target.username) has no MFA") }
+            try await services.store.disableMFA(target.id)
+            await services.audit(principal, "user.mfa.reset", subject: "user:\(target.username)", source: context.remoteAddress)
+            return JSONResponse.noContent()
+        }
+
+        /// API keys: your own, or those of a user you administer (listing and revoking contain;
+        /// minting one for someone else takes over).
+        @Sendable func keyOwner(_ context: ControlContext, reach: ManagementReach) async throws -> (Principal, User) {
             let principal = try context.caller()
             let target = try await reachable(try context.pathID(), by: principal)
             if target.id != principal.user?.id {
                 guard principal.permissions.contains(.usersWrite) else { throw APIError.forbidden("only your own API keys") }
-                try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal)
+                try await mayManage(target, role: target.role, ouID: target.ouID, principal: principal, reach: reach)
             }
             return (principal, target)
         }
 
         routes.on("listAPIKeys") { _, context, _ in
-            let (_, owner) = try await keyOwner(context)
+            let (_, owner) = try await keyOwner(context, reach: .containment)
             return JSONResponse.encode(APIKeyList(try await services.store.apiKeys(userID: owner.id).map { APIKeyBody($0) }))
         }
 
         routes.on("createAPIKey") { request, context, operation in
             var request = request
-            let (principal, owner) = try await keyOwner(context)
-            let name = try await request.decode(CreateKeyRequest.self, operation).name
+            let (principal, owner) = try await keyOwner(context, reach: .takeover)
+            let body = try await request.decode(CreateAPIKeyRequest.self, operation)
+            // Fresh authentication of the caller: a stolen token must not mint a credential that
+            // outlives it.
+            guard let caller = principal.user else { throw APIError.forbidden() }
+            try await services.login.reauthenticate(caller, password: body.password, mfaCode: body.mfaCode, source: context.remoteAddress,
+                                                    action: "api_key.create")
+            let name = body.name
             let key = APIKeys.generate()
             let record = try await services.store.createAPIKey(userID: owner.id, name: name, prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
             await services.audit(principal, "api_key.create", subject: "user:\(owner.username)", source: context.remoteAddress, detail: "key \(record.id) \(record.prefix)…")
@@ -151,11 +188,19 @@ struct UsersController {
         }
 
         routes.on("revokeAPIKey") { _, context, _ in
-            let (principal, owner) = try await keyOwner(context)
+            let (principal, owner) = try await keyOwner(context, reach: .containment)
             let keyID = try context.pathID("key_id")
             try await services.store.revokeAPIKey(id: keyID, userID: owner.id)
             await services.audit(principal, "api_key.revoke", subject: "user:\(owner.username)", source: context.remoteAddress, detail: "key \(keyID)")
             return JSONResponse.noContent()
         }
     }
+}
+
+/// How far an action over another user reaches (`UsersController.mayManage`).
+enum ManagementReach {
+    /// Becoming the user or changing who they are: a role strictly above theirs.
+    case takeover
+    /// Stopping the user (revoking credentials, deactivating): a role at least theirs.
+    case containment
 }
