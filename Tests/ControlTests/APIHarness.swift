@@ -114,8 +114,10 @@ struct APIHarness {
         }
 
         /// Enrolls a device; returns its id and token.
-        func enroll(secret: String, serial: String, expect status: Int = 201) async throws -> (id: Int64, token: String) {
-            let reply = try await call(.post, "/api/v1/enrollment/enroll", json: ["secret": secret, "serial": serial, "hostname": "host-\(serial)", "os": "linux"])
+        func enroll(secret: String, serial: String, currentToken: String? = nil, expect status: Int = 201) async throws -> (id: Int64, token: String) {
+            var body = ["secret": secret, "serial": serial, "hostname": "host-\(serial)", "os": "linux"]
+            if let currentToken { body["current_token"] = currentToken }
+            let reply = try await call(.post, "/api/v1/enrollment/enroll", json: body)
             #expect(reply.status == status, "\(reply.text)")
             let device = reply.json["device"] as? [String: Any] ?? [:]
             return ((device["id"] as? NSNumber)?.int64Value ?? 0, reply.json["token"] as? String ?? "")

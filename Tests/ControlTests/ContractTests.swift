@@ -110,9 +110,9 @@ extension ContractTests {
             let secret = try await c.enrollmentSecret(ou: ou, token: admin)
             let before = store.authenticationEpoch
             _ = try await c.adminToken()
-            _ = try await c.enroll(secret: secret.secret, serial: "epoch-1")
+            let first = try await c.enroll(secret: secret.secret, serial: "epoch-1")
             #expect(store.authenticationEpoch == before)
-            _ = try await c.enroll(secret: secret.secret, serial: "epoch-1", expect: 200)
+            _ = try await c.enroll(secret: secret.secret, serial: "epoch-1", currentToken: first.token, expect: 200)
             #expect(store.authenticationEpoch > before)
         }
     }

@@ -9,6 +9,45 @@ import Testing
 struct DevicesTests {
     static func int(_ value: Any?) -> Int64? { (value as? NSNumber)?.int64Value }
 
+    /// Finding 6 of the security issue: any secret of an OU used to re-enroll any serial of it and
+    /// cut the real device off.
+    @Test("re-enrolling a live device needs its token or an admin's reset; another OU learns nothing", arguments: TestStores.backends)
+    func reenrollmentCannotTakeOver(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("take-a", parent: nil, token: admin)
+            let b = try await c.createOU("take-b", parent: nil, token: admin)
+            let rollout = try await c.enrollmentSecret(ou: a, token: admin)
+            let real = try await c.enroll(secret: rollout.secret, serial: "victim-1")
+            let insider = try await c.enrollmentSecret(ou: a, token: admin)
+            func attempt(_ secret: String, token: String?) async throws -> APIHarness.Reply {
+                var body = ["secret": secret, "serial": "victim-1"]
+                if let token { body["current_token"] = token }
+                return try await c.call(.post, "/api/v1/enrollment/enroll", json: body)
+            }
+            let bare = try await attempt(insider.secret, token: nil)
+            #expect(bare.status == 409 && bare.json["error"] as? String == "serial_taken", "\(bare.text)")
+            #expect(try await attempt(insider.secret, token: "wpd_" + String(repeating: "0", count: 64)).status == 409)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: real.token).status == 200, "the real device keeps its token")
+            // Another OU's secret gets the very same answer: no oracle for where a serial lives.
+            let foreign = try await attempt(try await c.enrollmentSecret(ou: b, token: admin).secret, token: nil)
+            #expect(foreign.status == 409 && foreign.text == bare.text)
+            // With its token the device renews itself.
+            let renewed = try await attempt(insider.secret, token: real.token)
+            #expect(renewed.status == 200, "\(renewed.text)")
+            let token = renewed.json["token"] as? String ?? ""
+            // An administrator's reset ends the token; the serial then enrolls without one.
+            let id = ((renewed.json["device"] as? [String: Any])?["id"] as? NSNumber)?.int64Value ?? 0
+            #expect(try await c.call(.post, "/api/v1/devices/\(id)/reset-enrollment", token: admin).status == 200)
+            #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: token).status == 401)
+            let replaced = try await attempt(insider.secret, token: nil)
+            #expect(replaced.status == 200 && Self.int((replaced.json["device"] as? [String: Any])?["id"]) == id, "\(replaced.text)")
+            let audit = try await c.services.store.auditEntries(limit: 100)
+            #expect(audit.contains { $0.action == "device.enrollment.reset" && $0.subject == "device:\(id)" })
+            #expect(audit.filter { $0.action == "device.enroll" && $0.outcome == "failure" && $0.detail == "serial_taken" }.count == 3)
+        }
+    }
+
     @Test("enrollment: secret shown once and hashed, use limits, re-enrollment, OU pinning, deactivation", arguments: TestStores.backends)
     func enrollment(_ kind: String) async throws {
         try await APIHarness.run(kind) { c in
@@ -36,8 +75,8 @@ struct DevicesTests {
             #expect(try await c.call(.get, "/api/v1/users", token: first.token).status == 403)
             #expect(try await c.call(.get, "/api/v1/device/config", token: "wpd_" + String(repeating: "0", count: 64)).status == 401)
 
-            // Re-enrolling the same serial: 200, a new token, the old one dead, OU unchanged.
-            let again = try await c.enroll(secret: secret.secret, serial: "sn-1", expect: 200)
+            // Re-enrolling the same serial with its token: 200, a new token, the old one dead, OU unchanged.
+            let again = try await c.enroll(secret: secret.secret, serial: "sn-1", currentToken: first.token, expect: 200)
             #expect(again.id == first.id && again.token != first.token)
             #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: first.token).status == 401)
             #expect(try await c.call(.post, "/api/v1/device/heartbeat", token: again.token).status == 200)

@@ -92,6 +92,7 @@ struct RBACMatrixTests {
         "deviceSummary": { _, _, _, _ in Case(method: .get, path: "/api/v1/devices/summary") },
         "getDevice": { c, w, inside, _ in Case(method: .get, path: "/api/v1/devices/\(try await device(c, w, inside))", outside: 404) },
         "deactivateDevice": { c, w, inside, _ in Case(method: .post, path: "/api/v1/devices/\(try await device(c, w, inside))/deactivate", outside: 404) },
+        "resetDeviceEnrollment": { c, w, inside, _ in Case(method: .post, path: "/api/v1/devices/\(try await device(c, w, inside))/reset-enrollment", outside: 404) },
         "reactivateDevice": { c, w, inside, _ in Case(method: .post, path: "/api/v1/devices/\(try await device(c, w, inside))/reactivate", outside: 404) },
         "listEnrollmentSecrets": { _, _, _, _ in Case(method: .get, path: "/api/v1/enrollment/secrets") },
         "createEnrollmentSecret": { _, w, inside, _ in

@@ -230,6 +230,7 @@ enum Schemas {
         Field("serial", .string(maxLength: 128, minLength: 1, pattern: "[A-Za-z0-9._:@-]+"), required: true, "stable identity of the device"),
         Field("hostname", .string(maxLength: 255)), Field("os", .string(maxLength: 64)), Field("os_version", .string(maxLength: 64)),
         Field("client_type", .string(maxLength: 32)), Field("client_version", .string(maxLength: 32)),
+        Field("current_token", .string(maxLength: 128, minLength: 1), "the device's token: needed to re-enroll a serial that holds one"),
     ])
     static let enrolled = ObjectSchema("Enrollment", strict: false, [
         Field("device", .object(device), required: true),
@@ -373,6 +374,8 @@ public enum API {
                   "Deactivate a device: its token stops working at once", response: Schemas.device),
         APIOperation("reactivateDevice", .post, "/api/v1/devices/{id}/reactivate", .devicesWrite, tag: "devices",
                   "Reactivate a device; it enrolls again to get a new token", response: Schemas.device),
+        APIOperation("resetDeviceEnrollment", .post, "/api/v1/devices/{id}/reset-enrollment", .devicesWrite, tag: "devices",
+                  "End a device's token; its serial then enrolls again without it (a replaced machine)", response: Schemas.device),
         APIOperation("listEnrollmentSecrets", .get, "/api/v1/enrollment/secrets", .devicesWrite, tag: "enrollment",
                   "Enrollment secrets of the OUs in your scope (never the secret itself)", response: Schemas.enrollmentSecretList),
         APIOperation("createEnrollmentSecret", .post, "/api/v1/enrollment/secrets", .devicesWrite, tag: "enrollment",
@@ -382,7 +385,7 @@ public enum API {
                   "Revoke an enrollment secret (enrolled devices keep working)", status: 204),
         APIOperation("enroll", .post, "/api/v1/enrollment/enroll", .none, tag: "enrollment",
                   "A device enrolls with a secret and receives its token; the secret decides the OU. 201 new, 200 re-enrolled",
-                  request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10, statuses: [200, 401, 403]),
+                  request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10, statuses: [200, 401, 403, 409]),
         APIOperation("deviceConfig", .get, "/api/v1/device/config", .device, tag: "devices",
                   "The calling device's config: its OU's, the nearest ancestor's, or the default", response: Schemas.deviceConfig),
         APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices", "The calling device is alive",

@@ -163,16 +163,21 @@ extension Store {
     public enum EnrollmentError: Error, Equatable, Sendable {
         /// Unknown, revoked, expired or used-up secret (one answer for all: the endpoint is public).
         case badSecret
-        /// The serial is enrolled in an OU this secret does not belong to.
-        case otherOU
+        /// The serial is enrolled and holds a token the request did not present, in this secret's OU
+        /// or in another (one answer for both: a secret of one OU does not learn where a serial is).
+        case serialTaken
         /// The serial belongs to a deactivated device.
         case deactivated
     }
 
     /// Enrolls a device with a secret, or re-enrolls the same serial within the secret's OU (new
-    /// token, metadata refreshed, OU unchanged). One transaction: the secret's use count, the device
-    /// row and its token hash change together or not at all.
-    public func enroll(secretHash: String, info: DeviceInfo, tokenHash: String, address: String) async throws -> (device: Device, created: Bool) {
+    /// token, metadata refreshed, OU unchanged). Re-enrolling a device that holds a token needs
+    /// that token (`currentTokenHash`): a secret alone cannot take over a live device; after an
+    /// administrator's reset (`resetEnrollment`, or deactivate and reactivate) it holds none. One
+    /// transaction: the secret's use count, the device row and its token hash change together or
+    /// not at all.
+    public func enroll(secretHash: String, info: DeviceInfo, tokenHash: String, currentTokenHash: String? = nil,
+                       address: String) async throws -> (device: Device, created: Bool) {
         let now = WallClock.nowMillis()
         let outcome: (device: Device, created: Bool) = try await pool.withConnection { c in
             do {
@@ -183,8 +188,10 @@ extension Store {
                     guard try c.execute("UPDATE enrollment_secrets SET uses = uses + 1 WHERE id = ? AND (max_uses IS NULL OR uses < max_uses)",
                                         [.int(secret.id)]).affectedRows == 1 else { throw EnrollmentError.badSecret }
                     let metadata: [SQLValue] = [.text(info.hostname), .text(info.os), .text(info.osVersion), .text(info.clientType), .text(info.clientVersion)]
-                    if let existing = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first.map(Device.init(row:)) {
-                        guard existing.ouID == secret.ouID else { throw EnrollmentError.otherOU }
+                    if let row = try c.query("SELECT * FROM devices WHERE serial = ?", [.text(info.serial)]).first {
+                        let existing = Device(row: row)
+                        let held = row.string("token_hash")
+                        guard existing.ouID == secret.ouID, held == nil || held == currentTokenHash else { throw EnrollmentError.serialTaken }
                         guard existing.active else { throw EnrollmentError.deactivated }
                         try c.execute("""
                             UPDATE devices SET hostname = ?, os = ?, os_version = ?, client_type = ?, client_version = ?,
@@ -210,6 +217,20 @@ extension Store {
         // device or a refused enrollment changes no credential.
         if !outcome.created { authenticationChanged() }
         return outcome
+    }
+
+    /// An administrator's reset: the device's token stops working and the next enrollment of its
+    /// serial with a secret of its OU claims it without the old token (a replaced machine).
+    public func resetEnrollment(_ id: Int64) async throws -> Device {
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                guard try c.execute("UPDATE devices SET token_hash = NULL WHERE id = ?", [.int(id)]).affectedRows == 1,
+                      let device = try c.query("SELECT * FROM devices WHERE id = ?", [.int(id)]).first.map(Device.init(row:)) else {
+                    throw StoreError.notFound("device \(id)")
+                }
+                return device
+            }
+        }
     }
 
     /// The active device holding this token; refreshes `last_seen_at` at most every 30 s.

@@ -187,9 +187,11 @@ struct EnrollRequest: APIBody, Equatable {
     var osVersion: String?
     var clientType: String?
     var clientVersion: String?
+    /// The device's token, to re-enroll a serial that holds one.
+    var currentToken: String?
 
     init(secret: String, serial: String, hostname: String? = nil, os: String? = nil, osVersion: String? = nil,
-         clientType: String? = nil, clientVersion: String? = nil) {
+         clientType: String? = nil, clientVersion: String? = nil, currentToken: String? = nil) {
         self.secret = secret
         self.serial = serial
         self.hostname = hostname
@@ -197,6 +199,7 @@ struct EnrollRequest: APIBody, Equatable {
         self.osVersion = osVersion
         self.clientType = clientType
         self.clientVersion = clientVersion
+        self.currentToken = currentToken
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -207,6 +210,7 @@ struct EnrollRequest: APIBody, Equatable {
         case osVersion = "os_version"
         case clientType = "client_type"
         case clientVersion = "client_version"
+        case currentToken = "current_token"
     }
 
     /// What the device says about itself (absent fields empty).

@@ -65,6 +65,13 @@ struct DevicesController {
             }
         }
 
+        routes.on("resetDeviceEnrollment") { _, context, _ in
+            let (principal, device) = try await visibleDevice(context)
+            let updated = try await services.store.resetEnrollment(device.id)
+            await services.audit(principal, "device.enrollment.reset", subject: "device:\(device.id)", source: context.remoteAddress, detail: device.serial)
+            return JSONResponse.encode(DeviceBody(updated))
+        }
+
         routes.on("listEnrollmentSecrets") { _, context, _ in
             let scope = try context.caller().scope
             let secrets = try await services.store.enrollmentSecrets(ouIDs: scope.ouIDs.map(Array.init))
@@ -109,14 +116,17 @@ struct DevicesController {
             let outcome: (device: Device, created: Bool)
             do {
                 outcome = try await services.store.enroll(secretHash: Secrets.sha256Hex(body.secret), info: info,
-                                                          tokenHash: Secrets.sha256Hex(token), address: source)
+                                                          tokenHash: Secrets.sha256Hex(token),
+                                                          currentTokenHash: body.currentToken.map(Secrets.sha256Hex), address: source)
             } catch let error as Store.EnrollmentError {
                 let (status, code, message): (HTTPResponse.Status, String, String) = switch error {
                 case .badSecret: (.unauthorized, "invalid_secret", "unknown, revoked, expired or used-up enrollment secret")
-                case .otherOU: (.conflict, "conflict", "serial \(info.serial) is enrolled in another organisation unit")
+                case .serialTaken: (.conflict, "serial_taken",
+                                    "serial \(info.serial) is already enrolled: re-enrolling needs the device's current_token, or an administrator's reset")
                 case .deactivated: (.forbidden, "deactivated", "device \(info.serial) is deactivated; an administrator must reactivate it")
                 }
-                if error == .badSecret { services.login.throttle.recordFailure(source) }
+                // A wrong secret or a wrong current token is a guess.
+                if error == .badSecret || error == .serialTaken { services.login.throttle.recordFailure(source) }
                 await services.audit(actor: "device:\(info.serial)", userID: nil, action: "device.enroll", subject: "serial:\(info.serial)",
                                      source: source, outcome: "failure", detail: code)
                 throw APIError(status, code, message)
