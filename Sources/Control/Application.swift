@@ -101,11 +101,12 @@ func bootstrapAdmin(_ services: ControlServices, logger: Logger) async throws {
         password = Secrets.randomHex(bytes: 12)
     }
     _ = try await services.store.createUser(NewUser(username: username, email: nil, passwordHash: try await services.hasher.hash(password),
-                                                    role: .globalAdmin, ouID: nil))
+                                                    role: .globalAdmin, ouID: nil,
+                                                    mustChangePassword: services.configuration.adminPassword == nil))
     await services.audit(actor: "system", userID: nil, action: "user.create", subject: "user:\(username)", source: "", detail: "first global admin")
     if services.configuration.adminPassword == nil {
-        // Printed once, never stored in clear: change it after the first login.
-        logger.notice("created the first global admin '\(username)' with one-time password: \(password)")
+        // Printed once, never stored in clear; it opens only the password change.
+        logger.notice("created the first global admin '\(username)' with one-time password: \(password) (log in and change it: POST /api/v1/auth/password; nothing else answers until then)")
     } else {
         logger.notice("created the first global admin '\(username)' from configuration")
     }

@@ -165,4 +165,34 @@ struct FreshAuthenticationTests {
             #expect(audit.contains { $0.action == "user.tokens.revoke" && $0.subject == "user:peer-global" && $0.actor == "user:admin" })
         }
     }
+
+    /// Finding 11: the generated first admin's password, printed once in the log, opens only the
+    /// password change.
+    @Test("the first admin's one-time password must be changed before anything else", arguments: TestStores.backends)
+    func oneTimePasswordMustBeChanged(kind: String) async throws {
+        let (logger, lines) = CapturingLogHandler.logger()
+        try await APIHarness.run(kind, configure: { $0.adminPassword = nil }, logger: logger) { c in
+            let line = lines.withLock { $0.first { $0.contains("one-time password: ") } } ?? ""
+            let oneTime = String(line.components(separatedBy: "one-time password: ").last?.split(separator: " ").first ?? "")
+            #expect(oneTime.count == 24, "\(line)")
+            let login = try await c.login("admin", oneTime)
+            #expect(login.status == 200 && login.json["password_change_required"] as? Bool == true, "\(login.text)")
+            let token = login.json["token"] as? String ?? ""
+            let refused = try await c.call(.get, "/api/v1/users", token: token)
+            #expect(refused.status == 403 && refused.json["error"] as? String == "password_change_required", "\(refused.text)")
+            #expect(try await c.call(.post, "/api/v1/users/1/api-keys", token: token, json: ["name": "k", "password": oneTime]).status == 403)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: token).status == 200)
+            let changed = try await c.call(.post, "/api/v1/auth/password", token: token,
+                                           json: ["current_password": oneTime, "new_password": "Chosen-By-Owner-7"])
+            #expect(changed.status == 200, "\(changed.text)")
+            let again = try await c.login("admin", "Chosen-By-Owner-7")
+            #expect(again.json["password_change_required"] as? Bool == false)
+            #expect(try await c.call(.get, "/api/v1/users", token: again.json["token"] as? String).status == 200)
+        }
+        // A password the operator configured is theirs already.
+        try await APIHarness.run(kind) { c in
+            let login = try await c.login("admin", APIHarness.adminPassword)
+            #expect(login.json["password_change_required"] as? Bool == false)
+        }
+    }
 }

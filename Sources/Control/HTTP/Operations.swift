@@ -77,6 +77,8 @@ enum Schemas {
         Field("expires_in", .integer(), required: true, "seconds"),
         Field("csrf_token", .string(), "present when a cookie session was started"),
         Field("user", .object(user), required: true),
+        Field("password_change_required", .boolean, required: true,
+              "the one-time password must be changed (POST /api/v1/auth/password) before any other route answers"),
     ])
     static let user = ObjectSchema("User", strict: false, [
         Field("id", id, required: true), Field("username", username, required: true), Field("email", .nullable(email), required: true),
@@ -409,6 +411,9 @@ public enum API {
         APIOperation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
                   "Issue a server key for X-Manager-Key; shown once", request: Schemas.createKey, response: Schemas.serverKey, status: 201),
     ]
+
+    /// What an account with a one-time password may do before changing it.
+    static let beforePasswordChange: Set<String> = ["changePassword", "logout", "whoami"]
 
     static let byID: [String: APIOperation] = Dictionary(uniqueKeysWithValues: operations.map { ($0.id, $0) })
 

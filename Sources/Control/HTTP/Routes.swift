@@ -22,6 +22,10 @@ struct Routes {
                 guard principal.permissions.contains(operation.permission) else {
                     throw APIError.forbidden("requires \(operation.permission.rawValue)")
                 }
+                if principal.user?.mustChangePassword == true && !API.beforePasswordChange.contains(operation.id) {
+                    throw APIError(.forbidden, "password_change_required",
+                                   "this account has a one-time password: change it first (POST /api/v1/auth/password)")
+                }
             }
             try QueryParameters.validate(request, against: operation.query)
             return try await handler(request, context, operation)

@@ -47,7 +47,9 @@ public struct User: Sendable, Equatable {
     public var mfaLastStep: Int64
     public var failedLogins: Int
     public var lockedUntil: Int64
+    /// 0 while the user still has a one-time password (`mustChangePassword`).
     public var passwordChangedAt: Int64
+    public var mustChangePassword: Bool { passwordChangedAt == 0 }
     public var lastLoginAt: Int64?
     public var createdAt: Int64
     public var updatedAt: Int64
@@ -60,6 +62,8 @@ public struct NewUser: Sendable {
     public var role: Role
     public var ouID: Int64?
     public var active: Bool = true
+    /// A one-time password (the generated first admin's): the user must change it first.
+    public var mustChangePassword = false
 }
 
 public struct UserChanges: Sendable {

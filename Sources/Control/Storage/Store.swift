@@ -256,7 +256,7 @@ extension Store {
                     INSERT INTO users (username, email, password_hash, role, ou_id, active, password_changed_at, created_at, updated_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, [.text(new.username), .optional(new.email), .text(new.passwordHash), .text(new.role.rawValue),
-                          .optional(new.ouID), .bool(new.active), .int(now), .int(now), .int(now)]).lastInsertID
+                          .optional(new.ouID), .bool(new.active), .int(new.mustChangePassword ? 0 : now), .int(now), .int(now)]).lastInsertID
             }
             guard let user = try await user(id: id) else { throw StoreError.notFound("user \(id)") }
             return user

@@ -39,13 +39,18 @@ struct LoginResponse: APIBody, Equatable {
     /// Present when a cookie session was started.
     var csrfToken: String?
     var user: UserBody
+    /// The account still has its one-time password: every route but the password change,
+    /// logout and whoami answers 403 until it is changed.
+    var passwordChangeRequired: Bool
 
-    init(token: String, tokenType: String = "Bearer", expiresIn: Int64, csrfToken: String? = nil, user: UserBody) {
+    init(token: String, tokenType: String = "Bearer", expiresIn: Int64, csrfToken: String? = nil, user: UserBody,
+         passwordChangeRequired: Bool = false) {
         self.token = token
         self.tokenType = tokenType
         self.expiresIn = expiresIn
         self.csrfToken = csrfToken
         self.user = user
+        self.passwordChangeRequired = passwordChangeRequired
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -54,6 +59,7 @@ struct LoginResponse: APIBody, Equatable {
         case expiresIn = "expires_in"
         case csrfToken = "csrf_token"
         case user
+        case passwordChangeRequired = "password_change_required"
     }
 }
 

@@ -15,7 +15,8 @@ struct AuthController {
                                                               mfaCode: body.mfaCode, source: context.remoteAddress, allowMFA: true)
             let issued = try await services.tokens.issue(userID: user.id)
             try await services.store.recordToken(jti: issued.jti, userID: user.id, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
-            var response = LoginResponse(token: issued.token, expiresIn: (issued.expiresAt - issued.issuedAt) / 1000, user: UserBody(user))
+            var response = LoginResponse(token: issued.token, expiresIn: (issued.expiresAt - issued.issuedAt) / 1000, user: UserBody(user),
+                                         passwordChangeRequired: user.mustChangePassword)
             var headers: HTTPFields = [:]
             if body.session == true {
                 let sessionID = Secrets.randomHex(bytes: 32), csrf = Secrets.randomHex(bytes: 32)
