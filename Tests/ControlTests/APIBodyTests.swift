@@ -11,7 +11,7 @@ struct APIBodyTests {
         LoginRequest.self, LoginResponse.self, ChangePasswordRequest.self, MFASetupResponse.self, MFACodeRequest.self,
         MFADisableRequest.self, MessageResponse.self, RevokedCounts.self, RevocationResponse.self,
         UserBody.self, UserList.self, CreateUserRequest.self, UpdateUserRequest.self, SetPasswordRequest.self,
-        APIKeyBody.self, APIKeyList.self, CreateKeyRequest.self, CreateAPIKeyRequest.self, MFASetupRequest.self,
+        APIKeyBody.self, APIKeyList.self, CreateAPIKeyRequest.self, CreateServerKeyRequest.self, ServerKeyList.self, MFASetupRequest.self,
         OUBody.self, OUList.self, OUTreeNode.self, OUTree.self, CreateOURequest.self, UpdateOURequest.self,
         DeviceBody.self, DeviceList.self, DeviceSummaryBody.self, EnrollmentSecretBody.self, EnrollmentSecretList.self,
         CreateEnrollmentSecretRequest.self, EnrollRequest.self, EnrollmentResponse.self, DeviceConfigResponse.self, HeartbeatResponse.self,

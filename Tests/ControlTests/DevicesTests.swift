@@ -1,5 +1,6 @@
 @testable import Control
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Testing
 
@@ -283,6 +284,75 @@ struct DevicesTests {
             _ = try await c.createUser("plain.user", role: .user, ou: nil, token: admin)
             let user = try await c.token("plain.user", "Sturdy-Walrus-17")
             #expect((try await c.call(.get, "/api/v1/statistics", token: user).json["groups"] as? [Any])?.isEmpty == true)
+        }
+    }
+}
+
+/// Finding 7 of the security issue: server keys could not be listed or revoked, and uploaded to
+/// any `ou_id` and `device_id`.
+@Suite("Server keys")
+struct ServerKeyTests {
+    static let manager = HTTPField.Name("X-Manager-Key")!
+
+    static func results(deviceID: Int64? = nil) -> [[String: Any]] {
+        var row: [String: Any] = ["test_type": "tcp", "target": "192.0.2.1:443", "outcome": "success", "success": true]
+        if let deviceID { row["device_id"] = deviceID }
+        return [row]
+    }
+
+    @Test("server keys are listed and revoked; a bound key uploads only within its OU, for devices there", arguments: TestStores.backends)
+    func serverKeysAreScoped(_ kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            let a = try await c.createOU("keys-a", parent: nil, token: admin)
+            let a1 = try await c.createOU("keys-a1", parent: a, token: admin)
+            let b = try await c.createOU("keys-b", parent: nil, token: admin)
+            let deviceA1 = try await c.enroll(secret: try await c.enrollmentSecret(ou: a1, token: admin).secret, serial: "keys-dev-a1").id
+            let deviceB = try await c.enroll(secret: try await c.enrollmentSecret(ou: b, token: admin).secret, serial: "keys-dev-b").id
+
+            let bound = try await c.call(.post, "/api/v1/server-keys", token: admin, json: ["name": "site-a", "ou_id": a])
+            #expect(bound.status == 201 && (bound.json["ou_id"] as? NSNumber)?.int64Value == a, "\(bound.text)")
+            let key = bound.json["key"] as? String ?? ""
+            func upload(_ body: [String: Any], with key: String) async throws -> APIHarness.Reply {
+                try await c.call(.post, "/api/v1/results", headers: [Self.manager: key], json: body)
+            }
+            // Its OU by default, any unit of its subtree by name, nothing outside.
+            #expect(try await upload(["results": Self.results()], with: key).status == 201)
+            #expect(try await upload(["results": Self.results(), "ou_id": a1], with: key).status == 201)
+            let outside = try await upload(["results": Self.results(), "ou_id": b], with: key)
+            #expect(outside.status == 403 && (outside.json["fields"] as? [String: String])?["ou_id"] != nil, "\(outside.text)")
+            // Devices: only those within; one answer for "elsewhere" and "nowhere".
+            let elsewhere = try await upload(["results": Self.results(deviceID: deviceB)], with: key)
+            let nowhere = try await upload(["results": Self.results(deviceID: 987_654)], with: key)
+            #expect(elsewhere.status == 409 && nowhere.status == 409, "\(elsewhere.text) \(nowhere.text)")
+            #expect(elsewhere.text.replacingOccurrences(of: "\(deviceB)", with: "N") == nowhere.text.replacingOccurrences(of: "987654", with: "N"))
+            // A device's rows take its OU; a named OU must be the device's.
+            #expect(try await upload(["results": Self.results(deviceID: deviceA1)], with: key).status == 201)
+            #expect(try await upload(["results": Self.results(deviceID: deviceA1), "ou_id": a], with: key).status == 409)
+            let stored = try await c.services.store.pool.withConnection { try $0.query("SELECT ou_id FROM test_results WHERE device_id = ?", [.int(deviceA1)]) }
+            #expect(stored.map { $0.int("ou_id") } == [a1])
+
+            // An unbound key: any existing OU and device, nothing that does not exist.
+            let global = try await c.call(.post, "/api/v1/server-keys", token: admin, json: ["name": "everywhere"]).json["key"] as? String ?? ""
+            #expect(try await upload(["results": Self.results(deviceID: deviceB), "ou_id": b], with: global).status == 201)
+            let ghost = try await upload(["results": Self.results(), "ou_id": 424_242], with: global)
+            #expect(ghost.status == 409 && (ghost.json["fields"] as? [String: String])?["ou_id"] != nil, "\(ghost.text)")
+            #expect(try await c.call(.post, "/api/v1/server-keys", token: admin, json: ["name": "x", "ou_id": 424_242]).status == 409)
+            let before = try await c.services.store.pool.withConnection { try $0.scalar("SELECT COUNT(*) FROM test_results") }
+            #expect(before == 4, "the refused uploads wrote nothing")
+
+            // Listed without the secret; revoked, it stops at once (it was just used, so cached).
+            let list = try await c.call(.get, "/api/v1/server-keys", token: admin)
+            let keys = list.json["server_keys"] as? [[String: Any]] ?? []
+            #expect(keys.count == 2 && !list.text.contains(key) && !list.text.contains(global))
+            let id = (bound.json["id"] as? NSNumber)?.int64Value ?? 0
+            #expect(try await c.call(.delete, "/api/v1/server-keys/\(id)", token: admin).status == 204)
+            #expect(try await upload(["results": Self.results()], with: key).status == 401)
+            #expect(try await c.call(.delete, "/api/v1/server-keys/\(id)", token: admin).status == 404, "already revoked")
+            let revoked = try await c.call(.get, "/api/v1/server-keys", token: admin).json["server_keys"] as? [[String: Any]] ?? []
+            #expect(revoked.contains { ($0["id"] as? NSNumber)?.int64Value == id && $0["revoked_at"] is String })
+            let audit = try await c.services.store.auditEntries(limit: 100)
+            #expect(audit.contains { $0.action == "server_key.revoke" && $0.subject == "server-key:\(id)" })
         }
     }
 }

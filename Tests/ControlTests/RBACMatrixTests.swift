@@ -87,6 +87,11 @@ struct RBACMatrixTests {
         "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
         "listAudit": { _, _, _, _ in Case(method: .get, path: "/api/v1/audit") },
         "createServerKey": { _, _, _, _ in Case(method: .post, path: "/api/v1/server-keys", body: ["name": "probe-server"]) },
+        "listServerKeys": { _, _, _, _ in Case(method: .get, path: "/api/v1/server-keys") },
+        "revokeServerKey": { c, w, _, _ in
+            let key = try await c.call(.post, "/api/v1/server-keys", token: w.admin, json: ["name": "doomed"])
+            return Case(method: .delete, path: "/api/v1/server-keys/\((key.json["id"] as? NSNumber)?.int64Value ?? 0)")
+        },
         "statistics": { _, _, _, _ in Case(method: .get, path: "/api/v1/statistics?group_by=target") },
         "listDevices": { _, _, _, _ in Case(method: .get, path: "/api/v1/devices") },
         "deviceSummary": { _, _, _, _ in Case(method: .get, path: "/api/v1/devices/summary") },

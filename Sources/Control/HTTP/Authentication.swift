@@ -102,10 +102,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
         let forever = Int64.max
         switch credential {
         case .serverKey(let value):
-            guard let record = try await services.store.authenticateServerKey(hash: Secrets.sha256Hex(String(value))) else {
+            guard let (record, scope) = try await services.store.authenticateServerKey(hash: Secrets.sha256Hex(String(value))) else {
                 throw APIError(.unauthorized, "unauthorized", "invalid server key")
             }
-            let principal = Principal(user: nil, credential: .serverKey(id: record.id), scope: Scope(ouIDs: []))
+            let principal = Principal(user: nil, credential: .serverKey(id: record.id), serverKey: record, scope: scope)
             return CredentialCache.Entry(principal: principal, expiresAt: forever, epoch: epoch)
         case .deviceToken(let value):
             guard let device = try await services.store.authenticateDevice(tokenHash: Secrets.sha256Hex(String(value))) else {

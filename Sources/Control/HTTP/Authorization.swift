@@ -60,10 +60,14 @@ public struct Principal: Sendable {
     /// The organisation units the caller may act on, read with the credential (one trip).
     public var scope: Scope
 
-    init(user: User?, credential: Credential, device: Device? = nil, scope: Scope) {
+    /// The key, for server keys (its OU binding decides where it uploads).
+    public var serverKey: ServerKeyRecord?
+
+    init(user: User?, credential: Credential, device: Device? = nil, serverKey: ServerKeyRecord? = nil, scope: Scope) {
         self.user = user
         self.credential = credential
         self.device = device
+        self.serverKey = serverKey
         self.scope = scope
     }
 

@@ -140,7 +140,10 @@ enum Schemas {
         Field("key", .string(), "64 hex characters; only in the creation response"),
     ])
     static let apiKeyList = ObjectSchema("APIKeyList", strict: false, [Field("api_keys", .array(of: .object(apiKey)), required: true)])
-    static let createKey = ObjectSchema("CreateKeyRequest", [Field("name", .string(maxLength: 128, minLength: 1), required: true)])
+    static let createServerKey = ObjectSchema("CreateServerKeyRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1), required: true),
+        Field("ou_id", .nullable(id), "bind the key to this unit's subtree: it uploads only there, for devices there; absent: any unit"),
+    ])
     static let createAPIKey = ObjectSchema("CreateAPIKeyRequest", [
         Field("name", .string(maxLength: 128, minLength: 1), required: true),
         Field("password", password, required: true, "the caller's current password (fresh authentication)"),
@@ -148,8 +151,12 @@ enum Schemas {
     ])
     static let serverKey = ObjectSchema("ServerKey", strict: false, [
         Field("id", id, required: true), Field("name", .string(), required: true), Field("prefix", .string(), required: true),
-        Field("key", .string(), required: true, "send as X-Manager-Key; shown once"),
+        Field("ou_id", .nullable(id), required: true, "the unit whose subtree it uploads to; null: any"),
+        Field("created_at", timestamp, required: true), Field("last_used_at", .nullable(timestamp), required: true),
+        Field("revoked_at", .nullable(timestamp), required: true),
+        Field("key", .string(), "send as X-Manager-Key; only in the creation response"),
     ])
+    static let serverKeyList = ObjectSchema("ServerKeyList", strict: false, [Field("server_keys", .array(of: .object(serverKey)), required: true)])
     static let result = result(metrics: ResultMetrics.declared, testTypes: KindCatalog.builtIn.testTypes)
     /// The upload's result schema: the fixed fields, then one per stored metric the kinds declare.
     static func result(metrics: [StoredMetric], testTypes: [String]) -> ObjectSchema { ObjectSchema("TestResult", [
@@ -409,7 +416,12 @@ public enum API {
         APIOperation("listAudit", .get, "/api/v1/audit", .auditRead, tag: "audit", "Security-relevant actions, newest first",
                   response: Schemas.audit, query: [limitQuery, Field("cursor", Schemas.cursor)]),
         APIOperation("createServerKey", .post, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
-                  "Issue a server key for X-Manager-Key; shown once", request: Schemas.createKey, response: Schemas.serverKey, status: 201),
+                  "Issue a server key for X-Manager-Key, optionally bound to an OU; shown once", request: Schemas.createServerKey,
+                  response: Schemas.serverKey, status: 201),
+        APIOperation("listServerKeys", .get, "/api/v1/server-keys", .serverKeysWrite, tag: "server-keys",
+                  "Server keys, revoked ones included (never the key itself)", response: Schemas.serverKeyList),
+        APIOperation("revokeServerKey", .delete, "/api/v1/server-keys/{id}", .serverKeysWrite, tag: "server-keys",
+                  "Revoke a server key: it stops at once", status: 204),
     ]
 
     /// What an account with a one-time password may do before changing it.

@@ -222,6 +222,10 @@ enum Schema {
             "DROP INDEX IF EXISTS test_results_target ON test_results",
             "DROP INDEX IF EXISTS test_results_type ON test_results",
         ]),
+        // A server key may be bound to an OU (its subtree is all it uploads to).
+        Migration(version: 4, name: "server key scope", statements: [
+            "ALTER TABLE server_keys ADD COLUMN {if_not_exists}ou_id BIGINT NULL",
+        ]),
     ]
 
     /// Gives rows without a series (`series_id` 0) theirs, creating the series they need; every

@@ -87,9 +87,18 @@ public struct ServerKeyRecord: Sendable, Equatable {
     public var id: Int64
     public var name: String
     public var prefix: String
+    /// The OU whose subtree the key uploads to; nil: any OU.
+    public var ouID: Int64?
     public var createdAt: Int64
     public var lastUsedAt: Int64?
     public var revokedAt: Int64?
+}
+
+extension ServerKeyRecord {
+    init(row: SQLRow) {
+        self.init(id: row.int("id") ?? 0, name: row.string("name") ?? "", prefix: row.string("prefix") ?? "", ouID: row.int("ou_id"),
+                  createdAt: row.int("created_at") ?? 0, lastUsedAt: row.int("last_used_at"), revokedAt: row.int("revoked_at"))
+    }
 }
 
 public struct AuditEntry: Sendable, Equatable {

@@ -519,24 +519,68 @@ extension Store {
         }
     }
 
-    public func createServerKey(name: String, prefix: String, hash: String) async throws -> ServerKeyRecord {
+    /// A server key, bound to `ouID`'s subtree when given (the unit must exist).
+    public func createServerKey(name: String, prefix: String, hash: String, ouID: Int64? = nil) async throws -> ServerKeyRecord {
         let now = WallClock.nowMillis()
         let id = try await pool.withConnection { c in
-            try c.execute("INSERT INTO server_keys (name, prefix, key_hash, created_at) VALUES (?, ?, ?, ?)",
-                          [.text(name), .text(prefix), .text(hash), .int(now)]).lastInsertID
+            if let ouID, try c.scalar("SELECT COUNT(*) FROM organization_units WHERE id = ?", [.int(ouID)]) != 1 {
+                throw StoreError.reference(field: "ou_id", message: "organisation unit \(ouID) does not exist")
+            }
+            return try c.execute("INSERT INTO server_keys (name, prefix, key_hash, ou_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                                 [.text(name), .text(prefix), .text(hash), .optional(ouID), .int(now)]).lastInsertID
         }
-        return ServerKeyRecord(id: id, name: name, prefix: prefix, createdAt: now)
+        return ServerKeyRecord(id: id, name: name, prefix: prefix, ouID: ouID, createdAt: now)
     }
 
-    public func authenticateServerKey(hash: String) async throws -> ServerKeyRecord? {
+    public func serverKeys() async throws -> [ServerKeyRecord] {
+        try await pool.withConnection { c in try c.query("SELECT * FROM server_keys ORDER BY id").map(ServerKeyRecord.init(row:)) }
+    }
+
+    public func revokeServerKey(id: Int64) async throws {
+        try await changingAuthentication {
+            try await pool.withConnection { c in
+                guard try c.execute("UPDATE server_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                                    [.int(WallClock.nowMillis()), .int(id)]).affectedRows == 1 else {
+                    throw StoreError.notFound("server key \(id)")
+                }
+            }
+        }
+    }
+
+    /// The live key with this hash and the units it reaches (its OU's subtree, or all), in one trip.
+    public func authenticateServerKey(hash: String) async throws -> (key: ServerKeyRecord, scope: Scope)? {
         try await pool.withConnection { c in
             guard let row = try c.query("SELECT * FROM server_keys WHERE key_hash = ? AND revoked_at IS NULL", [.text(hash)]).first else { return nil }
+            let key = ServerKeyRecord(row: row)
             let now = WallClock.nowMillis()
-            if (row.int("last_used_at") ?? 0) < now - 60_000 {
-                try c.execute("UPDATE server_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(row.int("id")!)])
+            if (key.lastUsedAt ?? 0) < now - 60_000 {
+                try c.execute("UPDATE server_keys SET last_used_at = ? WHERE id = ?", [.int(now), .int(key.id)])
             }
-            return ServerKeyRecord(id: row.int("id")!, name: row.string("name") ?? "", prefix: row.string("prefix") ?? "",
-                                   createdAt: row.int("created_at") ?? 0, lastUsedAt: row.int("last_used_at"), revokedAt: nil)
+            guard let ouID = key.ouID else { return (key, .everything) }
+            let units = try c.query("SELECT * FROM organization_units ORDER BY id").map(OrganizationUnit.init(row:))
+            return (key, Scope(ouIDs: Scope.subtree(of: ouID, in: units)))
+        }
+    }
+
+    /// Which of `ouIDs` exist, and the OU of each of `deviceIDs` that exists: what an upload
+    /// naming them refers to.
+    public func references(ouIDs: Set<Int64>, deviceIDs: Set<Int64>) async throws -> (ous: Set<Int64>, deviceOUs: [Int64: Int64]) {
+        if ouIDs.isEmpty && deviceIDs.isEmpty { return ([], [:]) }
+        return try await pool.withConnection { c in
+            var ous: Set<Int64> = [], devices: [Int64: Int64] = [:]
+            if !ouIDs.isEmpty {
+                let marks = Array(repeating: "?", count: ouIDs.count).joined(separator: ",")
+                for row in try c.query("SELECT id FROM organization_units WHERE id IN (\(marks))", ouIDs.map { .int($0) }) {
+                    if let id = row.int("id") { ous.insert(id) }
+                }
+            }
+            if !deviceIDs.isEmpty {
+                let marks = Array(repeating: "?", count: deviceIDs.count).joined(separator: ",")
+                for row in try c.query("SELECT id, ou_id FROM devices WHERE id IN (\(marks))", deviceIDs.map { .int($0) }) {
+                    if let id = row.int("id"), let ou = row.int("ou_id") { devices[id] = ou }
+                }
+            }
+            return (ous, devices)
         }
     }
 }

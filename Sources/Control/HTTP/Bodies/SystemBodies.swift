@@ -81,25 +81,65 @@ struct AuditPage: APIBody, Equatable {
     }
 }
 
-/// `Schemas.serverKey`: the creation response; `key` is shown once.
+/// `Schemas.serverKey`; `key` only in the creation response.
 struct ServerKeyBody: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.serverKey }
 
     var id: Int64
     var name: String
     var prefix: String
-    var key: String
+    @ExplicitNull var ouID: Int64?
+    var createdAt: APITimestamp
+    @ExplicitNull var lastUsedAt: APITimestamp?
+    @ExplicitNull var revokedAt: APITimestamp?
+    var key: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id
         case name
         case prefix
+        case ouID = "ou_id"
+        case createdAt = "created_at"
+        case lastUsedAt = "last_used_at"
+        case revokedAt = "revoked_at"
         case key
     }
 }
 
 extension ServerKeyBody {
-    init(_ record: ServerKeyRecord, key: String) {
-        self.init(id: record.id, name: record.name, prefix: record.prefix, key: key)
+    init(_ record: ServerKeyRecord, key secret: String? = nil) {
+        self.init(id: record.id, name: record.name, prefix: record.prefix, ouID: record.ouID, createdAt: APITimestamp(millis: record.createdAt),
+                  lastUsedAt: APITimestamp(millis: record.lastUsedAt), revokedAt: APITimestamp(millis: record.revokedAt), key: secret)
+    }
+}
+
+/// `Schemas.serverKeyList`.
+struct ServerKeyList: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.serverKeyList }
+
+    var serverKeys: [ServerKeyBody]
+
+    init(_ serverKeys: [ServerKeyBody]) { self.serverKeys = serverKeys }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case serverKeys = "server_keys"
+    }
+}
+
+/// `Schemas.createServerKey`.
+struct CreateServerKeyRequest: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.createServerKey }
+
+    var name: String
+    var ouID: Int64?
+
+    init(name: String, ouID: Int64? = nil) {
+        self.name = name
+        self.ouID = ouID
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name
+        case ouID = "ou_id"
     }
 }

@@ -192,19 +192,6 @@ struct APIKeyList: APIBody, Equatable {
     }
 }
 
-/// `Schemas.createKey` (API keys and server keys).
-struct CreateKeyRequest: APIBody, Equatable {
-    static var schema: ObjectSchema { Schemas.createKey }
-
-    var name: String
-
-    init(name: String) { self.name = name }
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case name
-    }
-}
-
 /// `Schemas.createAPIKey`.
 struct CreateAPIKeyRequest: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.createAPIKey }

@@ -77,6 +77,26 @@ struct ResultsController {
         return id
     }
 
+    /// A server key's upload refers only to units and devices that exist within its scope: the OU
+    /// (refused outside it, 409 if it does not exist) and each row's device (409 if it does not
+    /// exist or lies outside; one answer, so a bound key learns nothing of other units). A row of
+    /// a device takes the device's OU; an OU named in the body must be that OU.
+    static func checkReferences(_ rows: inout [ResultRow], ouID: Int64?, named: Bool, scope: Scope, store: Store) async throws {
+        if let ouID, !scope.contains(ouID) { throw APIError.refused("ou_id", "is outside this server key's organisation unit") }
+        let references = try await store.references(ouIDs: ouID.map { [$0] } ?? [], deviceIDs: Set(rows.compactMap(\.deviceID)))
+        if let ouID, !references.ous.contains(ouID) { throw APIError.conflict("ou_id", "organisation unit \(ouID) does not exist") }
+        for index in rows.indices {
+            guard let deviceID = rows[index].deviceID else { continue }
+            guard let deviceOU = references.deviceOUs[deviceID], scope.contains(deviceOU) else {
+                throw APIError.conflict("results[\(index)].device_id", "no device \(deviceID) within this server key's scope")
+            }
+            if named, deviceOU != ouID {
+                throw APIError.conflict("results[\(index)].device_id", "device \(deviceID) belongs to organisation unit \(deviceOU), not ou_id")
+            }
+            rows[index].ouID = deviceOU
+        }
+    }
+
     func register(_ routes: inout Routes) {
         let services = self.services
 
@@ -96,7 +116,8 @@ struct ResultsController {
                 if body.has("ou_id") { throw APIError.refused("ou_id", "only server keys name an OU; yours is \(user.ouID.map(String.init) ?? "none")") }
                 ouID = user.ouID
             } else {
-                ouID = body.int("ou_id")
+                // A server key: the OU named, else the one it is bound to.
+                ouID = body.int("ou_id") ?? principal.serverKey?.ouID
             }
             let now = WallClock.nowMillis()
             var rows: [ResultRow] = []
@@ -116,6 +137,9 @@ struct ResultsController {
                     throw APIError.invalid("results[\(index)].raw", "must be at most 64 KiB as JSON")
                 }
                 rows.append(row)
+            }
+            if principal.serverKey != nil {
+                try await Self.checkReferences(&rows, ouID: ouID, named: body.has("ou_id"), scope: principal.scope, store: services.store)
             }
             let lastID = try await services.writer.write(rows)
             return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)

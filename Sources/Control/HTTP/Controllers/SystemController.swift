@@ -33,11 +33,25 @@ struct SystemController {
         routes.on("createServerKey") { request, context, operation in
             var request = request
             let principal = try context.caller()
-            let name = try await request.decode(CreateKeyRequest.self, operation).name
+            let body = try await request.decode(CreateServerKeyRequest.self, operation)
             let key = APIKeys.generate()
-            let record = try await services.store.createServerKey(name: name, prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
-            await services.audit(principal, "server_key.create", subject: "server-key:\(record.id)", source: context.remoteAddress, detail: name)
-            return JSONResponse.encode(ServerKeyBody(id: record.id, name: name, prefix: record.prefix, key: key), status: .created)
+            let record = try await services.store.createServerKey(name: body.name, prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key),
+                                                                  ouID: body.ouID)
+            await services.audit(principal, "server_key.create", subject: "server-key:\(record.id)", source: context.remoteAddress,
+                                 detail: body.name + (body.ouID.map { " ou \($0)" } ?? ""))
+            return JSONResponse.encode(ServerKeyBody(record, key: key), status: .created)
+        }
+
+        routes.on("listServerKeys") { _, _, _ in
+            JSONResponse.encode(ServerKeyList(try await services.store.serverKeys().map { ServerKeyBody($0) }))
+        }
+
+        routes.on("revokeServerKey") { _, context, _ in
+            let principal = try context.caller()
+            let id = try context.pathID()
+            try await services.store.revokeServerKey(id: id)
+            await services.audit(principal, "server_key.revoke", subject: "server-key:\(id)", source: context.remoteAddress)
+            return JSONResponse.noContent()
         }
     }
 }
