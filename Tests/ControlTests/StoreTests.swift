@@ -31,6 +31,39 @@ struct StoreTests {
         #expect(try await store.listOUs().count == nasty.count)
     }
 
+    /// Finding 14 of the security issue: the cycle check read the tree without a lock, so on
+    /// MariaDB two concurrent moves (A under B, B under A) could both pass and make a cycle.
+    @Test("concurrent opposite moves never make a cycle; a tree that has one is refused, not walked forever", arguments: TestStores.backends)
+    func concurrentMovesMakeNoCycle(kind: String) async throws {
+        let store = try await TestStores.open(kind)
+        defer { store.close() }
+        var bothMoved = 0, oneMoved = 0
+        for round in 0..<40 {
+            let a = try await store.createOU(name: "race-a-\(round)", description: "", parentID: nil)
+            let b = try await store.createOU(name: "race-b-\(round)", description: "", parentID: nil)
+            async let first: Bool = (try? await store.updateOU(a.id, name: nil, description: nil, parentID: .some(b.id))) != nil
+            async let second: Bool = (try? await store.updateOU(b.id, name: nil, description: nil, parentID: .some(a.id))) != nil
+            let (x, y) = await (first, second)
+            if x && y { bothMoved += 1 } else if x || y { oneMoved += 1 }
+        }
+        #expect(bothMoved == 0, "\(bothMoved) of 40 rounds made a cycle")
+        #expect(oneMoved == 40)
+        // Every unit still reaches a root.
+        let units = try await store.listOUs()
+        let parent = Dictionary(uniqueKeysWithValues: units.map { ($0.id, $0.parentID) })
+        for unit in units {
+            var cursor: Int64? = unit.id, steps = 0
+            while let current = cursor, steps <= units.count { cursor = parent[current] ?? nil; steps += 1 }
+            #expect(cursor == nil, "unit \(unit.id) is on a cycle")
+        }
+        // A cycle written behind the store's back: a move under it is refused, and ends.
+        let p = try await store.createOU(name: "cyc-p", description: "", parentID: nil)
+        let q = try await store.createOU(name: "cyc-q", description: "", parentID: p.id)
+        try await store.pool.withConnection { _ = try $0.execute("UPDATE organization_units SET parent_id = ? WHERE id = ?", [.int(q.id), .int(p.id)]) }
+        let x = try await store.createOU(name: "cyc-x", description: "", parentID: nil)
+        await #expect(throws: StoreError.self) { _ = try await store.updateOU(x.id, name: nil, description: nil, parentID: .some(q.id)) }
+    }
+
     @Test("organisation units: hierarchy, no cycles, only empty units deleted", arguments: TestStores.backends)
     func organisationUnits(kind: String) async throws {
         let store = try await TestStores.open(kind)

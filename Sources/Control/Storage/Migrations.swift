@@ -222,9 +222,13 @@ enum Schema {
             "DROP INDEX IF EXISTS test_results_target ON test_results",
             "DROP INDEX IF EXISTS test_results_type ON test_results",
         ]),
-        // A server key may be bound to an OU (its subtree is all it uploads to).
-        Migration(version: 4, name: "server key scope", statements: [
+        // A server key may be bound to an OU (its subtree is all it uploads to). Moves of units
+        // write the one row of ou_tree first: concurrent moves serialise on its lock (and conflict
+        // at certification on Galera), so two cycle checks cannot both pass.
+        Migration(version: 4, name: "server key scope, unit tree lock", statements: [
             "ALTER TABLE server_keys ADD COLUMN {if_not_exists}ou_id BIGINT NULL",
+            "CREATE TABLE IF NOT EXISTS ou_tree (id INTEGER NOT NULL PRIMARY KEY, version BIGINT NOT NULL){table}",
+            "{insert_ignore} INTO ou_tree (id, version) VALUES (1, 0)",
         ]),
     ]
 
@@ -261,6 +265,7 @@ enum Schema {
                 .replacingOccurrences(of: "{blob}", with: "BLOB")
                 .replacingOccurrences(of: "{table}", with: "")
                 .replacingOccurrences(of: "{if_not_exists}", with: "")
+                .replacingOccurrences(of: "{insert_ignore}", with: "INSERT OR IGNORE")
         case .mariadb:
             return statement
                 .replacingOccurrences(of: "{id}", with: "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY")
@@ -268,6 +273,7 @@ enum Schema {
                 .replacingOccurrences(of: "{blob}", with: "VARBINARY(512)")
                 .replacingOccurrences(of: "{table}", with: " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
                 .replacingOccurrences(of: "{if_not_exists}", with: "IF NOT EXISTS ")
+                .replacingOccurrences(of: "{insert_ignore}", with: "INSERT IGNORE")
         }
     }
 

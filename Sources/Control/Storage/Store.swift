@@ -158,10 +158,14 @@ extension Store {
         }
     }
 
-    /// Moves or renames a unit; refuses to make a unit its own ancestor.
+    /// Moves or renames a unit; refuses to make a unit its own ancestor. A move first takes the
+    /// tree's lock (the `ou_tree` row), so two concurrent moves (A under B, B under A) run one
+    /// after the other and the second sees the first; the tree is then read with a locking read
+    /// (the latest committed rows, not the transaction's snapshot) and walked at most once round.
     public func updateOU(_ id: Int64, name: String?, description: String?, parentID: Int64??) async throws -> OrganizationUnit {
         return try await changingAuthentication {
             try await pool.transaction { c in
+                if parentID != nil { try c.execute("UPDATE ou_tree SET version = version + 1 WHERE id = 1") }
                 guard var unit = try c.query("SELECT * FROM organization_units WHERE id = ?", [.int(id)]).first.map(OrganizationUnit.init(row:)) else {
                     throw StoreError.notFound("organisation unit \(id)")
                 }
@@ -169,15 +173,18 @@ extension Store {
                 if let description { unit.description = description }
                 if let parentID {
                     if let newParent = parentID {
-                        let all = try c.query("SELECT id, parent_id FROM organization_units")
+                        let all = try c.query("SELECT id, parent_id FROM organization_units" + (c.dialect == .mariadb ? " FOR UPDATE" : ""))
                         var parentOf: [Int64: Int64] = [:]
                         for row in all { if let p = row.int("parent_id") { parentOf[row.int("id")!] = p } }
                         guard all.contains(where: { $0.int("id") == newParent }) else {
                             throw StoreError.reference(field: "parent_id", message: "organisation unit \(newParent) does not exist")
                         }
                         var cursor: Int64? = newParent
+                        var steps = 0
                         while let current = cursor {
                             if current == id { throw StoreError.reference(field: "parent_id", message: "a unit cannot be moved under itself or its descendants") }
+                            steps += 1
+                            if steps > all.count { throw StoreError.conflict("the unit tree above \(newParent) has a cycle") }
                             cursor = parentOf[current]
                         }
                     }
