@@ -107,4 +107,25 @@ struct ThrottleTests {
             #expect(try await attempt(c, from: "203.0.113.10", password: Self.password) == 429, "no trusted proxy: one peer, one count")
         }
     }
+
+    /// Finding 10: Basic authentication cost one bcrypt per request.
+    @Test("Basic credentials cost bcrypt once, not per request; a wrong password always goes through the policy", arguments: TestStores.backends)
+    func basicAuthenticationIsRemembered(kind: String) async throws {
+        try await APIHarness.run(kind) { c in
+            let admin = try await c.adminToken()
+            _ = try await c.createUser("basic-user", role: .user, ou: nil, token: admin)
+            let good = "Basic " + Data("basic-user:\(Self.password)".utf8).base64EncodedString()
+            let before = c.services.hasher.verifications
+            for _ in 0..<20 { #expect(try await c.call(.get, "/api/v1/auth/whoami", token: good).status == 200) }
+            #expect(c.services.hasher.verifications - before == 1, "\(c.services.hasher.verifications - before) bcrypt checks for 20 requests")
+            let bad = "Basic " + Data("basic-user:Wrong-Walrus-99".utf8).base64EncodedString()
+            for _ in 0..<3 { #expect(try await c.call(.get, "/api/v1/auth/whoami", token: bad).status == 401) }
+            #expect(c.services.hasher.verifications - before == 4, "every wrong password is checked")
+            // A password change ends the remembered success at once.
+            let token = try await c.token("basic-user", Self.password)
+            #expect(try await c.call(.post, "/api/v1/auth/password", token: token,
+                                     json: ["current_password": Self.password, "new_password": "Changed-Walrus-21"]).status == 200)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: good).status == 401)
+        }
+    }
 }

@@ -17,8 +17,13 @@ final class CredentialCache: Sendable {
     struct Key: Hashable, Sendable {
         let a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
+        /// Random per process and hashed first: a digest of a Basic `user:password` kept here
+        /// cannot be checked against guesses by anyone who reads it without this.
+        static let pepper: [UInt8] = (0..<32).map { _ in UInt8.random(in: 0...255) }
+
         init(scheme: UInt8, _ credential: Substring) {
             var hasher = SHA256()
+            hasher.update(data: Self.pepper)
             hasher.update(data: [scheme])
             var text = String(credential)
             text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }

@@ -7,6 +7,10 @@ import Synchronization
 struct PasswordHasher: Sendable {
     let cost: UInt8
     private let threads: BlockingPool<Void>
+    /// Password checks made so far (each one bcrypt's full cost).
+    var verifications: Int { checks.count.load(ordering: .relaxed) }
+    private let checks = Counter()
+    private final class Counter: Sendable { let count = Atomic<Int>(0) }
 
     init(cost: UInt8, threads: Int) {
         self.cost = cost
@@ -19,7 +23,8 @@ struct PasswordHasher: Sendable {
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await threads.run { _ in Bcrypt.verify(password, hash: hash) }
+        checks.count.add(1, ordering: .relaxed)
+        return try await threads.run { _ in Bcrypt.verify(password, hash: hash) }
     }
 
     func close() { threads.close() }

@@ -45,8 +45,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
             case .apiKey(let v): CredentialCache.Key(scheme: 3, v)
             case .jwt(let v): CredentialCache.Key(scheme: 4, v)
             case .session(let v): CredentialCache.Key(scheme: 5, v)
-            // Basic checks a password (bcrypt) each time: a legacy path, not worth remembering.
-            case .basic: nil
+            // A Basic success is remembered like any credential, so a client sending the same
+            // username and password with every request pays bcrypt once per TTL, not per request;
+            // a wrong password is never remembered and always goes through the login policy.
+            case .basic(let v): CredentialCache.Key(scheme: 6, v)
             }
         }
     }
@@ -146,7 +148,7 @@ struct AuthenticationMiddleware: RouterMiddleware {
                 throw APIError(.unauthorized, refusal.code, refusal.message, retryAfterSeconds: refusal.retryAfterSeconds)
             }
             let principal = Principal(user: user, credential: .basic, scope: try await services.store.scope(of: user))
-            return CredentialCache.Entry(principal: principal, expiresAt: 0, epoch: epoch)
+            return CredentialCache.Entry(principal: principal, expiresAt: forever, epoch: epoch)
         case .session(let value):
             let idHash = Secrets.sha256Hex(String(value))
             guard let (session, user, scope) = try await services.store.sessionUser(idHash: idHash, now: now) else {
