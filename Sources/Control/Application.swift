@@ -77,8 +77,10 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     ConfigsController(services: services).register(&routes)
     routes.finish()
 
+    ConnectionLimits.bodyTimeout = configuration.bodyTimeout
     let application = Application(
         router: router,
+        server: ConnectionLimits.server(idleTimeout: configuration.idleTimeout),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "waddleperf"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger

@@ -23,6 +23,10 @@ public struct ControlConfiguration: Sendable {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client (see
     /// `ClientAddress`); empty: the socket peer is the client.
     public var trustedProxies: [IPNetwork] = []
+    /// A connection with no request for this long is closed (nil: never).
+    public var idleTimeout: Duration? = .seconds(60)
+    /// A request body must arrive within this (else 408).
+    public var bodyTimeout: Duration = .seconds(30)
     /// First global admin, created on first start when no user exists. Without a password a
     /// one-time password is generated and printed once to the log.
     public var adminUsername = "admin"
@@ -82,7 +86,7 @@ public struct ControlConfiguration: Sendable {
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
-                                  "trusted_proxies"]
+                                  "trusted_proxies", "idle_timeout", "body_timeout"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -115,6 +119,8 @@ public struct ControlConfiguration: Sendable {
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
+        if let v = settings["idle_timeout"] { idleTimeout = v == "off" ? nil : try duration("idle_timeout") }
+        if let v = try duration("body_timeout") { bodyTimeout = v }
         if let v = settings["trusted_proxies"] {
             // A comma-separated list in the environment; a JSON array in the file arrives as its
             // description, "(\n    \"10.0.0.0/8\"\n)", so brackets, quotes and spaces go too.

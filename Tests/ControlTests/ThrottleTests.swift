@@ -128,4 +128,52 @@ struct ThrottleTests {
             #expect(try await c.call(.get, "/api/v1/auth/whoami", token: good).status == 401)
         }
     }
+
+    /// A raw TCP client: sends `chunks` with `gap` between them, then reads until the server
+    /// closes or answers. Returns what was read ("" when the server closed without a word).
+    static func rawExchange(port: Int, chunks: [String], gap: Duration, readTimeout: Int = 10) async throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(connected == 0)
+        var timeout = timeval(tv_sec: readTimeout, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        for (index, chunk) in chunks.enumerated() {
+            if index > 0 { try await Task.sleep(for: gap) }
+            _ = chunk.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { break }
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// Finding 10: no idle or read timeout (slowloris).
+    @Test("a connection that sends half a request is closed; a body trickled past its deadline is a 408")
+    func slowClientsAreCut() async throws {
+        try await APIHarness.run(testing: .live, configure: { $0.idleTimeout = .seconds(3); $0.bodyTimeout = .milliseconds(1500) }) { c in
+            let port = try #require(c.client.port)
+            // Headers that never end: closed after the idle timeout, with no answer.
+            let started = ContinuousClock.now
+            let half = try await Self.rawExchange(port: port, chunks: ["POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"], gap: .zero)
+            #expect(half.isEmpty && ContinuousClock.now - started < .seconds(8), "\(half)")
+            // A body one byte every 400 ms, slower in all than the body deadline (1.5 s, before the
+            // idle timeout): answered 408.
+            let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n"
+            let trickle = try await Self.rawExchange(port: port, chunks: [head] + Array(repeating: " ", count: 10), gap: .milliseconds(400))
+            #expect(trickle.hasPrefix("HTTP/1.1 408"), "\(trickle)")
+        }
+    }
 }

@@ -54,11 +54,25 @@ extension Request {
     mutating func jsonBody(_ operation: APIOperation) async throws -> (ByteBuffer, ObjectSchema) {
         guard let schema = operation.request else { preconditionFailure("\(operation.id) declares no request body") }
         let buffer: ByteBuffer
+        let body = self.body, limit = operation.maxBody, timeout = ConnectionLimits.bodyTimeout
         do {
-            buffer = try await collectBody(upTo: operation.maxBody)
+            // The whole body within the deadline, however it trickles in: a slow client cannot
+            // hold a connection and a handler for ever.
+            buffer = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await body.collect(upTo: limit) }
+                group.addTask { try await Task.sleep(for: timeout); return nil }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let collected = first else {
+                    throw APIError(.requestTimeout, "request_timeout", "the request body did not arrive within \(timeout)")
+                }
+                return collected
+            }
+        } catch let error as APIError {
+            throw error
         } catch {
             throw APIError(.contentTooLarge, "too_large", "request body exceeds \(operation.maxBody) bytes")
         }
+        self.body = .init(buffer: buffer)
         if let type = headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/json")
         }
