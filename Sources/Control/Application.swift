@@ -67,7 +67,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))
-    var routes = Routes(router: router)
+    var routes = Routes(router: router, bodyTimeout: configuration.bodyTimeout)
     SystemController(services: services).register(&routes)
     AuthController(services: services).register(&routes)
     UsersController(services: services).register(&routes)
@@ -77,7 +77,6 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     ConfigsController(services: services).register(&routes)
     routes.finish()
 
-    ConnectionLimits.bodyTimeout = configuration.bodyTimeout
     let application = Application(
         router: router,
         server: ConnectionLimits.server(idleTimeout: configuration.idleTimeout),

@@ -27,6 +27,9 @@ public struct ControlConfiguration: Sendable {
     public var idleTimeout: Duration? = .seconds(60)
     /// A request body must arrive within this (else 408).
     public var bodyTimeout: Duration = .seconds(30)
+    /// Statistics cover this much before `until` unless `since` is given, and never more than the maximum.
+    public var statisticsWindow: Duration = .seconds(24 * 3600)
+    public var statisticsMaxWindow: Duration = .seconds(31 * 24 * 3600)
     /// First global admin, created on first start when no user exists. Without a password a
     /// one-time password is generated and printed once to the log.
     public var adminUsername = "admin"
@@ -86,7 +89,7 @@ public struct ControlConfiguration: Sendable {
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
-                                  "trusted_proxies", "idle_timeout", "body_timeout"]
+                                  "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -121,6 +124,11 @@ public struct ControlConfiguration: Sendable {
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
         if let v = settings["idle_timeout"] { idleTimeout = v == "off" ? nil : try duration("idle_timeout") }
         if let v = try duration("body_timeout") { bodyTimeout = v }
+        if let v = try duration("statistics_window") { statisticsWindow = v }
+        if let v = try duration("statistics_max_window") { statisticsMaxWindow = v }
+        if statisticsWindow > statisticsMaxWindow {
+            throw ConfigurationError(field: "statistics_window", "must not exceed statistics_max_window")
+        }
         if let v = settings["trusted_proxies"] {
             // A comma-separated list in the environment; a JSON array in the file arrives as its
             // description, "(\n    \"10.0.0.0/8\"\n)", so brackets, quotes and spaces go too.

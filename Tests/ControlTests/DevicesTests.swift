@@ -257,7 +257,17 @@ struct DevicesTests {
             for _ in 0..<2 { results.append(["test_type": "tcp", "target": "b.example", "outcome": "refused", "success": false, "created_at": base]) }
             #expect(try await c.call(.post, "/api/v1/results", token: admin, json: ["results": results]).status == 201)
 
-            let byType = try await c.call(.get, "/api/v1/statistics", token: admin)
+            // The default window is the last 24 hours: two days ago is outside it, and the answer says so.
+            let recent = try await c.call(.get, "/api/v1/statistics", token: admin)
+            #expect((recent.json["groups"] as? [Any])?.isEmpty == true, "\(recent.text)")
+            let until = (recent.json["until"] as? NSNumber)?.int64Value ?? 0, since = (recent.json["since"] as? NSNumber)?.int64Value ?? 0
+            #expect(until - since == 86_400_000 && abs(until - WallClock.nowMillis()) < 60_000)
+            // At most 31 days at once, and a window that is one.
+            let wide = try await c.call(.get, "/api/v1/statistics?since=0", token: admin)
+            #expect(wide.status == 400 && (wide.json["fields"] as? [String: String])?["since"]?.contains("31 days") == true, "\(wide.text)")
+            #expect(try await c.call(.get, "/api/v1/statistics?since=2000&until=1000", token: admin).status == 400)
+            let window = "since=\(base - 1)"
+            let byType = try await c.call(.get, "/api/v1/statistics?\(window)", token: admin)
             let groups = Dictionary(uniqueKeysWithValues: (byType.json["groups"] as? [[String: Any]] ?? []).map { ($0["key"] as? String ?? "", $0) })
             let icmp = groups["icmp"] ?? [:], tcp = groups["tcp"] ?? [:]
             #expect(Self.int(icmp["count"]) == 100 && Self.int(icmp["successes"]) == 90)
@@ -268,12 +278,12 @@ struct DevicesTests {
             #expect(Self.int(tcp["count"]) == 6 && Self.int(tcp["samples"]) == 4)
             #expect(tcp["p50"] as? Double == 2 && tcp["p90"] as? Double == 4 && tcp["p99"] as? Double == 4)
 
-            let buckets = try await c.call(.get, "/api/v1/statistics?group_by=time&bucket=3600&test_type=icmp", token: admin)
+            let buckets = try await c.call(.get, "/api/v1/statistics?group_by=time&bucket=3600&test_type=icmp&\(window)", token: admin)
             let series = buckets.json["groups"] as? [[String: Any]] ?? []
             #expect(series.map { Self.int($0["count"]) } == [60, 40], "\(buckets.text)")
             #expect(series.first?["key"] as? String == String(base) && series.first?["p50"] as? Double == 30)
 
-            let byTarget = try await c.call(.get, "/api/v1/statistics?group_by=target&metric=loss_percent", token: admin)
+            let byTarget = try await c.call(.get, "/api/v1/statistics?group_by=target&metric=loss_percent&\(window)", token: admin)
             #expect((byTarget.json["groups"] as? [[String: Any]])?.first?["key"] as? String == "a.example")
             #expect(try await c.call(.get, "/api/v1/statistics?metric=password_hash", token: admin).status == 400)
             // `bucket` applies to time groups only; elsewhere it is ignored.

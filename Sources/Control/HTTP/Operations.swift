@@ -200,6 +200,8 @@ enum Schemas {
     ])
     static let statistics = ObjectSchema("Statistics", strict: false, [
         Field("group_by", .string(), required: true), Field("metric", .string(), required: true),
+        Field("since", .integer(minimum: 0), required: true, "the window's start (ms since the epoch, inclusive)"),
+        Field("until", .integer(minimum: 0), required: true, "the window's end (ms since the epoch, exclusive)"),
         Field("groups", .array(of: .object(statisticsGroup)), required: true),
     ])
     static let deviceStatus = JSONSchema.string(maxLength: 16, values: DeviceStatus.allCases.map(\.rawValue))
@@ -364,7 +366,9 @@ public enum API {
                   query: [limitQuery, Field("cursor", Schemas.cursor)] + resultFilters),
 
         APIOperation("statistics", .get, "/api/v1/statistics", .resultsRead, tag: "results",
-                  "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99",
+                  "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99. "
+                  + "The window is since..until: until defaults to now, since to until minus statistics_window (24 h); "
+                  + "a window longer than statistics_max_window (31 days) is refused",
                   response: Schemas.statistics,
                   query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
                           Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600; checked but unused for other groupings)"),

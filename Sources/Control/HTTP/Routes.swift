@@ -7,13 +7,19 @@ import HTTPTypes
 struct Routes {
     typealias Handler = @Sendable (Request, ControlContext, APIOperation) async throws -> Response
     let router: Router<ControlContext>
+    /// How long a request body may take to arrive (`ConnectionLimits.bodyTimeout` in handlers).
+    let bodyTimeout: Duration
     private(set) var registered: Set<String> = []
 
-    init(router: Router<ControlContext>) { self.router = router }
+    init(router: Router<ControlContext>, bodyTimeout: Duration = .seconds(30)) {
+        self.router = router
+        self.bodyTimeout = bodyTimeout
+    }
 
     mutating func on(_ id: String, _ handler: @escaping Handler) {
         let operation = API.operation(id)
         precondition(registered.insert(id).inserted, "operation \(id) registered twice")
+        let bodyTimeout = self.bodyTimeout
         router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
             if operation.permission != .none {
                 // A credential that did not check out answers here, on routes that need one; a
@@ -28,7 +34,7 @@ struct Routes {
                 }
             }
             try QueryParameters.validate(request, against: operation.query)
-            return try await handler(request, context, operation)
+            return try await ConnectionLimits.$bodyTimeout.withValue(bodyTimeout) { try await handler(request, context, operation) }
         }
     }
 

@@ -28,17 +28,24 @@ struct StatisticsResponse: APIBody, Equatable {
 
     var groupBy: String
     var metric: String
+    /// The window the figures cover, [since, until) in milliseconds since the epoch.
+    var since: Int64
+    var until: Int64
     var groups: [StatisticsGroup]
 
-    init(groupBy: String, metric: String, groups: [StatisticsGroup]) {
+    init(groupBy: String, metric: String, since: Int64, until: Int64, groups: [StatisticsGroup]) {
         self.groupBy = groupBy
         self.metric = metric
+        self.since = since
+        self.until = until
         self.groups = groups
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case groupBy = "group_by"
         case metric
+        case since
+        case until
         case groups
     }
 }

@@ -185,6 +185,16 @@ struct ResultsController {
         routes.on("statistics") { request, context, _ in
             var query = StatisticsQuery()
             query.filter = try await filter(request, context)
+            // Always a bounded window: without one a call sorted every row in scope.
+            let limits = services.configuration
+            let until = query.filter.until ?? WallClock.nowMillis() + 1
+            let since = query.filter.since ?? max(0, until - limits.statisticsWindow.milliseconds)
+            guard since < until else { throw APIError.invalid("since", "must be before until") }
+            guard until - since <= limits.statisticsMaxWindow.milliseconds else {
+                throw APIError.invalid("since", "the window since..until is at most \(limits.statisticsMaxWindow.milliseconds / 86_400_000) days")
+            }
+            query.filter.since = since
+            query.filter.until = until
             query.limit = try request.queryInt("limit", default: 100, range: 1...10_000)
             let grouping = try request.queryString("group_by", maxLength: 16) ?? "test_type"
             switch grouping {
@@ -201,7 +211,7 @@ struct ResultsController {
             query.metric = metric
             let rows = try await services.store.statistics(query)
             let groups = rows.map { StatisticsGroup($0, grouping: query.grouping) }
-            return JSONResponse.encode(StatisticsResponse(groupBy: grouping, metric: metric, groups: groups))
+            return JSONResponse.encode(StatisticsResponse(groupBy: grouping, metric: metric, since: since, until: until, groups: groups))
         }
     }
 }
