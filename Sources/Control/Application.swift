@@ -49,7 +49,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     } else {
         throw ConfigurationError(field: "jwt_secret", "is required: set WADDLEPERF_JWT_SECRET (at least 32 bytes) or pass --dev")
     }
-    let store = try await Store.open(configuration.store, connections: configuration.databaseConnections)
+    let store = try await Store.open(configuration.store, connections: configuration.databaseConnections, limits: configuration.databaseLimits)
     let services = await ControlServices(configuration: configuration, store: store, jwtSecret: secret, logger: logger)
     do {
         try await bootstrapAdmin(services, logger: logger)

@@ -17,6 +17,8 @@ public struct ControlConfiguration: Sendable {
     public var bcryptCost: UInt8 = 12
     public var bcryptThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
     public var databaseConnections = 4
+    /// Bounds on waiting for a database thread (see `DatabasePool`).
+    public var databaseLimits = DatabasePool.Limits()
     public var development = false
     /// Set the cookie's Secure flag (serve over HTTPS, e.g. behind a proxy).
     public var secureCookies = false
@@ -89,7 +91,8 @@ public struct ControlConfiguration: Sendable {
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
-                                  "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window"]
+                                  "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window",
+                                  "db_queue_limit", "db_queue_timeout"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -124,6 +127,8 @@ public struct ControlConfiguration: Sendable {
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
         if let v = settings["idle_timeout"] { idleTimeout = v == "off" ? nil : try duration("idle_timeout") }
         if let v = try duration("body_timeout") { bodyTimeout = v }
+        if let v = try int("db_queue_limit", 1...1_000_000) { databaseLimits.maxQueued = v }
+        if let v = try duration("db_queue_timeout") { databaseLimits.queueTimeout = v }
         if let v = try duration("statistics_window") { statisticsWindow = v }
         if let v = try duration("statistics_max_window") { statisticsMaxWindow = v }
         if statisticsWindow > statisticsMaxWindow {

@@ -14,7 +14,8 @@ struct PasswordHasher: Sendable {
 
     init(cost: UInt8, threads: Int) {
         self.cost = cost
-        self.threads = BlockingPool(size: threads, name: "bcrypt", factory: {})
+        // A flood of password checks waits in a bounded queue (then 503), not without end.
+        self.threads = BlockingPool(size: threads, name: "password checking", maxQueued: 256, queueTimeout: .seconds(10), factory: {})
     }
 
     func hash(_ password: String) async throws -> String {

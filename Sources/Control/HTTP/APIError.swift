@@ -88,6 +88,10 @@ extension ResultWriterError: APIErrorConvertible {
     }
 }
 
+extension ResourceBusy: APIErrorConvertible {
+    var apiError: APIError { APIError(.serviceUnavailable, "busy", description, retryAfterSeconds: 2) }
+}
+
 extension SQLError: APIErrorConvertible {
     /// A lost database is a 503 to retry; any other database error is a bug, a 500.
     var apiError: APIError {

@@ -122,7 +122,7 @@ extension Store {
                    p.p50 AS p50, p.p90 AS p90, p.p99 AS p99
             FROM a LEFT JOIN p ON p.g = a.g ORDER BY \(order) LIMIT ?
             """ }
-        return try await pool.withConnection { c in
+        return try await pool.withHeavyConnection { c in
             guard let (prefix, filterSQL, binds) = try Self.resultWhere(query.filter, on: c) else { return [] }
             return try c.query(prefix + statement(filterSQL), binds + [.int(Int64(query.limit))]).map { row in
                 StatisticsRow(key: row.string("g") ?? "", count: row.int("n") ?? 0, successes: row.int("ok") ?? 0,

@@ -38,17 +38,17 @@ public final class Store: Sendable {
     }
 
     /// Opens the store and applies pending migrations.
-    public static func open(_ backend: StoreBackend, connections: Int = 4) async throws -> Store {
-        try await open(backend, connections: connections, through: Schema.latestVersion)
+    public static func open(_ backend: StoreBackend, connections: Int = 4, limits: DatabasePool.Limits = .init()) async throws -> Store {
+        try await open(backend, connections: connections, limits: limits, through: Schema.latestVersion)
     }
 
     /// Opens the store with migrations applied up to `version` (tests of a migration start older).
-    static func open(_ backend: StoreBackend, connections: Int, through version: Int) async throws -> Store {
+    static func open(_ backend: StoreBackend, connections: Int, limits: DatabasePool.Limits = .init(), through version: Int) async throws -> Store {
         let pool: DatabasePool
         switch backend {
         case .embedded(let path):
             // SQLite serialises writers anyway; readers run in parallel under WAL.
-            pool = DatabasePool(dialect: .sqlite, size: connections, name: "sqlite") { try SQLiteConnection(path: path) }
+            pool = DatabasePool(dialect: .sqlite, size: connections, name: "sqlite", limits: limits) { try SQLiteConnection(path: path) }
         case .mariadb(let configuration):
             // Create the database once (connecting without selecting it), then open the pool.
             let bootstrap = DatabasePool(dialect: .mariadb, size: 1, name: "mariadb-setup") {
@@ -56,7 +56,7 @@ public final class Store: Sendable {
             }
             defer { bootstrap.close() }
             _ = try await bootstrap.withConnection { _ in true }
-            pool = DatabasePool(dialect: .mariadb, size: connections, name: "mariadb") { try MariaDBConnection(configuration) }
+            pool = DatabasePool(dialect: .mariadb, size: connections, name: "mariadb", limits: limits) { try MariaDBConnection(configuration) }
         }
         do {
             try await pool.withConnection { try Schema.migrate($0, through: version) }
@@ -641,7 +641,7 @@ extension Store {
     public func resultArray(_ filter: ResultFilter, capacity: Int,
                             write: @escaping @Sendable (any SQLCursor, ResultColumns, inout JSONBuffer) -> Int64) async throws
         -> (json: [UInt8], count: Int, lastID: Int64?) {
-        try await pool.withConnection { c in
+        try await pool.withHeavyConnection { c in
             var w = JSONBuffer(capacity: capacity)
             w.beginArray()
             var count = 0

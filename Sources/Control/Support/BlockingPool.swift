@@ -13,7 +13,10 @@ final class BlockingPool<Resource>: Sendable {
     private struct Job: @unchecked Sendable {
         let run: (inout Resource?) -> Void
         let fail: (any Error) -> Void
+        let enqueued: ContinuousClock.Instant
     }
+
+    private enum Admission { case queued, closed, full }
 
     private struct State {
         var jobs: [Job] = []
@@ -22,6 +25,11 @@ final class BlockingPool<Resource>: Sendable {
     }
 
     let size: Int
+    let name: String
+    /// Jobs that may wait for a thread; past it a caller gets `ResourceBusy` at once.
+    let maxQueued: Int
+    /// A job that waited longer than this for a thread is failed with `ResourceBusy`, not run late.
+    let queueTimeout: Duration?
     private let factory: Factory
     /// Errors after which a thread drops its resource and opens a fresh one for the next job.
     private let discardsResource: @Sendable (any Error) -> Bool
@@ -29,9 +37,13 @@ final class BlockingPool<Resource>: Sendable {
     private let wakeup = NSCondition()
     private let finished = DispatchGroup()
 
-    init(size: Int, name: String, factory: @escaping Factory, discardsResource: @escaping @Sendable (any Error) -> Bool = { _ in false }) {
-        precondition(size > 0)
+    init(size: Int, name: String, maxQueued: Int = .max, queueTimeout: Duration? = nil, factory: @escaping Factory,
+         discardsResource: @escaping @Sendable (any Error) -> Bool = { _ in false }) {
+        precondition(size > 0 && maxQueued > 0)
         self.size = size
+        self.name = name
+        self.maxQueued = maxQueued
+        self.queueTimeout = queueTimeout
         self.factory = factory
         self.discardsResource = discardsResource
         for index in 0..<size {
@@ -59,17 +71,19 @@ final class BlockingPool<Resource>: Sendable {
                         continuation.resume(throwing: error)
                     }
                 },
-                fail: { continuation.resume(throwing: $0) }
+                fail: { continuation.resume(throwing: $0) },
+                enqueued: .now
             )
-            let accepted = state.withLock { state -> Bool in
-                guard !state.closed else { return false }
+            let admission = state.withLock { state -> Admission in
+                guard !state.closed else { return .closed }
+                guard state.jobs.count - state.head < maxQueued else { return .full }
                 state.jobs.append(job)
-                return true
+                return .queued
             }
-            if accepted {
-                wakeup.lock(); wakeup.signal(); wakeup.unlock()
-            } else {
-                job.fail(CancellationError())
+            switch admission {
+            case .queued: wakeup.lock(); wakeup.signal(); wakeup.unlock()
+            case .closed: job.fail(CancellationError())
+            case .full: job.fail(ResourceBusy(what: name))
             }
         }
     }
@@ -105,6 +119,10 @@ final class BlockingPool<Resource>: Sendable {
     private func work() {
         var resource: Resource?
         while let job = take() {
+            if let queueTimeout, ContinuousClock.now - job.enqueued > queueTimeout {
+                job.fail(ResourceBusy(what: name))
+                continue
+            }
             job.run(&resource)
         }
         resource = nil

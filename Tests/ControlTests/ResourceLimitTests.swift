@@ -1,0 +1,69 @@
+@testable import Control
+import Foundation
+import Testing
+
+/// Finding 10 of the security issue: four heavy statistics calls took every database thread and
+/// stalled authentication for everyone; the queue for a thread had no bound and no timeout.
+@Suite("Resource limits")
+struct ResourceLimitTests {
+    @Test("the gate admits its permits, holds a bounded number of waiters for a bounded time, refuses the rest")
+    func admissionGate() async throws {
+        let gate = AdmissionGate(permits: 1, maxWaiting: 1, timeout: .milliseconds(300), name: "test")
+        let release = AsyncStream<Void>.makeStream()
+        let holder = Task { try await gate.run { for await _ in release.stream {} } }
+        while gate.load.inside == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        let waiter = Task { try await gate.run { "waited" } }
+        while gate.load.waiting == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        await #expect(throws: ResourceBusy.self, "a second waiter is refused at once") { try await gate.run { 0 } }
+        await #expect(throws: ResourceBusy.self, "the waiter gives up after its timeout") { try await waiter.value }
+        // Once the holder leaves, the next caller goes straight in.
+        release.continuation.finish()
+        try await holder.value
+        #expect(try await gate.run { 42 } == 42)
+        #expect(gate.load.inside == 0 && gate.load.waiting == 0)
+    }
+
+    @Test("a blocking pool's queue is bounded, and a job that waited past the timeout is failed, not run late")
+    func blockingPoolQueue() async throws {
+        let pool = BlockingPool<Void>(size: 1, name: "test pool", maxQueued: 1, queueTimeout: .milliseconds(200), factory: {})
+        defer { pool.close() }
+        let blocker = DispatchSemaphore(value: 0)
+        let busy = Task { try await pool.run { _ in blocker.wait() } }
+        try await Task.sleep(for: .milliseconds(100))
+        let queued = Task { try await pool.run { _ in "ran" } }
+        try await Task.sleep(for: .milliseconds(50))
+        await #expect(throws: ResourceBusy.self, "the queue holds one") { try await pool.run { _ in 0 } }
+        try await Task.sleep(for: .milliseconds(300))
+        blocker.signal()
+        try await busy.value
+        await #expect(throws: ResourceBusy.self, "it waited 350 ms of a 200 ms timeout") { try await queued.value }
+        #expect(try await pool.run { _ in 7 } == 7)
+    }
+
+    @Test("heavy reads never hold every database thread: credentials are still checked; past the bound, 503", arguments: TestStores.backends)
+    func heavyReadsLeaveAThread(kind: String) async throws {
+        try await APIHarness.run(kind, configure: { $0.databaseConnections = 2; $0.databaseLimits.maxHeavyWaiting = 0 }) { c in
+            let admin = try await c.adminToken()
+            let store = c.services.store
+            // A heavy read that takes as long as the test wants (the only heavy permit of two threads).
+            let blocker = DispatchSemaphore(value: 0)
+            let heavy = Task { try await store.pool.withHeavyConnection { _ in blocker.wait() } }
+            while store.pool.heavy.load.inside == 0 { try await Task.sleep(for: .milliseconds(5)) }
+            // A second one would take the last thread: refused instead (it used to take it, and every
+            // credential check after it waited).
+            await #expect(throws: ResourceBusy.self) { try await store.pool.withHeavyConnection { _ in blocker.wait() } }
+            // A login (password check and token write) and an uncached credential check go through.
+            let login = try await c.login("admin", APIHarness.adminPassword)
+            #expect(login.status == 200)
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: login.json["token"] as? String).status == 200)
+            // Another heavy read has no thread and no room to wait: 503 with Retry-After.
+            let statistics = try await c.call(.get, "/api/v1/statistics", token: admin)
+            #expect(statistics.status == 503 && statistics.json["error"] as? String == "busy" && statistics.headers[.retryAfter] == "2",
+                    "\(statistics.text)")
+            #expect(try await c.call(.get, "/api/v1/results?limit=5", token: admin).status == 503)
+            blocker.signal()
+            try await heavy.value
+            #expect(try await c.call(.get, "/api/v1/statistics", token: admin).status == 200)
+        }
+    }
+}
