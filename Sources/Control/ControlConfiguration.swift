@@ -30,6 +30,9 @@ public struct ControlConfiguration: Sendable {
     /// A request body must arrive within this (else 408).
     public var bodyTimeout: Duration = .seconds(30)
     /// Statistics cover this much before `until` unless `since` is given, and never more than the maximum.
+    /// A result page ends once its JSON passes this many bytes (fewer rows than `limit`, with a
+    /// `next_cursor`), so large raw documents cannot make a response of tens of megabytes.
+    public var maxResponseBytes = 4 << 20
     public var statisticsWindow: Duration = .seconds(24 * 3600)
     public var statisticsMaxWindow: Duration = .seconds(31 * 24 * 3600)
     /// First global admin, created on first start when no user exists. Without a password a
@@ -92,7 +95,7 @@ public struct ControlConfiguration: Sendable {
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
                                   "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window",
-                                  "db_queue_limit", "db_queue_timeout"]
+                                  "db_queue_limit", "db_queue_timeout", "max_response_bytes"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -128,6 +131,7 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["idle_timeout"] { idleTimeout = v == "off" ? nil : try duration("idle_timeout") }
         if let v = try duration("body_timeout") { bodyTimeout = v }
         if let v = try int("db_queue_limit", 1...1_000_000) { databaseLimits.maxQueued = v }
+        if let v = try int("max_response_bytes", 65_536...(1 << 30)) { maxResponseBytes = v }
         if let v = try duration("db_queue_timeout") { databaseLimits.queueTimeout = v }
         if let v = try duration("statistics_window") { statisticsWindow = v }
         if let v = try duration("statistics_max_window") { statisticsMaxWindow = v }

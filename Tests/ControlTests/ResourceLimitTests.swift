@@ -66,4 +66,29 @@ struct ResourceLimitTests {
             #expect(try await c.call(.get, "/api/v1/statistics", token: admin).status == 200)
         }
     }
+
+    @Test("a page of large documents ends at the response cap with a cursor; following it returns every row once", arguments: TestStores.backends)
+    func responsesAreCapped(kind: String) async throws {
+        try await APIHarness.run(kind, configure: { $0.maxResponseBytes = 65_536 }) { c in
+            let admin = try await c.adminToken()
+            let blob = String(repeating: "x", count: 20_000)
+            let results: [[String: Any]] = (0..<10).map { i in
+                ["test_type": "http", "target": "https://big.example/\(i)", "outcome": "success", "success": true, "raw": ["blob": blob, "i": i]]
+            }
+            #expect(try await c.call(.post, "/api/v1/results", token: admin, json: ["results": results]).status == 201)
+            var seen: [String] = []
+            var path = "/api/v1/results?limit=1000"
+            var pages = 0
+            while true {
+                let page = try await c.call(.get, path, token: admin)
+                #expect(page.status == 200 && page.text.utf8.count < 65_536 + 25_000, "\(page.text.utf8.count) bytes")
+                seen += (page.json["results"] as? [[String: Any]] ?? []).compactMap { $0["target"] as? String }
+                pages += 1
+                guard let cursor = page.json["next_cursor"] as? String, pages < 20 else { break }
+                path = "/api/v1/results?limit=1000&cursor=\(cursor)"
+            }
+            #expect(pages >= 3, "ten 20 kB documents do not fit one 64 kB page")
+            #expect(seen.count == 10 && Set(seen).count == 10, "\(seen)")
+        }
+    }
 }

@@ -229,9 +229,12 @@ final class MariaDBConnection: SQLConnection {
         return rows
     }
 
+    /// Streams the rows (mysql_use_result): the client holds one row at a time, not the whole
+    /// result. A caller that stops early (throws from `row`) leaves the rest to mysql_free_result,
+    /// which reads and discards it, so the connection is ready for the next statement.
     func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws {
         try run(try render(sql, binds), context: sql)
-        guard let result = mysql_store_result(mysql) else {
+        guard let result = mysql_use_result(mysql) else {
             if mysql_field_count(mysql) == 0 { return try columns([]) }
             throw Self.error(mysql, context: sql)
         }
@@ -241,6 +244,8 @@ final class MariaDBConnection: SQLConnection {
         while let cells = mysql_fetch_row(result) {
             try row(MariaDBCursor(cells: cells, lengths: mysql_fetch_lengths(result)!))
         }
+        // The end of a streamed result and an error while streaming look alike: ask.
+        if mysql_errno(mysql) != 0 { throw Self.error(mysql, context: sql) }
     }
 
     @discardableResult

@@ -638,33 +638,42 @@ extension Store {
     /// The results `filter` selects, newest first, written by `write` as a JSON array on the
     /// database thread straight from the driver's rows (no row objects: a listing's time went to
     /// materialising ~40 columns a row). Returns the array's text, its length and the last id.
-    public func resultArray(_ filter: ResultFilter, capacity: Int,
+    /// The page ends early, after the row that takes it past `maxBytes` (`full` is then true, and
+    /// the caller's cursor continues from `lastID`): a listing of large documents stays bounded.
+    public func resultArray(_ filter: ResultFilter, capacity: Int, maxBytes: Int = .max,
                             write: @escaping @Sendable (any SQLCursor, ResultColumns, inout JSONBuffer) -> Int64) async throws
-        -> (json: [UInt8], count: Int, lastID: Int64?) {
-        try await pool.withHeavyConnection { c in
-            var w = JSONBuffer(capacity: capacity)
+        -> (json: [UInt8], count: Int, lastID: Int64?, full: Bool) {
+        struct PageFull: Error {}
+        return try await pool.withHeavyConnection { c in
+            var w = JSONBuffer(capacity: min(capacity, maxBytes))
             w.beginArray()
             var count = 0
             var lastID: Int64?
+            var full = false
             if let (prefix, filterSQL, binds) = try Self.resultWhere(filter, on: c) {
                 var columns: ResultColumns?
-                try c.scan("\(prefix)SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds + [.int(Int64(filter.limit))],
-                           columns: { names in
-                               let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-                               let find = { (name: String) throws -> Int in
-                                   guard let at = index[name] else { throw SQLError(kind: .other, code: 0, message: "no column \(name) in test_results") }
-                                   return at
-                               }
-                               columns = ResultColumns(id: try find("id"), row: try ResultRow.columnNames.map(find))
-                           },
-                           row: { cursor in
-                               guard let columns else { return }
-                               lastID = write(cursor, columns, &w)
-                               count += 1
-                           })
+                do {
+                    try c.scan("\(prefix)SELECT * FROM test_results\(filterSQL) ORDER BY id DESC LIMIT ?", binds + [.int(Int64(filter.limit))],
+                               columns: { names in
+                                   let index = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+                                   let find = { (name: String) throws -> Int in
+                                       guard let at = index[name] else { throw SQLError(kind: .other, code: 0, message: "no column \(name) in test_results") }
+                                       return at
+                                   }
+                                   columns = ResultColumns(id: try find("id"), row: try ResultRow.columnNames.map(find))
+                               },
+                               row: { cursor in
+                                   guard let columns else { return }
+                                   lastID = write(cursor, columns, &w)
+                                   count += 1
+                                   if w.count >= maxBytes { throw PageFull() }
+                               })
+                } catch is PageFull {
+                    full = true
+                }
             }
             w.endArray()
-            return (w.bytes, count, lastID)
+            return (w.bytes, count, lastID, full)
         }
     }
 

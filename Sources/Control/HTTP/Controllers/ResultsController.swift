@@ -171,13 +171,14 @@ struct ResultsController {
                 filter.beforeID = id
             }
             // Rendered on the database thread, row by row as the driver holds them.
-            let page = try await services.store.resultArray(filter, capacity: filter.limit * 700 + 64) { row, columns, w in
+            let page = try await services.store.resultArray(filter, capacity: filter.limit * 700 + 64,
+                                                            maxBytes: services.configuration.maxResponseBytes) { row, columns, w in
                 Self.write(row, at: columns, into: &w)
             }
             var w = JSONBuffer(capacity: page.json.count + 64)
             w.beginObject()
             page.json.withUnsafeBufferPointer { w.field("results", json: $0) }
-            w.field("next_cursor", page.count == filter.limit ? page.lastID.map { String($0) } : nil)
+            w.field("next_cursor", page.count == filter.limit || page.full ? page.lastID.map { String($0) } : nil)
             w.endObject()
             return JSONResponse.make(bytes: w.bytes)
         }
