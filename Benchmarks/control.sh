@@ -86,9 +86,10 @@ ADMIN_PASSWORD=Bench-Root-Pass-2026
 start_control() {
   local name=$1 database=$2 pin=()
   [ -n "${3:-}" ] && pin=(taskset -c "$3")
-  # The server reads every WADDLEPERF_* variable as a setting: pass only its own.
+  # The server reads every WADDLEPERF_* variable as a setting: pass only its own. The
+  # per-principal rate limit is off: one token drives all the load, and this measures capacity.
   local unset=(); for v in $(compgen -e | grep '^WADDLEPERF_' || true); do unset+=(-u "$v"); done
-  env "${unset[@]}" WADDLEPERF_JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef WADDLEPERF_ADMIN_PASSWORD=$ADMIN_PASSWORD \
+  env "${unset[@]}" WADDLEPERF_JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef WADDLEPERF_ADMIN_PASSWORD=$ADMIN_PASSWORD WADDLEPERF_RATE_LIMIT=off \
     "${pin[@]}" "$WP" control --database "$database" --port $API_PORT >"$RES/$name.log" 2>&1 &
   SERVER=$!; PIDS+=("$SERVER")
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done

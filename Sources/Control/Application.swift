@@ -67,7 +67,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))
-    var routes = Routes(router: router, bodyTimeout: configuration.bodyTimeout)
+    var routes = Routes(router: router, bodyTimeout: configuration.bodyTimeout, quotas: services.quotas)
     SystemController(services: services).register(&routes)
     AuthController(services: services).register(&routes)
     UsersController(services: services).register(&routes)

@@ -33,6 +33,11 @@ public struct ControlConfiguration: Sendable {
     /// A result page ends once its JSON passes this many bytes (fewer rows than `limit`, with a
     /// `next_cursor`), so large raw documents cannot make a response of tens of megabytes.
     public var maxResponseBytes = 4 << 20
+    /// Requests a second per principal (user, device or server key), bursts of `rateBurst`; nil: unlimited.
+    public var rateLimit: Double? = 1000
+    public var rateBurst: Double = 2000
+    /// The share of the result writer's queue (`writer.maxQueuedRows`) one principal may fill, in percent.
+    public var uploadSharePercent = 25
     public var statisticsWindow: Duration = .seconds(24 * 3600)
     public var statisticsMaxWindow: Duration = .seconds(31 * 24 * 3600)
     /// First global admin, created on first start when no user exists. Without a password a
@@ -95,7 +100,8 @@ public struct ControlConfiguration: Sendable {
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
                                   "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window",
-                                  "db_queue_limit", "db_queue_timeout", "max_response_bytes"]
+                                  "db_queue_limit", "db_queue_timeout", "max_response_bytes",
+                                  "rate_limit", "rate_burst", "upload_share"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -132,6 +138,9 @@ public struct ControlConfiguration: Sendable {
         if let v = try duration("body_timeout") { bodyTimeout = v }
         if let v = try int("db_queue_limit", 1...1_000_000) { databaseLimits.maxQueued = v }
         if let v = try int("max_response_bytes", 65_536...(1 << 30)) { maxResponseBytes = v }
+        if let v = settings["rate_limit"] { rateLimit = v == "off" ? nil : Double(try int("rate_limit", 1...10_000_000) ?? 0) }
+        if let v = try int("rate_burst", 1...10_000_000) { rateBurst = Double(v) }
+        if let v = try int("upload_share", 1...100) { uploadSharePercent = v }
         if let v = try duration("db_queue_timeout") { databaseLimits.queueTimeout = v }
         if let v = try duration("statistics_window") { statisticsWindow = v }
         if let v = try duration("statistics_max_window") { statisticsMaxWindow = v }

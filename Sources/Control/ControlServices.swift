@@ -12,6 +12,7 @@ public final class ControlServices: Sendable {
     let credentials: CredentialCache
     let audit: AuditLog
     let login: LoginPolicy
+    let quotas: PrincipalQuotas
     let logger: Logger
 
     init(configuration: ControlConfiguration, store: Store, jwtSecret: String, logger: Logger) async {
@@ -24,6 +25,8 @@ public final class ControlServices: Sendable {
         secretBox = SecretBox(masterSecret: jwtSecret)
         credentials = CredentialCache(maxAge: configuration.authCacheTTL)
         audit = AuditLog(store: store, logger: logger)
+        quotas = PrincipalQuotas(rate: configuration.rateLimit, burst: configuration.rateBurst,
+                                 queuedRowShare: max(1, configuration.writer.maxQueuedRows * configuration.uploadSharePercent / 100))
         login = LoginPolicy(store: store, hasher: hasher, secretBox: secretBox, audit: audit,
                             decoyHash: PasswordHasher.decoyHash(cost: configuration.bcryptCost))
     }

@@ -91,4 +91,54 @@ struct ResourceLimitTests {
             #expect(seen.count == 10 && Set(seen).count == 10, "\(seen)")
         }
     }
+
+    @Test("each principal has its own request rate: past it, 429 with Retry-After for that principal only")
+    func perPrincipalRate() async throws {
+        // One request every 100 s after a burst of 5: however slowly the suite runs, no refill.
+        try await APIHarness.run(configure: { $0.rateLimit = 0.01; $0.rateBurst = 5 }) { c in
+            let admin = try await c.adminToken()
+            _ = try await c.createUser("rate-other", role: .user, ou: nil, token: admin)
+            var statuses: [Int] = []
+            for _ in 0..<6 { statuses.append(try await c.call(.get, "/api/v1/auth/whoami", token: admin).status) }
+            // The burst of 5 went to createUser and the first four whoamis.
+            #expect(statuses == [200, 200, 200, 200, 429, 429], "\(statuses)")
+            let limited = try await c.call(.get, "/api/v1/auth/whoami", token: admin)
+            #expect(limited.status == 429 && limited.json["error"] as? String == "rate_limited" && limited.headers[.retryAfter] != nil)
+            // Another user is not held back by the first; the login (public) is not counted.
+            let other = try await c.token("rate-other", "Sturdy-Walrus-17")
+            #expect(try await c.call(.get, "/api/v1/auth/whoami", token: other).status == 200)
+        }
+        // Unit level: refill at the rate.
+        let quotas = PrincipalQuotas(rate: 10, burst: 2, queuedRowShare: 100)
+        let t0 = ContinuousClock.now
+        #expect(quotas.admitRequest("u1", now: t0) == nil && quotas.admitRequest("u1", now: t0) == nil)
+        #expect(quotas.admitRequest("u1", now: t0) == 1)
+        #expect(quotas.admitRequest("u1", now: t0 + .milliseconds(150)) == nil, "0.15 s at 10/s refills one")
+    }
+
+    @Test("one uploader fills only its share of the result queue; others still get in", arguments: TestStores.backends)
+    func uploadShare(kind: String) async throws {
+        try await APIHarness.run(kind, configure: {
+            $0.writer.maxQueuedRows = 1000; $0.uploadSharePercent = 10
+            // Rows wait in the queue until the batch deadline: the uploads below overlap.
+            $0.writer.maxDelay = .milliseconds(1500); $0.writer.maxBatchRows = 100_000
+        }) { c in
+            let admin = try await c.adminToken()
+            _ = try await c.createUser("share-other", role: .user, ou: nil, token: admin)
+            let other = try await c.token("share-other", "Sturdy-Walrus-17")
+            func rows(_ n: Int) -> [[String: Any]] {
+                (0..<n).map { _ in ["test_type": "tcp", "target": "192.0.2.7:22", "outcome": "success", "success": true] }
+            }
+            let client = c
+            let first = Task { try await client.call(.post, "/api/v1/results", token: admin, json: ["results": rows(80)]).status }
+            try await Task.sleep(for: .milliseconds(300))
+            let second = try await c.call(.post, "/api/v1/results", token: admin, json: ["results": rows(80)])
+            #expect(second.status == 429 && second.json["error"] as? String == "upload_share" && second.headers[.retryAfter] == "1",
+                    "\(second.text)")
+            #expect(try await c.call(.post, "/api/v1/results", token: other, json: ["results": rows(80)]).status == 201)
+            #expect(try await first.value == 201)
+            // Once acknowledged, the share is free again.
+            #expect(try await c.call(.post, "/api/v1/results", token: admin, json: ["results": rows(80)]).status == 201)
+        }
+    }
 }

@@ -9,17 +9,20 @@ struct Routes {
     let router: Router<ControlContext>
     /// How long a request body may take to arrive (`ConnectionLimits.bodyTimeout` in handlers).
     let bodyTimeout: Duration
+    /// Each principal's request rate (checked once the credential is known).
+    let quotas: PrincipalQuotas?
     private(set) var registered: Set<String> = []
 
-    init(router: Router<ControlContext>, bodyTimeout: Duration = .seconds(30)) {
+    init(router: Router<ControlContext>, bodyTimeout: Duration = .seconds(30), quotas: PrincipalQuotas? = nil) {
         self.router = router
         self.bodyTimeout = bodyTimeout
+        self.quotas = quotas
     }
 
     mutating func on(_ id: String, _ handler: @escaping Handler) {
         let operation = API.operation(id)
         precondition(registered.insert(id).inserted, "operation \(id) registered twice")
-        let bodyTimeout = self.bodyTimeout
+        let bodyTimeout = self.bodyTimeout, quotas = self.quotas
         router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
             if operation.permission != .none {
                 // A credential that did not check out answers here, on routes that need one; a
@@ -27,6 +30,10 @@ struct Routes {
                 guard let principal = context.principal else { throw context.authenticationFailure ?? APIError.unauthorized }
                 guard principal.permissions.contains(operation.permission) else {
                     throw APIError.forbidden("requires \(operation.permission.rawValue)")
+                }
+                if let wait = quotas?.admitRequest(principal.quotaKey) {
+                    throw APIError(.tooManyRequests, "rate_limited", "more than this server's rate_limit requests a second for \(principal.displayName)",
+                                   retryAfterSeconds: wait)
                 }
                 if principal.user?.mustChangePassword == true && !API.beforePasswordChange.contains(operation.id) {
                     throw APIError(.forbidden, "password_change_required",

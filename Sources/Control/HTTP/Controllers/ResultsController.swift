@@ -141,6 +141,14 @@ struct ResultsController {
             if principal.serverKey != nil {
                 try await Self.checkReferences(&rows, ouID: ouID, named: body.has("ou_id"), scope: principal.scope, store: services.store)
             }
+            // This principal's share of the writer's queue: one flooder waits, not everyone.
+            let quotaKey = principal.quotaKey
+            guard services.quotas.reserveRows(quotaKey, rows.count) else {
+                throw APIError(.tooManyRequests, "upload_share", "\(principal.displayName) already has its share of the result queue "
+                               + "(\(services.quotas.queuedRowShare) rows) waiting to be written; retry when those are acknowledged",
+                               retryAfterSeconds: 1)
+            }
+            defer { services.quotas.releaseRows(quotaKey, rows.count) }
             let lastID = try await services.writer.write(rows)
             return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)
         }
