@@ -1,5 +1,6 @@
 @testable import Control
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Testing
 
@@ -163,6 +164,20 @@ struct RBACMatrixTests {
         return operation.successStatus
     }
 
+    /// OUs a (with a1) and b, and a caller of every role in a (global roles in none).
+    static func world(_ c: APIHarness.Client) async throws -> World {
+        let admin = try await c.adminToken()
+        let a = try await c.createOU("a", parent: nil, token: admin)
+        let a1 = try await c.createOU("a1", parent: a, token: admin)
+        let b = try await c.createOU("b", parent: nil, token: admin)
+        var world = World(admin: admin, a: a, a1: a1, b: b, callers: [:])
+        for role in Role.allCases {
+            let name = "caller.\(role.rawValue.replacingOccurrences(of: "_", with: "-"))"
+            world.callers[role] = (name, try await c.createUser(name, role: role, ou: role.isGlobal ? nil : a, token: admin))
+        }
+        return world
+    }
+
     @Test("every declared operation has a matrix case")
     func coverage() {
         #expect(Set(Self.fixtures.keys) == Set(API.operations.map(\.id)))
@@ -171,15 +186,7 @@ struct RBACMatrixTests {
     @Test("every route × role × inside/outside gives the declared status")
     func matrix() async throws {
         try await APIHarness.run { c in
-            let admin = try await c.adminToken()
-            let a = try await c.createOU("a", parent: nil, token: admin)
-            let a1 = try await c.createOU("a1", parent: a, token: admin)
-            let b = try await c.createOU("b", parent: nil, token: admin)
-            var world = World(admin: admin, a: a, a1: a1, b: b, callers: [:])
-            for role in Role.allCases {
-                let name = "caller.\(role.rawValue.replacingOccurrences(of: "_", with: "-"))"
-                world.callers[role] = (name, try await c.createUser(name, role: role, ou: role.isGlobal ? nil : a, token: admin))
-            }
+            let world = try await Self.world(c)
             var failures: [String] = []
             for operation in API.operations {
                 guard let fixture = Self.fixtures[operation.id] else { continue }
@@ -209,6 +216,131 @@ struct RBACMatrixTests {
                 let reply = try await c.call(operation.method, path)
                 #expect(reply.status == 401, "\(operation.id) without credentials: \(reply.status)")
             }
+        }
+    }
+
+    /// How a caller proves who they are, for the credential-kind matrix.
+    enum CredentialKind: String, CaseIterable, Sendable { case apiKey = "API key", session = "cookie session" }
+
+    /// Every route × role with an API key and with a cookie session (CSRF token on writes): the
+    /// same answers as with a JWT, since permissions follow the user, not the credential; only
+    /// logout differs for keys (they are revoked, not logged out).
+    @Test("every route × role gives the same status with an API key and with a cookie session", arguments: CredentialKind.allCases)
+    func credentialKinds(kind: CredentialKind) async throws {
+        try await APIHarness.run { c in
+            let world = try await Self.world(c)
+            var failures: [String] = []
+            for operation in API.operations {
+                guard let fixture = Self.fixtures[operation.id] else { continue }
+                for role in Role.allCases {
+                    let caller = world.callers[role]!
+                    var headers = HTTPFields()
+                    switch kind {
+                    case .apiKey:
+                        let key = APIKeys.generate()
+                        _ = try await c.services.store.createAPIKey(userID: caller.id, name: "matrix", prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
+                        headers[.authorization] = "ApiKey \(key)"
+                    case .session:
+                        let login = try await c.call(.post, "/api/v1/auth/login", json: ["username": caller.username, "password": Self.password, "session": true])
+                        let cookie = (login.headers[.setCookie] ?? "").split(separator: ";").first.map(String.init) ?? ""
+                        headers[.cookie] = cookie
+                        headers[AuthenticationMiddleware.csrfHeader] = login.json["csrf_token"] as? String ?? ""
+                    }
+                    let request = try await fixture(c, world, true, caller)
+                    let reply = try await c.call(request.method, request.path, headers: operation.permission == .none ? [:] : headers,
+                                                 json: request.body.map { $0 as [String: Any] })
+                    var want = Self.expected(operation, request, role: role, inside: true)
+                    if operation.id == "logout" && kind == .apiKey { want = 403 }
+                    if reply.status != want {
+                        failures.append("\(operation.id) as \(role.rawValue) with \(kind.rawValue): \(reply.status), want \(want): \(reply.text.prefix(160))")
+                    }
+                    if operation.id == "changePassword" && reply.status == 200 {
+                        _ = try await c.services.store.setPassword(caller.id, hash: try await c.services.hasher.hash(Self.password))
+                    }
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+            // A cookie session's write without its CSRF token is refused, whatever the role.
+            if kind == .session {
+                let login = try await c.call(.post, "/api/v1/auth/login", json: ["username": "admin", "password": APIHarness.adminPassword, "session": true])
+                let cookie = (login.headers[.setCookie] ?? "").split(separator: ";").first.map(String.init) ?? ""
+                let forged = try await c.call(.post, "/api/v1/ous", headers: [.cookie: cookie], json: ["name": "csrf"])
+                #expect(forged.status == 403 && forged.json["error"] as? String == "csrf", "\(forged.text)")
+            }
+        }
+    }
+
+    /// Devices and server keys hold a few permissions each, whatever route they try.
+    @Test("a device token and a server key reach only their own routes")
+    func machineCredentials() async throws {
+        try await APIHarness.run { c in
+            let world = try await Self.world(c)
+            let serverKey = try await c.call(.post, "/api/v1/server-keys", token: world.admin, json: ["name": "matrix"]).json["key"] as? String ?? ""
+            var failures: [String] = []
+            for operation in API.operations {
+                guard let fixture = Self.fixtures[operation.id] else { continue }
+                let caller = world.callers[.user]!
+                for (name, granted) in [("device token", Permission.enrolledDevice), ("server key", Permission.serverKey)] {
+                    var headers = HTTPFields()
+                    if name == "server key" {
+                        headers[HTTPField.Name("X-Manager-Key")!] = serverKey
+                    } else {
+                        let secret = try await c.enrollmentSecret(ou: world.a1, token: world.admin)
+                        headers[.authorization] = "Bearer \(try await c.enroll(secret: secret.secret, serial: "matrix-\(UInt32.random(in: 0...UInt32.max))").token)"
+                    }
+                    let request = try await fixture(c, world, true, caller)
+                    let reply = try await c.call(request.method, request.path, headers: operation.permission == .none ? [:] : headers,
+                                                 json: request.body.map { $0 as [String: Any] })
+                    let want = operation.permission == .none ? Self.expected(operation, request, role: .user, inside: true)
+                        : granted.contains(operation.permission) ? operation.successStatus : 403
+                    if reply.status != want {
+                        failures.append("\(operation.id) with a \(name): \(reply.status), want \(want): \(reply.text.prefix(160))")
+                    }
+                }
+            }
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+        }
+    }
+
+    /// Finding 12: managing a user of one's own rank (or above) was allowed. Targets of equal and
+    /// of higher rank, for the two roles that manage users.
+    @Test("targets of equal rank can be contained, not taken over; targets above are out of reach")
+    func equalAndHigherRank() async throws {
+        // (operation, method, path suffix, body, status for an equal target)
+        let cases: [(String, HTTPRequest.Method, String, [String: String]?, Int)] = [
+            ("getUser", .get, "", nil, 200), ("updateUser", .patch, "", ["email": "taken@example.com"], 403),
+            ("deleteUser", .delete, "", nil, 403), ("setUserPassword", .put, "/password", ["password": "Taken-Over-Pass-9"], 403),
+            ("revokeUserTokens", .post, "/revoke-tokens", nil, 200), ("listAPIKeys", .get, "/api-keys", nil, 200),
+            ("createAPIKey", .post, "/api-keys", ["name": "k", "password": Self.password], 403), ("resetUserMFA", .delete, "/mfa", nil, 403),
+        ]
+        try await APIHarness.run { c in
+            let world = try await Self.world(c)
+            let ouAdmin = try await c.token(world.callers[.ouAdmin]!.username, Self.password)
+            let globalAdmin = try await c.token(world.callers[.globalAdmin]!.username, Self.password)
+            var failures: [String] = []
+            for (caller, token, equalRole, equalOU) in [("ou_admin", ouAdmin, Role.ouAdmin, Optional(world.a1)), ("global_admin", globalAdmin, .globalAdmin, nil)] {
+                for (operation, method, suffix, body, equalStatus) in cases {
+                    let equal = try await c.createUser("eq\(UInt32.random(in: 0...UInt32.max))", role: equalRole, ou: equalOU, token: world.admin)
+                    if operation == "resetUserMFA" {
+                        try await c.services.store.setPendingMFASecret(equal, sealed: try c.services.secretBox.seal(Array("JBSWY3DPEHPK3PXP".utf8)))
+                    }
+                    let reply = try await c.call(method, "/api/v1/users/\(equal)\(suffix)", token: token, json: body)
+                    if reply.status != equalStatus { failures.append("\(operation) by \(caller) on an equal: \(reply.status), want \(equalStatus): \(reply.text.prefix(120))") }
+                    // Above an ou_admin: global roles, outside every OU scope: not found, as any user out of reach.
+                    if caller == "ou_admin" {
+                        let higher = try await c.createUser("hi\(UInt32.random(in: 0...UInt32.max))", role: .globalAdmin, ou: nil, token: world.admin)
+                        let above = try await c.call(method, "/api/v1/users/\(higher)\(suffix)", token: token, json: body)
+                        if above.status != 404 { failures.append("\(operation) by ou_admin on a global_admin: \(above.status), want 404") }
+                    }
+                }
+            }
+            // Revoking an equal's key: allowed (containment).
+            let peer = try await c.createUser("eq-key", role: .ouAdmin, ou: world.a1, token: world.admin)
+            let key = APIKeys.generate()
+            let record = try await c.services.store.createAPIKey(userID: peer, name: "k", prefix: APIKeys.prefix(key), hash: Secrets.sha256Hex(key))
+            let revoke = try await c.call(.delete, "/api/v1/users/\(peer)/api-keys/\(record.id)", token: ouAdmin)
+            if revoke.status != 204 { failures.append("revokeAPIKey by ou_admin on an equal: \(revoke.status), want 204") }
+            #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
         }
     }
 
