@@ -44,15 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     cprobe_slot *s = calloc(1, sizeof(*s));
     static uint8_t buffer[2048];
-    /* As cprobe_ring_prep_recvmsg leaves the slot. */
-    s->iov.iov_base = buffer;
-    s->iov.iov_len = sizeof(buffer);
-    s->msg.msg_name = &s->address;
-    s->msg.msg_namelen = sizeof(s->address);
-    s->msg.msg_iov = &s->iov;
-    s->msg.msg_iovlen = 1;
-    s->msg.msg_control = s->control;
-    s->msg.msg_controllen = sizeof(s->control);
+    /* As cprobe_ring_prep_recvmsg leaves the slot (its own static helper). */
+    slot_prepare_receive(s, buffer, sizeof(buffer));
     FZ_CHECK((uintptr_t)s->msg.msg_control % _Alignof(struct cmsghdr) == 0);
 
     /* The kernel's recvmsg. */

@@ -255,13 +255,10 @@ int cprobe_ring_prep_sendmsg(cprobe_ring *r, uint32_t slot, int fd, uint32_t len
     return 1;
 }
 
-int cprobe_ring_prep_recvmsg(cprobe_ring *r, uint32_t slot, int fd) {
-    if (slot >= r->slot_count) return -EINVAL;
-    struct io_uring_sqe *sqe = get_sqe(r);
-    if (!sqe) return -EBUSY;
-    cprobe_slot *s = &r->slots[slot];
-    s->iov.iov_base = cprobe_ring_slot_buffer(r, slot);
-    s->iov.iov_len = r->buffer_size;
+/* Points a slot's msghdr at its buffer, address and control space, for a recvmsg. */
+static void slot_prepare_receive(cprobe_slot *s, void *buffer, size_t size) {
+    s->iov.iov_base = buffer;
+    s->iov.iov_len = size;
     memset(&s->msg, 0, sizeof(s->msg));
     s->msg.msg_name = &s->address;
     s->msg.msg_namelen = sizeof(s->address);
@@ -269,6 +266,14 @@ int cprobe_ring_prep_recvmsg(cprobe_ring *r, uint32_t slot, int fd) {
     s->msg.msg_iovlen = 1;
     s->msg.msg_control = s->control;
     s->msg.msg_controllen = sizeof(s->control);
+}
+
+int cprobe_ring_prep_recvmsg(cprobe_ring *r, uint32_t slot, int fd) {
+    if (slot >= r->slot_count) return -EINVAL;
+    struct io_uring_sqe *sqe = get_sqe(r);
+    if (!sqe) return -EBUSY;
+    cprobe_slot *s = &r->slots[slot];
+    slot_prepare_receive(s, cprobe_ring_slot_buffer(r, slot), r->buffer_size);
     io_uring_prep_recvmsg(sqe, fd, &s->msg, 0);
     io_uring_sqe_set_data64(sqe, cprobe_tag_make(slot, CPROBE_OP_RECVMSG));
     r->queued++;

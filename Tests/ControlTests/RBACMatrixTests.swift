@@ -183,9 +183,9 @@ struct RBACMatrixTests {
         #expect(Set(Self.fixtures.keys) == Set(API.operations.map(\.id)))
     }
 
-    @Test("every route × role × inside/outside gives the declared status")
-    func matrix() async throws {
-        try await APIHarness.run { c in
+    @Test("every route × role × inside/outside gives the declared status", arguments: TestStores.backends)
+    func matrix(store: String) async throws {
+        try await APIHarness.run(store) { c in
             let world = try await Self.world(c)
             var failures: [String] = []
             for operation in API.operations {
@@ -225,9 +225,10 @@ struct RBACMatrixTests {
     /// Every route × role with an API key and with a cookie session (CSRF token on writes): the
     /// same answers as with a JWT, since permissions follow the user, not the credential; only
     /// logout differs for keys (they are revoked, not logged out).
-    @Test("every route × role gives the same status with an API key and with a cookie session", arguments: CredentialKind.allCases)
-    func credentialKinds(kind: CredentialKind) async throws {
-        try await APIHarness.run { c in
+    @Test("every route × role gives the same status with an API key and with a cookie session",
+          arguments: CredentialKind.allCases, TestStores.backends)
+    func credentialKinds(kind: CredentialKind, store: String) async throws {
+        try await APIHarness.run(store) { c in
             let world = try await Self.world(c)
             var failures: [String] = []
             for operation in API.operations {
@@ -271,9 +272,9 @@ struct RBACMatrixTests {
     }
 
     /// Devices and server keys hold a few permissions each, whatever route they try.
-    @Test("a device token and a server key reach only their own routes")
-    func machineCredentials() async throws {
-        try await APIHarness.run { c in
+    @Test("a device token and a server key reach only their own routes", arguments: TestStores.backends)
+    func machineCredentials(store: String) async throws {
+        try await APIHarness.run(store) { c in
             let world = try await Self.world(c)
             let serverKey = try await c.call(.post, "/api/v1/server-keys", token: world.admin, json: ["name": "matrix"]).json["key"] as? String ?? ""
             var failures: [String] = []
@@ -304,8 +305,8 @@ struct RBACMatrixTests {
 
     /// Finding 12: managing a user of one's own rank (or above) was allowed. Targets of equal and
     /// of higher rank, for the two roles that manage users.
-    @Test("targets of equal rank can be contained, not taken over; targets above are out of reach")
-    func equalAndHigherRank() async throws {
+    @Test("targets of equal rank can be contained, not taken over; targets above are out of reach", arguments: TestStores.backends)
+    func equalAndHigherRank(store: String) async throws {
         // (operation, method, path suffix, body, status for an equal target)
         let cases: [(String, HTTPRequest.Method, String, [String: String]?, Int)] = [
             ("getUser", .get, "", nil, 200), ("updateUser", .patch, "", ["email": "taken@example.com"], 403),
@@ -313,7 +314,7 @@ struct RBACMatrixTests {
             ("revokeUserTokens", .post, "/revoke-tokens", nil, 200), ("listAPIKeys", .get, "/api-keys", nil, 200),
             ("createAPIKey", .post, "/api-keys", ["name": "k", "password": Self.password], 403), ("resetUserMFA", .delete, "/mfa", nil, 403),
         ]
-        try await APIHarness.run { c in
+        try await APIHarness.run(store) { c in
             let world = try await Self.world(c)
             let ouAdmin = try await c.token(world.callers[.ouAdmin]!.username, Self.password)
             let globalAdmin = try await c.token(world.callers[.globalAdmin]!.username, Self.password)

@@ -368,7 +368,8 @@ public enum API {
         APIOperation("statistics", .get, "/api/v1/statistics", .resultsRead, tag: "results",
                   "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99. "
                   + "The window is since..until: until defaults to now, since to until minus statistics_window (24 h); "
-                  + "a window longer than statistics_max_window (31 days) is refused",
+                  + "a longer window is narrowed to the last statistics_max_window (31 days) before until. "
+                  + "The answer's since and until say what was covered",
                   response: Schemas.statistics,
                   query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
                           Field("bucket", .integer(minimum: 1, maximum: 2_592_000), "seconds per time bucket (group_by=time; default 3600; checked but unused for other groupings)"),

@@ -194,14 +194,13 @@ struct ResultsController {
         routes.on("statistics") { request, context, _ in
             var query = StatisticsQuery()
             query.filter = try await filter(request, context)
-            // Always a bounded window: without one a call sorted every row in scope.
+            // Always a bounded window: without one a call sorted every row in scope. A longer one is
+            // narrowed to its last statistics_max_window (the answer says what it covered); an
+            // empty one (since >= until) covers nothing.
             let limits = services.configuration
             let until = query.filter.until ?? WallClock.nowMillis() + 1
-            let since = query.filter.since ?? max(0, until - limits.statisticsWindow.milliseconds)
-            guard since < until else { throw APIError.invalid("since", "must be before until") }
-            guard until - since <= limits.statisticsMaxWindow.milliseconds else {
-                throw APIError.invalid("since", "the window since..until is at most \(limits.statisticsMaxWindow.milliseconds / 86_400_000) days")
-            }
+            let since = max(query.filter.since ?? until - limits.statisticsWindow.milliseconds,
+                            until - limits.statisticsMaxWindow.milliseconds, 0)
             query.filter.since = since
             query.filter.until = until
             query.limit = try request.queryInt("limit", default: 100, range: 1...10_000)
