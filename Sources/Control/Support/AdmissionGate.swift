@@ -42,6 +42,14 @@ final class AdmissionGate: Sendable {
     private enum Admission { case enter, refuse, wait(UInt64) }
 
     private func acquire() async throws {
+        // The usual case takes a permit without suspending (a continuation would cost the task a
+        // trip through its executor on every heavy read).
+        let entered = state.withLock { state -> Bool in
+            guard state.available > 0 else { return false }
+            state.available -= 1
+            return true
+        }
+        if entered { return }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let admission = state.withLock { state -> Admission in
                 if state.available > 0 {
