@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Fuzzes CProbe's C parsers with libFuzzer: the harnesses are Fuzz/cprobe/*.c,
-# their seeds Fuzz/corpus/<harness>/ (written by Fuzz/make-seeds.py); see
-# Fuzz/README.md for what each one reaches.
+# Fuzzes the parsers that read bytes from the network with libFuzzer: CProbe's C
+# parsers (Fuzz/cprobe/*.c) and the Swift ones (Fuzz/swift/*.swift: DNS messages,
+# HTTP/1.1 responses, request bodies against their schema). Seeds are in
+# Fuzz/corpus/<harness>/ (written by Fuzz/make-seeds.py and Fuzz/make-swift-seeds.py);
+# see Fuzz/README.md for what each one reaches.
 #
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]  builds, then fuzzes each target for
 #                                           SECONDS (default 60), one after another
@@ -22,8 +24,14 @@ require_swift
 # libFuzzer ships with clang's compiler-rt; the Swift toolchain's clang has it and is
 # the compiler the package's C targets are built with. FUZZ_CC overrides.
 cc=${FUZZ_CC:-$(dirname "$(command -v swift)")/clang}
+swiftc=${FUZZ_SWIFTC:-$(dirname "$(command -v swift)")/swiftc}
 out=.build/fuzz
-targets=(fuzz_icmp_parse fuzz_payload fuzz_icmp_build fuzz_errqueue fuzz_recvmsg_cmsg)
+c_targets=(fuzz_icmp_parse fuzz_payload fuzz_icmp_build fuzz_errqueue fuzz_recvmsg_cmsg)
+# The Swift harnesses (Fuzz/swift/*.swift): each is compiled by swiftc with the parser's
+# own source files into one module, as Fuzz/swift/SOURCES lists, so no package
+# dependency is rebuilt with sanitizers.
+swift_targets=(fuzz_dns_message fuzz_http1_response fuzz_schema_parser)
+targets=("${c_targets[@]}" "${swift_targets[@]}")
 # -D_GNU_SOURCE as Package.swift's cSettings for CProbe (socket.c needs it for
 # recvmmsg and pthread_setname_np). -fno-sanitize-recover: UBSan otherwise reports and
 # carries on, and libFuzzer would not count the input as a crash. lld because the
@@ -35,7 +43,20 @@ cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 # The codecs need packet.c alone; the error-queue drain is in socket.c. The ring
 # harness includes ring.c (its control-message parser is static), so it alone needs
 # liburing (headers from liburing-dev, and -luring for the rest of ring.c).
+# A field of Fuzz/swift/SOURCES ("name: value" lines; # comments).
+swift_field() {
+  awk -v key="$1:" '$1 == key { $1 = ""; sub(/^ /, ""); print; found = 1 } END { exit !found }' Fuzz/swift/SOURCES
+}
+is_swift() { [ -f "Fuzz/swift/$1.swift" ]; }
+# libFuzzer flags a harness needs. Swift keeps flags in the spare bits of pointers inside
+# enum payloads, so LeakSanitizer cannot see that the schemas and other globals are
+# still referenced and calls them leaks: leak detection is off for the Swift harnesses
+# (AddressSanitizer's checks of every access stay on).
+run_flags() { if is_swift "$1"; then echo -detect_leaks=0; fi; }
+run_env() { if is_swift "$1"; then echo ASAN_OPTIONS=detect_leaks=0; else echo ASAN_OPTIONS=${ASAN_OPTIONS:-}; fi; }
+
 sources() {
+  if is_swift "$1"; then swift_field "$1"; swift_field "$1.c" 2>/dev/null || true; return; fi
   case $1 in
     fuzz_icmp_parse | fuzz_payload | fuzz_icmp_build) echo Sources/CProbe/packet.c ;;
     fuzz_errqueue) echo Sources/CProbe/packet.c Sources/CProbe/socket.c ;;
@@ -48,6 +69,7 @@ libs() {
 }
 # Everything a harness binary depends on, this script included (it holds the flags).
 inputs() {
+  if is_swift "$1"; then echo Fuzz/swift/SOURCES scripts/fuzz.sh $(sources "$1") $(find Fuzz/swift/shims -type f) Sources/CProbe/include/cprobe.h; return; fi
   echo "Fuzz/cprobe/$1.c" Fuzz/cprobe/fuzz_common.h Sources/CProbe/include/cprobe.h Sources/CProbe/cmsg.h scripts/fuzz.sh $(sources "$1")
   if [ "$1" = fuzz_recvmsg_cmsg ]; then echo Sources/CProbe/ring.c; fi
 }
@@ -59,6 +81,17 @@ build() {
   for f in $(inputs "$t"); do [ "$f" -nt "$bin" ] && stale=1; done
   [ $stale -eq 0 ] && return 0
   echo "==> building $t"
+  if is_swift "$t"; then
+    local objects=() c
+    for c in $(swift_field "$t.c" 2>/dev/null || true); do
+      # shellcheck disable=SC2046 # the flag list is words
+      "$cc" $(swift_field "$t.cflags") -c "$c" -o "$out/$t-$(basename "$c" .c).o"
+      objects+=("$out/$t-$(basename "$c" .c).o")
+    done
+    # shellcheck disable=SC2046 # the flag and file lists are words
+    "$swiftc" $(swift_field common.flags) $(swift_field "$t.flags") $(swift_field "$t") "${objects[@]}" -o "$bin"
+    return
+  fi
   # shellcheck disable=SC2046 # word splitting of the file lists is intended
   "$cc" "${cflags[@]}" "Fuzz/cprobe/$t.c" $(sources "$t") $(libs "$t") -o "$bin"
 }
@@ -75,7 +108,8 @@ if [ "${1:-}" = --replay ]; then
   failed=()
   for t in "${targets[@]}"; do
     log=$out/logs/$t-replay.log
-    if "$out/$t" -runs=0 -artifact_prefix="$out/artifacts/$t-" "${dirs[@]}" >"$log" 2>&1; then
+    # shellcheck disable=SC2046 # the flag list is words
+    if env $(run_env "$t") "$out/$t" $(run_flags "$t") -runs=0 -artifact_prefix="$out/artifacts/$t-" "${dirs[@]}" >"$log" 2>&1; then
       echo "replay $t: ok ($(grep -o 'DONE .*' "$log" | head -1))"
     else
       echo "replay $t: FAILED (log: $log)" >&2
@@ -101,7 +135,8 @@ for t in "${run[@]}"; do
   # The first directory receives new inputs, the second (committed) is only read.
   # nice: fuzzing is background work on a machine that also builds.
   # shellcheck disable=SC2086 # FUZZ_ARGS is a list of flags
-  if nice -n 19 "$out/$t" -max_total_time="$seconds" -print_final_stats=1 \
+  # shellcheck disable=SC2046 # the flag list is words
+  if nice -n 19 env $(run_env "$t") "$out/$t" $(run_flags "$t") -max_total_time="$seconds" -print_final_stats=1 \
       -artifact_prefix="$out/artifacts/$t-" ${FUZZ_ARGS:-} "$work" "Fuzz/corpus/$t" >"$log" 2>&1; then
     done_line=$(grep -o 'DONE .*' "$log" | tail -1)
     execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log")

@@ -97,6 +97,22 @@ struct HTTP1ResponseParserTests {
         #expect(throws: HTTPParseError.headTooLarge) { try parse(huge) }
     }
 
+    /// Found by Fuzz/swift/fuzz_http1_response.swift: a status code is three digits then a space
+    /// (or the line's end); header names fold letters only; a CR in a chunk-size line ends it.
+    @Test func fuzzingFindingsAreRefused() throws {
+        for line in ["HTTP/1.1 2000 OK", "HTTP/1.1 200\u{7f}OK", "HTTP/1.1 099 Low", "HTTP/1.x 200 OK"] {
+            #expect(throws: HTTPParseError.malformedStatusLine, "\(line)") { try parse(line + "\r\nContent-Length: 0\r\n\r\n") }
+        }
+        #expect(try parse("HTTP/1.1 204\r\n\r\n").head.status == 204, "no reason phrase is fine")
+        // "Content\rLength" is no Content-Length: the body runs until the connection closes.
+        let aliased = try parse("HTTP/1.1 200 OK\r\nContent\rLength: 2\r\n\r\nok")
+        #expect(aliased.head.contentLength == nil && aliased.head.close)
+        #expect(throws: HTTPParseError.badChunk) { try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r0\r\n") }
+        #expect(throws: HTTPParseError.badChunk) {
+            try parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a;name=value\r\u{7f}\n")
+        }
+    }
+
     @Test func urlsAndRedirectResolution() throws {
         let u = try HTTPURL("https://[::1]:8443/a/b?q=1#frag")
         #expect(u.secure && u.host == "::1" && u.port == 8443 && u.path == "/a/b?q=1" && u.authority == "[::1]:8443")

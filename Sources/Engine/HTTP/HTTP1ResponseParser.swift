@@ -131,9 +131,12 @@ public struct HTTP1ResponseParser: Sendable {
     }
 
     private mutating func parseHead(_ b: UnsafeRawBufferPointer, end: Int) throws(HTTPParseError) {
-        // "HTTP/1.x SSS"
+        // "HTTP/1.D SSS" then a space (and the reason) or the end of the line (RFC 9112 4:
+        // status-code is 3DIGIT; "2000" or "200x" is no status 200). Found by
+        // Fuzz/swift/fuzz_http1_response.swift.
         guard end >= 12, b[0] == 0x48, b[1] == 0x54, b[2] == 0x54, b[3] == 0x50, b[4] == 0x2F,
-              b[5] == 0x31, b[6] == 0x2E, b[8] == 0x20 else { throw .malformedStatusLine }
+              b[5] == 0x31, b[6] == 0x2E, (0x30...0x39).contains(b[7]), b[8] == 0x20,
+              end == 12 || b[12] == 0x20 || b[12] == 0x0D || b[12] == 0x0A else { throw .malformedStatusLine }
         head.minorVersion = Int(b[7]) - 0x30
         var status = 0
         for i in 9..<12 {
@@ -141,6 +144,7 @@ public struct HTTP1ResponseParser: Sendable {
             guard (0...9).contains(d) else { throw .malformedStatusLine }
             status = status * 10 + d
         }
+        guard status >= 100 else { throw .malformedStatusLine }
         head.status = status
         head.bytes = end
         head.close = head.minorVersion == 0
@@ -208,10 +212,14 @@ public struct HTTP1ResponseParser: Sendable {
         }
     }
 
-    /// Case-insensitive match of ASCII `name` (lower case) at `start`.
+    /// Case-insensitive match of ASCII `name` (lower case) at `start`. Only letters fold: OR-ing
+    /// every byte with 0x20 made a CR stand for "-" ("Content\rLength"). Found by fuzzing.
     private static func nameIs(_ b: UnsafeRawBufferPointer, _ start: Int, _ name: StaticString) -> Bool {
         let p = name.utf8Start
-        for i in 0..<name.utf8CodeUnitCount where b[start + i] | 0x20 != p[i] | 0x20 { return false }
+        for i in 0..<name.utf8CodeUnitCount {
+            let c = b[start + i]
+            if ((0x41...0x5A).contains(c) ? c | 0x20 : c) != p[i] { return false }
+        }
         return true
     }
 
@@ -256,10 +264,15 @@ public struct HTTP1ResponseParser: Sendable {
                 if c == 0x0A {
                     guard chunkDigits > 0 else { throw .badChunk }
                     let size = chunkValue
-                    chunkValue = 0; chunkDigits = 0; chunkExtension = false
+                    chunkValue = 0; chunkDigits = 0; chunkExtension = false; sawCR = false
                     if size == 0 { state = .trailers; lineLength = 0 }
                     else { state = .chunkData(remaining: size) }
-                } else if chunkExtension || c == 0x0D {
+                } else if sawCR {
+                    // A CR only ends the line: "1\r0" is no chunk of 0x10 bytes. Found by fuzzing.
+                    throw .badChunk
+                } else if c == 0x0D {
+                    sawCR = true
+                } else if chunkExtension {
                     continue
                 } else if c == 0x3B || c == 0x20 || c == 0x09 {
                     chunkExtension = true
