@@ -56,7 +56,7 @@ final class CredentialCache: Sendable {
 
     init(capacity: Int = 16_384, maxAge: Duration) {
         self.capacity = capacity
-        self.maxAgeMillis = Int64(maxAge.components.seconds) * 1000 + maxAge.components.attoseconds / 1_000_000_000_000_000
+        self.maxAgeMillis = maxAge.milliseconds
     }
 
     var enabled: Bool { maxAgeMillis > 0 && capacity > 0 }

@@ -54,9 +54,7 @@ struct LoginPolicy: Sendable {
             guard let mfaCode else {
                 throw APIError(.unauthorized, "mfa_required", "MFA code required", fields: ["mfa_code": "is required for this account"])
             }
-            guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
-                  let step = TOTPAuthenticator.verify(code: mfaCode, secret: secret),
-                  try await store.consumeTOTPStep(user.id, step: step) else {
+            guard try await consumesCode(mfaCode, of: user) else {
                 throttle.recordFailure(source, account: username)
                 try await store.recordLoginFailure(user.id) { AccountLockout.lockedUntil(failures: $0, now: now) }
                 await audit(actor: "user:\(user.username)", userID: user.id, action: "login", subject: username, source: source,
@@ -93,14 +91,20 @@ struct LoginPolicy: Sendable {
         }
         if user.mfaEnabled {
             guard let mfaCode else { throw APIError.refused(mfaField, "is required: this account uses MFA") }
-            guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
-                  let step = TOTPAuthenticator.verify(code: mfaCode, secret: secret),
-                  try await store.consumeTOTPStep(user.id, step: step) else {
+            guard try await consumesCode(mfaCode, of: user) else {
                 throttle.recordFailure(source, account: user.username)
                 await failure("wrong or reused MFA code")
                 throw APIError.refused(mfaField, "is wrong or already used")
             }
         }
         throttle.recordSuccess(source, account: user.username)
+    }
+
+    /// Whether `code` is a current TOTP code of `user`'s secret for a step not used before; a
+    /// match uses the step up (a code is accepted once).
+    private func consumesCode(_ code: String, of user: User) async throws -> Bool {
+        guard let sealed = user.mfaSecret, let secret = try? String(decoding: secretBox.open(sealed), as: UTF8.self),
+              let step = TOTPAuthenticator.verify(code: code, secret: secret) else { return false }
+        return try await store.consumeTOTPStep(user.id, step: step)
     }
 }

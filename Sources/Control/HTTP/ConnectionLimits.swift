@@ -11,9 +11,6 @@ enum ConnectionLimits {
 
     /// The HTTP/1.1 server: a connection with no request for `idleTimeout` is closed.
     static func server(idleTimeout: Duration?) -> HTTPServerBuilder {
-        .http1(configuration: .init(idleTimeout: idleTimeout.map { duration in
-            let (seconds, attoseconds) = duration.components
-            return TimeAmount.nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
-        }))
+        .http1(configuration: .init(idleTimeout: idleTimeout.map { TimeAmount.nanoseconds($0.nanoseconds) }))
     }
 }

@@ -41,6 +41,8 @@ struct Routes {
                 }
             }
             try QueryParameters.validate(request, against: operation.query)
+            // Only a route that reads a body needs its deadline bound.
+            guard operation.request != nil else { return try await handler(request, context, operation) }
             return try await ConnectionLimits.$bodyTimeout.withValue(bodyTimeout) { try await handler(request, context, operation) }
         }
     }

@@ -176,8 +176,7 @@ public final class ResultWriter: Sendable {
             case .idle: condition.wait()
             case .wait(let deadline):
                 let remaining = ContinuousClock.now.duration(to: deadline)
-                let seconds = Double(remaining.components.seconds) + Double(remaining.components.attoseconds) / 1e18
-                _ = condition.wait(until: Date(timeIntervalSinceNow: max(seconds, 0)))
+                _ = condition.wait(until: Date(timeIntervalSinceNow: max(remaining.inSeconds, 0)))
             }
         }
     }

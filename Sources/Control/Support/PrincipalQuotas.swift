@@ -39,9 +39,7 @@ final class PrincipalQuotas: Sendable {
                 state.buckets = state.buckets.filter { now - $0.value.updated < .seconds(burst / rate) }
             }
             var bucket = state.buckets[key] ?? Bucket(tokens: burst, updated: now)
-            let elapsed = now - bucket.updated
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(burst, bucket.tokens + seconds * rate)
+            bucket.tokens = min(burst, bucket.tokens + (now - bucket.updated).inSeconds * rate)
             bucket.updated = now
             defer { state.buckets[key] = bucket }
             guard bucket.tokens >= 1 else { return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up))) }
