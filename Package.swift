@@ -27,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // YAML check lists (`waddleperf run checks.yaml`; the agent's configuration as code).
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // The test server's live streams (/api/v1/tests/{id}/stream): WebSocket upgrade on the
+        // control plane's own router and HTTP/1.1 server (no TLS of its own).
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // Thin C shim: io_uring rings, sockets, ICMP, kernel timestamps, packet build/parse.
@@ -69,6 +72,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -118,7 +122,9 @@ let package = Package(
             name: "ControlTests",
             dependencies: [
                 "Control",
+                "Engine",
                 "ProbeModel",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ]

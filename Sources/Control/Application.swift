@@ -10,9 +10,12 @@ import UnixSignals
 public struct ControlPlane: Sendable {
     public let application: Application<RouterResponder<ControlContext>>
     public let services: ControlServices
+    /// The test server: tests run here on request.
+    public let tests: TestRunner
 
-    /// What runs beside the HTTP server: the result writer and retention.
-    var backgroundServices: [any Service] { [services.writer, retention] }
+    /// What runs beside the HTTP server: the result writer, retention and the test server
+    /// (stopped before the writer, so what running tests measured is stored).
+    var backgroundServices: [any Service] { [services.writer, retention, tests] }
 
     var retention: RetentionService {
         let c = services.configuration
@@ -23,6 +26,7 @@ public struct ControlPlane: Sendable {
     /// Runs the HTTP server, the result writer, retention and `extra` (the echo responder, say)
     /// until one of `signals` arrives or a service fails. Shutdown goes in reverse order: the
     /// server stops taking requests and finishes those in flight, then `extra` stop, then
+    /// the test server (running tests are cancelled and store what they measured), then
     /// retention, then the writer commits everything queued; the store closes last.
     public func run(with extra: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -75,16 +79,19 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     ResultsController(services: services).register(&routes)
     DevicesController(services: services).register(&routes)
     ConfigsController(services: services).register(&routes)
+    let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer, logger: logger)
+    TestsController(services: services, runner: tests).register(&routes)
+    LegacyTestController(runner: tests).register(&routes)
     routes.finish()
 
     let application = Application(
         router: router,
-        server: ConnectionLimits.server(idleTimeout: configuration.idleTimeout),
+        server: ConnectionLimits.server(idleTimeout: configuration.idleTimeout, router: router),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "waddleperf"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    return ControlPlane(application: application, services: services)
+    return ControlPlane(application: application, services: services, tests: tests)
 }
 
 /// Creates the first global admin when the store has no users: from configuration, or with a

@@ -56,8 +56,17 @@ public struct ControlConfiguration: Sendable {
     /// against the store. Changes made through this server take effect at once whatever the value;
     /// it bounds how late one made through another server of a cluster is seen here.
     public var authCacheTTL: Duration = .seconds(10)
+    /// Targets tests run by this server may reach beyond the defaults (`allow_targets`), and may
+    /// never reach (`deny_targets`); see `TargetPolicy`.
+    public var allowTargets: [TargetPolicy.Rule] = []
+    public var denyTargets: [TargetPolicy.Rule] = []
+    /// What tests run by this server may be and how many run at once.
+    public var testLimits = TestLimits()
 
     public init() {}
+
+    /// The target policy of tests run here (the caller's exemption is set per test).
+    public var targetPolicy: TargetPolicy { TargetPolicy(allow: allowTargets, deny: denyTargets) }
 
     public static let environmentPrefix = "WADDLEPERF_"
 
@@ -101,7 +110,10 @@ public struct ControlConfiguration: Sendable {
                                   "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
                                   "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window",
                                   "db_queue_limit", "db_queue_timeout", "max_response_bytes",
-                                  "rate_limit", "rate_burst", "upload_share"]
+                                  "rate_limit", "rate_burst", "upload_share", "allow_targets", "deny_targets",
+                                  "tests_max_running", "tests_max_running_per_user", "tests_max_rate", "tests_max_rate_per_user",
+                                  "test_max_probes", "test_max_rate", "test_max_duration",
+                                  "bench_max_probes", "bench_max_rate", "bench_max_duration"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -147,6 +159,24 @@ public struct ControlConfiguration: Sendable {
         if statisticsWindow > statisticsMaxWindow {
             throw ConfigurationError(field: "statistics_window", "must not exceed statistics_max_window")
         }
+        for (key, list) in [("allow_targets", \ControlConfiguration.allowTargets), ("deny_targets", \.denyTargets)] {
+            guard let v = settings[key] else { continue }
+            // Comma- or space-separated; a JSON array in the file arrives as its description.
+            let items = v.split(whereSeparator: { ",()\" \n\t".contains($0) }).map(String.init)
+            self[keyPath: list] = try items.enumerated().map { i, item throws(ConfigurationError) in
+                try TargetPolicy.Rule(parsing: item, name: "\(key)[\(i)]")
+            }
+        }
+        if let v = try int("tests_max_running", 1...100_000) { testLimits.running = v }
+        if let v = try int("tests_max_running_per_user", 1...100_000) { testLimits.runningPerUser = v }
+        if let v = try int("tests_max_rate", 1...10_000_000) { testLimits.rate = Double(v) }
+        if let v = try int("tests_max_rate_per_user", 1...10_000_000) { testLimits.ratePerUser = Double(v) }
+        if let v = try int("test_max_probes", 1...100_000) { testLimits.ordinary.probes = v }
+        if let v = try int("test_max_rate", 1...10_000_000) { testLimits.ordinary.rate = Double(v) }
+        if let v = try duration("test_max_duration") { testLimits.ordinary.duration = v }
+        if let v = try int("bench_max_probes", 1...100_000) { testLimits.bench.probes = v }
+        if let v = try int("bench_max_rate", 1...10_000_000) { testLimits.bench.rate = Double(v) }
+        if let v = try duration("bench_max_duration") { testLimits.bench.duration = v }
         if let v = settings["trusted_proxies"] {
             // A comma-separated list in the environment; a JSON array in the file arrives as its
             // description, "(\n    \"10.0.0.0/8\"\n)", so brackets, quotes and spaces go too.

@@ -1,4 +1,5 @@
 @testable import Control
+import Engine
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Hummingbird
 
@@ -25,6 +26,12 @@ public struct APIError: Error, Sendable, HTTPResponseError {
 
     static func invalid(_ field: String, _ message: String) -> APIError {
         APIError(.badRequest, "invalid_request", "\(field): \(message)", fields: [field: message])
+    }
+    /// A check its schema accepts but the engine cannot run (a target its kind cannot take, a
+    /// URL that does not parse, parameters of another kind): 422, naming the field.
+    static func uncheckable(_ field: String, _ message: String) -> APIError {
+        let field = field.hasPrefix("checks[0].") ? String(field.dropFirst("checks[0].".count)) : field
+        return APIError(.unprocessableContent, "invalid_check", "\(field): \(message)", fields: [field: message])
     }
     static let unauthorized = APIError(.unauthorized, "unauthorized", "authentication required")
     static func forbidden(_ message: String = "not permitted") -> APIError { APIError(.forbidden, "forbidden", message) }
@@ -85,6 +92,13 @@ extension ResultWriterError: APIErrorConvertible {
         case .unavailable(let why): APIError(.serviceUnavailable, "unavailable", why, retryAfterSeconds: 5)
         case .rejected(let why): APIError(.unprocessableContent, "rejected", why)
         }
+    }
+}
+
+extension TargetRefused: APIErrorConvertible {
+    /// 403 naming the rule (and the address actually connected to, after resolution).
+    var apiError: APIError {
+        APIError(.forbidden, "target_refused", description, fields: ["target": description, "rule": rule])
     }
 }
 

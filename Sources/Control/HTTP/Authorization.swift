@@ -19,17 +19,26 @@ public enum Permission: String, Sendable, CaseIterable {
     /// Deactivate/reactivate devices and manage enrollment secrets.
     case devicesWrite = "devices:write"
     case configsWrite = "configs:write"
+    /// Run tests on the server (`/api/v1/tests`, `/api/v1/test/{kind}`): every user.
+    case testsRun = "tests:run"
+    /// Run load tests: beyond the ordinary per-test limits (probes, rate, duration), up to the
+    /// bench limits (`TestLimits`). Administrators.
+    case testsBench = "tests:bench"
+    /// Reach the target policy's protected ranges (loopback, private, link-local, the server's
+    /// own addresses) unless a deny rule refuses them: global administrators, who run the server.
+    case targetsInternal = "targets:internal"
     /// Held only by enrolled devices (their own config and heartbeat).
     case device
 
     /// The permissions each role holds. OU roles hold them only within their OU subtree; the
     /// controllers apply that scope.
     static func granted(to role: Role) -> Set<Permission> {
-        let base: Set<Permission> = [.authenticated, .resultsRead, .resultsWrite]
+        let base: Set<Permission> = [.authenticated, .resultsRead, .resultsWrite, .testsRun]
         switch role {
         case .user: return base
         case .ouReporter: return base.union([.usersRead, .ousRead, .devicesRead])
-        case .ouAdmin: return base.union([.usersRead, .ousRead, .devicesRead, .usersWrite, .ousWrite, .devicesWrite, .configsWrite])
+        case .ouAdmin: return base.union([.usersRead, .ousRead, .devicesRead, .usersWrite, .ousWrite, .devicesWrite, .configsWrite,
+                                          .testsBench])
         case .globalReporter: return base.union([.usersRead, .ousRead, .devicesRead, .auditRead])
         case .globalAdmin: return Set(allCases).subtracting([.device])
         }

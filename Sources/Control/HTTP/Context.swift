@@ -1,9 +1,12 @@
 import Hummingbird
+import HummingbirdWebSocket
 import NIOCore
 
 /// The per-request context: who is calling (set by `AuthenticationMiddleware`) and from where.
-public struct ControlContext: RequestContext {
+public struct ControlContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// Set by a WebSocket route that accepts the upgrade (`Routes.webSocket`).
+    public let webSocket = WebSocketHandlerReference<ControlContext>()
     public var principal: Principal?
     /// Why a presented credential was refused; answered by routes that need a principal.
     public var authenticationFailure: APIError?

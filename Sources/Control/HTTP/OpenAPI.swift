@@ -16,8 +16,10 @@ public enum OpenAPIDocument {
                 "operationId": operation.id, "summary": operation.summary, "tags": [operation.tag],
                 "x-permission": operation.permission.rawValue,
             ]
-            var parameters: [[String: Any]] = operation.pathParameters.map {
-                ["name": $0, "in": "path", "required": true, "schema": ["type": "integer", "format": "int64", "minimum": 1, "maximum": JSONSchema.integerLimit]]
+            var parameters: [[String: Any]] = operation.pathParameters.map { name in
+                let schema: [String: Any] = operation.pathSchemas[name].map { render($0, into: &schemas) }
+                    ?? ["type": "integer", "format": "int64", "minimum": 1, "maximum": JSONSchema.integerLimit]
+                return ["name": name, "in": "path", "required": true, "schema": schema]
             }
             parameters += operation.query.map { ["name": $0.name, "in": "query", "required": false, "schema": render($0.schema, into: &schemas)] }
             if !parameters.isEmpty { entry["parameters"] = parameters }

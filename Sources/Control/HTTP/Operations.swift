@@ -21,11 +21,15 @@ public struct APIOperation: Sendable {
     /// Statuses this operation answers besides the success status and the ones every operation
     /// of its kind may answer (see `OpenAPIDocument`): a 2xx here carries the response schema too.
     public let statuses: [Int]
+    /// Path parameters that are not row ids (`{test_id}`, `{kind}`): their schemas. Any other
+    /// is an id, an integer from 1.
+    public let pathSchemas: [String: JSONSchema]
 
     init(_ id: String, _ method: HTTPRequest.Method, _ path: String, _ permission: Permission, tag: String, _ summary: String,
          request: ObjectSchema? = nil, response: ObjectSchema? = nil, status: Int = 200, maxBody: Int = 64 << 10, query: [Field] = [],
-         statuses: [Int] = []) {
+         statuses: [Int] = [], pathSchemas: [String: JSONSchema] = [:]) {
         self.id = id
+        self.pathSchemas = pathSchemas
         self.method = method
         self.path = path
         self.permission = permission
@@ -290,6 +294,72 @@ enum Schemas {
         Field("entries", .array(of: .object(auditEntry)), required: true),
         Field("next_cursor", .nullable(.string()), required: true, "pass as `cursor` for the next page"),
     ])
+    /// A server-run test's id: 16 hex digits.
+    static let testID = JSONSchema.string(maxLength: 16, minLength: 16, pattern: "[0-9a-f]{16}")
+    /// `ProbeModel.ProbeSpec`: one check, of any kind the engine runs (docs/checks.md). The
+    /// kind's parameters sit under its name. (No `http.ca_file`: the server reads no files for
+    /// a caller.)
+    static let check = ObjectSchema("Check", [
+        Field("kind", .string(maxLength: 32, values: KindCatalog.builtIn.testTypes), required: true),
+        Field("target", .string(maxLength: 255, minLength: 1), required: true, "host, address, host:port, [v6]:port; a URL for http"),
+        Field("name", .string(maxLength: 255, minLength: 1), "a label for reports"),
+        Field("count", .integer(minimum: 1, maximum: 100_000), "probes (default 1)"),
+        Field("interval_ms", .integer(minimum: 0, maximum: 86_400_000), "between probes (default 1000; 0: all at once)"),
+        Field("timeout_ms", .integer(minimum: 1, maximum: 300_000), "per probe (default 1000)"),
+        Field("icmp", .object(ObjectSchema("ICMPParameters", [
+            Field("size", .integer(minimum: 16, maximum: 65_000), "payload bytes (default 56)"), Field("ttl", .integer(minimum: 1, maximum: 255)),
+        ]))),
+        Field("tcp", .object(ObjectSchema("TCPParameters", [
+            Field("send", .integer(minimum: 0, maximum: 65_000), "bytes sent once connected"),
+            Field("expect", .integer(minimum: 0, maximum: 65_000), "reply bytes read before the probe counts"),
+        ]))),
+        Field("udp", .object(ObjectSchema("UDPParameters", [Field("size", .integer(minimum: 16, maximum: 65_000), "datagram bytes (default 56)")]))),
+        Field("http", .object(ObjectSchema("HTTPParameters", [
+            Field("method", .string(maxLength: 32, minLength: 1, pattern: "[!#$%&'*+.^_`|~0-9A-Za-z-]+"), "default GET"),
+            Field("headers", .freeform, "name: value"), Field("body", .string(maxLength: 1 << 20)),
+            Field("version", .string(maxLength: 4, values: HTTPParameters.Version.allCases.map(\.rawValue)), "1.1 (default), 2, 3 or auto"),
+            Field("expect_status", .array(of: .integer(minimum: 100, maximum: 599), maxItems: 2, minItems: 2), "[low, high], default [200, 399]"),
+            Field("max_redirects", .integer(minimum: 0, maximum: 50), "default 10"), Field("insecure", .boolean, "accept any certificate"),
+        ]))),
+    ])
+    static let testProgress = ObjectSchema("TestProgress", strict: false, [
+        Field("sent", .integer(minimum: 0), required: true), Field("received", .integer(minimum: 0), required: true),
+        Field("expected", .integer(minimum: 0), required: true, "probes the test sends in all"),
+        Field("elapsed_ms", .integer(minimum: 0), required: true), Field("viewers", .integer(minimum: 0), required: true, "streams watching"),
+    ])
+    static let test = ObjectSchema("Test", strict: false, [
+        Field("id", testID, required: true), Field("status", .string(values: ["running", "completed", "cancelled", "failed"]), required: true),
+        Field("check", .object(check), required: true), Field("created_at", timestamp, required: true),
+        Field("finished_at", .nullable(timestamp), required: true), Field("user_id", .nullable(id), required: true),
+        Field("ou_id", .nullable(id), required: true), Field("progress", .object(testProgress), required: true),
+        Field("result", .nullable(.object(ObjectSchema("TestResultDocument", strict: false, result.fields))), required: true,
+              "the result document once finished (also stored: GET /api/v1/results)"),
+        Field("stored", .boolean, required: true, "the result is committed to the store"),
+        Field("error", .nullable(.string()), required: true), Field("cancelled_by", .nullable(.string()), required: true),
+        Field("stream", .string(), required: true, "WebSocket path of the live stream"),
+    ])
+    static let testList = ObjectSchema("TestList", strict: false, [Field("tests", .array(of: .object(test)), required: true)])
+    /// The original test server's request (`POST /api/v1/test/{kind}`); docs/test-server.md maps
+    /// each field.
+    static let legacyTest = ObjectSchema("LegacyTestRequest", [
+        Field("target", .string(maxLength: 255, minLength: 1), required: true),
+        Field("protocol", .string(maxLength: 32, minLength: 1), "http: http1 / http2 (default) / http3; tcp: raw (default); udp: raw; icmp: ping (default)"),
+        Field("protocol_detail", .string(maxLength: 32, minLength: 1), "the same as protocol"),
+        Field("port", .integer(minimum: 1, maximum: 65_535)),
+        Field("timeout", .integer(minimum: 1, maximum: 300), "seconds per probe"),
+        Field("count", .integer(minimum: 1, maximum: 1000)),
+        Field("method", .string(maxLength: 16, values: ["GET", "POST", "HEAD", "OPTIONS"])),
+        Field("query", .string(maxLength: 255), "DNS: no DNS kind yet (501)"),
+        Field("device_serial", .string(maxLength: 255), "accepted and ignored (the caller's credential says who measured)"),
+        Field("device_hostname", .string(maxLength: 255)), Field("device_os", .string(maxLength: 255)),
+        Field("device_os_version", .string(maxLength: 255)),
+    ])
+    static let legacyTestResponse = ObjectSchema("LegacyTestResponse", strict: false, [
+        Field("target", .string(), required: true), Field("protocol", .string(), required: true), Field("success", .boolean, required: true),
+        Field("latency_ms", .number(), "mean of the answered probes"), Field("min_latency_ms", .number()), Field("max_latency_ms", .number()),
+        Field("jitter_ms", .number(), "mean absolute difference of consecutive answered probes' latencies"),
+        Field("error", .nullable(.string())),
+    ])
     static let health = ObjectSchema("Health", strict: false, [Field("status", .string(), required: true)])
     static let ready = ObjectSchema("Ready", strict: false, [
         Field("status", .string(), required: true), Field("store", .string(values: ["sqlite", "mariadb"]), required: true),
@@ -427,6 +497,30 @@ public enum API {
                   "Server keys, revoked ones included (never the key itself)", response: Schemas.serverKeyList),
         APIOperation("revokeServerKey", .delete, "/api/v1/server-keys/{id}", .serverKeysWrite, tag: "server-keys",
                   "Revoke a server key: it stops at once", status: 204),
+
+        APIOperation("createTest", .post, "/api/v1/tests", .testsRun, tag: "tests",
+                  "Run a check on this server: 202 with the test; watch it at its stream, read it at /api/v1/tests/{test_id}. "
+                  + "Its result is stored like an upload. Limits: see docs/test-server.md (403 beyond the ordinary ones without tests:bench, "
+                  + "422 beyond the bench ones, 429 while too much runs); the target policy refuses with 403 naming its rule",
+                  request: Schemas.check, response: Schemas.test, status: 202, maxBody: 2 << 20, statuses: [422]),
+        APIOperation("listTests", .get, "/api/v1/tests", .testsRun, tag: "tests", "Recent tests in your scope, newest first",
+                  response: Schemas.testList,
+                  query: [Field("limit", .integer(minimum: 1, maximum: 1000), "default 100"),
+                          Field("status", .string(values: ["running", "completed", "cancelled", "failed"]))]),
+        APIOperation("getTest", .get, "/api/v1/tests/{test_id}", .testsRun, tag: "tests", "One test: status, progress and its result once finished",
+                  response: Schemas.test, pathSchemas: ["test_id": Schemas.testID]),
+        APIOperation("cancelTest", .delete, "/api/v1/tests/{test_id}", .testsRun, tag: "tests",
+                  "Cancel a running test (yours, or as an administrator over its unit); what it measured is kept and stored",
+                  response: Schemas.test, pathSchemas: ["test_id": Schemas.testID]),
+        APIOperation("streamTest", .get, "/api/v1/tests/{test_id}/stream", .testsRun, tag: "tests",
+                  "WebSocket (send Upgrade: websocket): each probe's result as it completes, a summary every second, then the final test. "
+                  + "A cookie session must come from an allowed Origin. Frames: docs/test-server.md",
+                  statuses: [101, 426], pathSchemas: ["test_id": Schemas.testID]),
+        APIOperation("legacyTest", .post, "/api/v1/test/{kind}", .testsRun, tag: "tests",
+                  "The original test server's synchronous tests (http, tcp, udp, icmp): its request and response fields, our measurements. "
+                  + "Kinds not in this engine yet (traceroute, http_trace, tcp_trace, udp_trace; dns and tls protocols) answer 501",
+                  request: Schemas.legacyTest, response: Schemas.legacyTestResponse, maxBody: 16 << 10, statuses: [422, 501],
+                  pathSchemas: ["kind": .string(maxLength: 32, minLength: 1, pattern: "[a-z0-9_]+")]),
     ]
 
     /// What an account with a one-time password may do before changing it.

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import HTTPTypes
 
 /// Registers handlers by operation id. Each handler is wrapped in the operation's permission
@@ -24,26 +25,48 @@ struct Routes {
         precondition(registered.insert(id).inserted, "operation \(id) registered twice")
         let bodyTimeout = self.bodyTimeout, quotas = self.quotas
         router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
-            if operation.permission != .none {
-                // A credential that did not check out answers here, on routes that need one; a
-                // public route (login, enrollment, health) ignores a stale one.
-                guard let principal = context.principal else { throw context.authenticationFailure ?? APIError.unauthorized }
-                guard principal.permissions.contains(operation.permission) else {
-                    throw APIError.forbidden("requires \(operation.permission.rawValue)")
-                }
-                if let wait = quotas?.admitRequest(principal.quotaKey) {
-                    throw APIError(.tooManyRequests, "rate_limited", "more than this server's rate_limit requests a second for \(principal.displayName)",
-                                   retryAfterSeconds: wait)
-                }
-                if principal.user?.mustChangePassword == true && !API.beforePasswordChange.contains(operation.id) {
-                    throw APIError(.forbidden, "password_change_required",
-                                   "this account has a one-time password: change it first (POST /api/v1/auth/password)")
-                }
-            }
+            try Self.admit(request, context, operation, quotas: quotas)
             try QueryParameters.validate(request, against: operation.query)
             // Only a route that reads a body needs its deadline bound.
             guard operation.request != nil else { return try await handler(request, context, operation) }
             return try await ConnectionLimits.$bodyTimeout.withValue(bodyTimeout) { try await handler(request, context, operation) }
+        }
+    }
+
+    /// A WebSocket route: the same permission check as `on`, then `shouldUpgrade` (which throws
+    /// to refuse), then the upgrade. A plain GET without `Upgrade: websocket` answers 426.
+    mutating func webSocket(_ id: String, shouldUpgrade: @escaping @Sendable (Request, ControlContext) async throws -> Void,
+                            onUpgrade handler: @escaping WebSocketDataHandler<WebSocketRouterContext<ControlContext>>) {
+        let operation = API.operation(id)
+        precondition(registered.insert(id).inserted, "operation \(id) registered twice")
+        let quotas = self.quotas
+        router.ws(RouterPath(operation.routerPath), shouldUpgrade: { request, context in
+            try Self.admit(request, context, operation, quotas: quotas)
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw APIError(.upgradeRequired, "upgrade_required", "this is a WebSocket: send Upgrade: websocket",
+                               headers: [.upgrade: "websocket"])
+            }
+            try await shouldUpgrade(request, context)
+            return .upgrade([:])
+        }, onUpgrade: handler)
+    }
+
+    /// The permission, rate and password-change checks every operation passes first.
+    private static func admit(_ request: Request, _ context: ControlContext, _ operation: APIOperation, quotas: PrincipalQuotas?) throws {
+        guard operation.permission != .none else { return }
+        // A credential that did not check out answers here, on routes that need one; a
+        // public route (login, enrollment, health) ignores a stale one.
+        guard let principal = context.principal else { throw context.authenticationFailure ?? APIError.unauthorized }
+        guard principal.permissions.contains(operation.permission) else {
+            throw APIError.forbidden("requires \(operation.permission.rawValue)")
+        }
+        if let wait = quotas?.admitRequest(principal.quotaKey) {
+            throw APIError(.tooManyRequests, "rate_limited", "more than this server's rate_limit requests a second for \(principal.displayName)",
+                           retryAfterSeconds: wait)
+        }
+        if principal.user?.mustChangePassword == true && !API.beforePasswordChange.contains(operation.id) {
+            throw APIError(.forbidden, "password_change_required",
+                           "this account has a one-time password: change it first (POST /api/v1/auth/password)")
         }
     }
 

@@ -23,11 +23,13 @@ public struct CheckReport: Sendable {
 public final class CheckRun: Sendable {
     public let checks: [ProbeSpec]
     public let threads: Int
+    /// What the checks may reach (the test server's); `.open` for the CLI and the agent.
+    public let policy: TargetPolicy
     public let progress = RunProgress()
 
-    /// Validates every check; the error names the first bad field by its
-    /// place in the list (`checks[2].http.method`).
-    public init(_ checks: [ProbeSpec], threads: Int = 1) throws(ConfigurationError) {
+    /// Validates every check; the error names the first bad field by its place in the list
+    /// (`checks[2].http.method`).
+    public init(_ checks: [ProbeSpec], threads: Int = 1, policy: TargetPolicy = .open) throws(ConfigurationError) {
         guard !checks.isEmpty else { throw ConfigurationError(field: "checks", "give at least one check") }
         guard (1...64).contains(threads) else { throw ConfigurationError(field: "threads", "must be 1-64, got \(threads)") }
         for (i, spec) in checks.enumerated() {
@@ -35,24 +37,47 @@ public final class CheckRun: Sendable {
         }
         self.checks = checks
         self.threads = threads
+        self.policy = policy
     }
 
     public func cancel() { progress.cancelled.store(true, ordering: .relaxed) }
 
-    /// Resolves every target, runs every check to its count and returns
-    /// their documents, stamped `createdAt` (ms since the epoch, when the run began).
-    public func run(family: AddressFamilyPreference = .any) async throws -> CheckReport {
+    public var isCancelled: Bool { progress.cancelled.load(ordering: .relaxed) }
+
+    /// The checks with their targets resolved and admitted by the policy: what `run` starts from.
+    public struct Prepared: Sendable {
+        let checks: [PreparedCheck]
+    }
+
+    /// Resolves every target and applies the policy: a resolved address it refuses throws
+    /// `TargetRefused` (a name that does not resolve is its check's `unresolved` outcome).
+    public func prepare(family: AddressFamilyPreference = .any) async throws -> Prepared {
+        Prepared(checks: try await prepareChecks(family: family))
+    }
+
+    /// Resolves every target, runs every check to its count and returns their documents,
+    /// stamped `createdAt` (ms since the epoch, when the run began). `observer` receives each
+    /// probe's result, in batches, on the ring threads: it must not block.
+    public func run(family: AddressFamilyPreference = .any, observer: (@Sendable ([CheckEvent]) -> Void)? = nil) async throws -> CheckReport {
+        try await run(prepare(family: family), observer: observer)
+    }
+
+    /// Runs prepared checks (see `prepare`). Cancelled (`cancel`, or the task), it returns
+    /// promptly with what the probes sent so far measured.
+    public func run(_ prepared: Prepared, observer: (@Sendable ([CheckEvent]) -> Void)? = nil) async throws -> CheckReport {
         let startedWall = Int64(Date().timeIntervalSince1970 * 1000)
         let started = cprobe_monotonic_ns()
-        let prepared = try await prepare(family: family)
+        let prepared = prepared.checks
         let progress = self.progress
+        let specs = checks
         // Read here: ring threads never touch the file system.
         let resolver = (ResolverConfiguration.load(), HostsFile.load())
         let threadCount = max(1, min(threads, checks.count))
         let (summaries, _) = try await withTaskCancellationHandler {
             try await onThreads(sharing: checks.count, threads: threadCount, name: "waddleperf-checks") { _, indices in
                 do {
-                    return (try Self.runShare(indices.map { prepared[$0] }, resolver: resolver, progress: progress), ())
+                    let events = observer.map { EventRelay(specs: specs, indices: indices, deliver: $0) }
+                    return (try Self.runShare(indices.map { prepared[$0] }, resolver: resolver, progress: progress, events: events), ())
                 } catch {
                     progress.cancelled.store(true, ordering: .relaxed)
                     throw error
@@ -80,7 +105,7 @@ public final class CheckRun: Sendable {
 
     /// Each check's kind, settings and resolved target: probe kinds' names through getaddrinfo,
     /// HTTP hosts through the stub resolver, all names at once.
-    private func prepare(family: AddressFamilyPreference) async throws -> [PreparedCheck] {
+    private func prepareChecks(family: AddressFamilyPreference) async throws -> [PreparedCheck] {
         var prepared: [PreparedCheck?] = Array(repeating: nil, count: checks.count)
         var httpIndices: [Int] = []
         var httpRequests: [HTTPRequestSpec] = []
@@ -90,7 +115,8 @@ public final class CheckRun: Sendable {
         for (i, spec) in checks.enumerated() {
             let field = "checks[\(i)]."
             if case .http = spec.parameters {
-                let (request, settings) = try spec.httpRequest(field: field)
+                var (request, settings) = try spec.httpRequest(field: field)
+                if policy != .open { settings.policy = policy }
                 httpIndices.append(i)
                 httpRequests.append(request)
                 httpSettings.append(settings)
@@ -124,10 +150,15 @@ public final class CheckRun: Sendable {
             for (n, t) in zip(members, targets) { resolved[n] = t }
         }
         for (n, i) in probeIndices.enumerated() {
+            let t = resolved[n]
+            if t.isResolved, let refusal = policy.refusal(t.address, port: t.port) { throw refusal }
             prepared[i] = .probe(kind: probeSpecs[n].0, target: resolved[n], settings: checks[i].probeSettings())
         }
         if !httpRequests.isEmpty {
             let targets = try await HTTPProbeTarget.resolve(httpRequests, family: family)
+            for t in targets where t.failedResolution == nil {
+                if let refusal = policy.refusal(t.address, port: t.request.url.port) { throw refusal }
+            }
             for (n, i) in httpIndices.enumerated() { prepared[i] = .http(target: targets[n], settings: httpSettings[n]) }
         }
         return prepared.map { $0! }
@@ -138,7 +169,7 @@ public final class CheckRun: Sendable {
     /// Runs `share` on this thread's runtime: one client per group of checks with the same kind
     /// and settings, one stub resolver for the HTTP groups. Returns each check's summary.
     private static func runShare(_ share: [PreparedCheck], resolver: (ResolverConfiguration, HostsFile),
-                                 progress: RunProgress) throws -> [CheckSummary] {
+                                 progress: RunProgress, events: EventRelay?) throws -> [CheckSummary] {
         var probeGroups: [(kind: any ProbeKind.Type, settings: ProbeSettings, members: [Int])] = []
         var httpGroups: [(settings: HTTPProbeSettings, members: [Int])] = []
         for (i, check) in share.enumerated() {
@@ -175,7 +206,7 @@ public final class CheckRun: Sendable {
             }
             let client = try ProbeClient(kind: group.kind, targets: targets, runIndices: group.members,
                                          settings: group.settings, slots: runtime.slots(probeSlots[g]),
-                                         progress: progress, observer: nil)
+                                         progress: progress, observer: events?.probeObserver(kind: group.kind))
             runtime.add(client, slots: probeSlots[g])
             probeClients.append(client)
         }
@@ -192,7 +223,8 @@ public final class CheckRun: Sendable {
                 let worker = HTTPWorker(slots: runtime.slots(httpSlots[g]))
                 worker.dns = dns
                 let workload = try HTTPProbeWorkload(worker: worker, targets: targets, indices: group.members,
-                                                     settings: group.settings, progress: progress, observer: nil)
+                                                     settings: group.settings, progress: progress,
+                                                     observer: events?.httpObserver)
                 runtime.add(worker, slots: httpSlots[g])
                 workloads.append(workload)
             }

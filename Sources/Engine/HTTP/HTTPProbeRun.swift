@@ -36,6 +36,9 @@ public struct HTTPProbeSettings: Sendable, Equatable {
     /// nil: /etc/resolv.conf and /etc/hosts.
     public var resolver: ResolverConfiguration? = nil
     public var hosts: HostsFile? = nil
+    /// Checked on every address a probe connects to (its own lookups', each redirect hop's):
+    /// a refused one ends the probe as `denied`. nil: every address.
+    public var policy: TargetPolicy? = nil
 
     public init() {}
 
@@ -344,8 +347,26 @@ final class HTTPProbeWorkload: HTTPWorkload {
             }
             return
         }
-        if c.state == .closed { configure(c, k, address: t.address) }
+        if c.state == .closed {
+            if refuse(c, k, address: t.address, port: endpoint(k).0, now: now) { return }
+            configure(c, k, address: t.address)
+        }
         c.begin(templates[k], deadline: progress[k].startedAt + settings.timeout, now: now)
+    }
+
+    /// Ends target `k`'s probe as `denied` when the policy refuses `address:port`.
+    private func refuse(_ c: HTTPConnection, _ k: Int, address: IPAddress, port: UInt16, now: UInt64,
+                        redirected: Bool = false) -> Bool {
+        guard let refusal = settings.policy?.refusal(address, port: port) else { return false }
+        var r = redirected ? baseResult(c, k, now: now) : HTTPResult(target: Int32(indices[k]), sequence: c.sequence, outcome: .denied)
+        r.outcome = .denied
+        r.startedAt = progress[k].startedAt
+        r.url = progress[k].url.description
+        r.failedPhase = .connect
+        r.message = refusal.description
+        r.total = nil
+        finish(c, k, r, now: now)
+        return true
     }
 
     /// A probe's own resolution is done: connect, or report the failure.
@@ -367,6 +388,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
             }
             return finish(c, k, r, now: now)
         }
+        if refuse(c, k, address: address, port: endpoint(k).0, now: now) { return }
         configure(c, k, address: address)
         c.begin(templates[k], deadline: progress[k].startedAt + settings.timeout, now: now)
     }
@@ -507,6 +529,7 @@ final class HTTPProbeWorkload: HTTPWorkload {
     /// reaches the same endpoint, else on a new one once this one drained.
     private func follow(_ c: HTTPConnection, _ k: Int, _ template: HTTPRequestTemplate, to next: HTTPURL,
                         at address: IPAddress, now: UInt64) {
+        if refuse(c, k, address: address, port: next.port, now: now, redirected: true) { return }
         if c.state == .ready && c.sameEndpoint(address, next.port, secure: next.secure, host: next.host) {
             c.begin(template, deadline: progress[k].startedAt + settings.timeout, now: now)
             return

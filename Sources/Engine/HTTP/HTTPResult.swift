@@ -28,6 +28,9 @@ public enum HTTPOutcome: Hashable, Sendable {
     /// The host did not resolve (NXDOMAIN, no address, server failure, ...):
     /// the same outcome, by name, as any kind's target that does not resolve.
     case unresolved(DNSFailure.Kind)
+    /// The target policy refused the address this probe would have connected to (its own
+    /// lookup's, or a redirect hop's): nothing was sent there.
+    case denied
     case error(errno: Int32)
 
     public var isSuccess: Bool { self == .success }
@@ -46,6 +49,7 @@ public enum HTTPOutcome: Hashable, Sendable {
         case .goaway: "goaway"
         case .connectionClose: "connection_close"
         case .unresolved: "unresolved"
+        case .denied: "denied"
         case .error: "error"
         }
     }
