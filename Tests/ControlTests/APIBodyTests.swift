@@ -1,5 +1,6 @@
 @testable import Control
 import Foundation
+import ProbeModel
 import Testing
 
 /// Every typed body names exactly the fields of the schema it mirrors (the schema validates
@@ -17,7 +18,7 @@ struct APIBodyTests {
         CreateEnrollmentSecretRequest.self, EnrollRequest.self, EnrollmentResponse.self, DeviceConfigResponse.self, HeartbeatResponse.self,
         ClientConfigDocument.self, ClientConfigDocument.ProbeSpec.self, ClientConfigBody.self, ClientConfigList.self, PutClientConfigRequest.self,
         HealthResponse.self, ReadyResponse.self, AuditEntryBody.self, AuditPage.self, ServerKeyBody.self,
-        ResultAck.self, StatisticsResponse.self, StatisticsGroup.self,
+        ResultAck.self, StatisticsResponse.self, StatisticsGroup.self, TestBody.self, TestList.self, LegacyTestRequest.self,
     ]
 
     static func keys<Body: APIBody>(_ type: Body.Type) -> Set<String> { Set(Body.CodingKeys.allCases.map(\.stringValue)) }
@@ -32,11 +33,34 @@ struct APIBodyTests {
     @Test("every object an operation sends or takes has a body type (the upload and the listing are hand-written)")
     func everySchemaHasABody() {
         let covered = Set(Self.bodies.map { $0.schema.name })
-        let handWritten: Set<String> = ["ResultUpload", "ResultPage"]
+        // The upload and the listing are hand-tuned; a check is ProbeModel's own strict type
+        // (`checkSchemaIsTheModel`); the original's test answers are built per kind.
+        let handWritten: Set<String> = ["ResultUpload", "ResultPage", "Check", "LegacyTestResponse"]
         for operation in API.operations {
             for schema in [operation.request, operation.response].compactMap({ $0 }) where !handWritten.contains(schema.name) {
                 #expect(covered.contains(schema.name), "\(operation.id): \(schema.name) has no body type")
             }
+        }
+    }
+
+    @Test("the Check schema names ProbeSpec's keys, and each kind's parameters")
+    func checkSchemaIsTheModel() throws {
+        var spec = ProbeSpec(kind: "http", target: "https://example.org/")
+        if case .http(var p) = spec.parameters { p.body = "x"; p.caFile = nil; spec.parameters = .http(p) }
+        spec.name = "n"
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(spec)) as? [String: Any] ?? [:]
+        let fields = Set(Schemas.check.fields.map(\.name))
+        #expect(Set(encoded.keys).isSubset(of: fields))
+        #expect(fields.subtracting(encoded.keys) == ["icmp", "tcp", "udp"])
+        for kind in ["icmp", "tcp", "udp", "http"] {
+            guard case .object(let schema)? = Schemas.check.fields.first(where: { $0.name == kind })?.schema else {
+                Issue.record("no \(kind) parameters"); continue
+            }
+            var s = ProbeSpec(kind: kind, target: "x")
+            if case .http(var p) = s.parameters { p.body = "x"; s.parameters = .http(p) }
+            let keys = ((try JSONSerialization.jsonObject(with: JSONEncoder().encode(s)) as? [String: Any])?[kind] as? [String: Any])?.keys
+            // http's ca_file is left out on purpose: the server reads no files for a caller.
+            #expect(Set(keys.map(Array.init) ?? []).subtracting(["ttl"]) == Set(schema.fields.map(\.name)).subtracting(["ttl"]), "\(kind)")
         }
     }
 

@@ -34,12 +34,14 @@ struct APIHarness {
         let plane = try await buildApplication(configuration, logger: logger)
         do {
             try await plane.application.test(testing) { client in
-                try await body(Client(client: client, services: plane.services))
+                try await body(Client(client: client, services: plane.services, tests: plane.tests))
             }
         } catch {
+            await plane.tests.stop()
             await plane.services.shutdown()
             throw error
         }
+        await plane.tests.stop()
         await plane.services.shutdown()
     }
 
@@ -59,6 +61,10 @@ struct APIHarness {
     struct Client: Sendable {
         let client: any TestClientProtocol
         let services: ControlServices
+        let tests: TestRunner
+
+        /// The live server's port (`testing: .live`).
+        var port: Int { client.port ?? 0 }
 
         @discardableResult
         func call(_ method: HTTPRequest.Method, _ path: String, token: String? = nil, headers extra: HTTPFields = [:],

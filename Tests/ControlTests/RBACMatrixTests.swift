@@ -86,6 +86,20 @@ struct RBACMatrixTests {
             Case(method: .post, path: "/api/v1/results", body: ["results": [["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true] as [String: any Sendable]] as [any Sendable]])
         },
         "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
+        // Tests probe 192.0.2.1 (TEST-NET-1: reachable by policy, answered by nobody).
+        "createTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/tests", body: quickTest) },
+        "listTests": { _, _, _, _ in Case(method: .get, path: "/api/v1/tests") },
+        "getTest": { c, w, inside, caller in
+            Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))", expect: testAccess(success: 200, cancel: false))
+        },
+        "cancelTest": { c, w, inside, caller in
+            Case(method: .delete, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: longTest))", expect: testAccess(success: 200, cancel: true))
+        },
+        // The router-driven harness cannot upgrade: a permitted GET is told to (426).
+        "streamTest": { c, w, inside, caller in
+            Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))/stream", expect: { _, _ in 426 })
+        },
+        "legacyTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/test/traceroute", body: ["target": "192.0.2.1"], expect: { _, _ in 501 }) },
         "listAudit": { _, _, _, _ in Case(method: .get, path: "/api/v1/audit") },
         "createServerKey": { _, _, _, _ in Case(method: .post, path: "/api/v1/server-keys", body: ["name": "probe-server"]) },
         "listServerKeys": { _, _, _, _ in Case(method: .get, path: "/api/v1/server-keys") },
@@ -136,6 +150,38 @@ struct RBACMatrixTests {
             return Case(method: .delete, path: path, outside: 404)
         },
     ]
+
+    static let quickTest: [String: any Sendable] = ["kind": "icmp", "target": "192.0.2.1", "timeout_ms": 1]
+    static let longTest: [String: any Sendable] = ["kind": "icmp", "target": "192.0.2.1", "count": 100, "interval_ms": 1000]
+
+    /// A test started by the caller (inside) or by a plain user of OU b (outside); its id.
+    static func test(_ c: APIHarness.Client, _ w: World, _ inside: Bool, _ caller: (username: String, id: Int64),
+                     body: [String: any Sendable]) async throws -> String {
+        let token: String
+        if inside {
+            token = try await c.token(caller.username, password)
+        } else {
+            let name = "o\(UInt32.random(in: 0...UInt32.max))"
+            _ = try await c.createUser(name, role: .user, ou: w.b, token: w.admin)
+            token = try await c.token(name, password)
+        }
+        let reply = try await c.call(.post, "/api/v1/tests", token: token, json: body as [String: Any])
+        #expect(reply.status == 202, "\(reply.text)")
+        return reply.json["id"] as? String ?? ""
+    }
+
+    /// One's own test answers; another's only to global roles (reading) and administrators over
+    /// its unit (cancelling): OU b is outside every OU caller's subtree.
+    static func testAccess(success: Int, cancel: Bool) -> @Sendable (Role, Bool) -> Int {
+        { role, inside in
+            if inside { return success }
+            switch role {
+            case .globalAdmin: return success
+            case .globalReporter: return cancel ? 403 : success
+            default: return 404
+            }
+        }
+    }
 
     /// A freshly enrolled device, inside (OU a1) or outside (OU b).
     static func device(_ c: APIHarness.Client, _ w: World, _ inside: Bool) async throws -> Int64 {

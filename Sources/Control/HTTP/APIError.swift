@@ -125,7 +125,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let thrown as any APIErrorConvertible {
             error = thrown.apiError
-            if error.status.code >= 500 { context.logger.error("\(request.method) \(request.uri.path): \(thrown)") }
+            if error.status.code >= 500 && error.status != .notImplemented { context.logger.error("\(request.method) \(request.uri.path): \(thrown)") }
         } catch let thrown as any HTTPResponseError {
             switch thrown.status {
             case .contentTooLarge: error = APIError(.contentTooLarge, "too_large", "request body is larger than this route accepts")

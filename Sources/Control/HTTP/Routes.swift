@@ -33,22 +33,35 @@ struct Routes {
         }
     }
 
-    /// A WebSocket route: the same permission check as `on`, then `shouldUpgrade` (which throws
-    /// to refuse), then the upgrade. A plain GET without `Upgrade: websocket` answers 426.
-    mutating func webSocket(_ id: String, shouldUpgrade: @escaping @Sendable (Request, ControlContext) async throws -> Void,
+    /// A WebSocket route. A GET without `Upgrade: websocket` answers 426. An upgrade request
+    /// is upgraded, then put through the same checks as `on` and `check`: a refusal closes the
+    /// socket at once, before any data, with code 4000 + the HTTP status it would have had
+    /// (4401, 4403, 4404, 4429, ...) and the message as the reason. (Hummingbird answers a
+    /// refused upgrade with a bare 400, and a browser sees no handshake status anyway.)
+    mutating func webSocket(_ id: String, check: @escaping @Sendable (Request, ControlContext) async throws -> Void,
                             onUpgrade handler: @escaping WebSocketDataHandler<WebSocketRouterContext<ControlContext>>) {
         let operation = API.operation(id)
         precondition(registered.insert(id).inserted, "operation \(id) registered twice")
         let quotas = self.quotas
         router.ws(RouterPath(operation.routerPath), shouldUpgrade: { request, context in
-            try Self.admit(request, context, operation, quotas: quotas)
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                try Self.admit(request, context, operation, quotas: quotas)
                 throw APIError(.upgradeRequired, "upgrade_required", "this is a WebSocket: send Upgrade: websocket",
                                headers: [.upgrade: "websocket"])
             }
-            try await shouldUpgrade(request, context)
             return .upgrade([:])
-        }, onUpgrade: handler)
+        }, onUpgrade: { inbound, outbound, context in
+            do {
+                try Self.admit(context.request, context.requestContext, operation, quotas: quotas)
+                try await check(context.request, context.requestContext)
+            } catch {
+                let refusal = (error as? any APIErrorConvertible)?.apiError ?? APIError(.internalServerError, "internal", "internal error")
+                let reason = String(decoding: Array(refusal.message.utf8.prefix(120)), as: UTF8.self)
+                try await outbound.close(.unknown(UInt16(4000 + refusal.status.code)), reason: reason)
+                return
+            }
+            try await handler(inbound, outbound, context)
+        })
     }
 
     /// The permission, rate and password-change checks every operation passes first.

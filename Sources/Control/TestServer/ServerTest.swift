@@ -31,6 +31,7 @@ final class ServerTest: Sendable {
         var document: ResultDocument?
         var error: String?
         var finishedAt: Int64?
+        var finishedInstant: ContinuousClock.Instant?
         /// The document is committed to the store (`GET /api/v1/results` finds it).
         var stored = false
         var latency = LatencyStatistics()
@@ -118,6 +119,7 @@ final class ServerTest: Sendable {
             s.error = error
             s.stored = stored
             s.finishedAt = WallClock.nowMillis()
+            s.finishedInstant = .now
             s.status = document == nil ? .failed : s.cancelledBy != nil ? .cancelled : .completed
             defer {
                 s.viewers = [:]
@@ -176,7 +178,8 @@ final class ServerTest: Sendable {
         return state.withLock { s in
             Snapshot(status: s.status, cancelledBy: s.cancelledBy, document: s.document, error: s.error, finishedAt: s.finishedAt,
                      stored: s.stored, sent: progress.sent.load(ordering: .relaxed), received: progress.received.load(ordering: .relaxed),
-                     latency: withLatency ? s.latency : LatencyStatistics(), outcomes: s.outcomes, elapsed: ContinuousClock.now - startedAt,
+                     latency: withLatency ? s.latency : LatencyStatistics(), outcomes: s.outcomes,
+                     elapsed: (s.finishedInstant ?? .now) - startedAt,
                      viewers: s.viewers.count)
         }
     }

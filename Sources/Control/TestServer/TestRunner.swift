@@ -209,6 +209,12 @@ public final class TestRunner: Service, Sendable {
     /// measured.
     public func run() async throws {
         try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Refuses new tests, cancels every running one and returns once each has stored what it
+    /// measured.
+    public func stop() async {
         let running = registry.withLock { r -> [(test: ServerTest, task: Task<Void, Never>)] in
             r.stopping = true
             return Array(r.running.values)

@@ -55,7 +55,7 @@ struct TestsController {
             return JSONResponse.encode(TestBody(test))
         }
 
-        routes.webSocket("streamTest", shouldUpgrade: { request, context in
+        routes.webSocket("streamTest", check: { request, context in
             // A browser's cookie session rides along on any cross-site WebSocket: its Origin must be ours.
             if case .session = try context.caller().credential, !Self.sameOrigin(request) {
                 throw APIError.forbidden("a cookie-session stream must come from this server's origin")
