@@ -82,6 +82,8 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer, logger: logger)
     TestsController(services: services, runner: tests).register(&routes)
     LegacyTestController(runner: tests).register(&routes)
+    ProbeController(services: services, modules: configuration.probeModules, access: configuration.probeAccess,
+                    policy: configuration.targetPolicy).register(&routes)
     routes.finish()
 
     let application = Application(

@@ -62,6 +62,13 @@ public struct ControlConfiguration: Sendable {
     public var denyTargets: [TargetPolicy.Rule] = []
     /// What tests run by this server may be and how many run at once.
     public var testLimits = TestLimits()
+    /// `/probe`'s modules (`probe_modules`: a blackbox_exporter module file; else the defaults).
+    public var probeModules = ProbeModule.defaults
+    /// Who may call `/probe`: `loopback` (anyone from this host, others with a credential),
+    /// `authenticated` (a credential always) or `open` (anyone).
+    public var probeAccess = ProbeAccess.loopback
+
+    public enum ProbeAccess: String, Sendable { case loopback, authenticated, open }
 
     public init() {}
 
@@ -113,7 +120,7 @@ public struct ControlConfiguration: Sendable {
                                   "rate_limit", "rate_burst", "upload_share", "allow_targets", "deny_targets",
                                   "tests_max_running", "tests_max_running_per_user", "tests_max_rate", "tests_max_rate_per_user",
                                   "test_max_probes", "test_max_rate", "test_max_duration",
-                                  "bench_max_probes", "bench_max_rate", "bench_max_duration"]
+                                  "bench_max_probes", "bench_max_rate", "bench_max_duration", "probe_modules", "probe_access"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -166,6 +173,11 @@ public struct ControlConfiguration: Sendable {
             self[keyPath: list] = try items.enumerated().map { i, item throws(ConfigurationError) in
                 try TargetPolicy.Rule(parsing: item, name: "\(key)[\(i)]")
             }
+        }
+        if let v = settings["probe_modules"] { probeModules = try ProbeModule.load(path: v) }
+        if let v = settings["probe_access"] {
+            guard let access = ProbeAccess(rawValue: v) else { throw ConfigurationError(field: "probe_access", "must be loopback, authenticated or open") }
+            probeAccess = access
         }
         if let v = try int("tests_max_running", 1...100_000) { testLimits.running = v }
         if let v = try int("tests_max_running_per_user", 1...100_000) { testLimits.runningPerUser = v }

@@ -78,5 +78,8 @@ extension KindDeclaration {
             ResultField("status", .count, "HTTP status of the last response"),
             ResultField("tls_version", .text, "negotiated TLS version"),
             ResultField("days_to_expiry", .count, "days until the server certificate expires"),
+            ResultField("cert_not_after", .count, "the server certificate's notAfter, seconds since the epoch"),
+            ResultField("body_bytes", .bytes, "body bytes of the last response"),
+            ResultField("redirects", .count, "redirects the last probe followed"),
         ])
 }

@@ -21,7 +21,11 @@ public enum OpenAPIDocument {
                     ?? ["type": "integer", "format": "int64", "minimum": 1, "maximum": JSONSchema.integerLimit]
                 return ["name": name, "in": "path", "required": true, "schema": schema]
             }
-            parameters += operation.query.map { ["name": $0.name, "in": "query", "required": false, "schema": render($0.schema, into: &schemas)] }
+            parameters += operation.query.map { field in
+                var p: [String: Any] = ["name": field.name, "in": "query", "required": field.required, "schema": render(field.schema, into: &schemas)]
+                if !field.description.isEmpty { p["description"] = field.description }
+                return p
+            }
             if !parameters.isEmpty { entry["parameters"] = parameters }
             if let request = operation.request {
                 entry["requestBody"] = ["required": true, "content": ["application/json": ["schema": render(.object(request), into: &schemas)]]]

@@ -10,7 +10,10 @@ enum QueryParameters {
         let parameters = request.uri.queryParameters
         for field in declared {
             let values = parameters.getAll(field.name)
-            guard let first = values.first else { continue }
+            guard let first = values.first else {
+                if field.required { throw APIError.invalid(field.name, "is required") }
+                continue
+            }
             if values.count > 1 { throw APIError.invalid(field.name, "must be given once") }
             if let problem = problem(String(first), field.schema) { throw APIError.invalid(field.name, problem) }
         }

@@ -63,7 +63,10 @@ extension ResultDocument {
         if let tls = s.lastTLS {
             details["tls_version"] = .text(tls.version)
             details["days_to_expiry"] = .number(Double(tls.daysToExpiry))
+            if tls.notAfter > 0 { details["cert_not_after"] = .number(Double(tls.notAfter)) }
         }
+        if let bytes = s.lastBodyBytes { details["body_bytes"] = .number(Double(bytes)) }
+        if s.sent > 0 { details["redirects"] = .number(Double(s.lastRedirects)) }
         if let message = s.lastMessage, !success { details["message"] = .text(message) }
     }
 

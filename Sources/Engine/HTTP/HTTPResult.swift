@@ -137,6 +137,9 @@ public struct HTTPProbeSummary: Sendable {
     public var lastStatus: Int? = nil
     public var lastProtocol: String? = nil
     public var lastThroughput: Double? = nil
+    /// The last response's body bytes and the redirects its probe followed.
+    public var lastBodyBytes: Int? = nil
+    public var lastRedirects = 0
 
     public init() {}
 
@@ -146,7 +149,11 @@ public struct HTTPProbeSummary: Sendable {
         if r.status > 0 { statuses[r.status, default: 0] += 1; lastStatus = r.status }
         if let d = r.tlsDetails { lastTLS = d }
         if let m = r.message { lastMessage = m }
-        if r.status > 0 { lastProtocol = r.protocolName }
+        if r.status > 0 {
+            lastProtocol = r.protocolName
+            lastBodyBytes = r.bodyBytesIn
+        }
+        lastRedirects = r.redirects.count
         if let t = r.throughput { lastThroughput = t }
         guard r.outcome.isSuccess else { return }
         succeeded += 1

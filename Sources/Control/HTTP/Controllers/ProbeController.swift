@@ -1,0 +1,91 @@
+import Engine
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /probe?module=NAME&target=T`: blackbox_exporter's interface, our engine. One check per
+/// scrape, run on a ring thread of its own; nothing is stored (Prometheus keeps the series).
+struct ProbeController {
+    let services: ControlServices
+    let modules: [String: ProbeModule]
+    let access: ControlConfiguration.ProbeAccess
+    let policy: TargetPolicy
+
+    static let scrapeTimeoutHeader = HTTPField.Name("X-Prometheus-Scrape-Timeout-Seconds")!
+    /// Taken off Prometheus' scrape timeout so the answer arrives within it (blackbox's timeout_offset).
+    static let timeoutOffset: Duration = .milliseconds(500)
+    /// Without a scrape timeout header and without a module timeout (blackbox's default).
+    static let defaultTimeout: Duration = .seconds(120)
+
+    func register(_ routes: inout Routes) {
+        let modules = self.modules, access = self.access, policy = self.policy
+        routes.on("probe") { request, context, _ in
+            // Who may ask, and which targets they reach: a caller on this host is the operator
+            // (protected ranges too); others need a credential and get its policy.
+            let local = Self.isLoopback(context.remoteAddress)
+            let exempt: Bool
+            if let principal = context.principal {
+                guard principal.permissions.contains(.testsRun) else { throw APIError.forbidden("requires tests:run") }
+                exempt = principal.permissions.contains(.targetsInternal) || (local && access != .authenticated)
+            } else if access == .open || (access == .loopback && local) {
+                exempt = local
+            } else {
+                throw context.authenticationFailure ?? APIError.unauthorized
+            }
+            // blackbox's defaults: http_2xx when no module is named.
+            let name = try request.queryString("module", maxLength: 128) ?? "http_2xx"
+            guard let module = modules[name] else {
+                throw APIError.invalid("module", "unknown module '\(name)' (known: \(modules.keys.sorted().joined(separator: ", ")))")
+            }
+            guard module.prober != .dns else {
+                throw APIError(.notImplemented, "not_implemented", "module \(name): the dns prober is not in this engine yet")
+            }
+            guard let target = try request.queryString("target", maxLength: 1024) else {
+                throw APIError.invalid("target", "Target parameter is missing")
+            }
+            // blackbox's rule: the scrape's timeout (120 s without the header) less the offset; the
+            // module's own when it is set and shorter, or when that leaves nothing.
+            var scrape = Self.defaultTimeout
+            if let header = request.headers[Self.scrapeTimeoutHeader] {
+                guard let seconds = Double(header), seconds.isFinite, seconds >= 0 else {
+                    throw APIError.invalid("X-Prometheus-Scrape-Timeout-Seconds", "must be a number of seconds")
+                }
+                if seconds > 0 { scrape = .milliseconds(Int64(seconds * 1000)) }
+            }
+            var timeout = scrape - Self.timeoutOffset
+            if module.timeout > .zero && (module.timeout < timeout || timeout <= .zero) { timeout = module.timeout }
+            timeout = max(timeout, .milliseconds(1))
+            let spec: ProbeSpec
+            let run: CheckRun
+            do {
+                spec = try module.check(target: target, timeout: timeout)
+                run = try CheckRun([spec], policy: policy.exempting(exempt))
+            } catch let error as ConfigurationError {
+                throw APIError.invalid(error.field.hasPrefix("checks[0].") ? "target" : error.field, error.message)
+            }
+            let clock = ContinuousClock()
+            let started = clock.now
+            let prepared: CheckRun.Prepared
+            do {
+                prepared = try await run.prepare(family: module.family)
+            } catch let error as ConfigurationError {
+                throw APIError.invalid("target", error.message)
+            }
+            let resolved = clock.now
+            let report = try await run.run(prepared)
+            let duration = clock.now - started
+            guard let document = report.documents.first else { throw APIError(.internalServerError, "internal", "no result") }
+            let success = ProbeExposition.success(module: module, document: document)
+            let body = ProbeExposition.render(module: module, document: document, success: success, duration: duration,
+                                              resolve: resolved - started)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+    }
+
+    static func isLoopback(_ address: String) -> Bool {
+        guard let a = IPAddress(address) else { return false }
+        return IPNetwork("127.0.0.0/8")!.contains(a) || a == IPAddress("::1")!
+    }
+}
