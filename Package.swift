@@ -30,6 +30,10 @@ let package = Package(
         // The test server's live streams (/api/v1/tests/{id}/stream): WebSocket upgrade on the
         // control plane's own router and HTTP/1.1 server (no TLS of its own).
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // The server's own /metrics: swift-metrics (what Hummingbird's MetricsMiddleware records
+        // to) exported in Prometheus' text format.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Thin C shim: io_uring rings, sockets, ICMP, kernel timestamps, packet build/parse.
@@ -75,6 +79,8 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 // blackbox_exporter-style module files for /probe.
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -77,6 +77,9 @@ fi
 if [ "$(id -u)" -eq 0 ] && grep -E "^➜ (Suite|Test) .* skipped" .build/test.log; then
   echo "error: tests were skipped (above)" >&2; exit 1
 fi
+# A real Prometheus scrapes /probe (beside blackbox_exporter, same configuration) and /metrics.
+python3 Tests/prometheus/scrape.py "$(swift build --show-bin-path)/waddleperf"
+
 # Process-level: acknowledged results survive a kill -9 of the server (MariaDB).
 DURABILITY_LOG=.build/durability-server.log python3 Tests/durability/kill9.py "$(swift build --show-bin-path)/waddleperf" "$WADDLEPERF_TEST_MARIADB"
 # Process-level: SIGTERM stops the server's ServiceGroup in order; in-flight

@@ -68,6 +68,10 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     if !configuration.trustedProxies.isEmpty {
         router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
     }
+    let metrics = ServerMetrics()
+    services.writer.batchRecorder.withLock { $0 = metrics.batchRows }
+    services.store.pool.observeWaits(metrics.databaseWait)
+    router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthenticationMiddleware(services: services))
@@ -79,11 +83,14 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     ResultsController(services: services).register(&routes)
     DevicesController(services: services).register(&routes)
     ConfigsController(services: services).register(&routes)
-    let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer, logger: logger)
+    let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer,
+                           metrics: metrics, logger: logger)
     TestsController(services: services, runner: tests).register(&routes)
     LegacyTestController(runner: tests).register(&routes)
-    ProbeController(services: services, modules: configuration.probeModules, access: configuration.probeAccess,
-                    policy: configuration.targetPolicy).register(&routes)
+    let exporter = ExporterAccess(mode: configuration.probeAccess)
+    ProbeController(modules: configuration.probeModules, access: exporter, policy: configuration.targetPolicy, metrics: metrics)
+        .register(&routes)
+    MetricsController(access: exporter, metrics: metrics, writer: services.writer, tests: tests).register(&routes)
     routes.finish()
 
     let application = Application(

@@ -523,6 +523,10 @@ public enum API {
                   query: [Field("module", .string(maxLength: 128, minLength: 1), "a module of the probe_modules file (default http_2xx)"),
                           Field("target", .string(maxLength: 1024, minLength: 1), required: true, "URL, host:port or host, as the prober takes it")],
                   statuses: [401, 403, 501]),
+        APIOperation("metrics", .get, "/metrics", .none, tag: "probe",
+                  "The server's own metrics in the Prometheus text format: requests by route and status, the writer, the database pool, "
+                  + "tests and ring threads (docs/test-server.md). Access as /probe; a credential needs audit:read",
+                  statuses: [401, 403]),
         APIOperation("legacyTest", .post, "/api/v1/test/{kind}", .testsRun, tag: "tests",
                   "The original test server's synchronous tests (http, tcp, udp, icmp): its request and response fields, our measurements. "
                   + "Kinds not in this engine yet (traceroute, http_trace, tcp_trace, udp_trace; dns and tls protocols) answer 501",

@@ -1,3 +1,4 @@
+import Metrics
 /// Database threads, each owning one blocking `SQLConnection` (see `BlockingPool`). A connection
 /// that reports a connection-level error is dropped and reopened by the thread's next job.
 ///
@@ -27,6 +28,9 @@ public final class DatabasePool: Sendable {
         heavy = AdmissionGate(permits: max(1, size - 1), maxWaiting: limits.maxHeavyWaiting, timeout: limits.queueTimeout,
                               name: "the database (heavy reads)")
     }
+
+    /// Records each job's wait for a database thread in `timer`.
+    func observeWaits(_ timer: Metrics.Timer) { threads.waitTimer.withLock { $0 = timer } }
 
     /// `withConnection` for a read that may take long (a scan or an aggregate over many rows).
     public func withHeavyConnection<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {

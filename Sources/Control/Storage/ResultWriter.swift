@@ -1,3 +1,4 @@
+import Metrics
 import Engine
 import Foundation
 import ServiceLifecycle
@@ -57,6 +58,8 @@ public final class ResultWriter: Sendable {
     private let fullStatement: String
     private let connect: @Sendable () throws -> any SQLConnection
     private let state: Mutex<State>
+    /// Records each committed batch's rows (`ServerMetrics`).
+    let batchRecorder = Mutex<Recorder?>(nil)
     private let condition = NSCondition()
     /// MariaDB: a batch is laid out for bulk binding on one thread while the writer thread
     /// inserts and commits the one before (the server otherwise waited ~2 µs a row for it).
@@ -241,6 +244,7 @@ public final class ResultWriter: Sendable {
                 let lastID = try insert(batch, payload: payload, on: connection!)
                 let rows = batch.reduce(0) { $0 + $1.rows.count }
                 state.withLock { $0.committedRows += Int64(rows); $0.committedBatches += 1 }
+                batchRecorder.withLock { $0 }?.record(rows)
                 // Each submission learns the last id of the whole batch: its rows are all at or below it.
                 for submission in batch { submission.continuation.resume(returning: lastID) }
                 return

@@ -1,3 +1,4 @@
+import Metrics
 import Engine
 import Foundation
 import Synchronization
@@ -34,6 +35,8 @@ final class BlockingPool<Resource>: Sendable {
     /// Errors after which a thread drops its resource and opens a fresh one for the next job.
     private let discardsResource: @Sendable (any Error) -> Bool
     private let state = Mutex(State())
+    /// Records how long each job waited for a thread (`ServerMetrics`).
+    let waitTimer = Mutex<Metrics.Timer?>(nil)
     private let wakeup = NSCondition()
     private let finished = DispatchGroup()
 
@@ -119,7 +122,9 @@ final class BlockingPool<Resource>: Sendable {
     private func work() {
         var resource: Resource?
         while let job = take() {
-            if let queueTimeout, ContinuousClock.now - job.enqueued > queueTimeout {
+            let waited = ContinuousClock.now - job.enqueued
+            if let timer = waitTimer.withLock({ $0 }) { timer.recordNanoseconds(waited.nanoseconds) }
+            if let queueTimeout, waited > queueTimeout {
                 job.fail(ResourceBusy(what: name))
                 continue
             }

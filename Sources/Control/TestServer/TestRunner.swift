@@ -13,6 +13,7 @@ public final class TestRunner: Service, Sendable {
     let limits: TestLimits
     let policy: TargetPolicy
     let writer: ResultWriter
+    let metrics: ServerMetrics?
     let logger: Logger
     private let registry = Mutex(Registry())
 
@@ -24,10 +25,11 @@ public final class TestRunner: Service, Sendable {
         var stopping = false
     }
 
-    init(limits: TestLimits, policy: TargetPolicy, writer: ResultWriter, logger: Logger) {
+    init(limits: TestLimits, policy: TargetPolicy, writer: ResultWriter, metrics: ServerMetrics? = nil, logger: Logger) {
         self.limits = limits
         self.policy = policy
         self.writer = writer
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -69,6 +71,7 @@ public final class TestRunner: Service, Sendable {
             throw error
         }
         launch(test, prepared)
+        metrics?.testsStarted.increment()
         return test
     }
 
@@ -124,12 +127,15 @@ public final class TestRunner: Service, Sendable {
     }
 
     private func launch(_ test: ServerTest, _ prepared: CheckRun.Prepared) {
-        let writer = self.writer, logger = self.logger
+        let writer = self.writer, logger = self.logger, probes = metrics?.testProbes
         let task = Task {
             var document: ResultDocument?
             var failure: String?
             do {
-                let report = try await test.run.run(prepared, observer: { test.deliver($0) })
+                let report = try await test.run.run(prepared, observer: { events in
+                    test.deliver(events)
+                    probes?.increment(by: Int64(events.count))
+                })
                 document = report.documents.first
             } catch {
                 failure = "\(error)"

@@ -56,6 +56,13 @@ final class RingRuntime {
         let completions = UnsafeMutablePointer<cprobe_completion>.allocate(capacity: Int(Self.completionCapacity))
         defer { completions.deallocate() }
         var cancelSeen = false
+        var time = RingStatistics.Local()
+        RingStatistics.runsStarted.add(1, ordering: .relaxed)
+        defer {
+            time.publish()
+            RingStatistics.runsEnded.add(1, ordering: .relaxed)
+        }
+        var turnStarted = cprobe_monotonic_ns()
         let single = clients.count == 1 ? clients[0] : nil
         let singleBase = single != nil ? sortedBases[0] : 0
         while true {
@@ -85,8 +92,12 @@ final class RingRuntime {
             // that failed brings no second completion.
             var gather = (count: immediate + 1, window: min(wait, Self.gatherWindow))
             if immediate == 0, let single { gather = single.gathering }
+            let waitStarted = cprobe_monotonic_ns()
             let n = try ring.run(into: completions, capacity: Self.completionCapacity, waitNanoseconds: wait,
                                  gather: gather.count, window: gather.window)
+            let waitEnded = cprobe_monotonic_ns()
+            time.add(busy: waitStarted &- turnStarted, wait: waitEnded &- waitStarted)
+            turnStarted = waitEnded
             if let single {
                 for i in 0..<n {
                     var c = completions[i]

@@ -7,10 +7,10 @@ import NIOCore
 /// `GET /probe?module=NAME&target=T`: blackbox_exporter's interface, our engine. One check per
 /// scrape, run on a ring thread of its own; nothing is stored (Prometheus keeps the series).
 struct ProbeController {
-    let services: ControlServices
     let modules: [String: ProbeModule]
-    let access: ControlConfiguration.ProbeAccess
+    let access: ExporterAccess
     let policy: TargetPolicy
+    let metrics: ServerMetrics
 
     static let scrapeTimeoutHeader = HTTPField.Name("X-Prometheus-Scrape-Timeout-Seconds")!
     /// Taken off Prometheus' scrape timeout so the answer arrives within it (blackbox's timeout_offset).
@@ -19,20 +19,12 @@ struct ProbeController {
     static let defaultTimeout: Duration = .seconds(120)
 
     func register(_ routes: inout Routes) {
-        let modules = self.modules, access = self.access, policy = self.policy
+        let modules = self.modules, access = self.access, policy = self.policy, metrics = self.metrics
         routes.on("probe") { request, context, _ in
             // Who may ask, and which targets they reach: a caller on this host is the operator
             // (protected ranges too); others need a credential and get its policy.
-            let local = Self.isLoopback(context.remoteAddress)
-            let exempt: Bool
-            if let principal = context.principal {
-                guard principal.permissions.contains(.testsRun) else { throw APIError.forbidden("requires tests:run") }
-                exempt = principal.permissions.contains(.targetsInternal) || (local && access != .authenticated)
-            } else if access == .open || (access == .loopback && local) {
-                exempt = local
-            } else {
-                throw context.authenticationFailure ?? APIError.unauthorized
-            }
+            let exempt = try access.admit(context, requiring: .testsRun, exemption: .targetsInternal)
+            metrics.probeScrapes.increment()
             // blackbox's defaults: http_2xx when no module is named.
             let name = try request.queryString("module", maxLength: 128) ?? "http_2xx"
             guard let module = modules[name] else {
@@ -82,6 +74,26 @@ struct ProbeController {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
+    }
+
+}
+
+/// Who may call the exporter routes (`/probe`, `/metrics`), by `probe_access`: `loopback` lets
+/// callers on this host in without a credential and asks others for one; `authenticated` always
+/// asks; `open` never does.
+struct ExporterAccess: Sendable {
+    let mode: ControlConfiguration.ProbeAccess
+
+    /// Admits the caller or throws 401/403; returns whether they hold `exemption` (a caller on
+    /// this host counts as the operator).
+    func admit(_ context: ControlContext, requiring permission: Permission, exemption: Permission) throws -> Bool {
+        let local = Self.isLoopback(context.remoteAddress)
+        if let principal = context.principal {
+            guard principal.permissions.contains(permission) else { throw APIError.forbidden("requires \(permission.rawValue)") }
+            return principal.permissions.contains(exemption) || (local && mode != .authenticated)
+        }
+        guard mode == .open || (mode == .loopback && local) else { throw context.authenticationFailure ?? APIError.unauthorized }
+        return local
     }
 
     static func isLoopback(_ address: String) -> Bool {

@@ -1,0 +1,154 @@
+import Engine
+import Foundation
+import Hummingbird
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The server's own metrics (`GET /metrics`): swift-metrics objects bound to this server's
+/// Prometheus registry (no process-wide bootstrap, so several servers in one process keep
+/// theirs apart). Requests are counted and timed by route template; the writer records each
+/// batch; the database pool each wait for a thread; the test server its tests and probes.
+/// What is a level, not an event (queue depth, tests running) and the ring threads' time are
+/// read when scraped.
+public final class ServerMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+    private let requestMetrics = Mutex<[RequestKey: (Metrics.Counter, Metrics.Timer)]>([:])
+    let testsStarted: Metrics.Counter
+    let testProbes: Metrics.Counter
+    let probeScrapes: Metrics.Counter
+    let batchRows: Recorder
+    let databaseWait: Metrics.Timer
+    private let queuedRows: Metrics.Gauge
+    private let testsRunning: Metrics.Gauge
+    private let ringsRunning: Metrics.Gauge
+    private let committedRows: Metrics.Counter
+    private let committedBatches: Metrics.Counter
+    private let ringBusy: FloatingPointCounter
+    private let ringWait: FloatingPointCounter
+    /// What the cumulative sources read at the last scrape (counters grow by the difference).
+    private let last = Mutex<(rows: Int64, batches: Int64, busy: UInt64, wait: UInt64)>((0, 0, 0, 0))
+
+    struct RequestKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["waddleperf_writer_batch_rows"] = [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 50_000]
+        factory.durationHistogramBuckets["waddleperf_db_wait_seconds"] = [
+            .microseconds(50), .microseconds(250), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+            .milliseconds(500), .seconds(2), .seconds(10),
+        ]
+        factory.durationHistogramBuckets["http_server_request_duration_seconds"] = [
+            .microseconds(250), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(500),
+            .seconds(1), .seconds(5), .seconds(30),
+        ]
+        self.factory = factory
+        testsStarted = Metrics.Counter(label: "waddleperf_tests_started_total", factory: factory)
+        testProbes = Metrics.Counter(label: "waddleperf_test_probes_total", factory: factory)
+        probeScrapes = Metrics.Counter(label: "waddleperf_probe_requests_total", factory: factory)
+        batchRows = Recorder(label: "waddleperf_writer_batch_rows", dimensions: [], aggregate: true, factory: factory)
+        databaseWait = Metrics.Timer(label: "waddleperf_db_wait_seconds", dimensions: [], factory: factory)
+        queuedRows = Metrics.Gauge(label: "waddleperf_writer_queued_rows", factory: factory)
+        testsRunning = Metrics.Gauge(label: "waddleperf_tests_running", factory: factory)
+        ringsRunning = Metrics.Gauge(label: "waddleperf_ring_loops_running", factory: factory)
+        committedRows = Metrics.Counter(label: "waddleperf_writer_committed_rows_total", factory: factory)
+        committedBatches = Metrics.Counter(label: "waddleperf_writer_committed_batches_total", factory: factory)
+        ringBusy = FloatingPointCounter(label: "waddleperf_ring_busy_seconds_total", factory: factory)
+        ringWait = FloatingPointCounter(label: "waddleperf_ring_wait_seconds_total", factory: factory)
+    }
+
+    /// Counts and times one answered request by its route template (`/api/v1/users/:id`).
+    func request(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let key = RequestKey(route: route, method: method, status: status)
+        let (counter, timer) = requestMetrics.withLock { cache in
+            if let pair = cache[key] { return pair }
+            let dimensions = [("route", route), ("method", method), ("status", String(status))]
+            let pair = (Metrics.Counter(label: "http_server_requests_total", dimensions: dimensions, factory: factory),
+                        Metrics.Timer(label: "http_server_request_duration_seconds", dimensions: dimensions, factory: factory))
+            cache[key] = pair
+            return pair
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
+
+    /// The exposition, with the levels and cumulative sources read now.
+    func render(writer: ResultWriter.Statistics, testsRunning running: Int) -> [UInt8] {
+        queuedRows.record(writer.queuedRows)
+        testsRunning.record(running)
+        let loops = RingStatistics.runsStarted.load(ordering: .relaxed) &- RingStatistics.runsEnded.load(ordering: .relaxed)
+        ringsRunning.record(Int64(bitPattern: loops))
+        let busy = RingStatistics.busyNanoseconds.load(ordering: .relaxed)
+        let wait = RingStatistics.waitNanoseconds.load(ordering: .relaxed)
+        let delta = last.withLock { l -> (Int64, Int64, UInt64, UInt64) in
+            defer { l = (writer.committedRows, writer.committedBatches, busy, wait) }
+            return (writer.committedRows - l.rows, writer.committedBatches - l.batches, busy &- l.busy, wait &- l.wait)
+        }
+        if delta.0 > 0 { committedRows.increment(by: delta.0) }
+        if delta.1 > 0 { committedBatches.increment(by: delta.1) }
+        if delta.2 > 0 { ringBusy.increment(by: Double(delta.2) / 1e9) }
+        if delta.3 > 0 { ringWait.increment(by: Double(delta.3) / 1e9) }
+        return Self.withHelp(registry.emitToBuffer())
+    }
+
+    /// What each metric means. (swift-metrics has no help text, so each `# TYPE` line of the
+    /// registry's output gets its `# HELP` line from here.)
+    static let help: [String: String] = [
+        "http_server_requests_total": "Requests answered, by route template, method and status",
+        "http_server_request_duration_seconds": "Time from a request's arrival to its response, by route template, method and status",
+        "waddleperf_tests_started_total": "Tests started through /api/v1/tests and /api/v1/test/{kind}",
+        "waddleperf_test_probes_total": "Probes completed by tests this server ran",
+        "waddleperf_probe_requests_total": "/probe requests answered",
+        "waddleperf_tests_running": "Tests running now",
+        "waddleperf_writer_queued_rows": "Result rows waiting for the writer",
+        "waddleperf_writer_committed_rows_total": "Result rows the writer committed",
+        "waddleperf_writer_committed_batches_total": "Batches (transactions) the writer committed",
+        "waddleperf_writer_batch_rows": "Rows per committed batch",
+        "waddleperf_db_wait_seconds": "Time a database job waited for a database thread",
+        "waddleperf_ring_busy_seconds_total": "Ring-thread time spent outside the kernel wait: polling, building and matching probes",
+        "waddleperf_ring_wait_seconds_total": "Ring-thread time spent waiting in the kernel for completions",
+        "waddleperf_ring_loops_running": "Ring loops running now (one per ring thread of a running check run)",
+    ]
+
+    static func withHelp(_ text: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + 2048)
+        for line in text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            if line.starts(with: Array("# TYPE ".utf8)) {
+                let name = String(decoding: line.dropFirst(7).prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                if let help = help[name] { out += Array("# HELP \(name) \(help)\n".utf8) }
+            }
+            out += line
+            out.append(UInt8(ascii: "\n"))
+        }
+        if out.last == UInt8(ascii: "\n"), text.last != UInt8(ascii: "\n") { out.removeLast() }
+        return out
+    }
+}
+
+/// Counts and times every request by route template, method and status (`ServerMetrics`).
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = ControlContext
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: ControlContext, next: (Request, ControlContext) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let route = { context.endpointPath ?? "unmatched" }
+        do {
+            let response = try await next(request, context)
+            metrics.request(route: route(), method: request.method.rawValue, status: Int(response.status.code),
+                            nanoseconds: (ContinuousClock.now - started).nanoseconds)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(route: route(), method: request.method.rawValue, status: Int(status),
+                            nanoseconds: (ContinuousClock.now - started).nanoseconds)
+            throw error
+        }
+    }
+}
