@@ -86,7 +86,7 @@ struct RBACMatrixTests {
             Case(method: .post, path: "/api/v1/results", body: ["results": [["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true] as [String: any Sendable]] as [any Sendable]])
         },
         "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
-        // Tests probe 192.0.2.1 (TEST-NET-1: reachable by policy, answered by nobody).
+        // Tests probe 192.0.2.1 (TEST-NET-1: outside every protected range, so any role may).
         "createTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/tests", body: quickTest) },
         "listTests": { _, _, _, _ in Case(method: .get, path: "/api/v1/tests") },
         "getTest": { c, w, inside, caller in
@@ -99,6 +99,12 @@ struct RBACMatrixTests {
         "streamTest": { c, w, inside, caller in
             Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))/stream", expect: { _, _ in 426 })
         },
+        // Without a loopback peer (the in-process harness) /probe and /metrics want a credential;
+        // loopback is a protected target for all but global administrators.
+        "probe": { _, _, _, _ in
+            Case(method: .get, path: "/probe?module=icmp&target=127.0.0.1", expect: { role, _ in role == .globalAdmin ? 200 : 403 })
+        },
+        "metrics": { _, _, _, _ in Case(method: .get, path: "/metrics", expect: { role, _ in role.isGlobal ? 200 : 403 }) },
         "legacyTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/test/traceroute", body: ["target": "192.0.2.1"], expect: { _, _ in 501 }) },
         "listAudit": { _, _, _, _ in Case(method: .get, path: "/api/v1/audit") },
         "createServerKey": { _, _, _, _ in Case(method: .post, path: "/api/v1/server-keys", body: ["name": "probe-server"]) },

@@ -29,6 +29,10 @@ public enum Permission: String, Sendable, CaseIterable {
     case targetsInternal = "targets:internal"
     /// Held only by enrolled devices (their own config and heartbeat).
     case device
+    /// The exporter routes (`/probe`, `/metrics`): open to callers on this host (`probe_access`),
+    /// otherwise a credential holding the permission the route names (`ExporterAccess`). Held by
+    /// no role: the route decides.
+    case exporter
 
     /// The permissions each role holds. OU roles hold them only within their OU subtree; the
     /// controllers apply that scope.
@@ -40,7 +44,7 @@ public enum Permission: String, Sendable, CaseIterable {
         case .ouAdmin: return base.union([.usersRead, .ousRead, .devicesRead, .usersWrite, .ousWrite, .devicesWrite, .configsWrite,
                                           .testsBench])
         case .globalReporter: return base.union([.usersRead, .ousRead, .devicesRead, .auditRead])
-        case .globalAdmin: return Set(allCases).subtracting([.device])
+        case .globalAdmin: return Set(allCases).subtracting([.device, .exporter])
         }
     }
 

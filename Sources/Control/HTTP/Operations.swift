@@ -516,17 +516,16 @@ public enum API {
                   "WebSocket (send Upgrade: websocket): each probe's result as it completes, a summary every second, then the final test. "
                   + "A cookie session must come from an allowed Origin. Frames: docs/test-server.md",
                   statuses: [101, 426], pathSchemas: ["test_id": Schemas.testID]),
-        APIOperation("probe", .get, "/probe", .none, tag: "probe",
+        APIOperation("probe", .get, "/probe", .exporter, tag: "probe",
                   "blackbox_exporter-compatible probe: one check of the module against the target, answered in the Prometheus text format "
                   + "with blackbox's metric names (docs/test-server.md). Access (probe_access): open from loopback, otherwise a credential "
                   + "with tests:run; the target policy applies",
                   query: [Field("module", .string(maxLength: 128, minLength: 1), "a module of the probe_modules file (default http_2xx)"),
                           Field("target", .string(maxLength: 1024, minLength: 1), required: true, "URL, host:port or host, as the prober takes it")],
-                  statuses: [401, 403, 501]),
-        APIOperation("metrics", .get, "/metrics", .none, tag: "probe",
+                  statuses: [501]),
+        APIOperation("metrics", .get, "/metrics", .exporter, tag: "probe",
                   "The server's own metrics in the Prometheus text format: requests by route and status, the writer, the database pool, "
-                  + "tests and ring threads (docs/test-server.md). Access as /probe; a credential needs audit:read",
-                  statuses: [401, 403]),
+                  + "tests and ring threads (docs/test-server.md). Access as /probe; a credential needs audit:read"),
         APIOperation("legacyTest", .post, "/api/v1/test/{kind}", .testsRun, tag: "tests",
                   "The original test server's synchronous tests (http, tcp, udp, icmp): its request and response fields, our measurements. "
                   + "Kinds not in this engine yet (traceroute, http_trace, tcp_trace, udp_trace; dns and tls protocols) answer 501",

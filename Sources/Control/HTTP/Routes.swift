@@ -26,7 +26,8 @@ struct Routes {
         let bodyTimeout = self.bodyTimeout, quotas = self.quotas
         router.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
             try Self.admit(request, context, operation, quotas: quotas)
-            try QueryParameters.validate(request, against: operation.query)
+            // An exporter route admits its caller first, then checks its query itself.
+            if operation.permission != .exporter { try QueryParameters.validate(request, against: operation.query) }
             // Only a route that reads a body needs its deadline bound.
             guard operation.request != nil else { return try await handler(request, context, operation) }
             return try await ConnectionLimits.$bodyTimeout.withValue(bodyTimeout) { try await handler(request, context, operation) }
@@ -66,7 +67,8 @@ struct Routes {
 
     /// The permission, rate and password-change checks every operation passes first.
     private static func admit(_ request: Request, _ context: ControlContext, _ operation: APIOperation, quotas: PrincipalQuotas?) throws {
-        guard operation.permission != .none else { return }
+        // Public routes, and the exporter routes, which decide who may call them themselves.
+        guard operation.permission != .none && operation.permission != .exporter else { return }
         // A credential that did not check out answers here, on routes that need one; a
         // public route (login, enrollment, health) ignores a stale one.
         guard let principal = context.principal else { throw context.authenticationFailure ?? APIError.unauthorized }

@@ -20,10 +20,11 @@ struct ProbeController {
 
     func register(_ routes: inout Routes) {
         let modules = self.modules, access = self.access, policy = self.policy, metrics = self.metrics
-        routes.on("probe") { request, context, _ in
+        routes.on("probe") { request, context, operation in
             // Who may ask, and which targets they reach: a caller on this host is the operator
             // (protected ranges too); others need a credential and get its policy.
             let exempt = try access.admit(context, requiring: .testsRun, exemption: .targetsInternal)
+            try QueryParameters.validate(request, against: operation.query)
             metrics.probeScrapes.increment()
             // blackbox's defaults: http_2xx when no module is named.
             let name = try request.queryString("module", maxLength: 128) ?? "http_2xx"
