@@ -113,7 +113,7 @@ let package = Package(
         // The Swift halves of the control-plane benchmarks (Benchmarks/control.sh).
         .executableTarget(
             name: "waddleperf-bench",
-            dependencies: ["Control", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Control", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
             path: "Benchmarks/ControlBench"
         ),
         .testTarget(name: "CProbeTests", dependencies: ["CProbe"]),

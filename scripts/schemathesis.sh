@@ -75,13 +75,15 @@ password="Fuzz-$("$py" -c 'import secrets; print(secrets.token_hex(12))')"
 secret=$("$py" -c 'import secrets; print(secrets.token_hex(32))')
 base="http://127.0.0.1:$port"
 
+# /probe and /metrics are open to loopback callers by default; here they ask for a credential
+# like every other route, so the authentication checks cover them too.
 # The server refuses WADDLEPERF_* variables it does not know (and would take
 # the caller's settings), so it gets only these.
 unset_env=()
 for v in $(compgen -e); do case $v in WADDLEPERF_*) unset_env+=(-u "$v") ;; esac; done
 env "${unset_env[@]}" WADDLEPERF_HOST=127.0.0.1 WADDLEPERF_PORT="$port" WADDLEPERF_DATABASE="sqlite://$dir/waddleperf.db" \
   WADDLEPERF_JWT_SECRET="$secret" WADDLEPERF_ADMIN_PASSWORD="$password" WADDLEPERF_BCRYPT_COST=4 WADDLEPERF_RETENTION=off \
-  "$bin" control > "$dir/server.log" 2>&1 &
+  WADDLEPERF_PROBE_ACCESS=authenticated "$bin" control > "$dir/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 200); do
   curl -sf -o /dev/null "$base/health" && break

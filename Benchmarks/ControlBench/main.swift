@@ -4,6 +4,9 @@
 //       Pushes ROWS result rows through ResultWriter from SUBMITTERS concurrent tasks, each
 //       awaiting its acknowledgement (= commit) before submitting again, like HTTP uploaders.
 //       DATABASE is sqlite://PATH or mariadb://user@host:port/db. Prints one JSON line.
+//   waddleperf-bench stream PORT TOKEN TESTS VIEWERS COUNT INTERVAL_MS [KIND TARGET]
+//       Server-side tests watched by VIEWERS WebSocket viewers each (Stream.swift): tests/s,
+//       probes/s and the event latency from the engine to each viewer.
 //   waddleperf-bench hello PORT
 //       A bare Hummingbird route (GET /hello), the framework's ceiling for the REST benchmark.
 import Control
@@ -85,5 +88,6 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
 case "writer": try await writer(Array(arguments.dropFirst()))
 case "hello": try await hello(Array(arguments.dropFirst()))
-default: fail("usage: waddleperf-bench writer|hello ...")
+case "stream": try await stream(Array(arguments.dropFirst()))
+default: fail("usage: waddleperf-bench writer|hello|stream ...")
 }

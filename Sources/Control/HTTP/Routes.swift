@@ -46,7 +46,9 @@ struct Routes {
         let quotas = self.quotas
         router.ws(RouterPath(operation.routerPath), shouldUpgrade: { request, context in
             guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                // A plain GET: refused as the upgrade would be (401, 403, 404), else told to upgrade.
                 try Self.admit(request, context, operation, quotas: quotas)
+                try await check(request, context)
                 throw APIError(.upgradeRequired, "upgrade_required", "this is a WebSocket: send Upgrade: websocket",
                                headers: [.upgrade: "websocket"])
             }
@@ -155,8 +157,9 @@ extension Request {
 
 extension ControlContext {
     func pathID(_ name: String = "id") throws -> Int64 {
+        // Not an id at all (`/devices/None`): it names nothing, like an id that is not there.
         guard let text = parameters.get(name), let id = Int64(text), id > 0, id <= JSONSchema.integerLimit else {
-            throw APIError.invalid(name, "must be an integer in 1...\(JSONSchema.integerLimit)")
+            throw APIError(.notFound, "not_found", "\(name) '\(parameters.get(name) ?? "")' names nothing: ids are integers in 1...\(JSONSchema.integerLimit)")
         }
         return id
     }

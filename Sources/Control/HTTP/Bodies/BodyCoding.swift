@@ -126,14 +126,33 @@ extension Request {
     /// come from there: `results[2].success: is required`), then decoded as `Body`. The schema
     /// has already refused anything `Body` could not hold, so a decoding failure is a mismatch
     /// between the two declarations: a bug, answered 500 and caught by the tests.
-    mutating func decode<Body: Decodable>(_ type: Body.Type, _ operation: APIOperation) async throws -> Body {
+    ///
+    /// `semantic`: the type checks more than the schema can say (a check's parameters must be its
+    /// kind's); its refusals are 422 naming the field, not a mismatch.
+    mutating func decode<Body: Decodable>(_ type: Body.Type, _ operation: APIOperation, semantic: Bool = false) async throws -> Body {
         let (buffer, schema) = try await jsonBody(operation)
         // The schema's messages and paths for anything it refuses; then the typed decoding.
         _ = try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
         do {
             return try buffer.withUnsafeReadableBytes { try JSONResponse.decoder.decode(Body.self, from: Data($0)) }
+        } catch let error as DecodingError where semantic {
+            let (path, message) = Self.describe(error)
+            throw APIError.uncheckable(path, message)
         } catch {
             throw BodyDeclarationMismatch(operation: operation.id, type: "\(Body.self)", underlying: "\(error)")
+        }
+    }
+
+    /// A decoding failure's field path (`http.method`) and message.
+    static func describe(_ error: DecodingError) -> (String, String) {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return (path(context.codingPath + [key]), "is required")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return (path(context.codingPath), context.debugDescription)
+        case .dataCorrupted(let context): return (context.codingPath.isEmpty ? "body" : path(context.codingPath), context.debugDescription)
+        @unknown default: return ("body", "\(error)")
         }
     }
 }

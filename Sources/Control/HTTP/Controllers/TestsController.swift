@@ -25,7 +25,7 @@ struct TestsController {
         routes.on("createTest") { request, context, operation in
             var request = request
             let principal = try context.caller()
-            let spec = try await request.decode(ProbeSpec.self, operation)
+            let spec = try await request.decode(ProbeSpec.self, operation, semantic: true)
             let test = try await runner.start(spec, for: principal)
             services.logger.info("test \(test.id) started by \(principal.displayName): \(spec.kind) \(spec.target) x\(spec.count)")
             return JSONResponse.encode(TestBody(test), status: .accepted, headers: [.location: "/api/v1/tests/\(test.id)"])
