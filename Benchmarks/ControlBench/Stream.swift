@@ -78,6 +78,14 @@ func stream(_ arguments: [String]) async throws {
             }
             try await group.waitForAll()
         }
+        // The next test starts once this one is over (without viewers nothing else waits for it).
+        while true {
+            var poll = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/api/v1/tests/\(id)")!)
+            poll.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+            let (body, _) = try await URLSession.shared.data(for: poll)
+            if (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["status"] as? String != "running" { break }
+            try await Task.sleep(for: .milliseconds(2))
+        }
     }
     let seconds = (clock.now - started) / .seconds(1)
     let sorted = latencies.withLock { $0.sorted() }

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import ProbeModel
 import Testing
+import TestSupport
 
 /// Findings 4 and 5 of the security issue: the lockout cannot keep an account's owner out, and
 /// behind a trusted reverse proxy the throttle counts clients, not the proxy.
@@ -133,19 +134,8 @@ struct ThrottleTests {
     /// A raw TCP client: sends `chunks` with `gap` between them, then reads until the server
     /// closes or answers. Returns what was read ("" when the server closed without a word).
     static func rawExchange(port: Int, chunks: [String], gap: Duration, readTimeout: Int = 10) async throws -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(fd >= 0)
+        let fd = try connectLoopback(port: port, receiveTimeoutSeconds: readTimeout)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(connected == 0)
-        var timeout = timeval(tv_sec: readTimeout, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         for (index, chunk) in chunks.enumerated() {
             if index > 0 { try await Task.sleep(for: gap) }
             _ = chunk.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }

@@ -27,20 +27,8 @@ public final class WebSocketTestClient: @unchecked Sendable {
     /// Connects to 127.0.0.1:`port` and asks to upgrade `path`. `receiveBuffer` shrinks the
     /// socket's receive buffer (a slow reader that stops reading fills it sooner).
     public init(port: Int, path: String, headers: [String: String] = [:], receiveBuffer: Int32? = nil) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = try connectLoopback(port: port, receiveTimeoutSeconds: 20, receiveBuffer: receiveBuffer)
         self.fd = fd
-        guard fd >= 0 else { throw Failure("socket: errno \(errno)") }
-        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
-        var timeout = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { Glibc.close(fd); throw Failure("connect: errno \(errno)") }
         let key = Data((0..<16).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(key)\r\nSec-WebSocket-Version: 13\r\n"
@@ -147,6 +135,29 @@ public final class WebSocketTestClient: @unchecked Sendable {
         for i in 0...(haystack.count - needle.count) where haystack[i..<i + needle.count].elementsEqual(needle) { return i }
         return nil
     }
+}
+
+/// A TCP socket connected to 127.0.0.1:`port`, with a receive timeout (and, when given, a
+/// smaller receive buffer, set before connecting so the window is small from the start).
+public func connectLoopback(port: Int, receiveTimeoutSeconds: Int = 10, receiveBuffer: Int32? = nil) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw WebSocketTestClient.Failure("socket: errno \(errno)") }
+    if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+    var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else {
+        let error = errno
+        Glibc.close(fd)
+        throw WebSocketTestClient.Failure("connect to 127.0.0.1:\(port): errno \(error)")
+    }
+    return fd
 }
 
 /// Runs blocking work on a thread of its own and awaits it, leaving the cooperative pool free.

@@ -1,3 +1,4 @@
+import Synchronization
 import ProbeModel
 import COpenSSL
 import CProbe
@@ -6,7 +7,7 @@ import Glibc
 
 /// Trust settings for QUIC's TLS (GnuTLS), loaded once per run and shared
 /// by its connections.
-final class QUICTLSContext {
+final class QUICTLSContext: @unchecked Sendable {
     let credentials: gnutls_certificate_credentials_t
     let options: TLSOptions
 
@@ -29,6 +30,21 @@ final class QUICTLSContext {
     }
 
     deinit { gnutls_certificate_free_credentials(credentials) }
+
+    /// As `TLSContext.shared`: GnuTLS credentials with the system's trust store, made once per
+    /// options and shared (read-only once set up).
+    private static let shared = Mutex<[TLSOptions: QUICTLSContext]>([:])
+
+    static func shared(_ options: TLSOptions) throws(ConfigurationError) -> QUICTLSContext {
+        if let cached = shared.withLock({ $0[options] }) { return cached }
+        let made = try QUICTLSContext(options)
+        return shared.withLock { cache in
+            if let raced = cache[options] { return raced }
+            if cache.count >= 64 { cache.removeAll() }
+            cache[options] = made
+            return made
+        }
+    }
 }
 
 /// An HTTP/3 client connection over ngtcp2 (QUIC, TLS by GnuTLS) and nghttp3,

@@ -1,5 +1,6 @@
 import ProbeModel
 import COpenSSL
+import Synchronization
 import Glibc
 
 /// TLS protocol versions a probe may pin.
@@ -11,7 +12,7 @@ public enum TLSVersion: String, Sendable, CaseIterable {
 }
 
 /// How a client verifies and negotiates TLS.
-public struct TLSOptions: Sendable, Equatable {
+public struct TLSOptions: Sendable, Hashable {
     public var minimumVersion: TLSVersion? = nil
     public var maximumVersion: TLSVersion? = nil
     /// Verify the chain and the host name (on by default).
@@ -62,7 +63,7 @@ public struct TLSFailure: Sendable, Equatable, Error, CustomStringConvertible {
 /// An OpenSSL client context: configuration shared by every connection of a
 /// run (one per ring thread; SSL_CTX is internally locked but nothing here
 /// shares it across threads).
-final class TLSContext {
+final class TLSContext: @unchecked Sendable {
     let pointer: OpaquePointer
     let options: TLSOptions
     /// Sessions give their record buffers back to malloc whenever they are
@@ -103,6 +104,23 @@ final class TLSContext {
     }
 
     deinit { SSL_CTX_free(pointer) }
+
+    /// Probe contexts of this process by options: loading the system's CA store takes
+    /// milliseconds, which every short run (a /probe scrape, a server-side test) would pay
+    /// again. Shared across ring threads: an SSL_CTX is not changed once set up, and these keep
+    /// `releasesBuffers` as made. (A changed system store is read on the next start.)
+    private static let shared = Mutex<[TLSOptions: TLSContext]>([:])
+
+    static func shared(_ options: TLSOptions) throws(ConfigurationError) -> TLSContext {
+        if let cached = shared.withLock({ $0[options] }) { return cached }
+        let made = try TLSContext(options)
+        return shared.withLock { cache in
+            if let raced = cache[options] { return raced }
+            if cache.count >= 64 { cache.removeAll() }
+            cache[options] = made
+            return made
+        }
+    }
 }
 
 /// One TLS client session over memory BIOs: the ring moves ciphertext,
