@@ -95,9 +95,10 @@ struct RBACMatrixTests {
         "cancelTest": { c, w, inside, caller in
             Case(method: .delete, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: longTest))", expect: testAccess(success: 200, cancel: true))
         },
-        // The router-driven harness cannot upgrade: a permitted GET is told to (426).
+        // The router-driven harness cannot upgrade: a GET the upgrade would accept is told to (426).
         "streamTest": { c, w, inside, caller in
-            Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))/stream", expect: { _, _ in 426 })
+            Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))/stream",
+                 expect: testAccess(success: 426, cancel: false))
         },
         // Without a loopback peer (the in-process harness) /probe and /metrics want a credential;
         // loopback is a protected target for all but global administrators.

@@ -100,10 +100,14 @@ struct TestServerTests {
 
     @Test("a slow stream reader loses events, counted; the engine and the other viewers keep their pace")
     func slowReaderDropsEvents() async throws {
-        try await APIHarness.run(testing: .live) { c in
+        // More frames (about 16 MB) than the kernel's socket buffers hold (tcp_wmem's 4 MB at most),
+        // so the server's own buffer must drop; bench bounds raised to allow them at once.
+        try await APIHarness.run(testing: .live, configure: {
+            $0.testLimits.bench = .init(probes: 100_000, rate: 100_000, duration: .seconds(600))
+            $0.testLimits.rate = 1_000_000
+        }) { c in
             let admin = try await c.adminToken()
-            // 10,000 probes at once (a load test: the admin holds tests:bench).
-            let count = 10_000
+            let count = 80_000
             let created = try await c.call(.post, "/api/v1/tests", token: admin,
                                            json: ["kind": "icmp", "target": "127.0.0.1", "count": count, "interval_ms": 0, "timeout_ms": 5000])
             #expect(created.status == 202, "\(created.text)")

@@ -157,9 +157,8 @@ extension Request {
 
 extension ControlContext {
     func pathID(_ name: String = "id") throws -> Int64 {
-        // Not an id at all (`/devices/None`): it names nothing, like an id that is not there.
         guard let text = parameters.get(name), let id = Int64(text), id > 0, id <= JSONSchema.integerLimit else {
-            throw APIError(.notFound, "not_found", "\(name) '\(parameters.get(name) ?? "")' names nothing: ids are integers in 1...\(JSONSchema.integerLimit)")
+            throw APIError.invalid(name, "must be an integer in 1...\(JSONSchema.integerLimit)")
         }
         return id
     }
