@@ -240,7 +240,11 @@ struct TestServerTests {
             #expect(try await c.call(.delete, "/api/v1/tests/\(id)", token: stranger).status == 404)
             let cancelled = try await c.call(.delete, "/api/v1/tests/\(id)", token: user)
             #expect(cancelled.status == 200, "\(cancelled.text)")
-            let done = try await Self.waitFinished(c, id, token: user)
+            // Answered with the test as it ended; then it is gone, its result stored.
+            let done = cancelled.json
+            #expect(try await c.call(.get, "/api/v1/tests/\(id)", token: user).status == 404)
+            let kept = try await c.call(.get, "/api/v1/results?test_type=icmp&limit=10", token: user)
+            #expect((kept.json["results"] as? [[String: Any]])?.contains { Self.number($0["sent"]) == Self.number((done["result"] as? [String: Any])?["sent"]) } == true)
             #expect(done["status"] as? String == "cancelled" && done["cancelled_by"] as? String == "user:plain", "\(done)")
             let sent = Self.number((done["result"] as? [String: Any])?["sent"]) ?? 0
             #expect(sent >= 2 && sent < 100, "sent \(sent)")

@@ -510,7 +510,8 @@ public enum API {
         APIOperation("getTest", .get, "/api/v1/tests/{test_id}", .testsRun, tag: "tests", "One test: status, progress and its result once finished",
                   response: Schemas.test, pathSchemas: ["test_id": Schemas.testID]),
         APIOperation("cancelTest", .delete, "/api/v1/tests/{test_id}", .testsRun, tag: "tests",
-                  "Cancel a running test (yours, or as an administrator over its unit); what it measured is kept and stored",
+                  "Cancel a test (yours, or as an administrator over its unit) and remove it: answers the test as it ended "
+                  + "(status cancelled, or completed if it had finished), whose result stays stored in /api/v1/results",
                   response: Schemas.test, pathSchemas: ["test_id": Schemas.testID]),
         APIOperation("streamTest", .get, "/api/v1/tests/{test_id}/stream", .testsRun, tag: "tests",
                   "WebSocket (send Upgrade: websocket): each probe's result as it completes, a summary every second, then the final test. "

@@ -207,6 +207,15 @@ public final class TestRunner: Service, Sendable {
         return out
     }
 
+    /// Drops a finished test from the listing (`DELETE`); its result stays stored.
+    func forget(_ id: String) {
+        registry.withLock { r in
+            guard r.running[id] == nil else { return }
+            r.tests[id] = nil
+            r.order.removeAll { $0 == id }
+        }
+    }
+
     var runningCount: Int { registry.withLock { $0.running.count } }
 
     // MARK: Service

@@ -52,6 +52,16 @@ struct TestsController {
             if test.cancel(by: principal.displayName) {
                 await services.audit(principal, "test.cancel", subject: "test:\(test.id)", source: context.remoteAddress, detail: test.owner)
             }
+            // A cancelled run ends within a ring turn; its document is then stored. The answer is
+            // the test as it ended, and the test is forgotten: what it measured stays in
+            // /api/v1/results.
+            let ended = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { await test.finished(); return true }
+                group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
+                defer { group.cancelAll() }
+                return await group.next() ?? false
+            }
+            if ended { runner.forget(test.id) }
             return JSONResponse.encode(TestBody(test))
         }
 
