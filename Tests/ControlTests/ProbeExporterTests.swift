@@ -100,6 +100,15 @@ struct ProbeExporterTests {
             #expect(unknown.status == 400 && unknown.text.contains("unknown module 'nope'"))
             let noTarget = try await c.call(.get, "/probe?module=icmp")
             #expect(noTarget.status == 400 && noTarget.text.contains("target: is required"), "\(noTarget.text)")
+            // A forwarded request is not local, whatever it claims (a proxy on this host, or a
+            // client writing the header itself): it needs a credential.
+            let forwarded = try await c.call(.get, "/probe?module=icmp&target=127.0.0.1",
+                                             headers: [HTTPField.Name("Forwarded")!: "for=127.0.0.1"])
+            #expect(forwarded.status == 401, "\(forwarded.text)")
+            #expect(try await c.call(.get, "/metrics", headers: [HTTPField.Name("X-Forwarded-For")!: "127.0.0.1"]).status == 401)
+            // An absurd scrape timeout is clamped, not a crash.
+            let huge = try await c.call(.get, "/probe?module=icmp&target=127.0.0.1", headers: [ProbeController.scrapeTimeoutHeader: "1e16"])
+            #expect(huge.status == 200 && Self.samples(huge.text)["probe_success"] == 1)
             // No module named: blackbox's default, http_2xx.
             #expect(Self.samples(try await c.call(.get, "/probe?target=\(health)").text)["probe_http_status_code"] == 200)
         }

@@ -13,10 +13,14 @@ public struct ControlContext: RequestContext, WebSocketRequestContext {
     /// The client's address: the socket peer, or behind `trusted_proxies` the address they
     /// forwarded (`ClientAddressMiddleware`).
     public var remoteAddress: String
+    /// The socket peer, whatever proxies say (`ExporterAccess`: only a caller on this host itself
+    /// is local).
+    public let peerAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        peerAddress = remoteAddress
     }
 
     /// Bodies are read by `Request.json(_:)` with each route's own limit; this is Hummingbird's

@@ -118,7 +118,9 @@ public final class TestRunner: Service, Sendable {
         }
     }
 
+    /// Forgets a test that never started (refused while preparing); its viewers get the end.
     private func release(_ test: ServerTest) {
+        test.finish(document: nil, error: "not started", stored: false)
         registry.withLock { r in
             r.running[test.id] = nil
             r.tests[test.id] = nil

@@ -11,8 +11,8 @@ struct MetricsController {
 
     func register(_ routes: inout Routes) {
         let access = self.access, metrics = self.metrics, writer = self.writer, tests = self.tests
-        routes.on("metrics") { _, context, _ in
-            _ = try access.admit(context, requiring: .auditRead, exemption: .auditRead)
+        routes.on("metrics") { request, context, _ in
+            _ = try access.admit(request, context, requiring: .auditRead, exemption: .auditRead)
             let body = metrics.render(writer: writer.statistics, testsRunning: tests.runningCount)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))

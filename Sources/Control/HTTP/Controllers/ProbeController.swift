@@ -23,7 +23,7 @@ struct ProbeController {
         routes.on("probe") { request, context, operation in
             // Who may ask, and which targets they reach: a caller on this host is the operator
             // (protected ranges too); others need a credential and get its policy.
-            let exempt = try access.admit(context, requiring: .testsRun, exemption: .targetsInternal)
+            let exempt = try access.admit(request, context, requiring: .testsRun, exemption: .targetsInternal)
             try QueryParameters.validate(request, against: operation.query)
             metrics.probeScrapes.increment()
             // blackbox's defaults: http_2xx when no module is named.
@@ -44,7 +44,7 @@ struct ProbeController {
                 guard let seconds = Double(header), seconds.isFinite, seconds >= 0 else {
                     throw APIError.invalid("X-Prometheus-Scrape-Timeout-Seconds", "must be a number of seconds")
                 }
-                if seconds > 0 { scrape = .milliseconds(Int64(seconds * 1000)) }
+                if seconds > 0 { scrape = .milliseconds(Int64(min(seconds, 86_400) * 1000)) }
             }
             var timeout = scrape - Self.timeoutOffset
             if module.timeout > .zero && (module.timeout < timeout || timeout <= .zero) { timeout = module.timeout }
@@ -87,8 +87,11 @@ struct ExporterAccess: Sendable {
 
     /// Admits the caller or throws 401/403; returns whether they hold `exemption` (a caller on
     /// this host counts as the operator).
-    func admit(_ context: ControlContext, requiring permission: Permission, exemption: Permission) throws -> Bool {
-        let local = Self.isLoopback(context.remoteAddress)
+    func admit(_ request: Request, _ context: ControlContext, requiring permission: Permission, exemption: Permission) throws -> Bool {
+        // Local: the socket peer is this host and no proxy forwarded the request (a reverse proxy
+        // on this host makes every caller look local; a client can write Forwarded itself).
+        let forwarded = request.headers[ClientAddress.forwarded] != nil || request.headers[ClientAddress.xForwardedFor] != nil
+        let local = !forwarded && Self.isLoopback(context.peerAddress)
         if let principal = context.principal {
             guard principal.permissions.contains(permission) else { throw APIError.forbidden("requires \(permission.rawValue)") }
             return principal.permissions.contains(exemption) || (local && mode != .authenticated)

@@ -55,11 +55,10 @@ struct TestsController {
             // A cancelled run ends within a ring turn; its document is then stored. The answer is
             // the test as it ended, and the test is forgotten: what it measured stays in
             // /api/v1/results.
-            let ended = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { await test.finished(); return true }
-                group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
-                defer { group.cancelAll() }
-                return await group.next() ?? false
+            var ended = test.status != .running
+            for _ in 0..<1000 where !ended {
+                try await Task.sleep(for: .milliseconds(10))
+                ended = test.status != .running
             }
             if ended { runner.forget(test.id) }
             return JSONResponse.encode(TestBody(test))
@@ -72,9 +71,15 @@ struct TestsController {
                 throw APIError.forbidden("a cookie-session stream must come from this server's origin")
             }
             _ = try visibleTest(context)
-        }, onUpgrade: { _, outbound, context in
+        }, onUpgrade: { inbound, outbound, context in
             guard let test = try? visibleTest(context.requestContext) else { return }
-            try await Self.stream(test, to: outbound)
+            // Reading what the viewer sends (nothing but pongs and a close) is what answers the
+            // server's pings; without it the stream would close on a ping timeout.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for try await _ in inbound {} }
+                try await Self.stream(test, to: outbound)
+                group.cancelAll()
+            }
         })
     }
 
