@@ -37,6 +37,11 @@ public struct TargetPolicy: Sendable, Hashable {
     /// Why `address:port` may not be reached, or nil when it may. ICMP has no port: pass 0, and
     /// rules limited to ports do not apply.
     public func refusal(_ address: IPAddress, port: UInt16) -> TargetRefused? {
+        // An IPv6 address that carries an IPv4 one (NAT64 64:ff9b::/96, IPv4-compatible ::/96,
+        // 6to4 2002::/16) reaches that IPv4 address on networks that translate: judged as both.
+        if let embedded = Self.embeddedIPv4(address), let refused = refusal(embedded, port: port) {
+            return TargetRefused(address: address, port: port, rule: refused.rule, detail: refused.detail + " (embedded \(embedded))")
+        }
         if let rule = deny.first(where: { $0.matches(address, port: port) }) {
             return TargetRefused(address: address, port: port, rule: rule.name, detail: rule.description)
         }
@@ -44,6 +49,16 @@ public struct TargetPolicy: Sendable, Hashable {
         if !exempt, let rule = protected.first(where: { $0.matches(address, port: port) }) {
             return TargetRefused(address: address, port: port, rule: rule.name, detail: rule.description)
         }
+        return nil
+    }
+
+    /// The IPv4 address inside a NAT64 (64:ff9b::/96), IPv4-compatible (::a.b.c.d, not :: or
+    /// ::1) or 6to4 (2002:AABB:CCDD::/48) address.
+    static func embeddedIPv4(_ address: IPAddress) -> IPAddress? {
+        guard case .v6(let hi, let lo) = address else { return nil }
+        if hi == 0x0064_ff9b_0000_0000 && lo >> 32 == 0 { return .v4(UInt32(truncatingIfNeeded: lo)) }
+        if hi == 0 && lo >> 32 == 0 && lo > 1 { return .v4(UInt32(truncatingIfNeeded: lo)) }
+        if hi >> 48 == 0x2002 { return .v4(UInt32(truncatingIfNeeded: hi >> 16)) }
         return nil
     }
 

@@ -18,6 +18,18 @@ struct ProbeExporterTests {
         return out
     }
 
+    @Test("the target policy sees the IPv4 address inside NAT64, IPv4-compatible and 6to4 addresses")
+    func embeddedIPv4() {
+        let policy = TargetPolicy(protected: TargetPolicy.defaultProtected(own: []))
+        for (text, rule) in [("64:ff9b::a00:5", "private"), ("64:ff9b::7f00:1", "loopback"), ("::a9fe:a9fe", "link-local"),
+                             ("2002:c0a8:0101::1", "private"), ("::ffff:10.0.0.1", "private")] {
+            #expect(policy.refusal(IPAddress(text)!, port: 80)?.rule == rule, "\(text)")
+        }
+        for text in ["64:ff9b::808:808", "2002:0808:0808::1", "2001:db8::1"] {
+            #expect(policy.refusal(IPAddress(text)!, port: 80) == nil, "\(text)")
+        }
+    }
+
     @Test("module files: blackbox's format and defaults, our extensions, errors that name the key")
     func moduleFiles() throws {
         let modules = try ProbeModule.parse("""
