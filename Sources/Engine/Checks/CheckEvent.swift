@@ -48,11 +48,11 @@ struct EventRelay: Sendable {
         let now = cprobe_monotonic_ns()
         let declared = kind.declaration.phases
         let events = results.map { r -> CheckEvent in
-            let values = [r.phases.0, r.phases.1, r.phases.2]
             var phases: [CheckEvent.Phase] = []
             if r.outcome.isSuccess {
-                for (i, phase) in declared.enumerated() where i < values.count {
-                    if let v = values[i] { phases.append(.init(name: phase.name, nanoseconds: v)) }
+                for (i, phase) in declared.prefix(3).enumerated() {
+                    let value = i == 0 ? r.phases.0 : i == 1 ? r.phases.1 : r.phases.2
+                    if let value { phases.append(.init(name: phase.name, nanoseconds: value)) }
                 }
             }
             return CheckEvent(check: indices[Int(r.target)], sequence: r.sequence, outcome: r.outcome.name,

@@ -31,20 +31,8 @@ final class QUICTLSContext: @unchecked Sendable {
 
     deinit { gnutls_certificate_free_credentials(credentials) }
 
-    /// As `TLSContext.shared`: GnuTLS credentials with the system's trust store, made once per
-    /// options and shared (read-only once set up).
-    private static let shared = Mutex<[TLSOptions: QUICTLSContext]>([:])
-
-    static func shared(_ options: TLSOptions) throws(ConfigurationError) -> QUICTLSContext {
-        if let cached = shared.withLock({ $0[options] }) { return cached }
-        let made = try QUICTLSContext(options)
-        return shared.withLock { cache in
-            if let raced = cache[options] { return raced }
-            if cache.count >= 64 { cache.removeAll() }
-            cache[options] = made
-            return made
-        }
-    }
+    /// Shared per options, as `TLSContext.shared`.
+    static let shared = ClientContextCache { options throws(ConfigurationError) in try QUICTLSContext(options) }
 }
 
 /// An HTTP/3 client connection over ngtcp2 (QUIC, TLS by GnuTLS) and nghttp3,

@@ -236,8 +236,8 @@ final class HTTPProbeWorkload: HTTPWorkload {
         // Always: a plain target may redirect to https.
         var tlsOptions = settings.tls
         tlsOptions.alpn = settings.version.alpn
-        tlsContext = try TLSContext.shared(tlsOptions)
-        quicContext = settings.version == .http3 || settings.h3Upgrade ? try QUICTLSContext.shared(settings.tls) : nil
+        tlsContext = try TLSContext.shared.context(tlsOptions)
+        quicContext = settings.version == .http3 || settings.h3Upgrade ? try QUICTLSContext.shared.context(settings.tls) : nil
         var known: [String: IPAddress] = [:]
         for t in targets where t.address != .v4(0) { known[t.request.url.host] = t.address }
         self.known = known

@@ -105,22 +105,8 @@ final class TLSContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(pointer) }
 
-    /// Probe contexts of this process by options: loading the system's CA store takes
-    /// milliseconds, which every short run (a /probe scrape, a server-side test) would pay
-    /// again. Shared across ring threads: an SSL_CTX is not changed once set up, and these keep
-    /// `releasesBuffers` as made. (A changed system store is read on the next start.)
-    private static let shared = Mutex<[TLSOptions: TLSContext]>([:])
-
-    static func shared(_ options: TLSOptions) throws(ConfigurationError) -> TLSContext {
-        if let cached = shared.withLock({ $0[options] }) { return cached }
-        let made = try TLSContext(options)
-        return shared.withLock { cache in
-            if let raced = cache[options] { return raced }
-            if cache.count >= 64 { cache.removeAll() }
-            cache[options] = made
-            return made
-        }
-    }
+    /// Probe contexts, shared per options (`ClientContextCache`); probes keep `releasesBuffers`.
+    static let shared = ClientContextCache { options throws(ConfigurationError) in try TLSContext(options) }
 }
 
 /// One TLS client session over memory BIOs: the ring moves ciphertext,

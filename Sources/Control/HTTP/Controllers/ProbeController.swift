@@ -100,8 +100,11 @@ struct ExporterAccess: Sendable {
         return local
     }
 
+    /// The policy's own `loopback` rule (127.0.0.0/8, ::1), so both agree on what loopback is.
+    private static let loopback = TargetPolicy.defaultProtected(own: []).first { $0.name == "loopback" }!
+
     static func isLoopback(_ address: String) -> Bool {
         guard let a = IPAddress(address) else { return false }
-        return IPNetwork("127.0.0.0/8")!.contains(a) || a == IPAddress("::1")!
+        return loopback.matches(a, port: 0)
     }
 }
