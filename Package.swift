@@ -34,6 +34,10 @@ let package = Package(
         // to) exported in Prometheus' text format.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The agent's client of the control plane (enrolment, config polls, uploads, heartbeats):
+        // HTTPS with certificate verification, pooled keep-alive connections, timeouts. Already
+        // built for the tests (HummingbirdTesting depends on it).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Thin C shim: io_uring rings, sockets, ICMP, kernel timestamps, packet build/parse.
@@ -66,12 +70,15 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
+        // SQL values, the blocking connection protocol and the SQLite connection: the control
+        // plane's embedded store and the agent's on-disk result buffer.
+        .target(name: "SQLDatabase", dependencies: ["CSQLite"]),
         .target(
             name: "Control",
             dependencies: [
                 "ProbeModel",
                 "Engine",
-                "CSQLite",
+                "SQLDatabase",
                 "CMariaDB",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -90,6 +97,22 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // `waddleperf agent`: scheduled checks, the durable result buffer, uploads with
+        // idempotency keys, config polls and heartbeats. No server code: it talks HTTP to one.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "ProbeModel",
+                "Engine",
+                "SQLDatabase",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         // Rendering runs for people and machines (table, JSON, NDJSON, CSV, live summary):
         // the CLI prints what it renders; the server and the agent can render the same.
         .target(
@@ -103,6 +126,7 @@ let package = Package(
                 "Engine",
                 "Reports",
                 "Control",
+                "Agent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -132,6 +156,7 @@ let package = Package(
                 "Control",
                 "Engine",
                 "ProbeModel",
+                "SQLDatabase",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

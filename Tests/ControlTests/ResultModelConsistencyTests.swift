@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import ProbeModel
 import Testing
+import SQLDatabase
 
 /// The kinds are declared once (ProbeModel's `KindCatalog`); every list the control plane and
 /// the engine keep must be derived from those declarations. These tests fail when one of them

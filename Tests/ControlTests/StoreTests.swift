@@ -1,6 +1,7 @@
 @testable import Control
 import Foundation
 import Testing
+import SQLDatabase
 
 /// One suite, both backends.
 @Suite("Store", .serialized)

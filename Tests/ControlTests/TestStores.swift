@@ -1,6 +1,7 @@
 @testable import Control
 import Foundation
 import Testing
+import SQLDatabase
 
 /// The two backends every store test runs against: the embedded SQLite store and a real MariaDB
 /// server (started by scripts/test.sh; its URL comes in WADDLEPERF_TEST_MARIADB).

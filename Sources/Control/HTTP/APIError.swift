@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Hummingbird
+import SQLDatabase
 
 /// Every error the API returns: JSON `{error, message, fields?}` with the right status. It is a
 /// Hummingbird `HTTPResponseError`, so it renders itself wherever it is thrown.

@@ -1,4 +1,5 @@
 import Metrics
+import SQLDatabase
 /// Database threads, each owning one blocking `SQLConnection` (see `BlockingPool`). A connection
 /// that reports a connection-level error is dropped and reopened by the thread's next job.
 ///

@@ -1,5 +1,6 @@
 import CMariaDB
 import Foundation
+import SQLDatabase
 
 /// A connection that can insert many rows with one execution of a prepared statement.
 protocol BulkInserting: SQLConnection {

@@ -1,6 +1,7 @@
 import CMariaDB
 import Engine
 import Foundation
+import SQLDatabase
 
 /// Where the MariaDB store lives. Parsed from `mariadb://user:password@host:port/database`
 /// or `mariadb://user@localhost/database?socket=/path`.

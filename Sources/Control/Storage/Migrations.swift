@@ -1,4 +1,5 @@
 import Foundation
+import SQLDatabase
 
 /// Versioned schema migrations shared by both stores. Each migration is a list of statements in a
 /// small portable SQL with `{id}`, `{text}`, `{blob}` and `{table}` tokens that `SQLDialect`

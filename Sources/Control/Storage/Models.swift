@@ -1,4 +1,5 @@
 import Foundation
+import SQLDatabase
 
 /// The five roles, ordered by what they may do. An OU role covers its OU and every descendant.
 public enum Role: String, Codable, Sendable, CaseIterable, Comparable {

@@ -1,4 +1,5 @@
 import Synchronization
+import SQLDatabase
 
 /// What result reads filter on, as one key: scope (OU, user), device, test type and target. Each
 /// distinct key is a row of `result_series`; results carry its id, and the one

@@ -3,6 +3,7 @@ import Engine
 import Foundation
 import ServiceLifecycle
 import Synchronization
+import SQLDatabase
 
 public enum ResultWriterError: Error, Equatable, Sendable {
     /// The queue holds more rows than the configured bound: the sender should retry later.

@@ -1,4 +1,5 @@
 import Foundation
+import SQLDatabase
 
 /// A client configuration document for an OU, or the default one (`ouID == nil`).
 public struct ClientConfigRecord: Sendable, Equatable {

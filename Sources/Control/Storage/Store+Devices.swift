@@ -1,4 +1,5 @@
 import Foundation
+import SQLDatabase
 
 // MARK: Models
 

@@ -1,4 +1,5 @@
 import Foundation
+import SQLDatabase
 
 /// Aggregates over results, grouped one way, computed in SQL.
 public struct StatisticsQuery: Sendable {

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Synchronization
+import SQLDatabase
 
 /// Where the control plane keeps its data.
 public enum StoreBackend: Sendable, Equatable {

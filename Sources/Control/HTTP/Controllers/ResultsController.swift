@@ -1,6 +1,7 @@
 import Foundation
 import Engine
 import Hummingbird
+import SQLDatabase
 
 /// Result upload (acknowledged after the batch commits) and scoped, cursor-paged queries.
 struct ResultsController {

@@ -3,12 +3,12 @@ import Foundation
 
 /// The embedded store's connection: the system SQLite in WAL mode, one per thread,
 /// prepared statements cached by SQL text.
-final class SQLiteConnection: SQLConnection {
-    let dialect = SQLDialect.sqlite
+public final class SQLiteConnection: SQLConnection {
+    public let dialect = SQLDialect.sqlite
     private var db: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
 
-    init(path: String) throws {
+    public init(path: String) throws {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, db != nil else {
@@ -30,7 +30,7 @@ final class SQLiteConnection: SQLConnection {
         sqlite3_close_v2(db)
     }
 
-    func isAlive() -> Bool { db != nil }
+    public func isAlive() -> Bool { db != nil }
 
     private func error(_ rc: Int32, _ context: String) -> SQLError {
         let message = String(cString: sqlite3_errmsg(db))
@@ -80,7 +80,7 @@ final class SQLiteConnection: SQLConnection {
         }
     }
 
-    func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
+    public func query(_ sql: String, _ binds: [SQLValue]) throws -> [SQLRow] {
         let statement = try prepare(sql)
         defer { sqlite3_reset(statement) }
         try bind(statement, binds)
@@ -117,7 +117,7 @@ final class SQLiteConnection: SQLConnection {
         return rows
     }
 
-    func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws {
+    public func scan(_ sql: String, _ binds: [SQLValue], columns: ([String]) throws -> Void, row: (any SQLCursor) throws -> Void) throws {
         let statement = try prepare(sql)
         defer { sqlite3_reset(statement) }
         try bind(statement, binds)
@@ -132,7 +132,7 @@ final class SQLiteConnection: SQLConnection {
     }
 
     @discardableResult
-    func execute(_ sql: String, _ binds: [SQLValue]) throws -> SQLExecution {
+    public func execute(_ sql: String, _ binds: [SQLValue]) throws -> SQLExecution {
         let statement = try prepare(sql)
         defer { sqlite3_reset(statement) }
         try bind(statement, binds)

@@ -20,6 +20,11 @@ public struct SQLRow: Sendable {
     let names: SQLColumnNames
     public let values: [SQLValue]
 
+    package init(names: SQLColumnNames, values: [SQLValue]) {
+        self.names = names
+        self.values = values
+    }
+
     public subscript(_ column: String) -> SQLValue {
         guard let index = names.index[column] else { preconditionFailure("no column \(column) in result") }
         return values[index]
@@ -80,9 +85,9 @@ public struct SQLRow: Sendable {
     }
 }
 
-final class SQLColumnNames: Sendable {
+package final class SQLColumnNames: Sendable {
     let index: [String: Int]
-    init(_ names: [String]) {
+    package init(_ names: [String]) {
         var index: [String: Int] = [:]
         for (i, name) in names.enumerated() where index[name] == nil { index[name] = i }
         self.index = index
@@ -92,6 +97,11 @@ final class SQLColumnNames: Sendable {
 public struct SQLExecution: Sendable {
     public var affectedRows: Int64
     public var lastInsertID: Int64
+
+    package init(affectedRows: Int64, lastInsertID: Int64) {
+        self.affectedRows = affectedRows
+        self.lastInsertID = lastInsertID
+    }
 }
 
 public enum SQLDialect: String, Sendable {
@@ -105,6 +115,12 @@ public struct SQLError: Error, CustomStringConvertible, Sendable {
     public var code: Int32
     public var message: String
     public var description: String { "database error \(code): \(message)" }
+
+    package init(kind: Kind, code: Int32, message: String) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+    }
 }
 
 /// A row of a result set read where the driver holds it, for a listing that renders straight
@@ -159,11 +175,11 @@ extension SQLConnection {
 }
 
 /// `?, ?, ?` for `count` placeholders.
-func placeholders(_ count: Int) -> String {
+package func placeholders(_ count: Int) -> String {
     Array(repeating: "?", count: count).joined(separator: ", ")
 }
 
 /// `(?, ?), (?, ?)`: `rows` rows of `columns` placeholders, for a multi-row VALUES list.
-func valueRows(_ columns: Int, rows: Int) -> String {
+package func valueRows(_ columns: Int, rows: Int) -> String {
     Array(repeating: "(" + placeholders(columns) + ")", count: rows).joined(separator: ", ")
 }
