@@ -38,6 +38,7 @@ let package = Package(
         // HTTPS with certificate verification, pooled keep-alive connections, timeouts. Already
         // built for the tests (HummingbirdTesting depends on it).
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Thin C shim: io_uring rings, sockets, ICMP, kernel timestamps, packet build/parse.
@@ -70,9 +71,10 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]
         ),
-        // SQL values, the blocking connection protocol and the SQLite connection: the control
+        // SQL values, the blocking connection protocol, the SQLite connection and the threads blocking
+        // calls run on (`BlockingPool`): the control
         // plane's embedded store and the agent's on-disk result buffer.
-        .target(name: "SQLDatabase", dependencies: ["CSQLite"]),
+        .target(name: "SQLDatabase", dependencies: ["CSQLite", "Engine", .product(name: "Metrics", package: "swift-metrics")]),
         .target(
             name: "Control",
             dependencies: [
@@ -108,6 +110,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -132,6 +136,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // The Swift halves of the control-plane benchmarks (Benchmarks/control.sh).

@@ -20,7 +20,8 @@ public struct ControlPlane: Sendable {
     var retention: RetentionService {
         let c = services.configuration
         return RetentionService(store: services.store, results: c.resultRetention, audit: c.auditRetention,
-                                expiredCredentials: c.expiredCredentialGrace, interval: c.retentionInterval, logger: services.logger)
+                                expiredCredentials: c.expiredCredentialGrace,
+                                idempotencyWindow: c.idempotencyWindow, interval: c.retentionInterval, logger: services.logger)
     }
 
     /// Runs the HTTP server, the result writer, retention and `extra` (the echo responder, say)

@@ -49,6 +49,9 @@ public struct ControlConfiguration: Sendable {
     public var retentionInterval: Duration = .seconds(3600)
     /// Audit entries older than this are deleted by the retention task (nil keeps them all).
     public var auditRetention: Duration? = .seconds(400 * 24 * 3600)
+    /// How long an upload's Idempotency-Key is remembered: a batch retried within it is
+    /// stored once. Agents retry for as long as they buffer, so keep it above their buffer's age.
+    public var idempotencyWindow: Duration = .seconds(7 * 24 * 3600)
     /// Expired tokens and sessions are deleted this long after they expire.
     public var expiredCredentialGrace: Duration = .seconds(7 * 24 * 3600)
     public var writer = ResultWriter.Configuration()
@@ -149,6 +152,7 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["admin_password"] { adminPassword = v }
         if let v = settings["retention"] { resultRetention = v == "off" ? nil : try duration("retention") }
         if let v = try duration("retention_interval") { retentionInterval = v }
+        if let v = try duration("idempotency_window") { idempotencyWindow = v }
         if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }

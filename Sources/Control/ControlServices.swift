@@ -13,6 +13,8 @@ public final class ControlServices: Sendable {
     let audit: AuditLog
     let login: LoginPolicy
     let quotas: PrincipalQuotas
+    /// Idempotency keys of uploads in progress here (see `ResultsController`).
+    let uploadsInFlight = KeysInFlight()
     let logger: Logger
 
     init(configuration: ControlConfiguration, store: Store, jwtSecret: String, logger: Logger) async {

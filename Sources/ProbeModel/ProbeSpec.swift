@@ -45,7 +45,12 @@ public struct ProbeSpec: Sendable, Hashable, Codable {
     }
 
     public init(from decoder: any Decoder) throws {
-        try RefuseUnknownKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+        try self.init(from: decoder, alongside: [])
+    }
+
+    /// Decodes a check whose object also holds `others` (a scheduled check's `every_s`).
+    init(from decoder: any Decoder, alongside others: [String]) throws {
+        try RefuseUnknownKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue) + others)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         kind = try c.decode(String.self, forKey: .kind)
         target = try c.decode(String.self, forKey: .target)
@@ -84,6 +89,10 @@ public struct ProbeSpec: Sendable, Hashable, Codable {
         case .none: break
         }
     }
+
+    /// The longest one run of the check can take: its probes' spacing, then the last one's
+    /// deadline.
+    public var runMilliseconds: Int { (count - 1) * intervalMilliseconds + timeoutMilliseconds }
 
     /// Checks every field against `catalog`; the error names the first bad
     /// one by its path (`checks[2].http.method`).

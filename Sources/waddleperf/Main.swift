@@ -7,7 +7,7 @@ struct WaddlePerf: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "waddleperf",
         abstract: "Network performance testing and synthetic monitoring.",
-        subcommands: [ProbeCommand.self, RunCommand.self, BenchCommand.self, WatchCommand.self, TargetCommand.self, ControlCommand.self, ServeCommand.self]
+        subcommands: [ProbeCommand.self, RunCommand.self, BenchCommand.self, WatchCommand.self, TargetCommand.self, ControlCommand.self, ServeCommand.self, AgentCommand.self]
     )
 
     /// Usage errors (bad flags, bad values) exit with 2 and one line naming

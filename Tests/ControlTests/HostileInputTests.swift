@@ -126,7 +126,7 @@ extension HostileInputTests {
             try await store.audit(AuditEntry(at: now, actor: "system", action: "recent", subject: "s", sourceAddress: "", outcome: "success", detail: ""))
             var logger = Logger(label: "test")
             logger.logLevel = .error
-            let retention = RetentionService(store: store, results: nil, audit: .seconds(400 * 86_400), expiredCredentials: .seconds(7 * 86_400),
+            let retention = RetentionService(store: store, results: nil, audit: .seconds(400 * 86_400), expiredCredentials: .seconds(7 * 86_400), idempotencyWindow: .seconds(86_400),
                                              interval: .seconds(3600), logger: logger)
             await retention.runOnce(now: now)
             let tokens = try await store.pool.withConnection { try $0.query("SELECT jti FROM issued_tokens").compactMap { $0.string("jti") } }

@@ -1,4 +1,5 @@
 @testable import Control
+import SQLDatabase
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import SQLDatabase
 import Foundation
 import HummingbirdBcrypt
 import Synchronization

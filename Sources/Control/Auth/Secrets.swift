@@ -17,6 +17,7 @@ enum Secrets {
     }
 
     static func sha256Hex(_ text: String) -> String { hex(SHA256.hash(data: Array(text.utf8))) }
+    static func sha256Hex(_ bytes: UnsafeRawBufferPointer) -> String { hex(SHA256.hash(data: bytes)) }
 
     /// Compares without an early exit, so timing says nothing about where two values differ.
     static func constantTimeEquals(_ a: String, _ b: String) -> Bool {

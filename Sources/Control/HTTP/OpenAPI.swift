@@ -26,9 +26,14 @@ public enum OpenAPIDocument {
                 if !field.description.isEmpty { p["description"] = field.description }
                 return p
             }
+            parameters += operation.headers.map { field in
+                var p: [String: Any] = ["name": field.name, "in": "header", "required": field.required, "schema": render(field.schema, into: &schemas)]
+                if !field.description.isEmpty { p["description"] = field.description }
+                return p
+            }
             if !parameters.isEmpty { entry["parameters"] = parameters }
             if let request = operation.request {
-                entry["requestBody"] = ["required": true, "content": ["application/json": ["schema": render(.object(request), into: &schemas)]]]
+                entry["requestBody"] = ["required": !operation.optionalBody, "content": ["application/json": ["schema": render(.object(request), into: &schemas)]]]
             }
             var responses: [String: Any] = [:]
             let success: [String: Any]

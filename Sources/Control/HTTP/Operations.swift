@@ -24,11 +24,19 @@ public struct APIOperation: Sendable {
     /// Path parameters that are not row ids (`{test_id}`, `{kind}`): their schemas. Any other
     /// is an id, an integer from 1.
     public let pathSchemas: [String: JSONSchema]
+    /// Request headers the operation reads (`Idempotency-Key`, `If-None-Match`); the handler
+    /// checks them.
+    public let headers: [Field]
+    /// The request body may be left out (`request` describes it when sent).
+    public let optionalBody: Bool
 
     init(_ id: String, _ method: HTTPRequest.Method, _ path: String, _ permission: Permission, tag: String, _ summary: String,
          request: ObjectSchema? = nil, response: ObjectSchema? = nil, status: Int = 200, maxBody: Int = 64 << 10, query: [Field] = [],
-         statuses: [Int] = [], pathSchemas: [String: JSONSchema] = [:]) {
+         statuses: [Int] = [], pathSchemas: [String: JSONSchema] = [:], headers: [Field] = [],
+         optionalBody: Bool = false) {
         self.id = id
+        self.optionalBody = optionalBody
+        self.headers = headers
         self.pathSchemas = pathSchemas
         self.method = method
         self.path = path
@@ -216,6 +224,7 @@ enum Schemas {
         Field("status", deviceStatus, required: true, "online < 5 min, recent < 1 h, offline < 24 h, stale beyond or never seen"),
         Field("enrolled_at", timestamp, required: true), Field("enrolled_address", .string(), required: true),
         Field("last_seen_at", .nullable(timestamp), required: true),
+        Field("agent", .nullable(.object(agentStatus)), required: true, "the agent's state from its last heartbeat; null: it never sent one"),
     ])
     static let deviceList = ObjectSchema("DeviceList", strict: false, [
         Field("devices", .array(of: .object(device)), required: true), Field("total", .integer(), required: true),
@@ -261,7 +270,8 @@ enum Schemas {
         Field("interval_seconds", .integer(minimum: 10, maximum: 86_400), required: true, "how often a device runs its tests"),
         Field("jitter_percent", .integer(minimum: 0, maximum: 50), "spread of the interval and check-in, ± this percentage"),
         Field("checkin_seconds", .integer(minimum: 60, maximum: 86_400), "how often a device pulls its config (default 900)"),
-        Field("tests", .array(of: .object(probeSpec), maxItems: 256), required: true),
+        Field("tests", .array(of: .object(probeSpec), maxItems: 256), "the original clients' tests, run every interval_seconds"),
+        Field("checks", .array(of: .object(scheduledCheck), maxItems: 10_000), "what `waddleperf agent` runs, each check on its own schedule"),
         Field("thresholds", .object(ObjectSchema("Thresholds", [
             Field("latency_ms", .number(minimum: 0)), Field("loss_percent", .number(minimum: 0, maximum: 100)),
         ]))),
@@ -321,6 +331,24 @@ enum Schemas {
             Field("expect_status", .array(of: .integer(minimum: 100, maximum: 599), maxItems: 2, minItems: 2), "[low, high], default [200, 399]"),
             Field("max_redirects", .integer(minimum: 0, maximum: 50), "default 10"), Field("insecure", .boolean, "accept any certificate"),
         ]))),
+    ])
+    /// `ProbeModel.ScheduledCheck`: a check and how often an agent runs it.
+    static let scheduledCheck = ObjectSchema("ScheduledCheck", check.fields + [
+        Field("every_s", .number(minimum: 1, maximum: 86_400), required: true,
+              "seconds between runs; a run ((count - 1) × interval_ms + timeout_ms) must fit in it"),
+        Field("enabled", .boolean, "false keeps the check without running it (default true)"),
+    ])
+    static let agentStatus = ObjectSchema("AgentStatus", [
+        Field("version", .string(maxLength: 32)),
+        Field("checks_configured", .integer(minimum: 0)), Field("checks_running", .integer(minimum: 0), "runs in progress now"),
+        Field("runs", .integer(minimum: 0), "runs started since the agent started"),
+        Field("skipped_runs", .integer(minimum: 0), "slots skipped because the check's previous run had not ended"),
+        Field("buffer_results", .integer(minimum: 0), "results waiting to be uploaded"),
+        Field("buffer_bytes", .integer(minimum: 0)),
+        Field("buffer_oldest_ms", .nullable(.integer(minimum: 0)), "age of the oldest buffered result"),
+        Field("dropped_results", .integer(minimum: 0), "results dropped because the buffer was full or too old, since the buffer was made"),
+        Field("last_upload_at", .nullable(.integer(minimum: 0)), "ms since the epoch of the last acknowledged upload"),
+        Field("config_error", .nullable(.string(maxLength: 1024)), "why the last configuration from the server was refused (the previous one keeps running)"),
     ])
     static let testProgress = ObjectSchema("TestProgress", strict: false, [
         Field("sent", .integer(minimum: 0), required: true), Field("received", .integer(minimum: 0), required: true),
@@ -429,8 +457,12 @@ public enum API {
                   statuses: [409]),
 
         APIOperation("uploadResults", .post, "/api/v1/results", .resultsWrite, tag: "results",
-                  "Upload a batch of results; answered after the batch is committed", request: Schemas.resultUpload, response: Schemas.resultAck,
-                  status: 201, maxBody: 16 << 20, statuses: [422]),
+                  "Upload a batch of results; answered after the batch is committed. With an Idempotency-Key, a batch sent again "
+                  + "(after a lost answer) is stored once: the retry gets the first answer, 200 with Idempotent-Replayed: true",
+                  request: Schemas.resultUpload, response: Schemas.resultAck,
+                  status: 201, maxBody: 16 << 20, statuses: [200, 422],
+                  headers: [Field("Idempotency-Key", .string(maxLength: 128, minLength: 1, pattern: "[A-Za-z0-9._:-]+"),
+                                  "unique per batch and sender; remembered for idempotency_window (7 days); the same key with another body is 422")]),
         APIOperation("listResults", .get, "/api/v1/results", .resultsRead, tag: "results", "Results in your scope, newest first, cursor-paged",
                   response: Schemas.resultPage,
                   query: [limitQuery, Field("cursor", Schemas.cursor)] + resultFilters),
@@ -471,9 +503,12 @@ public enum API {
                   "A device enrolls with a secret and receives its token; the secret decides the OU. 201 new, 200 re-enrolled",
                   request: Schemas.enroll, response: Schemas.enrolled, status: 201, maxBody: 4 << 10, statuses: [200, 401, 403, 409]),
         APIOperation("deviceConfig", .get, "/api/v1/device/config", .device, tag: "devices",
-                  "The calling device's config: its OU's, the nearest ancestor's, or the default", response: Schemas.deviceConfig),
-        APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices", "The calling device is alive",
-                  response: Schemas.heartbeat),
+                  "The calling device's config: its OU's, the nearest ancestor's, or the default. Answers an ETag; "
+                  + "with If-None-Match and no change since, 304 with no body", response: Schemas.deviceConfig, statuses: [304],
+                  headers: [Field("If-None-Match", .string(maxLength: 256), "the ETag of the config the device runs")]),
+        APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices",
+                  "The calling device is alive; an agent also reports its state (shown as the device's `agent`). An empty body is accepted",
+                  request: Schemas.agentStatus, response: Schemas.heartbeat, maxBody: 4 << 10, optionalBody: true),
 
         APIOperation("listConfigs", .get, "/api/v1/configs", .devicesRead, tag: "configs", "Client configs of the OUs in your scope, and the default",
                   response: Schemas.clientConfigList),

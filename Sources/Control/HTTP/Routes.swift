@@ -134,6 +134,16 @@ extension Request {
         return (buffer, schema)
     }
 
+    /// The `Idempotency-Key` header: 1-128 of `A-Z a-z 0-9 . _ : -`.
+    func idempotencyKey() throws -> String? {
+        guard let value = headers[HTTPField.Name("Idempotency-Key")!] else { return nil }
+        guard (1...128).contains(value.utf8.count),
+              value.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || ".-_:".utf8.contains($0) }) else {
+            throw APIError.invalid("Idempotency-Key", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        return value
+    }
+
     func queryInt(_ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = uri.queryParameters[Substring(name)] else { return value }
         guard let parsed = Int(text), range.contains(parsed) else {

@@ -231,6 +231,24 @@ enum Schema {
             "CREATE TABLE IF NOT EXISTS ou_tree (id INTEGER NOT NULL PRIMARY KEY, version BIGINT NOT NULL){table}",
             "{insert_ignore} INTO ou_tree (id, version) VALUES (1, 0)",
         ]),
+        // Agents: an upload's Idempotency-Key is committed in the same transaction as its rows,
+        // so a batch retried after a lost answer is stored once; a device's heartbeat carries its
+        // agent's state.
+        Migration(version: 5, name: "upload keys, agent status", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS upload_keys (
+              principal VARCHAR(40) NOT NULL,
+              idem_key VARCHAR(128) NOT NULL,
+              body_hash CHAR(64) NOT NULL,
+              accepted BIGINT NOT NULL,
+              last_id BIGINT NOT NULL,
+              created_at BIGINT NOT NULL,
+              PRIMARY KEY (principal, idem_key)
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS upload_keys_created ON upload_keys(created_at)",
+            "ALTER TABLE devices ADD COLUMN {if_not_exists}agent_status {text} NULL",
+        ]),
     ]
 
     /// Gives rows without a series (`series_id` 0) theirs, creating the series they need; every

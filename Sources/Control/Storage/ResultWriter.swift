@@ -32,6 +32,9 @@ public final class ResultWriter: Sendable {
 
     private struct Submission: Sendable {
         let rows: [ResultRow]
+        /// Committed in the same transaction as the rows: a second submission with the same key
+        /// fails alone (a unique violation), and the sender learns the first one's answer.
+        let key: UploadKey?
         let continuation: CheckedContinuation<Int64, any Error>
     }
 
@@ -139,12 +142,13 @@ public final class ResultWriter: Sendable {
     }
 
     /// Queues `rows` and returns once they are committed, with the id of the last row inserted.
+    /// `key` is committed with them (see `UploadKey`).
     @discardableResult
-    public func write(_ rows: [ResultRow]) async throws -> Int64 {
+    public func write(_ rows: [ResultRow], key: UploadKey? = nil) async throws -> Int64 {
         if rows.isEmpty { return 0 }
         return try await withCheckedThrowingContinuation { continuation in
             let admission = state.withLock { state in
-                state.queue.append(Submission(rows: rows, continuation: continuation), rows: rows.count, at: .now)
+                state.queue.append(Submission(rows: rows, key: key, continuation: continuation), rows: rows.count, at: .now)
             }
             switch admission {
             case .accepted: condition.lock(); condition.signal(); condition.unlock()
@@ -304,7 +308,9 @@ public final class ResultWriter: Sendable {
             return try connection.transaction {
                 let result = try bulk.bulkInsert(bulkStatement(for: payload), payload)
                 // The first row's id; a batch's ids are consecutive (one statement, InnoDB auto-increment lock).
-                return result.lastInsertID + Int64(payload.rows - 1)
+                let lastID = result.lastInsertID + Int64(payload.rows - 1)
+                for submission in batch { try submission.key?.store(lastID: lastID, on: connection) }
+                return lastID
             }
         }
         // New series are committed on their own, before the batch's transaction.
@@ -326,6 +332,7 @@ public final class ResultWriter: Sendable {
                 lastID = connection.dialect == .sqlite ? result.lastInsertID : result.lastInsertID + Int64(end - start - 1)
                 start = end
             }
+            for submission in batch { try submission.key?.store(lastID: lastID, on: connection) }
             return lastID
         }
     }

@@ -11,6 +11,7 @@ struct RetentionService: Service {
     /// nil keeps every audit entry.
     let audit: Duration?
     let expiredCredentials: Duration
+    let idempotencyWindow: Duration
     let interval: Duration
     let logger: Logger
 
@@ -27,6 +28,8 @@ struct RetentionService: Service {
                 let deleted = try await store.deleteAuditEntries(olderThan: cutoff(audit))
                 if deleted > 0 { logger.info("retention: deleted \(deleted) audit entries older than \(audit)") }
             }
+            let keys = try await store.deleteUploadKeys(olderThan: cutoff(idempotencyWindow))
+            if keys > 0 { logger.info("retention: forgot \(keys) upload idempotency keys older than \(idempotencyWindow)") }
             let (tokens, sessions) = try await store.deleteExpiredCredentials(before: cutoff(expiredCredentials))
             if tokens + sessions > 0 { logger.info("retention: deleted \(tokens) expired tokens and \(sessions) expired sessions") }
         } catch {

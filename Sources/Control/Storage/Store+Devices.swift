@@ -18,6 +18,8 @@ public struct Device: Sendable, Equatable {
     public var active: Bool
     public var enrolledAt: Int64
     public var lastSeenAt: Int64?
+    /// The agent's state from its last heartbeat, as JSON (`Schemas.agentStatus`).
+    public var agentStatus: String? = nil
 
     public func status(now: Int64) -> DeviceStatus { DeviceStatus(lastSeen: lastSeenAt, now: now) }
 }
@@ -95,7 +97,8 @@ extension Device {
                   os: row.string("os") ?? "", osVersion: row.string("os_version") ?? "", clientType: row.string("client_type") ?? "",
                   clientVersion: row.string("client_version") ?? "", ouID: row.int("ou_id") ?? 0,
                   enrollmentSecretID: row.int("enrollment_secret_id"), enrolledAddress: row.string("enrolled_address") ?? "",
-                  active: row.bool("active"), enrolledAt: row.int("enrolled_at") ?? 0, lastSeenAt: row.int("last_seen_at"))
+                  active: row.bool("active"), enrolledAt: row.int("enrolled_at") ?? 0, lastSeenAt: row.int("last_seen_at"),
+                  agentStatus: row.string("agent_status"))
     }
 }
 
@@ -250,9 +253,16 @@ extension Store {
     }
 
     /// An explicit heartbeat: records the time now.
-    public func markDeviceSeen(_ id: Int64) async throws -> Int64 {
+    /// Records a heartbeat; `agentStatus` (JSON) replaces the last one when given.
+    public func markDeviceSeen(_ id: Int64, agentStatus: String? = nil) async throws -> Int64 {
         let now = WallClock.nowMillis()
-        try await pool.withConnection { c in _ = try c.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [.int(now), .int(id)]) }
+        try await pool.withConnection { c in
+            if let agentStatus {
+                _ = try c.execute("UPDATE devices SET last_seen_at = ?, agent_status = ? WHERE id = ?", [.int(now), .text(agentStatus), .int(id)])
+            } else {
+                _ = try c.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [.int(now), .int(id)])
+            }
+        }
         return now
     }
 

@@ -1,11 +1,5 @@
+import SQLDatabase
 import Synchronization
-
-/// The database (or another shared resource) is too busy to take this work now: answered 503 with
-/// Retry-After, never queued without bound.
-public struct ResourceBusy: Error, Equatable, Sendable, CustomStringConvertible {
-    public let what: String
-    public var description: String { "\(what) is busy; retry shortly" }
-}
 
 /// At most `permits` callers inside at once; up to `maxWaiting` more wait, each at most `timeout`;
 /// beyond that a caller is refused at once. Used so that heavy reads (statistics, listings) can

@@ -1,4 +1,5 @@
 import Foundation
+import ProbeModel
 
 // Client configuration documents and the bodies of the config routes.
 
@@ -13,14 +14,19 @@ struct ClientConfigDocument: APIBody, Equatable {
     var jitterPercent: Int?
     /// How often a device pulls its config (devices assume 900).
     var checkinSeconds: Int?
-    var tests: [ProbeSpec]
+    /// The original clients' test list (run every `interval_seconds`).
+    var tests: [ProbeSpec]?
+    /// What `waddleperf agent` runs: checks of any kind, each on its own schedule.
+    var checks: [ScheduledCheck]?
     var thresholds: Thresholds?
 
-    init(intervalSeconds: Int, jitterPercent: Int? = nil, checkinSeconds: Int? = nil, tests: [ProbeSpec], thresholds: Thresholds? = nil) {
+    init(intervalSeconds: Int, jitterPercent: Int? = nil, checkinSeconds: Int? = nil, tests: [ProbeSpec]? = nil,
+         checks: [ScheduledCheck]? = nil, thresholds: Thresholds? = nil) {
         self.intervalSeconds = intervalSeconds
         self.jitterPercent = jitterPercent
         self.checkinSeconds = checkinSeconds
         self.tests = tests
+        self.checks = checks
         self.thresholds = thresholds
     }
 
@@ -29,7 +35,15 @@ struct ClientConfigDocument: APIBody, Equatable {
         case jitterPercent = "jitter_percent"
         case checkinSeconds = "checkin_seconds"
         case tests
+        case checks
         case thresholds
+    }
+
+    /// What the schema cannot say about `checks`: each is valid for its kind, fits in its
+    /// interval, and has a distinct name.
+    func validateChecks() throws {
+        guard let checks else { return }
+        do { try ScheduledCheck.validate(checks, path: "config.checks") } catch { throw APIError.uncheckable(error.field, error.message) }
     }
 
     /// `Schemas.probeSpec`: one test of a config (not `ProbeModel.ProbeSpec`).

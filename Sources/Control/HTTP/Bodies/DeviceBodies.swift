@@ -20,6 +20,7 @@ struct DeviceBody: APIBody, Equatable {
     var enrolledAt: APITimestamp
     var enrolledAddress: String
     @ExplicitNull var lastSeenAt: APITimestamp?
+    @ExplicitNull var agent: AgentStatusBody?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id
@@ -35,6 +36,7 @@ struct DeviceBody: APIBody, Equatable {
         case enrolledAt = "enrolled_at"
         case enrolledAddress = "enrolled_address"
         case lastSeenAt = "last_seen_at"
+        case agent
     }
 }
 
@@ -44,7 +46,8 @@ extension DeviceBody {
         self.init(id: device.id, serial: device.serial, hostname: device.hostname, os: device.os, osVersion: device.osVersion,
                   clientType: device.clientType, clientVersion: device.clientVersion, ouID: device.ouID, active: device.active,
                   status: device.status(now: now).rawValue, enrolledAt: APITimestamp(millis: device.enrolledAt),
-                  enrolledAddress: device.enrolledAddress, lastSeenAt: APITimestamp(millis: device.lastSeenAt))
+                  enrolledAddress: device.enrolledAddress, lastSeenAt: APITimestamp(millis: device.lastSeenAt),
+                  agent: device.agentStatus.flatMap { try? JSONResponse.decoder.decode(AgentStatusBody.self, from: Data($0.utf8)) })
     }
 }
 
@@ -272,5 +275,36 @@ struct HeartbeatResponse: APIBody, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case deviceID = "device_id"
         case lastSeenAt = "last_seen_at"
+    }
+}
+
+/// `Schemas.agentStatus`: what an agent says about itself in its heartbeat.
+struct AgentStatusBody: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.agentStatus }
+
+    var version: String?
+    var checksConfigured: Int64?
+    var checksRunning: Int64?
+    var runs: Int64?
+    var skippedRuns: Int64?
+    var bufferResults: Int64?
+    var bufferBytes: Int64?
+    @ExplicitNull var bufferOldestMS: Int64?
+    var droppedResults: Int64?
+    @ExplicitNull var lastUploadAt: Int64?
+    @ExplicitNull var configError: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case version
+        case checksConfigured = "checks_configured"
+        case checksRunning = "checks_running"
+        case runs
+        case skippedRuns = "skipped_runs"
+        case bufferResults = "buffer_results"
+        case bufferBytes = "buffer_bytes"
+        case bufferOldestMS = "buffer_oldest_ms"
+        case droppedResults = "dropped_results"
+        case lastUploadAt = "last_upload_at"
+        case configError = "config_error"
     }
 }

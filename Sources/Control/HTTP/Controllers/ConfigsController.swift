@@ -20,7 +20,8 @@ struct ConfigsController {
 
         @Sendable func put(_ request: Request, _ context: ControlContext, _ operation: APIOperation, ouID: Int64?, principal: Principal) async throws -> Response {
             var request = request
-            let body = try await request.decode(PutClientConfigRequest.self, operation)
+            let body = try await request.decode(PutClientConfigRequest.self, operation, semantic: true)
+            try body.config.validateChecks()
             // Stored normalised (sorted keys), so equal configs read back alike.
             let record = try await services.store.putClientConfig(ClientConfigRecord(
                 ouID: ouID, name: body.name, configJSON: try body.config.storedJSON(),

@@ -136,21 +136,34 @@ struct DevicesController {
             return JSONResponse.encode(EnrollmentResponse(device: DeviceBody(outcome.device), token: token), status: outcome.created ? .created : .ok)
         }
 
-        routes.on("deviceConfig") { _, context, _ in
+        routes.on("deviceConfig") { request, context, _ in
             guard let device = try context.caller().device else { throw APIError.unauthorized }
             let config = try await services.store.effectiveClientConfig(ouID: device.ouID)
+            // The config's identity: which one applies and what it says (not the jittered
+            // check-in, which differs on every call).
+            let etag = "\"" + String(Secrets.sha256Hex("\(config?.ouID.map(String.init) ?? "default") \(config?.name ?? "") \(config?.configJSON ?? "null")").prefix(32)) + "\""
+            if let match = request.headers[.ifNoneMatch], match.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag }) {
+                return Response(status: .notModified, headers: [.eTag: etag])
+            }
             // A stored document that does not decode is sent as null, with the defaults below.
             let document = config.flatMap { try? ClientConfigDocument(storedJSON: $0.configJSON) }
             let checkin = Double(document?.checkinSeconds ?? 900)
             let jitter = Double(document?.jitterPercent ?? 0)
             let next = Int((checkin * (1 + Double.random(in: -jitter...jitter) / 100)).rounded())
             return JSONResponse.encode(DeviceConfigResponse(config: document, name: config?.name, sourceOUID: config?.ouID,
-                                                            nextCheckinSeconds: max(next, 1)))
+                                                            nextCheckinSeconds: max(next, 1)), headers: [.eTag: etag])
         }
 
-        routes.on("deviceHeartbeat") { _, context, _ in
+        routes.on("deviceHeartbeat") { request, context, operation in
+            var request = request
             guard let device = try context.caller().device else { throw APIError.unauthorized }
-            let seen = try await services.store.markDeviceSeen(device.id)
+            // The original clients send no body; an agent sends its state.
+            var status: String?
+            if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
+                let body = try await request.decode(AgentStatusBody.self, operation)
+                status = String(decoding: try JSONResponse.encoder.encode(body), as: UTF8.self)
+            }
+            let seen = try await services.store.markDeviceSeen(device.id, agentStatus: status)
             return JSONResponse.encode(HeartbeatResponse(deviceID: device.id, lastSeenAt: APITimestamp(millis: seen)))
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import HTTPTypes
 import Hummingbird
 import SQLDatabase
 
@@ -98,13 +99,33 @@ struct ResultsController {
         }
     }
 
+    /// The answer a committed batch got, for its retry (200, `Idempotent-Replayed: true`); a
+    /// key reused for another body is refused.
+    static func replay(_ stored: UploadKey, bodyHash: String) throws -> Response {
+        guard stored.bodyHash == bodyHash else {
+            throw APIError(.unprocessableContent, "idempotency_key_reused",
+                           "Idempotency-Key \(stored.key) was used for a different batch; use a new key for new results",
+                           fields: ["Idempotency-Key": "used for a different body"])
+        }
+        return JSONResponse.encode(ResultAck(accepted: Int(stored.accepted), lastID: stored.lastID), status: .ok,
+                                   headers: [HTTPField.Name("Idempotent-Replayed")!: "true"])
+    }
+
     func register(_ routes: inout Routes) {
         let services = self.services
 
         routes.on("uploadResults") { request, context, operation in
             var request = request
             let principal = try context.caller()
-            let body = try await request.json(operation)
+            let key = try request.idempotencyKey()
+            let (buffer, schema) = try await request.jsonBody(operation)
+            let bodyHash = key == nil ? "" : buffer.withUnsafeReadableBytes { Secrets.sha256Hex($0) }
+            let quotaKey = principal.quotaKey
+            // A key seen before: its first answer, not a second copy of the rows.
+            if let key, let stored = try await services.store.uploadKey(principal: quotaKey, key: key) {
+                return try Self.replay(stored, bodyHash: bodyHash)
+            }
+            let body = try buffer.withUnsafeReadableBytes { try SchemaValidator.parse($0, as: schema) }
             let items = body.objects("results")
             if items.isEmpty { throw APIError.invalid("results", "must not be empty") }
             // Attribution comes from the credential: a device's results are its own and its OU's; a
@@ -143,15 +164,35 @@ struct ResultsController {
                 try await Self.checkReferences(&rows, ouID: ouID, named: body.has("ou_id"), scope: principal.scope, store: services.store)
             }
             // This principal's share of the writer's queue: one flooder waits, not everyone.
-            let quotaKey = principal.quotaKey
             guard services.quotas.reserveRows(quotaKey, rows.count) else {
                 throw APIError(.tooManyRequests, "upload_share", "\(principal.displayName) already has its share of the result queue "
                                + "(\(services.quotas.queuedRowShare) rows) waiting to be written; retry when those are acknowledged",
                                retryAfterSeconds: 1)
             }
             defer { services.quotas.releaseRows(quotaKey, rows.count) }
-            let lastID = try await services.writer.write(rows)
-            return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)
+            guard let key else {
+                let lastID = try await services.writer.write(rows)
+                return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)
+            }
+            // One request per key at a time here; across servers the key's primary key decides.
+            let claim = quotaKey + " " + key
+            guard services.uploadsInFlight.claim(claim) else {
+                throw APIError(.conflict, "idempotency_key_in_use", "a request with Idempotency-Key \(key) is still being processed; retry",
+                               retryAfterSeconds: 1)
+            }
+            defer { services.uploadsInFlight.release(claim) }
+            let record = UploadKey(principal: quotaKey, key: key, bodyHash: bodyHash, accepted: Int64(rows.count), lastID: 0,
+                                   createdAt: WallClock.nowMillis())
+            do {
+                let lastID = try await services.writer.write(rows, key: record)
+                return JSONResponse.encode(ResultAck(accepted: rows.count, lastID: lastID), status: .created)
+            } catch ResultWriterError.rejected(let why) {
+                // Committed meanwhile by another request (here, or on another server).
+                if let stored = try await services.store.uploadKey(principal: quotaKey, key: key) {
+                    return try Self.replay(stored, bodyHash: bodyHash)
+                }
+                throw ResultWriterError.rejected(why)
+            }
         }
 
         /// The caller's scope and the query's common filters.

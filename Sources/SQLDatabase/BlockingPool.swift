@@ -7,8 +7,8 @@ import Synchronization
 /// a `Resource` that it opens lazily and never shares; async callers enqueue a closure and await
 /// the result through a continuation, so blocking calls never occupy the cooperative pool or the
 /// HTTP event loops.
-final class BlockingPool<Resource>: Sendable {
-    typealias Factory = @Sendable () throws -> Resource
+package final class BlockingPool<Resource>: Sendable {
+    package typealias Factory = @Sendable () throws -> Resource
 
     // Handed from the caller to exactly one pool thread under the lock.
     private struct Job: @unchecked Sendable {
@@ -25,22 +25,22 @@ final class BlockingPool<Resource>: Sendable {
         var closed = false
     }
 
-    let size: Int
-    let name: String
+    package let size: Int
+    package let name: String
     /// Jobs that may wait for a thread; past it a caller gets `ResourceBusy` at once.
-    let maxQueued: Int
+    package let maxQueued: Int
     /// A job that waited longer than this for a thread is failed with `ResourceBusy`, not run late.
-    let queueTimeout: Duration?
+    package let queueTimeout: Duration?
     private let factory: Factory
     /// Errors after which a thread drops its resource and opens a fresh one for the next job.
     private let discardsResource: @Sendable (any Error) -> Bool
     private let state = Mutex(State())
     /// Records how long each job waited for a thread (`ServerMetrics`).
-    let waitTimer = Mutex<Metrics.Timer?>(nil)
+    package let waitTimer = Mutex<Metrics.Timer?>(nil)
     private let wakeup = NSCondition()
     private let finished = DispatchGroup()
 
-    init(size: Int, name: String, maxQueued: Int = .max, queueTimeout: Duration? = nil, factory: @escaping Factory,
+    package init(size: Int, name: String, maxQueued: Int = .max, queueTimeout: Duration? = nil, factory: @escaping Factory,
          discardsResource: @escaping @Sendable (any Error) -> Bool = { _ in false }) {
         precondition(size > 0 && maxQueued > 0)
         self.size = size
@@ -62,7 +62,7 @@ final class BlockingPool<Resource>: Sendable {
     }
 
     /// Runs `body` on one of the pool's threads with that thread's resource.
-    func run<T: Sendable>(_ body: @escaping @Sendable (Resource) throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ body: @escaping @Sendable (Resource) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let job = Job(
                 run: { [factory, discardsResource] resource in
@@ -92,7 +92,7 @@ final class BlockingPool<Resource>: Sendable {
     }
 
     /// Finishes queued jobs, then stops the threads and releases their resources.
-    func close() {
+    package func close() {
         state.withLock { $0.closed = true }
         wakeup.lock(); wakeup.broadcast(); wakeup.unlock()
         finished.wait()
@@ -133,4 +133,12 @@ final class BlockingPool<Resource>: Sendable {
         resource = nil
         finished.leave()
     }
+}
+
+/// The database (or another shared resource) is too busy to take this work now: answered 503 with
+/// Retry-After, never queued without bound.
+public struct ResourceBusy: Error, Equatable, Sendable, CustomStringConvertible {
+    public let what: String
+    public init(what: String) { self.what = what }
+    public var description: String { "\(what) is busy; retry shortly" }
 }
