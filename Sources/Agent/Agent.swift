@@ -23,10 +23,12 @@ public struct AgentOptions: Sendable {
     /// How long the uploader waits when the buffer is empty.
     public var uploadInterval: Duration = .seconds(1)
     public var buffer = ResultBuffer.Limits()
+    /// Results per upload (the API takes at most 10,000).
+    public var uploadBatch = 10_000
     /// On SIGTERM: how long runs in progress may take, and then how long to flush.
     public var grace: Duration = .seconds(10)
     /// Longest wait between upload attempts while the server is away.
-    public var maximumBackoff: Duration = .seconds(60)
+    public var maximumBackoff: Duration = .seconds(10)
 
     public init(server: URL?, stateDirectory: String, identity: AgentIdentity) {
         self.server = server
@@ -94,6 +96,7 @@ public final class Agent: Service, Sendable {
             logger.info("stopping: runs in progress get \(options.grace)")
             await scheduler.stop(grace: options.grace)
             await schedule.value
+            logger.info("schedule: \(scheduler.statistics.summary)")
             loops.cancel()
             await loops.value
             await flush(client, buffer, token)
@@ -118,6 +121,7 @@ public final class Agent: Service, Sendable {
         try? await gracefulShutdown()
         await scheduler.stop(grace: options.grace)
         await schedule.value
+        logger.info("schedule: \(scheduler.statistics.summary)")
     }
 
     // MARK: Enrolment
@@ -159,7 +163,7 @@ public final class Agent: Service, Sendable {
         var backoff = Backoff(maximum: options.maximumBackoff)
         while !Task.isCancelled {
             do {
-                guard let batch = try await buffer.nextBatch() else {
+                guard let batch = try await buffer.nextBatch(maxResults: options.uploadBatch) else {
                     try await Task.sleep(for: options.uploadInterval)
                     continue
                 }
@@ -205,7 +209,7 @@ public final class Agent: Service, Sendable {
         let deadline = ContinuousClock.now + options.grace
         while ContinuousClock.now < deadline {
             do {
-                guard let batch = try await buffer.nextBatch() else { return }
+                guard let batch = try await buffer.nextBatch(maxResults: options.uploadBatch) else { return }
                 _ = try await upload(batch, client, buffer, token)
             } catch {
                 logger.info("flush stopped: \(error)")

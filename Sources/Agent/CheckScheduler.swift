@@ -24,6 +24,17 @@ public final class CheckScheduler: Sendable {
         public var skipped: Int64 = 0
         /// Start minus slot (ns) of the last runs (at most 4096): how late checks start.
         public var lateness: [Int64] = []
+
+        /// `runs, skipped, lateness p50/p99/max` for the log.
+        public var summary: String {
+            let sorted = lateness.sorted()
+            func ms(_ q: Double) -> String {
+                guard !sorted.isEmpty else { return "-" }
+                let rank = max(1, Int((Double(sorted.count) * q).rounded(.up)))
+                return String(format: "%.1f", Double(sorted[rank - 1]) / 1e6)
+            }
+            return "\(runs) runs, \(skipped) skipped, start lateness (last \(sorted.count)) p50 \(ms(0.5)) ms, p99 \(ms(0.99)) ms, max \(ms(1)) ms"
+        }
     }
 
     /// What a batch produced: each document with its check's id.

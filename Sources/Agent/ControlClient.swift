@@ -5,12 +5,17 @@ import NIOFoundationCompat
 import NIOHTTP1
 import NIOSSL
 import ProbeModel
+import Synchronization
 
 /// What the agent asks of the control plane, over HTTP(S): enrolment, its configuration
 /// (conditional GET), result uploads with an idempotency key, heartbeats.
 public final class ControlClient: Sendable {
     public let server: URL
-    private let http: HTTPClient
+    private let configuration: HTTPClient.Configuration
+    /// Replaced after a request finds no server: AsyncHTTPClient's pool backs off new
+    /// connections after failures (up to a minute), which would keep the agent away long after
+    /// the server is back.
+    private let http: Mutex<HTTPClient>
     private let timeout: TimeAmount
 
     /// What a request ended with, for the callers that retry.
@@ -42,12 +47,23 @@ public final class ControlClient: Sendable {
         }
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(timeout.components.seconds)))
         configuration.redirectConfiguration = .disallow
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.configuration = configuration
+        http = Mutex(HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
         self.timeout = .seconds(Int64(timeout.components.seconds))
     }
 
     public func shutdown() async {
-        try? await http.shutdown()
+        try? await http.withLock { $0 }.shutdown()
+    }
+
+    /// A new pool for the next request; the old one closes in the background.
+    private func renew(_ failed: HTTPClient) {
+        let replaced = http.withLock { client -> Bool in
+            guard client === failed else { return false }
+            client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            return true
+        }
+        if replaced { Task { try? await failed.shutdown() } }
     }
 
     // MARK: Requests
@@ -132,11 +148,13 @@ public final class ControlClient: Sendable {
         }
         let response: HTTPClientResponse
         let data: Data
+        let client = http.withLock { $0 }
         do {
-            response = try await http.execute(request, timeout: timeout)
+            response = try await client.execute(request, timeout: timeout)
             let collected = try await response.body.collect(upTo: 16 << 20)
             data = Data(buffer: collected)
         } catch {
+            renew(client)
             throw Failure.unreachable("\(error)")
         }
         let status = Int(response.status.code)

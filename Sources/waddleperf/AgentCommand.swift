@@ -63,6 +63,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("buffer-max-age"), help: "Buffered results older than this are dropped, and counted (default 7d).")
     var bufferMaxAge: String = "7d"
 
+    @Option(name: .customLong("upload-batch"), help: "Results per upload, 1-10000 (default 10000).")
+    var uploadBatch: Int = 10_000
+
     @Option(help: "On SIGTERM: how long runs in progress may take, then how long to flush (default 10s).")
     var grace: String = "10s"
 
@@ -92,6 +95,8 @@ struct AgentCommand: AsyncParsableCommand {
         options.pollInterval = try Self.duration(poll, field: "poll")
         options.heartbeatInterval = try Self.duration(heartbeat, field: "heartbeat")
         options.grace = try Self.duration(grace, field: "grace")
+        guard (1...10_000).contains(uploadBatch) else { throw ConfigurationError(field: "upload-batch", "must be 1-10000, got \(uploadBatch)") }
+        options.uploadBatch = uploadBatch
         options.buffer.maxBytes = try Self.bytes(bufferMaxBytes, field: "buffer-max-bytes")
         options.buffer.maxAgeMilliseconds = Int64(try DurationParser.nanoseconds(bufferMaxAge, field: "buffer-max-age") / 1_000_000)
 
