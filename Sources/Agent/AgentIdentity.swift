@@ -11,6 +11,13 @@ public struct AgentIdentity: Sendable, Equatable {
     public var os: String
     public var osVersion: String
 
+    public init(serial: String, name: String, os: String, osVersion: String) {
+        self.serial = serial
+        self.name = name
+        self.os = os
+        self.osVersion = osVersion
+    }
+
     /// `serial`: given, else the machine id (`/etc/machine-id`); `name`: given, else the host name.
     public static func current(serial: String? = nil, name: String? = nil) throws -> AgentIdentity {
         var uts = utsname()

@@ -29,9 +29,11 @@ public struct ControlPlane: Sendable {
     /// server stops taking requests and finishes those in flight, then `extra` stop, then
     /// the test server (running tests are cancelled and store what they measured), then
     /// retention, then the writer commits everything queued; the store closes last.
-    public func run(with extra: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
+    /// `clients` start after the HTTP server and stop before it (the embedded agent flushes to
+    /// a server still answering).
+    public func run(with extra: [any Service] = [], clients: [any Service] = [], signals: [UnixSignal] = [.sigterm, .sigint]) async throws {
         let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-            services: (backgroundServices + extra + [application]).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            services: (backgroundServices + extra + [application] + clients).map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: signals, logger: services.logger))
         do {
             try await group.run()

@@ -36,15 +36,21 @@ struct ControlOptions: ParsableArguments {
     }
 }
 
-func runControlPlane(_ configuration: ControlConfiguration, label: String, with extra: [any Service] = []) async throws {
+/// `clients(plane, port)`: services that talk to the running server (the embedded agent); `port`
+/// yields the bound port once the server listens.
+func runControlPlane(_ configuration: ControlConfiguration, label: String, with extra: [any Service] = [],
+                     clients: (ControlPlane, AsyncStream<Int>) -> [any Service] = { _, _ in [] }) async throws {
     var logger = Logger(label: label)
     logger.logLevel = .info
+    let (port, listening) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
     let plane = try await buildApplication(configuration, logger: logger) { port in
         print("waddleperf: control plane listening on http://\(configuration.host):\(port) (store: \(configuration.store.summary))")
         fflush(nil)  // every stream: the line must reach a pipe now, not at exit
+        listening.yield(port)
+        listening.finish()
     }
     // Until SIGTERM/SIGINT; then the server stops taking requests and what is queued is committed.
-    try await plane.run(with: extra)
+    try await plane.run(with: extra, clients: clients(plane, port))
     print("waddleperf: stopped; \(plane.services.writer.statistics.committedRows) results committed this run")
 }
 
@@ -84,6 +90,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("secret-file"), help: "Where a generated JWT secret is kept when none is configured (mode 0600).")
     var secretFile: String = "waddleperf.secret"
 
+    @Option(help: "The embedded agent ('on' or 'off'): a local device that checks this server's echo responder, /health and 127.0.0.1 every 10 s; its checks are the config of the OU 'local'.")
+    var agent: String = "on"
+
+    @Option(name: .customLong("agent-state"), help: "The embedded agent's result buffer (default: waddleperf-agent beside the database).")
+    var agentState: String?
+
     mutating func run() async throws {
         var configuration = try options.configuration()
         if configuration.jwtSecret == nil && !configuration.development {
@@ -106,14 +118,28 @@ struct ServeCommand: AsyncParsableCommand {
             extra.append(EchoService(server: server))
             echo = server
         }
+        guard agent == "on" || agent == "off" else { throw ConfigurationError(field: "agent", "must be on or off, got '\(agent)'") }
+        let echoPort = echo?.tcpPort
+        let host = configuration.host
+        let state = agentState ?? Self.defaultAgentState(configuration.store)
+        let runsAgent = agent == "on"
         do {
-            try await runControlPlane(configuration, label: "waddleperf.serve", with: extra)
+            try await runControlPlane(configuration, label: "waddleperf.serve", with: extra) { plane, port in
+                runsAgent ? [EmbeddedAgent(plane: plane, port: port, host: host, echoPort: echoPort, stateDirectory: state)] : []
+            }
         } catch {
             // The control plane did not start (or its group failed): the responder started above
             // stops too (stopping twice is harmless).
             echo?.stop()
             throw error
         }
+    }
+
+    static func defaultAgentState(_ store: StoreBackend) -> String {
+        if case .embedded(let path) = store {
+            return URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("waddleperf-agent").path
+        }
+        return "waddleperf-agent"
     }
 
     /// A random secret generated on first start and kept in a 0600 file, so a zero-setup install
