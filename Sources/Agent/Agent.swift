@@ -263,6 +263,7 @@ public final class Agent: Service, Sendable {
     public func status(buffer: ResultBuffer.Statistics?) -> AgentStatus {
         let s = scheduler.statistics
         var status = AgentStatus()
+        status.version = AgentInfo.version
         status.checksConfigured = s.configured
         status.checksRunning = s.running
         status.runs = s.runs

@@ -14,12 +14,12 @@ public struct LocalDevice: Sendable {
     public var active: Bool
 }
 
-extension ControlPlane {
+extension ControlServices {
     /// The local device, its OU and (on first start only) its configuration with
     /// `defaultChecks`; a later start keeps the configuration as edited.
     public func provisionLocalDevice(serial: String, hostname: String, defaultChecks: [ScheduledCheck]) async throws -> LocalDevice {
         try ScheduledCheck.validate(defaultChecks)
-        let store = services.store
+        let store = self.store
         let ous = try await store.listOUs()
         var ou = ous.first { $0.name == "local" && $0.parentID == nil }
         if ou == nil { ou = try await store.createOU(name: "local", description: "this server's own agent", parentID: nil) }

@@ -28,7 +28,7 @@ struct EmbeddedAgent: Service {
         // The server as a client reaches it: a wildcard bind answers on loopback.
         let address = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
         let base = address.contains(":") ? "http://[\(address)]:\(port)" : "http://\(address):\(port)"
-        let device = try await plane.provisionLocalDevice(serial: "local-\(ProcessInfo.processInfo.hostName)",
+        let device = try await plane.services.provisionLocalDevice(serial: "local-\(ProcessInfo.processInfo.hostName)",
                                                           hostname: ProcessInfo.processInfo.hostName,
                                                           defaultChecks: Self.defaultChecks(base: base, echoHost: address, echoPort: echoPort))
         guard device.active else {

@@ -19,6 +19,7 @@ struct APIBodyTests {
         ClientConfigDocument.self, ClientConfigDocument.ProbeSpec.self, ClientConfigBody.self, ClientConfigList.self, PutClientConfigRequest.self,
         HealthResponse.self, ReadyResponse.self, AuditEntryBody.self, AuditPage.self, ServerKeyBody.self,
         ResultAck.self, StatisticsResponse.self, StatisticsGroup.self, TestBody.self, TestList.self, LegacyTestRequest.self,
+        AgentStatus.self,
     ]
 
     static func keys<Body: APIBody>(_ type: Body.Type) -> Set<String> { Set(Body.CodingKeys.allCases.map(\.stringValue)) }
@@ -41,6 +42,17 @@ struct APIBodyTests {
                 #expect(covered.contains(schema.name), "\(operation.id): \(schema.name) has no body type")
             }
         }
+    }
+
+    @Test("the ScheduledCheck schema is the Check schema plus ScheduledCheck's own keys")
+    func scheduledCheckSchemaIsTheModel() throws {
+        let check = ScheduledCheck(ProbeSpec(kind: "tcp", target: "192.0.2.1:80", name: "n"), everySeconds: 5, enabled: false)
+        let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(check)) as? [String: Any] ?? [:]
+        let fields = Set(Schemas.scheduledCheck.fields.map(\.name))
+        #expect(Set(encoded.keys).isSubset(of: fields))
+        #expect(fields.subtracting(Schemas.check.fields.map(\.name)) == ["every_s", "enabled"])
+        let decoded = try JSONDecoder().decode(ScheduledCheck.self, from: JSONEncoder().encode(check))
+        #expect(decoded == check)
     }
 
     @Test("the Check schema names ProbeSpec's keys, and each kind's parameters")

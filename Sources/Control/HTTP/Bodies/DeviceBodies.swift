@@ -1,4 +1,5 @@
 import Foundation
+import ProbeModel
 
 // Bodies of the device, enrollment and device-facing routes.
 
@@ -20,7 +21,7 @@ struct DeviceBody: APIBody, Equatable {
     var enrolledAt: APITimestamp
     var enrolledAddress: String
     @ExplicitNull var lastSeenAt: APITimestamp?
-    @ExplicitNull var agent: AgentStatusBody?
+    @ExplicitNull var agent: AgentStatus?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case id
@@ -47,7 +48,7 @@ extension DeviceBody {
                   clientType: device.clientType, clientVersion: device.clientVersion, ouID: device.ouID, active: device.active,
                   status: device.status(now: now).rawValue, enrolledAt: APITimestamp(millis: device.enrolledAt),
                   enrolledAddress: device.enrolledAddress, lastSeenAt: APITimestamp(millis: device.lastSeenAt),
-                  agent: device.agentStatus.flatMap { try? JSONResponse.decoder.decode(AgentStatusBody.self, from: Data($0.utf8)) })
+                  agent: device.agentStatus.flatMap { try? JSONResponse.decoder.decode(AgentStatus.self, from: Data($0.utf8)) })
     }
 }
 
@@ -278,33 +279,8 @@ struct HeartbeatResponse: APIBody, Equatable {
     }
 }
 
-/// `Schemas.agentStatus`: what an agent says about itself in its heartbeat.
-struct AgentStatusBody: APIBody, Equatable {
+/// `Schemas.agentStatus`: what an agent says about itself in its heartbeat (the shared model's
+/// type: the agent encodes the same struct).
+extension AgentStatus: APIBody {
     static var schema: ObjectSchema { Schemas.agentStatus }
-
-    var version: String?
-    var checksConfigured: Int64?
-    var checksRunning: Int64?
-    var runs: Int64?
-    var skippedRuns: Int64?
-    var bufferResults: Int64?
-    var bufferBytes: Int64?
-    @ExplicitNull var bufferOldestMS: Int64?
-    var droppedResults: Int64?
-    @ExplicitNull var lastUploadAt: Int64?
-    @ExplicitNull var configError: String?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case version
-        case checksConfigured = "checks_configured"
-        case checksRunning = "checks_running"
-        case runs
-        case skippedRuns = "skipped_runs"
-        case bufferResults = "buffer_results"
-        case bufferBytes = "buffer_bytes"
-        case bufferOldestMS = "buffer_oldest_ms"
-        case droppedResults = "dropped_results"
-        case lastUploadAt = "last_upload_at"
-        case configError = "config_error"
-    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ProbeModel
 
 /// Devices, their enrollment, and what an enrolled device asks for (its config, its heartbeat).
 /// Enrollment secrets and device tokens are shown once and stored as SHA-256 hashes.
@@ -160,7 +161,7 @@ struct DevicesController {
             // The original clients send no body; an agent sends its state.
             var status: String?
             if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
-                let body = try await request.decode(AgentStatusBody.self, operation)
+                let body = try await request.decode(AgentStatus.self, operation)
                 status = String(decoding: try JSONResponse.encoder.encode(body), as: UTF8.self)
             }
             let seen = try await services.store.markDeviceSeen(device.id, agentStatus: status)
