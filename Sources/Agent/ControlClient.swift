@@ -123,6 +123,38 @@ public final class ControlClient: Sendable {
         return response.headers.first(name: "Idempotent-Replayed") == "true"
     }
 
+    /// Uploads one run's documents (`waddleperf probe/run --upload`), at most 10,000 per
+    /// request, each request under its own key: retried (up to `attempts` times) while the
+    /// server is away or busy, so a lost answer never stores a batch twice. Returns how many
+    /// the server holds.
+    public func upload(_ documents: [ResultDocument], token: String, attempts: Int = 4) async throws -> Int {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var stored = 0
+        var start = 0
+        while start < documents.count {
+            let chunk = documents[start..<min(start + 10_000, documents.count)]
+            var body = Array(#"{"results":"#.utf8)
+            body += try encoder.encode(Array(chunk))
+            body.append(UInt8(ascii: "}"))
+            let batch = ResultBuffer.Batch(key: "cli-" + UUID().uuidString.lowercased(), firstSeq: 0, lastSeq: 0, count: chunk.count, body: body)
+            var backoff = Backoff(maximum: .seconds(8))
+            for attempt in 1...max(1, attempts) {
+                do {
+                    try await upload(batch, token: token)
+                    break
+                } catch let failure as Failure {
+                    if case .refused = failure { throw failure }
+                    if attempt == attempts { throw failure }
+                    try await Task.sleep(for: backoff.next(after: failure))
+                }
+            }
+            stored += chunk.count
+            start += chunk.count
+        }
+        return stored
+    }
+
     /// `POST /api/v1/device/heartbeat` with the agent's state.
     public func heartbeat(_ status: AgentStatus, token: String) async throws {
         let encoder = JSONEncoder()

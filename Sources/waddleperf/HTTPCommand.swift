@@ -141,8 +141,9 @@ struct HTTPProbeOptions: ParsableArguments {
 }
 
 enum HTTPProbeCLI {
+    @discardableResult
     static func run(urls: [String], options: ProbeOptions, http: HTTPOptions, probe: HTTPProbeOptions,
-                    format: OutputFormat) async throws {
+                    format: OutputFormat) async throws -> HTTPProbeReport {
         var settings = HTTPProbeSettings()
         settings.count = options.count
         settings.interval = try DurationParser.nanoseconds(options.interval, field: "interval")
@@ -184,6 +185,7 @@ enum HTTPProbeCLI {
         case .ndjson: output.write(HTTPReportFormatter.summaryLines(report))
         case .csv: break
         }
+        return report
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import ProbeModel
 import Reports
 @preconcurrency import Foundation
 
@@ -29,12 +30,22 @@ struct ProbeCommand: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "Output: table, json, ndjson (one line per probe, then per target) or csv.")
     var format: String = "table"
 
+    @OptionGroup(title: "Upload") var upload: UploadOptions
+
     mutating func run() async throws {
+        try upload.validate()
+        let started = Int64(Date().timeIntervalSince1970 * 1000)
         if kind == "http" {
             guard let format = OutputFormat(rawValue: format) else {
                 throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
             }
-            return try await HTTPProbeCLI.run(urls: targets, options: options, http: http, probe: httpProbe, format: format)
+            let report = try await HTTPProbeCLI.run(urls: targets, options: options, http: http, probe: httpProbe, format: format)
+            try await upload.upload(zip(report.targets, report.summaries).map { t, s in
+                var d = ResultDocument(summary: s, target: t, as: "\(t.request.url)")
+                d.createdAt = started
+                return d
+            })
+            return
         }
         guard let kind = ProbeRegistry.kind(named: kind) else {
             throw ConfigurationError(field: "kind", "unknown probe kind '\(kind)' (known: \(ProbeRegistry.kinds.map { $0.name }.joined(separator: ", ")), http)")
@@ -76,6 +87,13 @@ struct ProbeCommand: AsyncParsableCommand {
                 done.resume()
             }.start()
         }
+        try await upload.upload(zip(report.targets, report.summaries).map { t, s in
+            // As a check names it: host, or host:port for the kinds with ports.
+            let host = t.name.contains(":") ? "[\(t.name)]" : t.name
+            var d = ResultDocument(summary: s, kind: kindType.declaration, target: t, as: kindType.defaultPort == nil ? t.name : "\(host):\(t.port)")
+            d.createdAt = started
+            return d
+        })
     }
 }
 

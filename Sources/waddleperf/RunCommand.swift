@@ -38,7 +38,10 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(name: .customShort("4"), help: "IPv4 only.") var ipv4 = false
     @Flag(name: .customShort("6"), help: "IPv6 only.") var ipv6 = false
 
+    @OptionGroup(title: "Upload") var upload: UploadOptions
+
     mutating func run() async throws {
+        try upload.validate()
         guard let format = OutputFormat(rawValue: format) else {
             throw ConfigurationError(field: "format", "must be table, json, ndjson or csv, got '\(format)'")
         }
@@ -48,6 +51,7 @@ struct RunCommand: AsyncParsableCommand {
         defer { signals.cancel() }
         let report = try await run.run(family: ipv4 ? .ipv4 : ipv6 ? .ipv6 : .any)
         try CheckReportFormatter.write(report, format: format, to: OutputWriter())
+        try await upload.upload(report.documents)
     }
 
     /// Reads and decodes a checks file; a bad one is a ConfigurationError naming the field by

@@ -2,7 +2,9 @@
 """The agent and the server end to end, as real processes on loopback.
 
   1. enrolment, then a configuration of ICMP, TCP, UDP and HTTP checks from the server:
-     results arrive attributed to the device; the device shows the agent's heartbeat;
+     results arrive attributed to the device; the device shows the agent's heartbeat; the
+     server's embedded agent measures its own echo responder, 127.0.0.1 and /health; ad hoc
+     `probe --upload` and `run --upload` store a run's documents;
   2. a configuration change reaches the running agent (same process) within its poll period;
   3. the server is stopped for 30 s while the agent keeps measuring; a second agent with a
      64 KiB buffer fills it and drops its oldest results;
@@ -112,12 +114,15 @@ def admin_token():
 
 
 def results_of(token, device):
-    """Every stored result of the device: (check, created_at, test_type, success)."""
+    """Every stored result of the device's scheduled checks: (check, created_at, test_type, success)
+    (an ad hoc `run --upload` with its token names no check)."""
     out, cursor = [], None
     while True:
         path = f"/api/v1/results?device_id={device}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
         page = call(PORT, "GET", path, token)[1]
         for r in page["results"]:
+            if "check" not in r["raw"].get("details", {}):
+                continue
             out.append((r["raw"]["details"]["check"], r["created_at"], r["test_type"], r["success"]))
         cursor = page["next_cursor"]
         if not cursor:
@@ -233,6 +238,40 @@ def main():
     if agent_status["checks_configured"] != 4 or device_of(token, "e2e-agent")["status"] != "online":
         fail(f"device after heartbeat: {device_of(token, 'e2e-agent')}")
     print("ok: enrolled, four kinds measured and stored for the device, heartbeat shows the agent")
+
+    # The server's own embedded agent (serve): a local device measuring the echo responder,
+    # 127.0.0.1 and /health.
+    local = next(d for d in call(PORT, "GET", "/api/v1/devices", token)[1]["devices"] if d["client_type"] == "waddleperf-serve")
+
+    def local_kinds():
+        return {kind for _, _, kind, ok in results_of(token, local["id"]) if ok} >= {"tcp", "udp", "icmp", "http"}
+    wait("the embedded agent's four checks", local_kinds, 25)
+    print("ok: serve's embedded agent measures its echo responder (tcp, udp), 127.0.0.1 and /health")
+
+    # 1b. Ad hoc: `probe --upload` with an API key, `run --upload` with the device's token.
+    me = call(PORT, "GET", "/api/v1/auth/whoami", token)[1]
+    key = call(PORT, "POST", f"/api/v1/users/{me['id']}/api-keys", token, {"name": "cli", "password": ADMIN_PASSWORD})[1]["key"]
+    probe = subprocess.run([BINARY, "probe", "tcp", f"127.0.0.1:{ECHO}", "-c", "3", "-i", "50ms", "--upload", f"http://127.0.0.1:{PORT}",
+                            "--token", key, "-f", "json"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0 or "uploaded 1 results" not in probe.stderr:
+        fail(f"probe --upload: {probe.returncode} {probe.stderr}")
+    cli = call(PORT, "GET", f"/api/v1/results?target=127.0.0.1:{ECHO}&test_type=tcp&limit=1000", token)[1]["results"]
+    if not any(r["device_id"] is None and r["sent"] == 3 and r["received"] == 3 for r in cli):
+        fail(f"the probe's upload is not stored as the user's: {cli[:2]}")
+    with open(os.path.join(state, "device.json")) as f:
+        device_token = json.load(f)["token"]
+    checks_file = os.path.join(WORK, "adhoc.json")
+    with open(checks_file, "w") as f:
+        json.dump([{"kind": "udp", "target": f"127.0.0.1:{ECHO}", "name": "adhoc", "count": 2}], f)
+    run = subprocess.run([BINARY, "run", checks_file, "--upload", f"http://127.0.0.1:{PORT}", "-f", "json"],
+                         capture_output=True, text=True, timeout=60, env=dict(os.environ, WADDLEPERF_UPLOAD_TOKEN=device_token))
+    if run.returncode != 0 or "uploaded 1 results" not in run.stderr:
+        fail(f"run --upload: {run.returncode} {run.stderr}")
+    bad = subprocess.run([BINARY, "probe", "tcp", f"127.0.0.1:{ECHO}", "-c", "1", "--upload", f"http://127.0.0.1:{PORT}", "--token", "wrong"],
+                         capture_output=True, text=True, timeout=60)
+    if bad.returncode != 2 or "upload" not in bad.stderr or "401" not in bad.stderr:
+        fail(f"a refused token: {bad.returncode} {bad.stderr}")
+    print("ok: probe --upload (API key) and run --upload (device token) store the run's documents; a bad token is an error naming it")
 
     # 2. A configuration change, applied without a restart.
     changed = checks[:3] + [{"name": "echo-tcp-2", "kind": "tcp", "target": f"127.0.0.1:{ECHO}", "every_s": 1, "timeout_ms": 500}]
