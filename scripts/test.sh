@@ -83,6 +83,9 @@ python3 Tests/prometheus/scrape.py "$(swift build --show-bin-path)/waddleperf"
 # The agent and the server as processes: enrolment, config changes, a 30 s outage, kill -9
 # mid-upload, a lost answer, a full buffer, 1,000 checks on schedule (docs/agent.md).
 python3 Tests/agent/agent_e2e.py "$(swift build --show-bin-path)/waddleperf"
+# Alerts: a rule fires on a port the test closes and resolves when it reopens; the webhook
+# receiver gets exactly one of each (after one refused delivery); dead letters; SSRF.
+python3 Tests/agent/alerts_e2e.py "$(swift build --show-bin-path)/waddleperf"
 # Process-level: acknowledged results survive a kill -9 of the server (MariaDB).
 DURABILITY_LOG=.build/durability-server.log python3 Tests/durability/kill9.py "$(swift build --show-bin-path)/waddleperf" "$WADDLEPERF_TEST_MARIADB"
 # Process-level: SIGTERM stops the server's ServiceGroup in order; in-flight

@@ -13,9 +13,20 @@ public struct ControlPlane: Sendable {
     /// The test server: tests run here on request.
     public let tests: TestRunner
 
-    /// What runs beside the HTTP server: the result writer, retention and the test server
-    /// (stopped before the writer, so what running tests measured is stored).
-    var backgroundServices: [any Service] { [services.writer, retention, tests] }
+    /// What runs beside the HTTP server: the result writer, retention, the test server (stopped
+    /// before the writer, so what running tests measured is stored), alert evaluation and
+    /// webhook delivery.
+    var backgroundServices: [any Service] { [services.writer, retention, tests, alerts, webhooks] }
+
+    var alerts: AlertEvaluator {
+        AlertEvaluator(store: services.store, interval: services.configuration.alertInterval, logger: services.logger)
+    }
+
+    var webhooks: WebhookDispatcher {
+        let c = services.configuration
+        return WebhookDispatcher(store: services.store, policy: c.targetPolicy, interval: .milliseconds(250), maxAttempts: c.webhookAttempts,
+                                 retryBase: c.webhookRetry, logger: services.logger)
+    }
 
     var retention: RetentionService {
         let c = services.configuration
@@ -86,6 +97,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     ResultsController(services: services).register(&routes)
     DevicesController(services: services).register(&routes)
     ConfigsController(services: services).register(&routes)
+    AlertsController(services: services).register(&routes)
     let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer,
                            metrics: metrics, logger: logger)
     TestsController(services: services, runner: tests).register(&routes)

@@ -52,6 +52,12 @@ public struct ControlConfiguration: Sendable {
     /// How long an upload's Idempotency-Key is remembered: a batch retried within it is
     /// stored once. Agents retry for as long as they buffer, so keep it above their buffer's age.
     public var idempotencyWindow: Duration = .seconds(7 * 24 * 3600)
+    /// How often alert rules are evaluated.
+    public var alertInterval: Duration = .seconds(15)
+    /// Webhook deliveries: attempts before a notification is dead, and the first retry's delay
+    /// (doubling, at most 10 min).
+    public var webhookAttempts = 8
+    public var webhookRetry: Duration = .seconds(2)
     /// Expired tokens and sessions are deleted this long after they expire.
     public var expiredCredentialGrace: Duration = .seconds(7 * 24 * 3600)
     public var writer = ResultWriter.Configuration()
@@ -123,7 +129,8 @@ public struct ControlConfiguration: Sendable {
                                   "rate_limit", "rate_burst", "upload_share", "allow_targets", "deny_targets",
                                   "tests_max_running", "tests_max_running_per_user", "tests_max_rate", "tests_max_rate_per_user",
                                   "test_max_probes", "test_max_rate", "test_max_duration",
-                                  "bench_max_probes", "bench_max_rate", "bench_max_duration", "probe_modules", "probe_access"]
+                                  "bench_max_probes", "bench_max_rate", "bench_max_duration", "probe_modules", "probe_access",
+                                  "idempotency_window", "alert_interval", "webhook_attempts", "webhook_retry"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -153,6 +160,9 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["retention"] { resultRetention = v == "off" ? nil : try duration("retention") }
         if let v = try duration("retention_interval") { retentionInterval = v }
         if let v = try duration("idempotency_window") { idempotencyWindow = v }
+        if let v = try duration("alert_interval") { alertInterval = v }
+        if let v = try int("webhook_attempts", 1...100) { webhookAttempts = v }
+        if let v = try duration("webhook_retry") { webhookRetry = v }
         if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }

@@ -19,7 +19,8 @@ struct APIBodyTests {
         ClientConfigDocument.self, ClientConfigDocument.ProbeSpec.self, ClientConfigBody.self, ClientConfigList.self, PutClientConfigRequest.self,
         HealthResponse.self, ReadyResponse.self, AuditEntryBody.self, AuditPage.self, ServerKeyBody.self,
         ResultAck.self, StatisticsResponse.self, StatisticsGroup.self, TestBody.self, TestList.self, LegacyTestRequest.self,
-        AgentStatus.self,
+        AgentStatus.self, AlertRuleRequest.self, AlertRuleBody.self, AlertRuleList.self, AlertList.self, AlertBody.self,
+        AlertTransitionBody.self, AlertTransitionList.self, AlertNotificationBody.self, AlertNotificationList.self,
     ]
 
     static func keys<Body: APIBody>(_ type: Body.Type) -> Set<String> { Set(Body.CodingKeys.allCases.map(\.stringValue)) }

@@ -156,7 +156,29 @@ struct RBACMatrixTests {
             try await c.putConfig(path, token: w.admin)
             return Case(method: .delete, path: path, outside: 404)
         },
+        "listAlertRules": { _, _, _, _ in Case(method: .get, path: "/api/v1/alert-rules") },
+        "createAlertRule": { _, w, inside, _ in Case(method: .post, path: "/api/v1/alert-rules", body: alertRule(ou: inside ? w.a1 : w.b), outside: 403) },
+        "getAlertRule": { c, w, inside, _ in Case(method: .get, path: "/api/v1/alert-rules/\(try await rule(c, w, inside))", outside: 404) },
+        "replaceAlertRule": { c, w, inside, _ in
+            Case(method: .put, path: "/api/v1/alert-rules/\(try await rule(c, w, inside))", body: alertRule(ou: inside ? w.a1 : w.b), outside: 404)
+        },
+        "deleteAlertRule": { c, w, inside, _ in Case(method: .delete, path: "/api/v1/alert-rules/\(try await rule(c, w, inside))", outside: 404) },
+        "listAlertTransitions": { c, w, inside, _ in
+            Case(method: .get, path: "/api/v1/alert-rules/\(try await rule(c, w, inside))/transitions", outside: 404)
+        },
+        "listAlerts": { _, _, _, _ in Case(method: .get, path: "/api/v1/alerts") },
+        "listAlertNotifications": { _, _, _, _ in Case(method: .get, path: "/api/v1/alert-notifications") },
     ]
+
+    static func alertRule(ou: Int64) -> [String: any Sendable] {
+        ["name": "loss", "ou_id": ou, "metric": "loss_percent", "window_s": 60, "comparison": ">", "threshold": 50]
+    }
+
+    /// An alert rule of OU a1 (inside) or b (outside), made by the global admin; its id.
+    static func rule(_ c: APIHarness.Client, _ w: World, _ inside: Bool) async throws -> Int64 {
+        let reply = try await c.call(.post, "/api/v1/alert-rules", token: w.admin, json: alertRule(ou: inside ? w.a1 : w.b) as [String: Any])
+        return (reply.json["id"] as? NSNumber)?.int64Value ?? 0
+    }
 
     static let quickTest: [String: any Sendable] = ["kind": "icmp", "target": "192.0.2.1", "timeout_ms": 1]
     static let longTest: [String: any Sendable] = ["kind": "icmp", "target": "192.0.2.1", "count": 100, "interval_ms": 1000]

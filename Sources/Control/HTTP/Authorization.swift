@@ -19,6 +19,9 @@ public enum Permission: String, Sendable, CaseIterable {
     /// Deactivate/reactivate devices and manage enrollment secrets.
     case devicesWrite = "devices:write"
     case configsWrite = "configs:write"
+    /// Alert rules, their states, transitions and deliveries, within the scope.
+    case alertsRead = "alerts:read"
+    case alertsWrite = "alerts:write"
     /// Run tests on the server (`/api/v1/tests`, `/api/v1/test/{kind}`): every user.
     case testsRun = "tests:run"
     /// Run load tests: beyond the ordinary per-test limits (probes, rate, duration), up to the
@@ -40,10 +43,10 @@ public enum Permission: String, Sendable, CaseIterable {
         let base: Set<Permission> = [.authenticated, .resultsRead, .resultsWrite, .testsRun]
         switch role {
         case .user: return base
-        case .ouReporter: return base.union([.usersRead, .ousRead, .devicesRead])
+        case .ouReporter: return base.union([.usersRead, .ousRead, .devicesRead, .alertsRead])
         case .ouAdmin: return base.union([.usersRead, .ousRead, .devicesRead, .usersWrite, .ousWrite, .devicesWrite, .configsWrite,
-                                          .testsBench])
-        case .globalReporter: return base.union([.usersRead, .ousRead, .devicesRead, .auditRead])
+                                          .testsBench, .alertsRead, .alertsWrite])
+        case .globalReporter: return base.union([.usersRead, .ousRead, .devicesRead, .auditRead, .alertsRead])
         case .globalAdmin: return Set(allCases).subtracting([.device, .exporter])
         }
     }

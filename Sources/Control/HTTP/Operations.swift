@@ -332,6 +332,66 @@ enum Schemas {
             Field("max_redirects", .integer(minimum: 0, maximum: 50), "default 10"), Field("insecure", .boolean, "accept any certificate"),
         ]))),
     ])
+    static let alertSelector = ObjectSchema("AlertSelector", [
+        Field("device_id", id, "one device's results"), Field("test_type", .string(maxLength: 32, values: KindCatalog.builtIn.testTypes)),
+        Field("target", .string(maxLength: 255, minLength: 1), "as the results name it"),
+    ])
+    static let alertWebhook = ObjectSchema("AlertWebhook", [
+        Field("url", .string(maxLength: 2048, minLength: 8, pattern: "https?://[^\\s]+"), required: true,
+              "POSTed on firing and on resolve; checked against the target policy unless its creator may reach internal addresses"),
+        Field("format", .string(maxLength: 8, values: AlertRule.WebhookFormat.allCases.map(\.rawValue)), "json (default) or slack ({\"text\": ...})"),
+    ])
+    static let alertRuleRequest = ObjectSchema("AlertRuleRequest", [
+        Field("name", .string(maxLength: 128, minLength: 1), required: true),
+        Field("ou_id", .nullable(id), "the unit whose subtree's results it watches; absent or null: every unit (global administrators only)"),
+        Field("metric", .string(maxLength: 64, values: AlertRule.metrics), required: true, "a stored metric, or success_rate (0-100)"),
+        Field("aggregation", .string(maxLength: 8, values: AlertRule.Aggregation.allCases.map(\.rawValue)), "over the window (default avg; success_rate ignores it)"),
+        Field("window_s", .integer(minimum: 10, maximum: 86_400), required: true, "the results of the last window_s seconds"),
+        Field("comparison", .string(maxLength: 2, values: AlertRule.Comparison.allCases.map(\.rawValue)), required: true),
+        Field("threshold", .number(minimum: -1e12, maximum: 1e12), required: true),
+        Field("for_s", .integer(minimum: 0, maximum: 86_400), "how long the condition holds before firing (default 0)"),
+        Field("selector", .object(alertSelector), "which results, within the unit"),
+        Field("webhook", .object(alertWebhook)),
+        Field("enabled", .boolean, "default true"),
+    ])
+    static let alertRule = ObjectSchema("AlertRule", strict: false, [
+        Field("id", id, required: true), Field("ou_id", .nullable(id), required: true), Field("name", .string(), required: true),
+        Field("metric", .string(), required: true), Field("aggregation", .string(), required: true), Field("window_s", .integer(), required: true),
+        Field("comparison", .string(), required: true), Field("threshold", .number(), required: true), Field("for_s", .integer(), required: true),
+        Field("selector", .object(alertSelector), required: true), Field("webhook", .nullable(.object(alertWebhook)), required: true),
+        Field("enabled", .boolean, required: true), Field("created_by", .nullable(id), required: true),
+        Field("created_at", timestamp, required: true), Field("updated_at", timestamp, required: true),
+    ])
+    static let alertRuleList = ObjectSchema("AlertRuleList", strict: false, [Field("rules", .array(of: .object(alertRule)), required: true)])
+    static let alertSeries = ObjectSchema("AlertSeries", strict: false, [
+        Field("device_id", .nullable(id), required: true), Field("test_type", .string(), required: true), Field("target", .string(), required: true),
+    ])
+    static let alert = ObjectSchema("Alert", strict: false, [
+        Field("rule_id", id, required: true), Field("rule_name", .string(), required: true), Field("series", .object(alertSeries), required: true),
+        Field("state", .string(values: ["pending", "firing"]), required: true), Field("since", timestamp, required: true),
+        Field("value", .nullable(.number()), required: true, "the rule's figure at the last evaluation"),
+        Field("evaluated_at", timestamp, required: true),
+    ])
+    static let alertList = ObjectSchema("AlertList", strict: false, [Field("alerts", .array(of: .object(alert)), required: true)])
+    static let alertTransition = ObjectSchema("AlertTransition", strict: false, [
+        Field("id", id, required: true), Field("rule_id", id, required: true), Field("series", .object(alertSeries), required: true),
+        Field("from", .string(values: AlertState.allCases.map(\.rawValue)), required: true),
+        Field("to", .string(values: ["pending", "firing", "resolved", "inactive"]), required: true),
+        Field("value", .nullable(.number()), required: true), Field("at", timestamp, required: true),
+    ])
+    static let alertTransitionList = ObjectSchema("AlertTransitionList", strict: false, [
+        Field("transitions", .array(of: .object(alertTransition)), required: true),
+    ])
+    static let alertNotification = ObjectSchema("AlertNotification", strict: false, [
+        Field("id", id, required: true), Field("rule_id", id, required: true), Field("transition_id", id, required: true),
+        Field("series", .object(alertSeries), required: true), Field("kind", .string(values: ["firing", "resolved"]), required: true),
+        Field("status", .string(values: AlertNotification.Status.allCases.map(\.rawValue)), required: true, "dead: every attempt failed (the dead letter)"),
+        Field("attempts", .integer(minimum: 0), required: true), Field("last_error", .nullable(.string()), required: true),
+        Field("created_at", timestamp, required: true), Field("delivered_at", .nullable(timestamp), required: true),
+    ])
+    static let alertNotificationList = ObjectSchema("AlertNotificationList", strict: false, [
+        Field("notifications", .array(of: .object(alertNotification)), required: true),
+    ])
     /// `ProbeModel.ScheduledCheck`: a check and how often an agent runs it.
     static let scheduledCheck = ObjectSchema("ScheduledCheck", check.fields + [
         Field("every_s", .number(minimum: 1, maximum: 86_400), required: true,
@@ -509,6 +569,27 @@ public enum API {
         APIOperation("deviceHeartbeat", .post, "/api/v1/device/heartbeat", .device, tag: "devices",
                   "The calling device is alive; an agent also reports its state (shown as the device's `agent`). An empty body is accepted",
                   request: Schemas.agentStatus, response: Schemas.heartbeat, maxBody: 4 << 10, optionalBody: true),
+
+        APIOperation("listAlertRules", .get, "/api/v1/alert-rules", .alertsRead, tag: "alerts", "Alert rules of the units in your scope",
+                  response: Schemas.alertRuleList),
+        APIOperation("createAlertRule", .post, "/api/v1/alert-rules", .alertsWrite, tag: "alerts",
+                  "Create an alert rule over the results of a unit in your scope", request: Schemas.alertRuleRequest,
+                  response: Schemas.alertRule, status: 201, statuses: [422]),
+        APIOperation("getAlertRule", .get, "/api/v1/alert-rules/{id}", .alertsRead, tag: "alerts", "One alert rule", response: Schemas.alertRule),
+        APIOperation("replaceAlertRule", .put, "/api/v1/alert-rules/{id}", .alertsWrite, tag: "alerts",
+                  "Replace an alert rule; its series start again from inactive when what it evaluates changed",
+                  request: Schemas.alertRuleRequest, response: Schemas.alertRule, statuses: [422]),
+        APIOperation("deleteAlertRule", .delete, "/api/v1/alert-rules/{id}", .alertsWrite, tag: "alerts",
+                  "Delete an alert rule with its states, transitions and deliveries", status: 204),
+        APIOperation("listAlertTransitions", .get, "/api/v1/alert-rules/{id}/transitions", .alertsRead, tag: "alerts",
+                  "A rule's state changes, newest first", response: Schemas.alertTransitionList, query: [limitQuery]),
+        APIOperation("listAlerts", .get, "/api/v1/alerts", .alertsRead, tag: "alerts", "Series pending or firing, of the rules in your scope",
+                  response: Schemas.alertList, query: [Field("state", .string(maxLength: 8, values: ["pending", "firing"]))]),
+        APIOperation("listAlertNotifications", .get, "/api/v1/alert-notifications", .alertsRead, tag: "alerts",
+                  "Webhook deliveries of the rules in your scope, newest first; status=dead lists the dead letters",
+                  response: Schemas.alertNotificationList,
+                  query: [limitQuery, Field("status", .string(maxLength: 10, values: AlertNotification.Status.allCases.map(\.rawValue))),
+                          Field("rule_id", Schemas.id)]),
 
         APIOperation("listConfigs", .get, "/api/v1/configs", .devicesRead, tag: "configs", "Client configs of the OUs in your scope, and the default",
                   response: Schemas.clientConfigList),

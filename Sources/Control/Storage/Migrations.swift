@@ -249,6 +249,75 @@ enum Schema {
             "CREATE INDEX IF NOT EXISTS upload_keys_created ON upload_keys(created_at)",
             "ALTER TABLE devices ADD COLUMN {if_not_exists}agent_status {text} NULL",
         ]),
+        // Alerts: rules over stored results, a state per rule and series, every transition,
+        // and the webhook deliveries they queue (a dead one stays as the dead-letter record).
+        Migration(version: 6, name: "alerts", statements: [
+            """
+            CREATE TABLE IF NOT EXISTS alert_rules (
+              id {id},
+              ou_id BIGINT NULL,
+              name VARCHAR(128) NOT NULL,
+              metric VARCHAR(64) NOT NULL,
+              aggregation VARCHAR(8) NOT NULL,
+              window_seconds INTEGER NOT NULL,
+              comparison VARCHAR(2) NOT NULL,
+              threshold DOUBLE NOT NULL,
+              for_seconds INTEGER NOT NULL,
+              device_id BIGINT NULL,
+              test_type VARCHAR(32) NULL,
+              target VARCHAR(255) NULL,
+              webhook_url VARCHAR(2048) NULL,
+              webhook_format VARCHAR(8) NOT NULL,
+              enabled INTEGER NOT NULL,
+              internal_webhook INTEGER NOT NULL,
+              created_by BIGINT NULL,
+              created_at BIGINT NOT NULL,
+              updated_at BIGINT NOT NULL
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS alert_rules_ou ON alert_rules(ou_id)",
+            """
+            CREATE TABLE IF NOT EXISTS alert_states (
+              rule_id BIGINT NOT NULL,
+              series_key VARCHAR(320) NOT NULL,
+              state VARCHAR(8) NOT NULL,
+              since BIGINT NOT NULL,
+              value DOUBLE NULL,
+              evaluated_at BIGINT NOT NULL,
+              PRIMARY KEY (rule_id, series_key)
+            ){table}
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS alert_transitions (
+              id {id},
+              rule_id BIGINT NOT NULL,
+              series_key VARCHAR(320) NOT NULL,
+              from_state VARCHAR(8) NOT NULL,
+              to_state VARCHAR(8) NOT NULL,
+              value DOUBLE NULL,
+              at BIGINT NOT NULL
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS alert_transitions_rule ON alert_transitions(rule_id, id)",
+            """
+            CREATE TABLE IF NOT EXISTS alert_notifications (
+              id {id},
+              rule_id BIGINT NOT NULL,
+              transition_id BIGINT NOT NULL,
+              series_key VARCHAR(320) NOT NULL,
+              kind VARCHAR(8) NOT NULL,
+              value DOUBLE NULL,
+              status VARCHAR(10) NOT NULL,
+              attempts INTEGER NOT NULL,
+              next_attempt_at BIGINT NOT NULL,
+              last_error VARCHAR(1024) NULL,
+              created_at BIGINT NOT NULL,
+              delivered_at BIGINT NULL
+            ){table}
+            """,
+            "CREATE INDEX IF NOT EXISTS alert_notifications_due ON alert_notifications(status, next_attempt_at)",
+            "CREATE INDEX IF NOT EXISTS alert_notifications_rule ON alert_notifications(rule_id, id)",
+        ]),
     ]
 
     /// Gives rows without a series (`series_id` 0) theirs, creating the series they need; every
