@@ -157,7 +157,7 @@ let package = Package(
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Engine", "ProbeModel"]),
         // What several test targets share: the real peers' addresses.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "ProbeModel", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "Engine", "ProbeModel", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CProbe", "ProbeModel", "TestSupport"]),
         .testTarget(
             name: "ControlTests",

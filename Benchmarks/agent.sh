@@ -111,6 +111,8 @@ AGENT=$!; pids+=("$AGENT")
 runs() { api "http://127.0.0.1:$SERVER_PORT/api/v1/devices?search=bench-agent" | python3 -c 'import json, sys; print(json.load(sys.stdin)["devices"][0]["agent"]["runs"])'; }
 sleep "$WARMUP"
 runs_before=$(runs) cpu_before=$(cpu_seconds "$AGENT") server_before=$(cpu_seconds "$SERVER")
+# PROFILE=1: a perf profile of the agent over the window (Benchmarks/results/agent/agent.perf).
+[ "${PROFILE:-0}" = 1 ] && perf record -F 499 -g -p "$AGENT" -o "$RES/agent.perf" -- sleep "$WINDOW" > /dev/null 2>&1 &
 agent_rss=$(peak_rss "$WINDOW" "$AGENT")
 sleep 1.5   # one more heartbeat
 runs_after=$(runs) cpu_after=$(cpu_seconds "$AGENT") server_after=$(cpu_seconds "$SERVER")

@@ -50,8 +50,14 @@ public final class CheckScheduler: Sendable {
 
     private struct State {
         var entries: [String: Entry] = [:]
-        /// Window number → (check id, generation) due in it.
+        /// Window number → (check id, generation) due in it; `windows` orders the numbers.
         var buckets: [Int64: [(String, UInt64)]] = [:]
+        var windows = MinHeap()
+
+        mutating func schedule(_ id: String, _ generation: UInt64, window: Int64) {
+            if buckets[window] == nil { windows.push(window) }
+            buckets[window, default: []].append((id, generation))
+        }
         var generation: UInt64 = 0
         var stopped = false
         var inFlight: [UInt64: CheckRun] = [:]
@@ -110,7 +116,7 @@ public final class CheckScheduler: Sendable {
                 entry.running = s.entries[check.id]?.running ?? false
                 next[check.id] = entry
                 let due = Self.slot(after: now, every: every, offset: offset)
-                s.buckets[due / window, default: []].append((check.id, entry.generation))
+                s.schedule(check.id, entry.generation, window: due / window)
             }
             s.entries = next
             s.statistics.configured = next.count
@@ -137,8 +143,11 @@ public final class CheckScheduler: Sendable {
             let (due, sleepUntil, stopped) = state.withLock { s -> ([(String, UInt64)], Int64?, Bool) in
                 if s.stopped { return ([], nil, true) }
                 var due: [(String, UInt64)] = []
-                for key in s.buckets.keys where key <= current { due += s.buckets.removeValue(forKey: key) ?? [] }
-                return (due, s.buckets.keys.min().map { $0 * window }, false)
+                while let first = s.windows.first, first <= current {
+                    s.windows.pop()
+                    due += s.buckets.removeValue(forKey: first) ?? []
+                }
+                return (due, s.windows.first.map { $0 * window }, false)
             }
             if stopped { return }
             if !due.isEmpty { start(due, window: current * window, now: now, deliver: deliver) }
@@ -170,7 +179,7 @@ public final class CheckScheduler: Sendable {
                 let slot = Self.slot(after: start, every: entry.every, offset: entry.offset)
                 // The next slot after this one (after now, if the agent fell behind).
                 let next = Self.slot(after: max(slot + 1, now - entry.every + 1), every: entry.every, offset: entry.offset)
-                s.buckets[next / window, default: []].append((id, generation))
+                s.schedule(id, generation, window: next / window)
                 if entry.running {
                     s.statistics.skipped += 1
                     skipped.append(id)
@@ -265,6 +274,40 @@ public final class CheckScheduler: Sendable {
         for run in left { run.cancel() }
         while state.withLock({ !$0.inFlight.isEmpty }) {
             try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+}
+
+/// A binary min-heap of window numbers.
+struct MinHeap {
+    private var items: [Int64] = []
+
+    var first: Int64? { items.first }
+
+    mutating func push(_ value: Int64) {
+        items.append(value)
+        var i = items.count - 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            guard items[parent] > items[i] else { break }
+            items.swapAt(parent, i)
+            i = parent
+        }
+    }
+
+    mutating func pop() {
+        guard !items.isEmpty else { return }
+        items.swapAt(0, items.count - 1)
+        items.removeLast()
+        var i = 0
+        while true {
+            let left = 2 * i + 1, right = left + 1
+            var smallest = i
+            if left < items.count && items[left] < items[smallest] { smallest = left }
+            if right < items.count && items[right] < items[smallest] { smallest = right }
+            guard smallest != i else { return }
+            items.swapAt(i, smallest)
+            i = smallest
         }
     }
 }

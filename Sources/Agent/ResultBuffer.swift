@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import ProbeModel
 import SQLDatabase
@@ -73,9 +74,7 @@ public final class ResultBuffer: Sendable {
     /// check of `documents[i]`.
     public func append(_ documents: [ResultDocument], checkIDs: [String]) async throws {
         guard !documents.isEmpty else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let rows = try documents.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let rows = try documents.map { String(decoding: try $0.jsonBytes(), as: UTF8.self) }
         let limits = self.limits
         try await thread.run { c in
             try c.transaction {

@@ -157,6 +157,17 @@ public struct JSONBuffer: ~Copyable {
         needsComma = true
     }
     public mutating func field(dynamic name: String, _ value: UInt64) { key(dynamic: name); decimal(value); needsComma = true }
+    public mutating func field(dynamic name: String, _ value: String) { key(dynamic: name); string(value); needsComma = true }
+    public mutating func field(dynamic name: String, _ value: Double) {
+        key(dynamic: name)
+        count += JSONText.writeDouble(value, at: room(JSONText.doubleRoom))
+        needsComma = true
+    }
+    public mutating func field(dynamic name: String, _ value: Bool) {
+        key(dynamic: name)
+        value ? raw("true") : raw("false")
+        needsComma = true
+    }
 
     private mutating func separate() {
         if needsComma { append(UInt8(ascii: ",")) }

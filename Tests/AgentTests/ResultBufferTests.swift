@@ -1,4 +1,5 @@
 @testable import Agent
+import Engine
 import Foundation
 import ProbeModel
 import Testing
@@ -25,6 +26,23 @@ struct ResultBufferTests {
     static func targets(_ batch: ResultBuffer.Batch) throws -> [String] {
         let object = try JSONSerialization.jsonObject(with: Data(batch.body)) as? [String: Any]
         return (object?["results"] as? [[String: Any]] ?? []).compactMap { $0["target"] as? String }
+    }
+
+    @Test("the fast JSON of a document decodes to the same document as its Codable encoding")
+    func fastJSON() throws {
+        var d = ResultDocument(testType: "http", target: "https://example.org/a\"b", outcome: "success", success: true)
+        d.createdAt = 1_796_000_000_123
+        d.sent = 3
+        d.received = 2
+        d.resolvedAddress = "192.0.2.1:443"
+        d.protocolDetail = "h2"
+        d.metrics = ["latency_ms": 1.25, "loss_percent": 33.333333333333336, "ttfb_ms": 0.000123, "connect_ms": 12_345.678]
+        d.details = ["status": .number(200), "tls_version": .text("TLSv1.3"), "check": .text("web \u{1F427}"), "cached": .flag(true)]
+        let fast = try JSONDecoder().decode(ResultDocument.self, from: Data(try d.jsonBytes()))
+        let codable = try JSONDecoder().decode(ResultDocument.self, from: JSONEncoder().encode(d))
+        #expect(fast == codable && fast == d)
+        let bare = ResultDocument(testType: "icmp", target: "192.0.2.1", outcome: "timeout", success: false)
+        #expect(try JSONDecoder().decode(ResultDocument.self, from: Data(try bare.jsonBytes())) == bare)
     }
 
     @Test("a batch is the oldest results; unacknowledged it is offered again, same key and bytes, after a reopen too")

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 
 /// What the stub resolver takes from `/etc/resolv.conf`, read with glibc's
@@ -76,8 +77,10 @@ public struct ResolverConfiguration: Hashable, Sendable {
 
     /// Reads `path`; a missing or unreadable file gives the defaults, as
     /// glibc's resolver does.
+    /// The file as it is now; parsed again only when it changed (its modification time, size
+    /// or inode), as glibc reloads it: an agent starts a hundred runs a second.
     public static func load(path: String = "/etc/resolv.conf") -> ResolverConfiguration {
-        parse(resolvConf: readText(path))
+        parsedFiles.current(path) { parse(resolvConf: $0) }
     }
 
     /// One `options` word: `ndots:n`, `timeout:n`, `attempts:n`, `rotate`.
@@ -151,8 +154,9 @@ public struct HostsFile: Hashable, Sendable {
     }
 
     /// Reads `path`; a missing or unreadable file is an empty table.
+    /// The file as it is now (parsed again only when it changed, as `ResolverConfiguration.load`).
     public static func load(path: String = "/etc/hosts") -> HostsFile {
-        parse(readText(path))
+        parsedFiles.current(path) { parse($0) }
     }
 
     /// The addresses of `name` of the family `type` asks for (A: IPv4, AAAA:
@@ -169,6 +173,27 @@ public struct HostsFile: Hashable, Sendable {
 
 /// A text file's contents, or "" when it cannot be read. Decoding is lossy so
 /// a stray non-UTF-8 byte in a comment does not lose the whole file.
+/// Parsed files by path, with what identified the version parsed.
+private let parsedFiles = ParsedFiles()
+
+private final class ParsedFiles: Sendable {
+    private struct Entry: @unchecked Sendable {
+        var stamp: [Int]
+        var value: Any
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+
+    func current<T>(_ path: String, parse: (String) -> T) -> T {
+        var info = stat()
+        let stamp = stat(path, &info) == 0
+            ? [Int(info.st_mtim.tv_sec), Int(info.st_mtim.tv_nsec), Int(info.st_size), Int(info.st_ino), Int(info.st_ctim.tv_nsec)] : []
+        if !stamp.isEmpty, let entry = entries.withLock({ $0[path] }), entry.stamp == stamp, let value = entry.value as? T { return value }
+        let value = parse(readText(path))
+        if !stamp.isEmpty { entries.withLock { $0[path] = Entry(stamp: stamp, value: value) } }
+        return value
+    }
+}
+
 private func readText(_ path: String) -> String {
     guard let data = FileManager.default.contents(atPath: path) else { return "" }
     return String(decoding: data, as: UTF8.self)
