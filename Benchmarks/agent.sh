@@ -88,7 +88,7 @@ EOF
 summary=$RES/summary.txt
 : > "$summary"
 say() { echo "$*" | tee -a "$summary"; }
-say "== $CHECKS checks every ${EVERY}s (icmp, tcp, http a third each, loopback nginx): ${WARMUP}s warm-up, ${WINDOW}s measured =="
+say "== $CHECKS checks every ${EVERY}s, agent batch window ${BATCH_WINDOW:-25ms} (icmp, tcp, http a third each, loopback nginx): ${WARMUP}s warm-up, ${WINDOW}s measured =="
 
 # --- waddleperf agent -------------------------------------------------------------------------
 password="Bench-Pass-$RANDOM-42"
@@ -106,7 +106,7 @@ ou=$(api -X POST "http://127.0.0.1:$SERVER_PORT/api/v1/ous" -d '{"name": "bench"
 secret=$(api -X POST "http://127.0.0.1:$SERVER_PORT/api/v1/enrollment/secrets" -d "{\"ou_id\": $ou, \"name\": \"bench\"}" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
 "$WP" agent --server "http://127.0.0.1:$SERVER_PORT" --enroll "$secret" --serial bench-agent --state-dir "$work/agent" \
-  --config "$work/checks.json" --heartbeat 1s > "$RES/agent.log" 2>&1 &
+  --config "$work/checks.json" --heartbeat 1s --batch-window "${BATCH_WINDOW:-25ms}" > "$RES/agent.log" 2>&1 &
 AGENT=$!; pids+=("$AGENT")
 runs() { api "http://127.0.0.1:$SERVER_PORT/api/v1/devices?search=bench-agent" | python3 -c 'import json, sys; print(json.load(sys.stdin)["devices"][0]["agent"]["runs"])'; }
 sleep "$WARMUP"
@@ -123,6 +123,12 @@ agent_checks=$((runs_after - runs_before))
 agent_cpu=$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { print a - b }')
 server_cpu=$(awk -v a="$server_after" -v b="$server_before" 'BEGIN { print a - b }')
 kill -TERM "$SERVER"; wait "$SERVER" || true
+
+# ONLY=agent: the agent's side alone (for profiling).
+if [ "${ONLY:-}" = agent ]; then
+  say "waddleperf agent: $agent_checks checks, $agent_cpu CPU-s, $(awk -v c="$agent_cpu" -v n="$agent_checks" 'BEGIN { printf "%.1f", c * 1e6 / n }') us/check, RSS $agent_rss MB"
+  exit 0
+fi
 
 # --- blackbox_exporter + Prometheus --------------------------------------------------------------
 cat > "$work/modules.yml" <<EOF

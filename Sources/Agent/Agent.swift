@@ -27,6 +27,8 @@ public struct AgentOptions: Sendable {
     public var uploadBatch = 10_000
     /// On SIGTERM: how long runs in progress may take, and then how long to flush.
     public var grace: Duration = .seconds(10)
+    /// Checks due within one window start together in one run (see `CheckScheduler`).
+    public var batchWindow: Duration = .milliseconds(25)
     /// Longest wait between upload attempts while the server is away.
     public var maximumBackoff: Duration = .seconds(10)
 
@@ -59,7 +61,7 @@ public final class Agent: Service, Sendable {
         try ScheduledCheck.validate(options.localChecks)
         self.options = options
         self.logger = logger
-        scheduler = CheckScheduler(logger: logger)
+        scheduler = CheckScheduler(window: options.batchWindow, logger: logger)
     }
 
     public func run() async throws {

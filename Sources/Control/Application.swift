@@ -95,7 +95,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     UsersController(services: services).register(&routes)
     OUController(services: services).register(&routes)
     ResultsController(services: services).register(&routes)
-    DevicesController(services: services).register(&routes)
+    DevicesController(services: services, metrics: metrics).register(&routes)
     ConfigsController(services: services).register(&routes)
     AlertsController(services: services).register(&routes)
     let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer,

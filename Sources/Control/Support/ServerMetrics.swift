@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Hummingbird
 import Metrics
+import ProbeModel
 import Prometheus
 import Synchronization
 
@@ -77,6 +78,23 @@ public final class ServerMetrics: Sendable {
         timer.recordNanoseconds(nanoseconds)
     }
 
+    /// What an agent's heartbeat said, as gauges labelled with its device id (`AgentStatus`).
+    func record(agent status: AgentStatus, device: Int64) {
+        let dimensions = [("device", String(device))]
+        let values: [(String, Double)] = [
+            ("waddleperf_agent_buffer_results", Double(status.bufferResults)),
+            ("waddleperf_agent_buffer_bytes", Double(status.bufferBytes)),
+            ("waddleperf_agent_buffer_oldest_seconds", Double(status.bufferOldestMS ?? 0) / 1000),
+            ("waddleperf_agent_dropped_results", Double(status.droppedResults)),
+            ("waddleperf_agent_skipped_runs", Double(status.skippedRuns)),
+            ("waddleperf_agent_checks_configured", Double(status.checksConfigured)),
+            ("waddleperf_agent_config_refused", status.configError == nil ? 0 : 1),
+        ]
+        for (label, value) in values {
+            Metrics.Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+        }
+    }
+
     /// The exposition, with the levels and cumulative sources read now.
     func render(writer: ResultWriter.Statistics, testsRunning running: Int) -> [UInt8] {
         queuedRows.record(writer.queuedRows)
@@ -113,6 +131,13 @@ public final class ServerMetrics: Sendable {
         "waddleperf_ring_busy_seconds_total": "Ring-thread time spent outside the kernel wait: polling, building and matching probes",
         "waddleperf_ring_wait_seconds_total": "Ring-thread time spent waiting in the kernel for completions",
         "waddleperf_ring_loops_running": "Ring loops running now (one per ring thread of a running check run)",
+        "waddleperf_agent_buffer_results": "Results an agent holds waiting for upload, by device (its last heartbeat)",
+        "waddleperf_agent_buffer_bytes": "Bytes of an agent's result buffer, by device (its last heartbeat)",
+        "waddleperf_agent_buffer_oldest_seconds": "Age of the oldest result an agent holds, by device (its last heartbeat)",
+        "waddleperf_agent_dropped_results": "Results an agent dropped since its buffer was made (full, too old, refused), by device; cumulative",
+        "waddleperf_agent_skipped_runs": "Check runs an agent skipped because the previous run had not ended, by device; cumulative",
+        "waddleperf_agent_checks_configured": "Checks an agent runs, by device (its last heartbeat)",
+        "waddleperf_agent_config_refused": "1 when an agent refused the server's configuration and runs its last good one, by device",
     ]
 
     static func withHelp(_ text: [UInt8]) -> [UInt8] {

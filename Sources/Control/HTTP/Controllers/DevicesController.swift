@@ -6,9 +6,11 @@ import ProbeModel
 /// Enrollment secrets and device tokens are shown once and stored as SHA-256 hashes.
 struct DevicesController {
     let services: ControlServices
+    /// An agent's heartbeat also sets its gauges in `/metrics`.
+    var metrics: ServerMetrics?
 
     func register(_ routes: inout Routes) {
-        let services = self.services
+        let services = self.services, metrics = self.metrics
 
         /// The device if it is in the caller's scope; 404 otherwise (no existence oracle).
         @Sendable func visibleDevice(_ context: ControlContext) async throws -> (Principal, Device) {
@@ -163,6 +165,7 @@ struct DevicesController {
             if request.headers[.contentLength].map({ $0 != "0" }) ?? (request.headers[.transferEncoding] != nil) {
                 let body = try await request.decode(AgentStatus.self, operation)
                 status = String(decoding: try JSONResponse.encoder.encode(body), as: UTF8.self)
+                metrics?.record(agent: body, device: device.id)
             }
             let seen = try await services.store.markDeviceSeen(device.id, agentStatus: status)
             return JSONResponse.encode(HeartbeatResponse(deviceID: device.id, lastSeenAt: APITimestamp(millis: seen)))
