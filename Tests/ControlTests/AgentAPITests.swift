@@ -100,6 +100,10 @@ struct AgentAPITests {
             let agent = shown.json["agent"] as? [String: Any] ?? [:]
             #expect(agent["dropped_results"] as? NSNumber == 3 && agent["checks_configured"] as? NSNumber == 12 && shown.json["status"] as? String == "online",
                     "\(shown.text)")
+            // And in the server's /metrics, by device.
+            let metrics = try await c.call(.get, "/metrics", token: admin)
+            #expect(metrics.text.contains("waddleperf_agent_dropped_results{device=\"\(device.id)\"} 3"), "\(metrics.text.suffix(2000))")
+            #expect(metrics.text.contains("# HELP waddleperf_agent_buffer_results "))
             let bad = try await c.call(.post, "/api/v1/device/heartbeat", token: device.token, json: ["dropped_results": -1])
             #expect(bad.status == 400 && bad.text.contains("dropped_results"), "\(bad.text)")
         }
