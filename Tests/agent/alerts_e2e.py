@@ -127,7 +127,7 @@ def main():
                 "threshold": 50, "for_s": 2, "selector": {"test_type": "tcp", "target": f"127.0.0.1:{TARGET_PORT}"},
                 "webhook": {"url": f"http://127.0.0.1:{HOOK_PORT}/hook"}}
         for bad, field in ((dict(rule, metric="nonsense"), "metric"), (dict(rule, window_s=1), "window_s"),
-                           (dict(rule, comparison="=="), "comparison"), (dict(rule, metric="success_rate", threshold=150), "threshold")):
+                           (dict(rule, comparison="=="), "comparison"), (dict(rule, webhook={"url": "ftp://x.example/"}), "webhook.url")):
             try:
                 call(PORT, "POST", "/api/v1/alert-rules", token, bad)
                 fail(f"a rule with a bad {field} was accepted")

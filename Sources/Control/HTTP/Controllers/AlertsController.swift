@@ -33,12 +33,6 @@ struct AlertsController {
                     throw APIError.conflict("selector.device_id", "no device \(device) within your scope")
                 }
             }
-            if body.metric == "success_rate", let aggregation = body.aggregation, aggregation != "avg" {
-                throw APIError.uncheckable("aggregation", "success_rate is a share of the window's results; leave aggregation out")
-            }
-            if body.metric == "success_rate", !(0...100).contains(body.threshold) {
-                throw APIError.uncheckable("threshold", "success_rate is 0-100, got \(body.threshold)")
-            }
             let now = WallClock.nowMillis()
             return AlertRule(id: existing?.id ?? 0, ouID: body.ouID, name: body.name, metric: body.metric,
                              aggregation: AlertRule.Aggregation(rawValue: body.aggregation ?? "avg") ?? .avg, windowSeconds: body.windowSeconds,
