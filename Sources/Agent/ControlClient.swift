@@ -47,6 +47,8 @@ public final class ControlClient: Sendable {
         }
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(Int64(timeout.components.seconds)))
         configuration.redirectConfiguration = .disallow
+        // Retries are the agent's (with back-off and jitter): a refused connection fails now.
+        configuration.connectionPool.retryConnectionEstablishment = false
         self.configuration = configuration
         http = Mutex(HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration))
         self.timeout = .seconds(Int64(timeout.components.seconds))

@@ -27,30 +27,28 @@ struct WebhookDispatcher: Service {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(10))
+        // Retries are ours (with back-off, counted): a refused connection fails the attempt now.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            await deliverDue(client: client, now: WallClock.nowMillis())
-            do {
-                try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
-            } catch {
-                break
+        // Each delivery runs on its own: a slow webhook holds up no other (a claimed delivery is
+        // leased, so the next rounds leave it alone).
+        await withDiscardingTaskGroup { group in
+            while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                do {
+                    for notification in try await store.claimDueNotifications(now: WallClock.nowMillis(), lease: 60_000, limit: 100) {
+                        group.addTask { await deliver(notification, client: client) }
+                    }
+                } catch {
+                    logger.error("alert notifications: \(error)")
+                }
+                do {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+                } catch {
+                    break
+                }
             }
         }
         try? await client.shutdown()
-    }
-
-    /// Sends what is due; also what the tests call.
-    func deliverDue(client: HTTPClient, now: Int64) async {
-        do {
-            let due = try await store.claimDueNotifications(now: now, lease: 60_000, limit: 100)
-            await withTaskGroup(of: Void.self) { group in
-                for notification in due {
-                    group.addTask { await deliver(notification, client: client) }
-                }
-            }
-        } catch {
-            logger.error("alert notifications: \(error)")
-        }
     }
 
     private func deliver(_ notification: AlertNotification, client: HTTPClient) async {
