@@ -19,6 +19,7 @@
 # the server's device API); Prometheus' probe_success samples in the window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib.sh
 
 WP=${WADDLEPERF:-.build/release/waddleperf}
 CHECKS=${CHECKS:-10000} EVERY=${EVERY:-10} WARMUP=${WARMUP:-20} WINDOW=${WINDOW:-60}
@@ -40,9 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "error: no answer on $1" >&2; return 1; }
-cpu_seconds() { awk '{ print ($14 + $15) / 100 }' "/proc/$1/stat"; }
 rss_mb() { awk '/^VmRSS/ { print $2 / 1024 }' "/proc/$1/status"; }
 # Peak RSS of the given pids over $1 seconds, sampled each second.
 peak_rss() {

@@ -23,6 +23,7 @@
 # (probes per test, default 200), INTERVAL (ms between probes, default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. Benchmarks/lib.sh
 . scripts/lib.sh
 
 MODE=${1:-all}
@@ -49,10 +50,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_http() { for _ in $(seq 1 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "error: no answer on $1" >&2; return 1; }
-cpu_seconds() { awk '{ print ($14 + $15) / 100 }' "/proc/$1/stat"; }
-median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 SERVER_PORT=$(free_port) BB_PORT=$(free_port) NGINX_PORT=$(free_port)
 cat > "$work/modules.yml" <<EOF
