@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed, builds waddleperf (release) and runs
-# the all-in-one server: the control plane (REST API on http://127.0.0.1:8080)
-# on the embedded store, plus the TCP/UDP echo responder on port 7007.
+# the all-in-one server: the control plane (REST API and web UI on
+# http://127.0.0.1:8080) on the embedded store, the TCP/UDP echo responder on
+# port 7007 and an embedded agent checking them.
 # On first start it creates the global admin 'admin' and prints a one-time
 # password once. Data lives in ./waddleperf-data (override: WADDLEPERF_DATA).
 # Extra arguments go to `waddleperf serve` (see `waddleperf serve --help`).
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/.."
 apt_install $(package_list scripts/packages-build.txt scripts/packages-runtime.txt)
 require_swift
 swift build -c release --static-swift-stdlib --product waddleperf
+# The web UI, into .build/web: the server finds it beside its build folder.
+scripts/build-web.sh
 bin=$PWD/.build/release/waddleperf
 
 data=${WADDLEPERF_DATA:-$PWD/waddleperf-data}

@@ -88,6 +88,12 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     router.add(middleware: RequestMetricsMiddleware(metrics: metrics))
     router.add(middleware: SecurityHeadersMiddleware(strictTransport: configuration.secureCookies))
     router.add(middleware: ErrorMiddleware())
+    if configuration.webRoot != "off" {
+        let directory = configuration.webRoot ?? WebUIFiles.defaultDirectory()
+        let files = directory.flatMap(WebUIFiles.init(directory:))
+        if let directory, files == nil { logger.warning("web UI: \(directory) holds no index.html (scripts/build-web.sh builds it)") }
+        router.add(middleware: WebUIMiddleware<ControlContext>(files: files))
+    }
     router.add(middleware: AuthenticationMiddleware(services: services))
     var routes = Routes(router: router, bodyTimeout: configuration.bodyTimeout, quotas: services.quotas)
     SystemController(services: services).register(&routes)

@@ -52,6 +52,9 @@ public struct ControlConfiguration: Sendable {
     /// How long an upload's Idempotency-Key is remembered: a batch retried within it is
     /// stored once. Agents retry for as long as they buffer, so keep it above their buffer's age.
     public var idempotencyWindow: Duration = .seconds(7 * 24 * 3600)
+    /// The web UI's directory (`scripts/build-web.sh`'s output); nil: `WebUIFiles.defaultDirectory()`;
+    /// "off": no UI.
+    public var webRoot: String?
     /// How often alert rules are evaluated.
     public var alertInterval: Duration = .seconds(15)
     /// Webhook deliveries: attempts before a notification is dead, and the first retry's delay
@@ -130,7 +133,7 @@ public struct ControlConfiguration: Sendable {
                                   "tests_max_running", "tests_max_running_per_user", "tests_max_rate", "tests_max_rate_per_user",
                                   "test_max_probes", "test_max_rate", "test_max_duration",
                                   "bench_max_probes", "bench_max_rate", "bench_max_duration", "probe_modules", "probe_access",
-                                  "idempotency_window", "alert_interval", "webhook_attempts", "webhook_retry"]
+                                  "idempotency_window", "alert_interval", "webhook_attempts", "webhook_retry", "web_root"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -161,6 +164,7 @@ public struct ControlConfiguration: Sendable {
         if let v = try duration("retention_interval") { retentionInterval = v }
         if let v = try duration("idempotency_window") { idempotencyWindow = v }
         if let v = try duration("alert_interval") { alertInterval = v }
+        if let v = settings["web_root"] { webRoot = v }
         if let v = try int("webhook_attempts", 1...100) { webhookAttempts = v }
         if let v = try duration("webhook_retry") { webhookRetry = v }
         if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }

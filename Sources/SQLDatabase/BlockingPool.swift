@@ -91,6 +91,9 @@ package final class BlockingPool<Resource>: Sendable {
         }
     }
 
+    /// Jobs waiting for a thread now.
+    package var queuedJobs: Int { state.withLock { $0.jobs.count - $0.head } }
+
     /// Finishes queued jobs, then stops the threads and releases their resources.
     package func close() {
         state.withLock { $0.closed = true }

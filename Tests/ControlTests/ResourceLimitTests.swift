@@ -29,10 +29,13 @@ struct ResourceLimitTests {
         let pool = BlockingPool<Void>(size: 1, name: "test pool", maxQueued: 1, queueTimeout: .milliseconds(200), factory: {})
         defer { pool.close() }
         let blocker = DispatchSemaphore(value: 0)
-        let busy = Task { try await pool.run { _ in blocker.wait() } }
-        try await Task.sleep(for: .milliseconds(100))
+        let started = Locked(false)
+        let busy = Task { try await pool.run { _ in started.withLock { $0 = true }; blocker.wait() } }
+        // Polled, not slept for: on a loaded machine a task can take longer than any fixed wait
+        // to start, and a third job queued behind the blocker would wait for ever.
+        while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
         let queued = Task { try await pool.run { _ in "ran" } }
-        try await Task.sleep(for: .milliseconds(50))
+        while pool.queuedJobs < 1 { try await Task.sleep(for: .milliseconds(5)) }
         await #expect(throws: ResourceBusy.self, "the queue holds one") { try await pool.run { _ in 0 } }
         try await Task.sleep(for: .milliseconds(300))
         blocker.signal()

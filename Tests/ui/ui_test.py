@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""The web UI in a real headless Chromium (Debian's chromium and chromium-driver, selenium).
+
+Against a real `waddleperf serve` (its embedded agent on, so a device is online):
+  * / serves index.html revalidated every time, the hashed assets with a year's immutable
+    lifetime, and a content security policy allowing only the server itself;
+  * the login page logs the admin in; the overview shows one device online and results
+    arriving; the devices page lists the embedded agent's device online with its checks;
+  * the theme switches to dark and stays dark across a reload;
+  * a wrong password shows the server's message;
+  * no console errors, at 1280x800 and at a 390-px phone width.
+
+Usage: ui_test.py WADDLEPERF_BINARY WEB_ROOT SCREENSHOT_DIR   (exit 0 on success)
+"""
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+BINARY, WEB_ROOT, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
+ADMIN_PASSWORD = "Browser-Root-Pass-1"
+os.makedirs(SHOTS, exist_ok=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fail(message, driver=None):
+    if driver:
+        driver.save_screenshot(os.path.join(SHOTS, "failure.png"))
+    sys.exit(f"FAIL: {message}")
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="wp-ui-")
+    port, echo = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WADDLEPERF_")}
+    env.update(WADDLEPERF_JWT_SECRET="ui-test-secret-0123456789abcdef0123456789abcdef", WADDLEPERF_ADMIN_PASSWORD=ADMIN_PASSWORD,
+               WADDLEPERF_BCRYPT_COST="4", WADDLEPERF_WEB_ROOT=WEB_ROOT)
+    server = subprocess.Popen([BINARY, "serve", "--database", f"sqlite://{work}/ui.db", "--port", str(port), "--echo-port", str(echo),
+                               "--secret-file", f"{work}/secret"], env=env, cwd=work,
+                              stdout=open(f"{work}/server.log", "w"), stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    driver = None
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base + "/ready", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        # Caching and the policy, from the server itself.
+        index = urllib.request.urlopen(base + "/")
+        html = index.read().decode()
+        if index.headers["Cache-Control"] != "no-cache" or "default-src 'self'" not in index.headers["Content-Security-Policy"]:
+            fail(f"index headers: {dict(index.headers)}")
+        asset = html.split('src="')[1].split('"')[0]
+        js = urllib.request.urlopen(base + asset)
+        if "immutable" not in js.headers["Cache-Control"] or not js.headers["Content-Type"].startswith("text/javascript"):
+            fail(f"asset headers: {dict(js.headers)}")
+        print(f"ok: / revalidates (no-cache), {asset} is immutable for a year, CSP default-src 'self'")
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
+            options.add_argument(arg)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        wait = WebDriverWait(driver, 20)
+
+        def console_errors():
+            return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
+                    and "401" not in e["message"]]   # the wrong-password attempt's answer is expected
+
+        driver.get(base + "/")
+        wait.until(EC.presence_of_element_located((By.ID, "username")))
+        driver.find_element(By.ID, "username").send_keys("admin")
+        driver.find_element(By.ID, "password").send_keys("wrong-password-123")
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        alert = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+        if "invalid" not in alert.text.lower():
+            fail(f"a wrong password shows: {alert.text}", driver)
+        driver.find_element(By.ID, "password").clear()
+        driver.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "admin (global_admin)"))
+        # The embedded agent enrols at start and reports within its first heartbeat.
+        WebDriverWait(driver, 40).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=devices-online] .fs-2"), "1"))
+        WebDriverWait(driver, 40).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "[data-testid=ingest-rate] .fs-2").text) > 0)
+        driver.save_screenshot(os.path.join(SHOTS, "overview-1280.png"))
+        print("ok: logged in as admin; the overview shows 1 device online and results arriving")
+
+        driver.find_element(By.LINK_TEXT, "Devices").click()
+        row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid^=device-]")))
+        if "online" not in row.text or "local-" not in row.text:
+            fail(f"the device row: {row.text}", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "devices-1280.png"))
+        print(f"ok: the devices page lists the embedded agent's device online ({row.text.splitlines()[0]})")
+
+        Select(driver.find_element(By.ID, "theme")).select_by_value("dark")
+        if driver.find_element(By.TAG_NAME, "html").get_attribute("data-bs-theme") != "dark":
+            fail("the theme did not switch", driver)
+        background = driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+        driver.refresh()
+        wait.until(EC.presence_of_element_located((By.ID, "theme")))
+        if driver.find_element(By.TAG_NAME, "html").get_attribute("data-bs-theme") != "dark" or background in ("rgb(255, 255, 255)", ""):
+            fail(f"dark theme: {background}", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "devices-dark-1280.png"))
+        print(f"ok: the dark theme applies (body {background}) and survives a reload")
+
+        driver.set_window_size(390, 844)
+        driver.get(base + "/#/overview")
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=devices-online]")))
+        overflow = driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
+        driver.save_screenshot(os.path.join(SHOTS, "overview-390.png"))
+        if overflow:
+            fail("the overview scrolls sideways at 390 px", driver)
+        errors = console_errors()
+        if errors:
+            fail(f"console errors: {errors}", driver)
+        print(f"ok: no sideways scrolling at 390 px, no console errors; screenshots in {SHOTS}")
+    finally:
+        if driver:
+            driver.quit()
+        server.terminate()
+        server.wait(30)
+
+
+if __name__ == "__main__":
+    main()
