@@ -8,6 +8,8 @@ Against a real `waddleperf serve` (its embedded agent on, so a device is online)
     arriving; the devices page lists the embedded agent's device online with its checks;
   * the theme switches to dark and stays dark across a reload;
   * a wrong password shows the server's message;
+  * the admin creates a unit, a reporter in it and an API key (shown once, and it works);
+    the reporter logs in and sees the directory with no write controls;
   * no console errors, at 1280x800 and at a 390-px phone width.
 
 Usage: ui_test.py WADDLEPERF_BINARY WEB_ROOT SCREENSHOT_DIR   (exit 0 on success)
@@ -109,6 +111,32 @@ def main():
         driver.save_screenshot(os.path.join(SHOTS, "devices-1280.png"))
         print(f"ok: the devices page lists the embedded agent's device online ({row.text.splitlines()[0]})")
 
+        # A unit, a reporter in it, an API key.
+        driver.get(base + "/#/units")
+        wait.until(EC.presence_of_element_located((By.ID, "unit-name"))).send_keys("lab")
+        driver.find_element(By.XPATH, "//button[text()='Create unit']").click()
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=unit-lab]")))
+        driver.get(base + "/#/users")
+        wait.until(EC.presence_of_element_located((By.ID, "new-username"))).send_keys("rita")
+        driver.find_element(By.ID, "new-user-password").send_keys("Sturdy-Walrus-Report-7")
+        Select(driver.find_element(By.ID, "new-user-role")).select_by_value("ou_reporter")
+        wait.until(lambda d: any(o.text == "lab" for o in Select(d.find_element(By.ID, "new-user-unit")).options))
+        Select(driver.find_element(By.ID, "new-user-unit")).select_by_visible_text("lab")
+        driver.find_element(By.XPATH, "//button[text()='Create user']").click()
+        row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=user-rita]")))
+        if "ou_reporter" not in row.text:
+            fail(f"the new user's row: {row.text}", driver)
+        driver.get(base + "/#/account")
+        wait.until(EC.presence_of_element_located((By.ID, "key-name"))).send_keys("ci")
+        driver.find_element(By.ID, "key-password").send_keys(ADMIN_PASSWORD)
+        driver.find_element(By.XPATH, "//button[text()='Create key']").click()
+        key = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=new-api-key]"))).text.strip()
+        request = urllib.request.Request(base + "/api/v1/auth/whoami", headers={"Authorization": f"Bearer {key}"})
+        if len(key) != 64 or b'"admin"' not in urllib.request.urlopen(request).read():
+            fail(f"the API key shown ({key!r}) does not work", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "account-key-1280.png"))
+        print("ok: the admin created a unit, a reporter in it and an API key (shown once; it authenticates)")
+
         Select(driver.find_element(By.ID, "theme")).select_by_value("dark")
         if driver.find_element(By.TAG_NAME, "html").get_attribute("data-bs-theme") != "dark":
             fail("the theme did not switch", driver)
@@ -130,7 +158,30 @@ def main():
         errors = console_errors()
         if errors:
             fail(f"console errors: {errors}", driver)
+
+        # The reporter: the directory, and no write controls.
+        driver.set_window_size(1280, 800)
+        driver.find_element(By.XPATH, "//button[text()='Log out']").click()
+        wait.until(EC.presence_of_element_located((By.ID, "username"))).send_keys("rita")
+        driver.find_element(By.ID, "password").send_keys("Sturdy-Walrus-Report-7")
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "rita (ou_reporter)"))
+        for page, testid in (("users", "user-rita"), ("units", "unit-lab")):
+            driver.get(base + f"/#/{page}")
+            wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"[data-testid={testid}]")))
+            writes = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "main button") if b.text]
+            if writes:
+                fail(f"the reporter sees write controls on {page}: {writes}", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "reporter-units-1280.png"))
+        if console_errors():
+            fail(f"console errors: {console_errors()}", driver)
+        print("ok: the reporter sees users and units in her unit with no write controls, and no console errors")
         print(f"ok: no sideways scrolling at 390 px, no console errors; screenshots in {SHOTS}")
+    except Exception as e:
+        if driver:
+            driver.save_screenshot(os.path.join(SHOTS, "failure.png"))
+            print(f"at {driver.current_url}: {driver.find_element(By.TAG_NAME, 'body').text[:600]}", file=sys.stderr)
+        fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     finally:
         if driver:
             driver.quit()

@@ -1,16 +1,30 @@
 import { useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { api, currentToken, onTokenChange, setToken, User } from "./api";
+import { Account } from "./pages/Account";
 import { Alerts } from "./pages/Alerts";
 import { Devices } from "./pages/Devices";
 import { Login } from "./pages/Login";
 import { Overview } from "./pages/Overview";
+import { Units } from "./pages/Units";
+import { Users } from "./pages/Users";
+import { Session, SessionContext, sessionFor } from "./session";
 import { applyTheme, storedTheme, Theme } from "./theme";
 
-const pages: Record<string, { title: string; render: () => JSX.Element }> = {
+interface Page {
+  title: string;
+  render: () => JSX.Element;
+  /// Shown to this session only.
+  shown?: (s: Session) => boolean;
+}
+
+const pages: Record<string, Page> = {
   overview: { title: "Overview", render: () => <Overview /> },
-  devices: { title: "Devices", render: () => <Devices /> },
-  alerts: { title: "Alerts", render: () => <Alerts /> },
+  devices: { title: "Devices", render: () => <Devices />, shown: (s) => s.canReadDirectory },
+  alerts: { title: "Alerts", render: () => <Alerts />, shown: (s) => s.canReadDirectory },
+  users: { title: "Users", render: () => <Users />, shown: (s) => s.canReadDirectory },
+  units: { title: "Units", render: () => <Units />, shown: (s) => s.canReadDirectory },
+  account: { title: "Account", render: () => <Account /> },
 };
 
 function useHashPage(): string {
@@ -41,31 +55,33 @@ function ThemeSelect() {
 
 function Shell() {
   const page = useHashPage();
-  const [user, setUser] = useState<User | null>(null);
+  const [session, setSession] = useState<Session | null>(null);
   useEffect(() => {
-    api<User>("GET", "/api/v1/auth/whoami").then(setUser, () => undefined);
+    api<User>("GET", "/api/v1/auth/whoami").then((u) => setSession(sessionFor(u)), () => undefined);
   }, []);
-  const current = pages[page] ?? pages.overview;
+  if (!session) return <main className="container py-5" aria-busy="true">Loading…</main>;
+  const visible = Object.entries(pages).filter(([, p]) => !p.shown || p.shown(session));
+  const current = (visible.find(([id]) => id === page) ?? visible[0])[1];
   return (
-    <>
+    <SessionContext.Provider value={session}>
       <nav className="navbar navbar-expand border-bottom mb-3" aria-label="Main">
         <div className="container-fluid flex-wrap gap-2">
           <span className="navbar-brand">WaddlePerf</span>
           <ul className="navbar-nav me-auto flex-wrap">
-            {Object.entries(pages).map(([id, p]) => (
+            {visible.map(([id, p]) => (
               <li className="nav-item" key={id}>
                 <a className={`nav-link${current === p ? " active" : ""}`} aria-current={current === p ? "page" : undefined} href={`#/${id}`}>{p.title}</a>
               </li>
             ))}
           </ul>
           <ThemeSelect />
-          <span className="small text-muted" data-testid="whoami">{user ? `${user.username} (${user.role})` : ""}</span>
+          <span className="small text-muted" data-testid="whoami">{`${session.user.username} (${session.user.role})`}</span>
           <button className="btn btn-sm btn-outline-secondary"
                   onClick={() => { api("POST", "/api/v1/auth/logout").finally(() => setToken(null)); }}>Log out</button>
         </div>
       </nav>
       <main className="container-fluid">{current.render()}</main>
-    </>
+    </SessionContext.Provider>
   );
 }
 

@@ -1,0 +1,89 @@
+import { FormEvent, useState } from "react";
+import { api } from "../api";
+import { ErrorBox } from "../FieldError";
+import { useSession } from "../session";
+import { useAPI } from "../useAPI";
+
+interface APIKey {
+  id: number;
+  name: string;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  key?: string;
+}
+
+/// The caller's own API keys: a new one is shown once, here, and never again.
+export function Account() {
+  const { user } = useSession();
+  const keys = useAPI<{ api_keys: APIKey[] }>(`/api/v1/users/${user.id}/api-keys`);
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [code, setCode] = useState("");
+  const [created, setCreated] = useState<APIKey | null>(null);
+  const [failure, setFailure] = useState<unknown>(null);
+
+  async function create(event: FormEvent) {
+    event.preventDefault();
+    setFailure(null);
+    try {
+      const body: Record<string, string> = { name, password };
+      if (code) body.mfa_code = code;
+      setCreated(await api<APIKey>("POST", `/api/v1/users/${user.id}/api-keys`, body));
+      setName("");
+      setPassword("");
+      setCode("");
+      keys.reload();
+    } catch (e) {
+      setFailure(e);
+    }
+  }
+
+  return (
+    <section aria-labelledby="account-title">
+      <h2 id="account-title" className="h4 mb-3">Your account: {user.username} ({user.role})</h2>
+      <h3 className="h6">API keys</h3>
+      <ErrorBox error={keys.error ?? failure} />
+      {created?.key && (
+        <div className="alert alert-warning" role="status">
+          Key <strong>{created.name}</strong>, shown once: copy it now.
+          <code className="d-block mt-2 text-break" data-testid="new-api-key">{created.key}</code>
+          <div className="small mt-1">Send it as <code>Authorization: ApiKey &lt;key&gt;</code> or <code>Bearer &lt;key&gt;</code>.</div>
+        </div>
+      )}
+      <form className="row g-2 align-items-end mb-3" onSubmit={create} aria-label="Create an API key">
+        <div className="col-12 col-md-3">
+          <label htmlFor="key-name" className="form-label">Key name</label>
+          <input id="key-name" className="form-control" required value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div className="col-12 col-md-3">
+          <label htmlFor="key-password" className="form-label">Your password</label>
+          <input id="key-password" type="password" className="form-control" required autoComplete="current-password"
+                 value={password} onChange={(e) => setPassword(e.target.value)} />
+        </div>
+        {user.mfa_enabled && (
+          <div className="col-6 col-md-2">
+            <label htmlFor="key-code" className="form-label">Authenticator code</label>
+            <input id="key-code" className="form-control" inputMode="numeric" value={code} onChange={(e) => setCode(e.target.value)} />
+          </div>
+        )}
+        <div className="col-auto"><button className="btn btn-primary">Create key</button></div>
+      </form>
+      <table className="table table-sm">
+        <thead><tr><th scope="col">Name</th><th scope="col">Prefix</th><th scope="col">Last used</th><th scope="col">Actions</th></tr></thead>
+        <tbody>
+          {keys.data?.api_keys.filter((k) => !k.revoked_at).map((k) => (
+            <tr key={k.id}>
+              <td>{k.name}</td><td><code>{k.prefix}</code></td>
+              <td>{k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</td>
+              <td><button className="btn btn-sm btn-outline-danger" onClick={() => {
+                api("DELETE", `/api/v1/users/${user.id}/api-keys/${k.id}`).then(keys.reload, setFailure);
+              }}>Revoke</button></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
