@@ -55,6 +55,8 @@ public final class Agent: Service, Sendable {
         var configError: String?
         var etag: String?
         var lastDropped: Int64 = 0
+        /// The first configuration fetch has been tried (the first heartbeat waits for it).
+        var configTried = false
     }
 
     public init(options: AgentOptions, logger: Logger) throws {
@@ -232,6 +234,7 @@ public final class Agent: Service, Sendable {
             } catch {
                 logger.warning("config: \(error)")
             }
+            state.withLock { $0.configTried = true }
             try? await Task.sleep(for: options.pollInterval)
         }
     }
@@ -282,6 +285,8 @@ public final class Agent: Service, Sendable {
     }
 
     private func heartbeatLoop(_ client: ControlClient, _ buffer: ResultBuffer, _ token: String) async {
+        // The first heartbeat reports the server's checks, not the moment before they arrived.
+        for _ in 0..<100 where !state.withLock({ $0.configTried }) { try? await Task.sleep(for: .milliseconds(50)) }
         while !Task.isCancelled {
             try? await buffer.expire()
             let statistics = try? await buffer.statistics()

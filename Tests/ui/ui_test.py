@@ -108,6 +108,8 @@ def main():
         row = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid^=device-]")))
         if "online" not in row.text or "local-" not in row.text:
             fail(f"the device row: {row.text}", driver)
+        # Its agent's four default checks, from its heartbeat (the page refreshes every 10 s).
+        WebDriverWait(driver, 25).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-testid^=device-] [data-testid=checks]").text == "4")
         driver.save_screenshot(os.path.join(SHOTS, "devices-1280.png"))
         print(f"ok: the devices page lists the embedded agent's device online ({row.text.splitlines()[0]})")
 

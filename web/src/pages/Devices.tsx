@@ -23,7 +23,7 @@ export function Devices() {
               <tr key={d.id} data-testid={`device-${d.id}`}>
                 <td><div className="fw-semibold">{d.hostname || d.serial}</div><div className="small text-muted">{d.serial}</div></td>
                 <td><span className={`badge text-bg-${d.active ? badge[d.status] : "dark"}`}>{d.active ? d.status : "deactivated"}</span></td>
-                <td>{d.agent ? `${d.agent.checks_configured}${d.agent.config_error ? " (config refused)" : ""}` : "–"}</td>
+                <td data-testid="checks">{d.agent ? `${d.agent.checks_configured}${d.agent.config_error ? " (config refused)" : ""}` : "–"}</td>
                 <td>{d.agent ? d.agent.buffer_results : "–"}</td>
                 <td>{d.agent ? d.agent.dropped_results : "–"}</td>
                 <td>{d.last_seen_at ? new Date(d.last_seen_at).toLocaleString() : "never"}</td>
