@@ -9,6 +9,7 @@ Against a real `waddleperf serve` (its embedded agent on, so a device is online)
   * the theme switches to dark and stays dark across a reload;
   * a wrong password shows the server's message;
   * the admin creates a unit, a reporter in it and an API key (shown once, and it works);
+  * an enrollment secret made in the UI enrols a real agent, which the devices page shows online;
     the reporter logs in and sees the directory with no write controls;
   * no console errors, at 1280x800 and at a 390-px phone width.
 
@@ -139,6 +140,26 @@ def main():
         driver.save_screenshot(os.path.join(SHOTS, "account-key-1280.png"))
         print("ok: the admin created a unit, a reporter in it and an API key (shown once; it authenticates)")
 
+        # Enrolling a device with a secret made here, and seeing it online.
+        driver.get(base + "/#/enrollment")
+        wait.until(EC.presence_of_element_located((By.ID, "secret-name"))).send_keys("lab agents")
+        wait.until(lambda d: any(o.text == "lab" for o in Select(d.find_element(By.ID, "secret-unit")).options))
+        Select(driver.find_element(By.ID, "secret-unit")).select_by_visible_text("lab")
+        driver.find_element(By.XPATH, "//button[text()='Create secret']").click()
+        command = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=enroll-command]"))).text.split()
+        agent = subprocess.Popen([BINARY, "agent", "--server", command[command.index("--server") + 1], "--enroll", command[-1],
+                                  "--serial", "ui-lab-agent", "--state-dir", f"{work}/agent", "--heartbeat", "2s"],
+                                 stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent.log", "w"))
+        try:
+            driver.get(base + "/#/devices")
+            WebDriverWait(driver, 30).until(lambda d: any("ui-lab-agent" in r.text and "online" in r.text
+                                                          for r in d.find_elements(By.CSS_SELECTOR, "[data-testid^=device-]")))
+            driver.save_screenshot(os.path.join(SHOTS, "enrolled-1280.png"))
+        finally:
+            agent.terminate()
+            agent.wait(30)
+        print("ok: a secret made on the enrollment page enrolled an agent, which the devices page shows online")
+
         Select(driver.find_element(By.ID, "theme")).select_by_value("dark")
         if driver.find_element(By.TAG_NAME, "html").get_attribute("data-bs-theme") != "dark":
             fail("the theme did not switch", driver)
@@ -168,6 +189,8 @@ def main():
         driver.find_element(By.ID, "password").send_keys("Sturdy-Walrus-Report-7")
         driver.find_element(By.CSS_SELECTOR, "form button").click()
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "rita (ou_reporter)"))
+        if driver.find_elements(By.LINK_TEXT, "Enrollment"):
+            fail("the reporter is offered the enrollment page (secrets are for administrators)", driver)
         for page, testid in (("users", "user-rita"), ("units", "unit-lab")):
             driver.get(base + f"/#/{page}")
             wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"[data-testid={testid}]")))
@@ -175,8 +198,9 @@ def main():
             if writes:
                 fail(f"the reporter sees write controls on {page}: {writes}", driver)
         driver.save_screenshot(os.path.join(SHOTS, "reporter-units-1280.png"))
-        if console_errors():
-            fail(f"console errors: {console_errors()}", driver)
+        errors = console_errors()
+        if errors:
+            fail(f"console errors: {errors}", driver)
         print("ok: the reporter sees users and units in her unit with no write controls, and no console errors")
         print(f"ok: no sideways scrolling at 390 px, no console errors; screenshots in {SHOTS}")
     except Exception as e:

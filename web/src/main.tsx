@@ -4,6 +4,7 @@ import { api, currentToken, onTokenChange, setToken, User } from "./api";
 import { Account } from "./pages/Account";
 import { Alerts } from "./pages/Alerts";
 import { Devices } from "./pages/Devices";
+import { Enrollment } from "./pages/Enrollment";
 import { Login } from "./pages/Login";
 import { Overview } from "./pages/Overview";
 import { Units } from "./pages/Units";
@@ -24,6 +25,7 @@ const pages: Record<string, Page> = {
   alerts: { title: "Alerts", render: () => <Alerts />, shown: (s) => s.canReadDirectory },
   users: { title: "Users", render: () => <Users />, shown: (s) => s.canReadDirectory },
   units: { title: "Units", render: () => <Units />, shown: (s) => s.canReadDirectory },
+  enrollment: { title: "Enrollment", render: () => <Enrollment />, shown: (s) => s.canWrite },
   account: { title: "Account", render: () => <Account /> },
 };
 
