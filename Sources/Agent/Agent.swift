@@ -113,12 +113,18 @@ public final class Agent: Service, Sendable {
 
     /// No server: the checks run and each result is printed as one JSON line.
     private func runLocally() async throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let logger = self.logger
         let schedule = Task {
             await scheduler.run { documents, _ in
                 var out = Data()
-                for d in documents { if let line = try? encoder.encode(d) { out.append(line); out.append(10) } }
+                for d in documents {
+                    do {
+                        out.append(contentsOf: try d.jsonBytes())
+                        out.append(10)
+                    } catch {
+                        logger.error("cannot print a result of \(d.testType) \(d.target): \(error)")
+                    }
+                }
                 FileHandle.standardOutput.write(out)
             }
         }
@@ -288,18 +294,29 @@ public final class Agent: Service, Sendable {
         // The first heartbeat reports the server's checks, not the moment before they arrived.
         for _ in 0..<100 where !state.withLock({ $0.configTried }) { try? await Task.sleep(for: .milliseconds(50)) }
         while !Task.isCancelled {
-            try? await buffer.expire()
-            let statistics = try? await buffer.statistics()
-            if let dropped = statistics?.dropped {
-                let before = state.withLock { s in defer { s.lastDropped = dropped }; return s.lastDropped }
-                if dropped > before {
-                    logger.warning("dropped \(dropped - before) results: the buffer was full or they were too old (\(dropped) in all)")
-                }
+            let statistics: ResultBuffer.Statistics
+            do {
+                try await buffer.expire()
+                statistics = try await buffer.statistics()
+            } catch {
+                // No heartbeat rather than one that reports an empty buffer: the device going
+                // stale says something is wrong here.
+                logger.error("buffer: \(error); no heartbeat this round")
+                try? await Task.sleep(for: options.heartbeatInterval)
+                continue
+            }
+            let dropped = statistics.dropped
+            let before = state.withLock { s in defer { s.lastDropped = dropped }; return s.lastDropped }
+            if dropped > before {
+                logger.warning("dropped \(dropped - before) results: the buffer was full or they were too old (\(dropped) in all)")
             }
             do {
                 try await client.heartbeat(status(buffer: statistics), token: token)
+            } catch let failure as ControlClient.Failure {
+                // An unreachable server is the upload loop's to report; a refusal is this loop's.
+                if case .refused = failure { logger.warning("heartbeat: \(failure)") } else { logger.debug("heartbeat: \(failure)") }
             } catch {
-                logger.debug("heartbeat: \(error)")
+                logger.error("heartbeat: \(error)")
             }
             try? await Task.sleep(for: options.heartbeatInterval)
         }

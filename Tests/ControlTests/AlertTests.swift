@@ -88,6 +88,22 @@ struct AlertTests {
         store.close()
     }
 
+    @Test("the webhook documents: JSON with the rule, series and value (null when none); Slack's text only")
+    func webhookBodies() throws {
+        var rule = Self.rule(ou: nil)
+        rule.id = 9
+        let n = AlertNotification(id: 3, ruleID: 9, transitionID: 1, series: AlertSeries(deviceID: nil, testType: "tcp", target: "db:5432"),
+                                  kind: "firing", status: .pending, attempts: 0, nextAttemptAt: 0, lastError: nil, createdAt: 1_800_000_000_000,
+                                  deliveredAt: nil, value: nil)
+        let json = try JSONSerialization.jsonObject(with: WebhookDispatcher.body(n, rule: rule)) as? [String: Any] ?? [:]
+        #expect(Set(json.keys) == ["id", "status", "text", "at", "value", "rule", "series"])
+        #expect(json["value"] is NSNull && json["status"] as? String == "firing" && (json["text"] as? String)?.contains("no data") == true)
+        #expect((json["series"] as? [String: Any])?["device_id"] is NSNull && (json["rule"] as? [String: Any])?["window_s"] as? Int == 60)
+        rule.webhookFormat = .slack
+        let slack = try JSONSerialization.jsonObject(with: WebhookDispatcher.body(n, rule: rule)) as? [String: Any] ?? [:]
+        #expect(Array(slack.keys) == ["text"] && (slack["text"] as? String)?.hasPrefix("[FIRING] loss: tcp db:5432") == true)
+    }
+
     @Test("aggregations: percentiles by nearest rank, success_rate as a share, no values as no data")
     func aggregations() {
         var rule = Self.rule(ou: nil)

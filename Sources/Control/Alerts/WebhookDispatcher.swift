@@ -103,7 +103,11 @@ struct WebhookDispatcher: Service {
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "User-Agent", value: "waddleperf-alerts")
         request.headers.add(name: "Idempotency-Key", value: "alert-notification-\(n.id)")
-        request.body = .bytes(ByteBuffer(data: Self.body(n, rule: rule)))
+        do {
+            request.body = .bytes(ByteBuffer(data: try Self.body(n, rule: rule)))
+        } catch {
+            return Failure(message: "cannot encode the notification: \(error)", permanent: true)
+        }
         do {
             let response = try await client.execute(request, timeout: .seconds(10))
             _ = try? await response.body.collect(upTo: 64 << 10)
@@ -114,26 +118,62 @@ struct WebhookDispatcher: Service {
         }
     }
 
-    /// The document a webhook receives.
-    static func body(_ n: AlertNotification, rule: AlertRule) -> Data {
+    /// The document a webhook receives (`format: json`); Slack's is `{"text": ...}`.
+    struct Document: Encodable {
+        struct Rule: Encodable {
+            var id: Int64
+            var name: String
+            var metric: String
+            var aggregation: String
+            var comparison: String
+            var threshold: Double
+            var windowSeconds: Int
+            var forSeconds: Int
+            @ExplicitNull var ouID: Int64?
+
+            enum CodingKeys: String, CodingKey {
+                case id, name, metric, aggregation, comparison, threshold
+                case windowSeconds = "window_s"
+                case forSeconds = "for_s"
+                case ouID = "ou_id"
+            }
+        }
+
+        var id: Int64
+        var status: String
+        var text: String
+        var at: APITimestamp
+        @ExplicitNull var value: Double?
+        var rule: Rule
+        var series: AlertSeriesBody
+    }
+
+    struct SlackMessage: Encodable {
+        var text: String
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// The request body for `rule`'s webhook format.
+    static func body(_ n: AlertNotification, rule: AlertRule) throws -> Data {
         let what = "\(rule.metric == "success_rate" ? "success_rate" : "\(rule.aggregation.rawValue)(\(rule.metric))") "
             + "\(n.value.map { String(format: "%.3g", $0) } ?? "no data") \(rule.comparison.rawValue) \(rule.threshold)"
         let device = n.series.deviceID.map { " on device \($0)" } ?? ""
         let text = "[\(n.kind.uppercased())] \(rule.name): \(n.series.testType) \(n.series.target)\(device): \(what)"
-        let object: [String: Any]
         switch rule.webhookFormat {
         case .slack:
-            object = ["text": text]
+            return try encoder.encode(SlackMessage(text: text))
         case .json:
-            object = [
-                "id": n.id, "status": n.kind, "text": text, "at": APITimestamp(millis: n.createdAt).text,
-                "value": n.value as Any? ?? NSNull(),
-                "rule": ["id": rule.id, "name": rule.name, "metric": rule.metric, "aggregation": rule.aggregation.rawValue,
-                         "comparison": rule.comparison.rawValue, "threshold": rule.threshold, "window_s": rule.windowSeconds,
-                         "for_s": rule.forSeconds, "ou_id": rule.ouID as Any? ?? NSNull()],
-                "series": ["device_id": n.series.deviceID as Any? ?? NSNull(), "test_type": n.series.testType, "target": n.series.target],
-            ]
+            return try encoder.encode(Document(
+                id: n.id, status: n.kind, text: text, at: APITimestamp(millis: n.createdAt), value: n.value,
+                rule: .init(id: rule.id, name: rule.name, metric: rule.metric, aggregation: rule.aggregation.rawValue,
+                            comparison: rule.comparison.rawValue, threshold: rule.threshold, windowSeconds: rule.windowSeconds,
+                            forSeconds: rule.forSeconds, ouID: rule.ouID),
+                series: AlertSeriesBody(n.series)))
         }
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
     }
 }

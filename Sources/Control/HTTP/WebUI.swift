@@ -40,7 +40,8 @@ public struct WebUIFiles: Sendable {
     }
 
     private static func file(_ data: Data, type: String) -> File {
-        File(bytes: ByteBuffer(bytes: data), contentType: type, etag: "\"" + String(Secrets.sha256Hex(String(decoding: data, as: UTF8.self)).prefix(32)) + "\"")
+        File(bytes: ByteBuffer(bytes: data), contentType: type,
+             etag: "\"" + String(data.withUnsafeBytes { Secrets.sha256Hex($0) }.prefix(32)) + "\"")
     }
 
     /// Where the UI is when `web_root` is not set: `web` in the build folder of the running
