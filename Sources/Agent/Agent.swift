@@ -214,13 +214,23 @@ public final class Agent: Service, Sendable {
         }
     }
 
-    /// On the way out: uploads what it can within the grace period.
+    /// On the way out: uploads what it can within the grace period. A busy server (429, 5xx,
+    /// or a 409 because the upload the shutdown cancelled is still being stored there) is
+    /// waited for while the grace period lasts; an unreachable one ends the flush at once.
     private func flush(_ client: ControlClient, _ buffer: ResultBuffer, _ token: String) async {
         let deadline = ContinuousClock.now + options.grace
         while ContinuousClock.now < deadline {
             do {
                 guard let batch = try await buffer.nextBatch(maxResults: options.uploadBatch) else { return }
                 _ = try await upload(batch, client, buffer, token)
+            } catch ControlClient.Failure.busy(let status, let retryAfter, let message) {
+                let wait = Duration.milliseconds(Int64((retryAfter ?? 0.5) * 1000))
+                guard ContinuousClock.now + wait < deadline else {
+                    logger.info("flush stopped: server busy (\(status)): \(message); no time left to wait \(wait)")
+                    return
+                }
+                logger.debug("flush: server busy (\(status)); waiting \(wait)")
+                try? await Task.sleep(for: wait)
             } catch {
                 logger.info("flush stopped: \(error)")
                 return
