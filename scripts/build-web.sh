@@ -19,7 +19,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/assets"
 NODE_PATH=/usr/share/nodejs esbuild web/src/main.tsx web/src/app.css --bundle --minify --format=esm --target=es2020 \
-  --jsx=automatic --define:process.env.NODE_ENV='"production"' --log-level=warning \
+  --jsx=automatic --alias:chart.js=/usr/share/javascript/chart.js/chart.mjs --define:process.env.NODE_ENV='"production"' --log-level=warning \
   --entry-names='[name]-[hash]' --outdir="$stage/assets"
 hash8() { sha256sum "$1" | cut -c1-12; }
 cp "$bootstrap" "$stage/assets/bootstrap-$(hash8 "$bootstrap").css"

@@ -107,6 +107,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     let tests = TestRunner(limits: configuration.testLimits, policy: configuration.targetPolicy, writer: services.writer,
                            metrics: metrics, logger: logger)
     TestsController(services: services, runner: tests).register(&routes)
+    SpeedTestController(services: services).register(&routes)
     LegacyTestController(runner: tests).register(&routes)
     let exporter = ExporterAccess(mode: configuration.probeAccess)
     ProbeController(modules: configuration.probeModules, access: exporter, policy: configuration.targetPolicy, metrics: metrics)

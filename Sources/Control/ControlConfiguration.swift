@@ -39,7 +39,7 @@ public struct ControlConfiguration: Sendable {
     /// The share of the result writer's queue (`writer.maxQueuedRows`) one principal may fill, in percent.
     public var uploadSharePercent = 25
     public var statisticsWindow: Duration = .seconds(24 * 3600)
-    public var statisticsMaxWindow: Duration = .seconds(31 * 24 * 3600)
+    public var statisticsMaxWindow: Duration = .seconds(92 * 24 * 3600)
     /// First global admin, created on first start when no user exists. Without a password a
     /// one-time password is generated and printed once to the log.
     public var adminUsername = "admin"
@@ -61,6 +61,8 @@ public struct ControlConfiguration: Sendable {
     /// (doubling, at most 10 min).
     public var webhookAttempts = 8
     public var webhookRetry: Duration = .seconds(2)
+    /// The browser speed test's bounds (`speedtest_*`).
+    public var speedTest = SpeedTestLimits()
     /// Expired tokens and sessions are deleted this long after they expire.
     public var expiredCredentialGrace: Duration = .seconds(7 * 24 * 3600)
     public var writer = ResultWriter.Configuration()
@@ -133,7 +135,8 @@ public struct ControlConfiguration: Sendable {
                                   "tests_max_running", "tests_max_running_per_user", "tests_max_rate", "tests_max_rate_per_user",
                                   "test_max_probes", "test_max_rate", "test_max_duration",
                                   "bench_max_probes", "bench_max_rate", "bench_max_duration", "probe_modules", "probe_access",
-                                  "idempotency_window", "alert_interval", "webhook_attempts", "webhook_retry", "web_root"]
+                                  "idempotency_window", "alert_interval", "webhook_attempts", "webhook_retry", "web_root",
+                                  "speedtest_max_bytes", "speedtest_streams", "speedtest_streams_per_user"]
         for key in settings.keys where !known.contains(key) {
             throw ConfigurationError(field: key, "unknown setting (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -167,6 +170,9 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["web_root"] { webRoot = v }
         if let v = try int("webhook_attempts", 1...100) { webhookAttempts = v }
         if let v = try duration("webhook_retry") { webhookRetry = v }
+        if let v = try int("speedtest_max_bytes", 1...(1 << 32)) { speedTest.maxBytes = v }
+        if let v = try int("speedtest_streams", 1...10_000) { speedTest.streams = v }
+        if let v = try int("speedtest_streams_per_user", 1...10_000) { speedTest.streamsPerCaller = v }
         if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }
@@ -219,4 +225,15 @@ public struct ControlConfiguration: Sendable {
             }
         }
     }
+}
+
+/// Bounds on the browser speed test's transfers.
+public struct SpeedTestLimits: Sendable {
+    /// Bytes one download may ask for, and one upload may send.
+    public var maxBytes = 256 << 20
+    /// Transfers in flight on the server.
+    public var streams = 64
+    /// Transfers in flight for one caller.
+    public var streamsPerCaller = 16
+    public init() {}
 }

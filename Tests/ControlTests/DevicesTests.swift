@@ -262,11 +262,11 @@ struct DevicesTests {
             #expect((recent.json["groups"] as? [Any])?.isEmpty == true, "\(recent.text)")
             let until = (recent.json["until"] as? NSNumber)?.int64Value ?? 0, since = (recent.json["since"] as? NSNumber)?.int64Value ?? 0
             #expect(until - since == 86_400_000 && abs(until - WallClock.nowMillis()) < 60_000)
-            // At most 31 days at once: a longer window is narrowed to its end, and says so.
+            // At most 92 days at once (the dashboards' 90-day range): a longer window is narrowed to its end, and says so.
             let wide = try await c.call(.get, "/api/v1/statistics?since=0", token: admin)
             let wideSince = (wide.json["since"] as? NSNumber)?.int64Value ?? 0, wideUntil = (wide.json["until"] as? NSNumber)?.int64Value ?? 0
-            #expect(wide.status == 200 && wideUntil - wideSince == 31 * 86_400_000, "\(wide.text)")
-            #expect((wide.json["groups"] as? [Any])?.count == 2, "two days ago is inside the last 31 days")
+            #expect(wide.status == 200 && wideUntil - wideSince == 92 * 86_400_000, "\(wide.text)")
+            #expect((wide.json["groups"] as? [Any])?.count == 2, "two days ago is inside the last 92 days")
             let empty = try await c.call(.get, "/api/v1/statistics?since=2000&until=1000", token: admin)
             #expect(empty.status == 200 && (empty.json["groups"] as? [Any])?.isEmpty == true)
             let window = "since=\(base - 1)"
@@ -276,6 +276,8 @@ struct DevicesTests {
             #expect(Self.int(icmp["count"]) == 100 && Self.int(icmp["successes"]) == 90)
             #expect((icmp["success_rate"] as? Double).map { abs($0 - 0.9) < 1e-9 } == true)
             #expect(icmp["p50"] as? Double == 50 && icmp["p90"] as? Double == 90 && icmp["p99"] as? Double == 99)
+            // The distribution's lower quantiles (SmokePing-style charts): nearest rank of 1...100.
+            #expect(icmp["p10"] as? Double == 10 && icmp["p25"] as? Double == 25 && icmp["p75"] as? Double == 75, "\(byType.text)")
             #expect(icmp["min"] as? Double == 1 && icmp["max"] as? Double == 100 && (icmp["mean"] as? Double).map { abs($0 - 50.5) < 1e-9 } == true)
             #expect((icmp["mean_loss_percent"] as? Double).map { abs($0 - 10) < 1e-9 } == true)
             #expect(Self.int(tcp["count"]) == 6 && Self.int(tcp["samples"]) == 4)

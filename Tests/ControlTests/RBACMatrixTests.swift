@@ -89,6 +89,9 @@ struct RBACMatrixTests {
         // Tests probe 192.0.2.1 (TEST-NET-1: outside every protected range, so any role may).
         "createTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/tests", body: quickTest) },
         "listTests": { _, _, _, _ in Case(method: .get, path: "/api/v1/tests") },
+        "speedDownload": { _, _, _, _ in Case(method: .get, path: "/api/v1/speedtest/download?bytes=16") },
+        "speedUpload": { _, _, _, _ in Case(method: .post, path: "/api/v1/speedtest/upload", body: ["any": "bytes"]) },
+        "speedPing": { _, _, _, _ in Case(method: .get, path: "/api/v1/speedtest/ping") },
         "getTest": { c, w, inside, caller in
             Case(method: .get, path: "/api/v1/tests/\(try await test(c, w, inside, caller, body: quickTest))", expect: testAccess(success: 200, cancel: false))
         },

@@ -11,12 +11,24 @@ Against a real `waddleperf serve` (its embedded agent on, so a device is online)
   * the admin creates a unit, a reporter in it and an API key (shown once, and it works);
   * an enrollment secret made in the UI enrols a real agent, which the devices page shows online;
     the reporter logs in and sees the directory with no write controls;
+  * the admin runs a live ICMP test: the chart grows from the test's WebSocket while it runs,
+    the gauges fill, and the test is in the history once done;
+  * the speed test runs (download, upload, latency idle and under load) and shows figures
+    consistent with the bytes it moved;
+  * the dashboards chart the embedded agent's results: latency bands with loss, the SmokePing
+    distribution, HTTP phases stacked, and the target from each device;
+  * the reporter turns on two-factor login (QR code and secret shown), logs out and back in
+    with a code computed from that secret;
   * no console errors, at 1280x800 and at a 390-px phone width.
 
 Usage: ui_test.py WADDLEPERF_BINARY WEB_ROOT SCREENSHOT_DIR   (exit 0 on success)
 """
+import base64
+import hashlib
+import hmac
 import os
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -44,6 +56,18 @@ def fail(message, driver=None):
     if driver:
         driver.save_screenshot(os.path.join(SHOTS, "failure.png"))
     sys.exit(f"FAIL: {message}")
+
+
+def totp(secret, step):
+    """RFC 6238 with the app defaults (SHA-1, 6 digits, 30 s), from the base32 secret shown."""
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def points(driver, testid):
+    return int(driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]").get_attribute("data-points") or 0)
 
 
 def main():
@@ -85,7 +109,8 @@ def main():
 
         def console_errors():
             return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"
-                    and "401" not in e["message"]]   # the wrong-password attempt's answer is expected
+                    and "401" not in e["message"]   # the wrong-password attempt's answer is expected
+                    and "422" not in e["message"]]  # and the refused check's
 
         driver.get(base + "/")
         wait.until(EC.presence_of_element_located((By.ID, "username")))
@@ -160,6 +185,68 @@ def main():
             agent.wait(30)
         print("ok: a secret made on the enrollment page enrolled an agent, which the devices page shows online")
 
+        # A live test: the chart grows from the stream while the test runs.
+        driver.get(base + "/#/tests")
+        wait.until(EC.presence_of_element_located((By.ID, "test-target")))
+        Select(driver.find_element(By.ID, "test-kind")).select_by_value("icmp")
+        for field, value in (("test-target", "127.0.0.1"), ("test-count", "40"), ("test-interval_ms", "100")):
+            driver.find_element(By.ID, field).clear()
+            driver.find_element(By.ID, field).send_keys(value)
+        driver.find_element(By.XPATH, "//button[text()='Run']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=stream-state]"), "live"))
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: points(d, "live-chart") >= 3)
+        early = points(driver, "live-chart")
+        status_early = driver.find_element(By.CSS_SELECTOR, "[data-testid=test-status]").text
+        WebDriverWait(driver, 10, poll_frequency=0.05).until(lambda d: points(d, "live-chart") >= early + 5)
+        driver.save_screenshot(os.path.join(SHOTS, "live-test-1280.png"))
+        WebDriverWait(driver, 20).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=test-status]"), "completed"))
+        final = points(driver, "live-chart")
+        received = driver.find_element(By.CSS_SELECTOR, "[data-testid=gauge-received]").text
+        # Probes that completed before the socket joined are in the totals, not the chart.
+        if status_early != "running" or not 30 <= final <= 40 or received != "40":
+            fail(f"live test: status then {status_early!r}, {final} points, received {received!r}", driver)
+        WebDriverWait(driver, 10).until(lambda d: "127.0.0.1" in d.find_element(By.CSS_SELECTOR, "[data-testid=test-history]").text)
+        driver.save_screenshot(os.path.join(SHOTS, "live-test-done-1280.png"))
+        print(f"ok: a live ICMP test: the chart had {early} points, then more while running, {final} at the end "
+              "(the rest before the socket joined); 40 received; it is in the history")
+
+        # A refused check shows the server's message on the field it names.
+        Select(driver.find_element(By.ID, "test-kind")).select_by_value("http")
+        driver.find_element(By.ID, "test-target").clear()
+        driver.find_element(By.ID, "test-target").send_keys("not a url")
+        driver.find_element(By.XPATH, "//button[text()='Run']").click()
+        refusal = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "main [role=alert]"))).text
+        if "target" not in refusal:
+            fail(f"a bad target shows: {refusal!r}", driver)
+        print(f"ok: a check the server refuses shows its message ({refusal})")
+
+        # The speed test.
+        driver.get(base + "/#/speed")
+        seconds = wait.until(EC.presence_of_element_located((By.ID, "speed-seconds")))
+        seconds.clear()
+        seconds.send_keys("3")
+        driver.find_element(By.XPATH, "//button[text()='Start']").click()
+        WebDriverWait(driver, 60).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=speed-phase]"), "done"))
+        figures = {k: float(driver.find_element(By.CSS_SELECTOR, f"[data-testid=speed-{k}]").text)
+                   for k in ("download", "upload", "latency")}
+        if not (figures["download"] > 10 and figures["upload"] > 10 and 0 < figures["latency"] < 1000) or points(driver, "speed-chart") < 10:
+            fail(f"speed test figures: {figures}", driver)
+        if "How these figures are computed" not in driver.find_element(By.TAG_NAME, "main").text:
+            fail("the speed test does not show its method", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "speed-test-1280.png"))
+        print(f"ok: the speed test ran: {figures['download']:.0f} Mbit/s down, {figures['upload']:.0f} up, latency {figures['latency']:.2f} ms")
+
+        # The dashboards, on the embedded agent's results.
+        driver.get(base + "/#/dashboard")
+        wait.until(lambda d: points(d, "chart-latency") > 0 and points(d, "chart-smoke") > 0)
+        WebDriverWait(driver, 20).until(lambda d: points(d, "chart-locations") > 0)
+        Select(driver.find_element(By.ID, "dash-kind")).select_by_value("http")
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-testid=chart-phases]") and points(d, "chart-phases") > 0)
+        Select(driver.find_element(By.ID, "dash-range")).select_by_visible_text("90 days")
+        wait.until(lambda d: points(d, "chart-latency") > 0)
+        driver.save_screenshot(os.path.join(SHOTS, "dashboard-1280.png"))
+        print("ok: the dashboards chart latency bands with loss, the distribution, HTTP phases and each device, 1 h to 90 d")
+
         Select(driver.find_element(By.ID, "theme")).select_by_value("dark")
         if driver.find_element(By.TAG_NAME, "html").get_attribute("data-bs-theme") != "dark":
             fail("the theme did not switch", driver)
@@ -172,12 +259,15 @@ def main():
         print(f"ok: the dark theme applies (body {background}) and survives a reload")
 
         driver.set_window_size(390, 844)
-        driver.get(base + "/#/overview")
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=devices-online]")))
-        overflow = driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
-        driver.save_screenshot(os.path.join(SHOTS, "overview-390.png"))
-        if overflow:
-            fail("the overview scrolls sideways at 390 px", driver)
+        for page, ready in (("overview", "[data-testid=devices-online]"), ("dashboard", "[data-testid=chart-latency]"),
+                            ("tests", "#test-target"), ("speed", "#speed-streams"), ("devices", "[data-testid^=device-]"),
+                            ("users", "[data-testid=user-rita]"), ("account", "#key-name")):
+            driver.get(base + f"/#/{page}")
+            wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ready)))
+            overflow = driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
+            driver.save_screenshot(os.path.join(SHOTS, f"{page}-390.png"))
+            if overflow:
+                fail(f"the {page} page scrolls sideways at 390 px", driver)
         errors = console_errors()
         if errors:
             fail(f"console errors: {errors}", driver)
@@ -202,11 +292,44 @@ def main():
         if errors:
             fail(f"console errors: {errors}", driver)
         print("ok: the reporter sees users and units in her unit with no write controls, and no console errors")
+
+        # Two-factor login: set up with the QR code and secret shown, then log in with a code.
+        driver.get(base + "/#/account")
+        wait.until(EC.presence_of_element_located((By.ID, "mfa-password"))).send_keys("Sturdy-Walrus-Report-7")
+        driver.find_element(By.XPATH, "//button[text()='Set up']").click()
+        secret = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=mfa-secret]"))).text.strip()
+        if not driver.find_elements(By.CSS_SELECTOR, ".qr svg"):
+            fail("no QR code", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "mfa-setup-1280.png"))
+        step = int(time.time()) // 30
+        driver.find_element(By.ID, "mfa-setup-code").send_keys(totp(secret, step))
+        driver.find_element(By.XPATH, "//button[text()='Enable']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=mfa-state]"), "Enabled"))
+        driver.find_element(By.XPATH, "//button[text()='Log out']").click()
+        wait.until(EC.presence_of_element_located((By.ID, "username"))).send_keys("rita")
+        driver.find_element(By.ID, "password").send_keys("Sturdy-Walrus-Report-7")
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        code = wait.until(EC.presence_of_element_located((By.ID, "mfa-code")))
+        # A used step is refused (no replay): the next one is within the accepted window.
+        code.send_keys(totp(secret, step + 1))
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "rita (ou_reporter)"))
+        errors = console_errors()
+        if errors:
+            fail(f"console errors: {errors}", driver)
+        print("ok: the reporter enabled two-factor login from the QR page's secret and logged in with a code")
         print(f"ok: no sideways scrolling at 390 px, no console errors; screenshots in {SHOTS}")
     except Exception as e:
         if driver:
             driver.save_screenshot(os.path.join(SHOTS, "failure.png"))
             print(f"at {driver.current_url}: {driver.find_element(By.TAG_NAME, 'body').text[:600]}", file=sys.stderr)
+            print(f"browser log: {driver.get_log('browser')[-10:]}", file=sys.stderr)
+            try:
+                driver.set_script_timeout(8)
+                probe = driver.execute_async_script("const done = arguments[0]; fetch('/api/v1/auth/whoami').then(r => r.text().then(t => done(r.status + ' ' + t)), e => done(String(e)));")
+                print(f"whoami from the page: {probe}", file=sys.stderr)
+            except Exception as inner:  # noqa: BLE001
+                print(f"whoami from the page: {inner}", file=sys.stderr)
         fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     finally:
         if driver:

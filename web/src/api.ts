@@ -1,5 +1,7 @@
-// The control plane's REST API, as the UI calls it: a bearer token kept for the tab's life
-// (sessionStorage), JSON in and out, and the server's own error messages.
+// The control plane's REST API, as the UI calls it. The login starts a cookie session
+// (HttpOnly, SameSite=Strict: script never sees the credential); what the page keeps is the
+// session's CSRF token, sent with every request that changes something. JSON in and out, and
+// the server's own error messages.
 
 export class APIError extends Error {
   constructor(public status: number, public code: string, message: string, public fields?: Record<string, string>) {
@@ -7,39 +9,54 @@ export class APIError extends Error {
   }
 }
 
-const tokenKey = "wp_token";
-let token: string | null = sessionStorage.getItem(tokenKey);
+const csrfKey = "wp_csrf";
+let csrf: string | null = localStorage.getItem(csrfKey);
 const listeners = new Set<() => void>();
 
-export function currentToken(): string | null {
-  return token;
+/// Whether this browser holds a session (its CSRF token): the server still decides.
+export function loggedIn(): boolean {
+  return csrf !== null;
 }
 
-export function setToken(value: string | null): void {
-  token = value;
-  if (value) sessionStorage.setItem(tokenKey, value);
-  else sessionStorage.removeItem(tokenKey);
+/// The session's CSRF token, for requests made without `api` (the speed test's uploads).
+export function csrfToken(): string | null {
+  return csrf;
+}
+
+export function setSession(csrfToken: string | null): void {
+  csrf = csrfToken;
+  if (csrfToken) localStorage.setItem(csrfKey, csrfToken);
+  else localStorage.removeItem(csrfKey);
   listeners.forEach((l) => l());
 }
 
-export function onTokenChange(listener: () => void): () => void {
+export function onSessionChange(listener: () => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(path, { method, headers, credentials: "same-origin",
+                                       body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
-  const json = text ? JSON.parse(text) : {};
+  let json: Record<string, unknown> = {};
+  try { json = text ? JSON.parse(text) : {}; } catch { json = { message: text.slice(0, 200) }; }
   if (!response.ok) {
-    // An expired or revoked token: back to the login page.
-    if (response.status === 401 && token && path !== "/api/v1/auth/login") setToken(null);
-    throw new APIError(response.status, json.error ?? "error", json.message ?? response.statusText, json.fields);
+    // An expired or revoked session: back to the login page.
+    if (response.status === 401 && csrf && path !== "/api/v1/auth/login") setSession(null);
+    throw new APIError(response.status, String(json.error ?? "error"), String(json.message ?? response.statusText),
+                       json.fields as Record<string, string> | undefined);
   }
   return json as T;
+}
+
+/// Logs in with a cookie session; the answer's CSRF token becomes this page's.
+export async function login(body: Record<string, string>): Promise<LoginResponse> {
+  const reply = await api<LoginResponse>("POST", "/api/v1/auth/login", { ...body, session: true });
+  return reply;
 }
 
 export interface User {
@@ -51,9 +68,9 @@ export interface User {
 }
 
 export interface LoginResponse {
-  token: string;
   user: User;
   password_change_required: boolean;
+  csrf_token: string;
 }
 
 export interface AgentStatus {

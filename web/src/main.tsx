@@ -1,12 +1,15 @@
 import { useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { api, currentToken, onTokenChange, setToken, User } from "./api";
+import { api, loggedIn, onSessionChange, setSession, User } from "./api";
 import { Account } from "./pages/Account";
 import { Alerts } from "./pages/Alerts";
 import { Devices } from "./pages/Devices";
 import { Enrollment } from "./pages/Enrollment";
 import { Login } from "./pages/Login";
 import { Overview } from "./pages/Overview";
+import { Dashboard } from "./pages/Dashboard";
+import { SpeedTest } from "./pages/SpeedTest";
+import { TestClient } from "./pages/TestClient";
 import { Units } from "./pages/Units";
 import { Users } from "./pages/Users";
 import { Session, SessionContext, sessionFor } from "./session";
@@ -21,6 +24,9 @@ interface Page {
 
 const pages: Record<string, Page> = {
   overview: { title: "Overview", render: () => <Overview /> },
+  dashboard: { title: "Dashboards", render: () => <Dashboard /> },
+  tests: { title: "Tests", render: () => <TestClient /> },
+  speed: { title: "Speed test", render: () => <SpeedTest /> },
   devices: { title: "Devices", render: () => <Devices />, shown: (s) => s.canReadDirectory },
   alerts: { title: "Alerts", render: () => <Alerts />, shown: (s) => s.canReadDirectory },
   users: { title: "Users", render: () => <Users />, shown: (s) => s.canReadDirectory },
@@ -57,11 +63,20 @@ function ThemeSelect() {
 
 function Shell() {
   const page = useHashPage();
-  const [session, setSession] = useState<Session | null>(null);
+  const [session, setUserSession] = useState<Session | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
   useEffect(() => {
-    api<User>("GET", "/api/v1/auth/whoami").then((u) => setSession(sessionFor(u)), () => undefined);
+    // A 401 ends the session (api() sends the page back to the login); anything else is shown.
+    api<User>("GET", "/api/v1/auth/whoami").then((u) => setUserSession(sessionFor(u)),
+                                                  (e) => setFailure(e instanceof Error ? e.message : String(e)));
   }, []);
-  if (!session) return <main className="container py-5" aria-busy="true">Loading…</main>;
+  if (!session) {
+    return (
+      <main className="container py-5" aria-busy={!failure}>
+        {failure ? <div className="alert alert-danger" role="alert">The server did not answer who you are: {failure}</div> : "Loading…"}
+      </main>
+    );
+  }
   const visible = Object.entries(pages).filter(([, p]) => !p.shown || p.shown(session));
   const current = (visible.find(([id]) => id === page) ?? visible[0])[1];
   return (
@@ -79,7 +94,7 @@ function Shell() {
           <ThemeSelect />
           <span className="small text-muted" data-testid="whoami">{`${session.user.username} (${session.user.role})`}</span>
           <button className="btn btn-sm btn-outline-secondary"
-                  onClick={() => { api("POST", "/api/v1/auth/logout").finally(() => setToken(null)); }}>Log out</button>
+                  onClick={() => { api("POST", "/api/v1/auth/logout").finally(() => setSession(null)); }}>Log out</button>
         </div>
       </nav>
       <main className="container-fluid">{current.render()}</main>
@@ -88,9 +103,9 @@ function Shell() {
 }
 
 function App() {
-  const [token, setTokenState] = useState(currentToken());
-  useEffect(() => onTokenChange(() => setTokenState(currentToken())), []);
-  return token ? <Shell /> : <Login />;
+  const [session, setSessionState] = useState(loggedIn());
+  useEffect(() => onSessionChange(() => setSessionState(loggedIn())), []);
+  return session ? <Shell /> : <Login />;
 }
 
 applyTheme(storedTheme());

@@ -190,6 +190,11 @@ enum Schemas {
         Field("results", .array(of: .object(result), maxItems: 10_000, minItems: 1), required: true),
         Field("ou_id", .nullable(id), "for server keys: the OU the results belong to"),
     ])
+    static let speedUpload = ObjectSchema("SpeedUpload", strict: false, [
+        Field("bytes", .integer(minimum: 0), required: true, "body bytes the server read"),
+        Field("duration_ms", .number(), required: true, "from the request's headers to its last byte"),
+        Field("read_ms", .number(), required: true, "from the first body byte to the last"),
+    ])
     static let resultAck = ObjectSchema("ResultAck", strict: false, [
         Field("accepted", .integer(), required: true), Field("last_id", .integer(), required: true, "all rows are committed at or below this id"),
     ])
@@ -207,8 +212,9 @@ enum Schemas {
         Field("success_rate", .number(), required: true, "0...1"), Field("mean_loss_percent", .nullable(.number()), required: true),
         Field("samples", .integer(), required: true, "rows with a value of the metric; the figures below use only these"),
         Field("mean", .nullable(.number()), required: true), Field("min", .nullable(.number()), required: true),
-        Field("max", .nullable(.number()), required: true), Field("p50", .nullable(.number()), required: true, "nearest-rank percentile"),
-        Field("p90", .nullable(.number()), required: true), Field("p99", .nullable(.number()), required: true),
+        Field("max", .nullable(.number()), required: true), Field("p10", .nullable(.number()), required: true, "nearest-rank percentile"),
+        Field("p25", .nullable(.number()), required: true), Field("p50", .nullable(.number()), required: true),
+        Field("p75", .nullable(.number()), required: true), Field("p90", .nullable(.number()), required: true), Field("p99", .nullable(.number()), required: true),
     ])
     static let statistics = ObjectSchema("Statistics", strict: false, [
         Field("group_by", .string(), required: true), Field("metric", .string(), required: true),
@@ -528,9 +534,9 @@ public enum API {
                   query: [limitQuery, Field("cursor", Schemas.cursor)] + resultFilters),
 
         APIOperation("statistics", .get, "/api/v1/statistics", .resultsRead, tag: "results",
-                  "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p50/p90/p99. "
+                  "Aggregates over results in your scope, computed in SQL: count, success rate, loss and a metric's mean/min/max/p10/p25/p50/p75/p90/p99. "
                   + "The window is since..until: until defaults to now, since to until minus statistics_window (24 h); "
-                  + "a longer window is narrowed to the last statistics_max_window (31 days) before until. "
+                  + "a longer window is narrowed to the last statistics_max_window (92 days) before until. "
                   + "The answer's since and until say what was covered",
                   response: Schemas.statistics,
                   query: [Field("group_by", .string(values: ["test_type", "target", "device", "time"]), "default test_type"),
@@ -635,6 +641,17 @@ public enum API {
                   "WebSocket (send Upgrade: websocket): each probe's result as it completes, a summary every second, then the final test. "
                   + "A cookie session must come from an allowed Origin. Frames: docs/test-server.md",
                   statuses: [101, 426], pathSchemas: ["test_id": Schemas.testID]),
+        APIOperation("speedDownload", .get, "/api/v1/speedtest/download", .testsRun, tag: "speedtest",
+                  "The browser speed test's download: `bytes` of incompressible data (application/octet-stream, no-store). "
+                  + "429 while the speed-test transfers in flight reach speedtest_streams (or speedtest_streams_per_user for you)",
+                  query: [Field("bytes", .integer(minimum: 1, maximum: 1 << 32), "default 25 MiB; beyond speedtest_max_bytes (256 MiB) a 422")],
+                  statuses: [422, 429]),
+        APIOperation("speedUpload", .post, "/api/v1/speedtest/upload", .testsRun, tag: "speedtest",
+                  "The browser speed test's upload: any body (up to speedtest_max_bytes, else 413), read and discarded; "
+                  + "answers how many bytes arrived and in how long. 429 as for the download",
+                  response: Schemas.speedUpload, statuses: [413, 429]),
+        APIOperation("speedPing", .get, "/api/v1/speedtest/ping", .testsRun, tag: "speedtest",
+                  "The browser speed test's latency probe: an empty 204 (no-store)", status: 204),
         APIOperation("probe", .get, "/probe", .exporter, tag: "probe",
                   "blackbox_exporter-compatible probe: one check of the module against the target, answered in the Prometheus text format "
                   + "with blackbox's metric names (docs/test-server.md). Access (probe_access): open from loopback, otherwise a credential "

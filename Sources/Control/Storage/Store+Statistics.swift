@@ -29,8 +29,8 @@ public struct StatisticsRow: Sendable, Equatable {
     /// How many rows had a value of the metric; the rest are absent from the figures below.
     public var samples: Int64
     public var mean: Double?, min: Double?, max: Double?
-    /// Nearest-rank percentiles of the metric.
-    public var p50: Double?, p90: Double?, p99: Double?
+    /// Nearest-rank percentiles of the metric (p10, p25 and p75 draw a SmokePing-style distribution).
+    public var p10: Double?, p25: Double?, p50: Double?, p75: Double?, p90: Double?, p99: Double?
 }
 
 // MARK: Statistics
@@ -100,7 +100,7 @@ extension Store {
 }
 
 extension Store {
-    /// Count, success rate, mean loss and the metric's mean/min/max and nearest-rank p50/p90/p99 per
+    /// Count, success rate, mean loss and the metric's mean/min/max and nearest-rank p10/p25/p50/p75/p90/p99 per
     /// group, all in one SQL statement (window functions: SQLite ≥ 3.25, MariaDB ≥ 10.2).
     public func statistics(_ query: StatisticsQuery) async throws -> [StatisticsRow] {
         precondition(StatisticsQuery.metrics.contains(query.metric), "metric is not a whitelisted column")
@@ -117,10 +117,11 @@ extension Store {
             a AS (SELECT g, COUNT(*) AS n, SUM(success) AS ok, AVG(loss_percent) AS loss, COUNT(v) AS vn, AVG(v) AS vmean, MIN(v) AS vmin, MAX(v) AS vmax
                   FROM f GROUP BY g),
             r AS (SELECT g, v, ROW_NUMBER() OVER (PARTITION BY g ORDER BY v) AS rn, COUNT(*) OVER (PARTITION BY g) AS c FROM f WHERE v IS NOT NULL),
-            p AS (SELECT g, MIN(CASE WHEN rn * 100 >= 50 * c THEN v END) AS p50, MIN(CASE WHEN rn * 100 >= 90 * c THEN v END) AS p90,
-                         MIN(CASE WHEN rn * 100 >= 99 * c THEN v END) AS p99 FROM r GROUP BY g)
+            p AS (SELECT g, MIN(CASE WHEN rn * 100 >= 10 * c THEN v END) AS p10, MIN(CASE WHEN rn * 100 >= 25 * c THEN v END) AS p25,
+                         MIN(CASE WHEN rn * 100 >= 50 * c THEN v END) AS p50, MIN(CASE WHEN rn * 100 >= 75 * c THEN v END) AS p75,
+                         MIN(CASE WHEN rn * 100 >= 90 * c THEN v END) AS p90, MIN(CASE WHEN rn * 100 >= 99 * c THEN v END) AS p99 FROM r GROUP BY g)
             SELECT a.g AS g, a.n AS n, a.ok AS ok, a.loss AS loss, a.vn AS vn, a.vmean AS vmean, a.vmin AS vmin, a.vmax AS vmax,
-                   p.p50 AS p50, p.p90 AS p90, p.p99 AS p99
+                   p.p10 AS p10, p.p25 AS p25, p.p50 AS p50, p.p75 AS p75, p.p90 AS p90, p.p99 AS p99
             FROM a LEFT JOIN p ON p.g = a.g ORDER BY \(order) LIMIT ?
             """ }
         return try await pool.withHeavyConnection { c in
@@ -128,7 +129,8 @@ extension Store {
             return try c.query(prefix + statement(filterSQL), binds + [.int(Int64(query.limit))]).map { row in
                 StatisticsRow(key: row.string("g") ?? "", count: row.int("n") ?? 0, successes: row.int("ok") ?? 0,
                               meanLossPercent: row.double("loss"), samples: row.int("vn") ?? 0, mean: row.double("vmean"),
-                              min: row.double("vmin"), max: row.double("vmax"), p50: row.double("p50"), p90: row.double("p90"), p99: row.double("p99"))
+                              min: row.double("vmin"), max: row.double("vmax"), p10: row.double("p10"), p25: row.double("p25"),
+                              p50: row.double("p50"), p75: row.double("p75"), p90: row.double("p90"), p99: row.double("p99"))
             }
         }
     }

@@ -1,3 +1,4 @@
+import qrcode from "qrcode-generator";
 import { FormEvent, useState } from "react";
 import { api } from "../api";
 import { ErrorBox } from "../FieldError";
@@ -84,6 +85,99 @@ export function Account() {
           ))}
         </tbody>
       </table>
+      <MFA enabled={user.mfa_enabled ?? false} />
     </section>
+  );
+}
+
+/// Two-factor login: the secret as a QR code (drawn here from the otpauth URI; it never leaves
+/// the page) and as base32 text; enabled once a code from the app checks out.
+function MFA(props: { enabled: boolean }) {
+  const [enabled, setEnabled] = useState(props.enabled);
+  const [password, setPassword] = useState("");
+  const [code, setCode] = useState("");
+  const [setup, setSetup] = useState<{ secret: string; otpauth_uri: string } | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [failure, setFailure] = useState<unknown>(null);
+
+  async function act(event: FormEvent, what: () => Promise<void>) {
+    event.preventDefault();
+    setFailure(null);
+    setMessage(null);
+    try { await what(); } catch (e) { setFailure(e); }
+  }
+  const svg = (() => {
+    if (!setup) return "";
+    const qr = qrcode(0, "M");
+    qr.addData(setup.otpauth_uri);
+    qr.make();
+    return qr.createSvgTag({ cellSize: 4, margin: 4, scalable: true });
+  })();
+
+  return (
+    <div className="mt-4" aria-labelledby="mfa-title">
+      <h3 id="mfa-title" className="h6">Two-factor login (TOTP)</h3>
+      <p className="small" data-testid="mfa-state">{enabled ? "Enabled: logins ask for a code from your authenticator app." : "Not enabled."}</p>
+      <ErrorBox error={failure} />
+      {message && <div className="alert alert-success" role="status">{message}</div>}
+      {!enabled && !setup && (
+        <form className="row g-2 align-items-end" aria-label="Set up two-factor login"
+              onSubmit={(e) => act(e, async () => {
+                setSetup(await api("POST", "/api/v1/auth/mfa/setup", { password }));
+                setPassword("");
+              })}>
+          <div className="col-12 col-md-3">
+            <label htmlFor="mfa-password" className="form-label">Your password</label>
+            <input id="mfa-password" type="password" className="form-control" required autoComplete="current-password"
+                   value={password} onChange={(e) => setPassword(e.target.value)} />
+          </div>
+          <div className="col-auto"><button className="btn btn-outline-primary">Set up</button></div>
+        </form>
+      )}
+      {!enabled && setup && (
+        <form className="row g-3 align-items-end" aria-label="Confirm two-factor login"
+              onSubmit={(e) => act(e, async () => {
+                await api("POST", "/api/v1/auth/mfa/verify", { code });
+                setEnabled(true);
+                setSetup(null);
+                setCode("");
+                setMessage("Two-factor login is on.");
+              })}>
+          <div className="col-12 col-md-auto">
+            <div className="qr bg-white p-1 rounded" style={{ width: 200 }} role="img" aria-label="QR code of the authenticator secret"
+                 dangerouslySetInnerHTML={{ __html: svg }} />
+          </div>
+          <div className="col-12 col-md-4">
+            <p className="small mb-1">Scan the code with your authenticator app, or type the secret:</p>
+            <code className="d-block mb-2 text-break" data-testid="mfa-secret">{setup.secret}</code>
+            <label htmlFor="mfa-setup-code" className="form-label">Code from the app</label>
+            <input id="mfa-setup-code" className="form-control" inputMode="numeric" autoComplete="one-time-code" required
+                   value={code} onChange={(e) => setCode(e.target.value)} />
+          </div>
+          <div className="col-auto"><button className="btn btn-primary">Enable</button></div>
+        </form>
+      )}
+      {enabled && (
+        <form className="row g-2 align-items-end" aria-label="Turn off two-factor login"
+              onSubmit={(e) => act(e, async () => {
+                await api("POST", "/api/v1/auth/mfa/disable", { password, code });
+                setEnabled(false);
+                setPassword("");
+                setCode("");
+                setMessage("Two-factor login is off.");
+              })}>
+          <div className="col-12 col-md-3">
+            <label htmlFor="mfa-off-password" className="form-label">Your password</label>
+            <input id="mfa-off-password" type="password" className="form-control" required autoComplete="current-password"
+                   value={password} onChange={(e) => setPassword(e.target.value)} />
+          </div>
+          <div className="col-6 col-md-2">
+            <label htmlFor="mfa-off-code" className="form-label">Code</label>
+            <input id="mfa-off-code" className="form-control" inputMode="numeric" required value={code} onChange={(e) => setCode(e.target.value)} />
+          </div>
+          <div className="col-auto"><button className="btn btn-outline-danger">Turn off</button></div>
+        </form>
+      )}
+    </div>
   );
 }

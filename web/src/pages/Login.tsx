@@ -1,5 +1,5 @@
 import { FormEvent, useState } from "react";
-import { api, APIError, LoginResponse, setToken } from "../api";
+import { api, APIError, login, LoginResponse, setSession } from "../api";
 
 /// Password, then a TOTP code when the account has MFA; a one-time password must be changed
 /// before anything else answers.
@@ -20,11 +20,11 @@ export function Login() {
     try {
       const body: Record<string, string> = { username, password };
       if (needsCode) body.mfa_code = code;
-      const reply = await api<LoginResponse>("POST", "/api/v1/auth/login", body);
+      const reply = await login(body);
       if (reply.password_change_required) {
         setChange(reply);
       } else {
-        setToken(reply.token);
+        setSession(reply.csrf_token);
       }
     } catch (e) {
       if (e instanceof APIError && e.code === "mfa_required") {
@@ -44,14 +44,16 @@ export function Login() {
     setBusy(true);
     setError(null);
     try {
-      setToken(change.token);
+      setSession(change.csrf_token);
       await api("POST", "/api/v1/auth/password", { current_password: password, new_password: newPassword });
-      // Changing the password revokes the token: log in again with the new one.
-      setToken(null);
-      const reply = await api<LoginResponse>("POST", "/api/v1/auth/login", { username, password: newPassword });
-      setToken(reply.token);
+      // Changing the password ends every session: log in again with the new one.
+      setSession(null);
+      const body: Record<string, string> = { username, password: newPassword };
+      if (needsCode) body.mfa_code = code;
+      const reply = await login(body);
+      setSession(reply.csrf_token);
     } catch (e) {
-      setToken(null);
+      setSession(null);
       setError(e instanceof Error ? e.message : String(e));
     } finally {
       setBusy(false);

@@ -69,7 +69,10 @@ struct StatisticsGroup: APIBody, Equatable {
     @ExplicitNull var mean: Double?
     @ExplicitNull var min: Double?
     @ExplicitNull var max: Double?
+    @ExplicitNull var p10: Double?
+    @ExplicitNull var p25: Double?
     @ExplicitNull var p50: Double?
+    @ExplicitNull var p75: Double?
     @ExplicitNull var p90: Double?
     @ExplicitNull var p99: Double?
 
@@ -84,7 +87,10 @@ struct StatisticsGroup: APIBody, Equatable {
         case mean
         case min
         case max
+        case p10
+        case p25
         case p50
+        case p75
         case p90
         case p99
     }
@@ -104,7 +110,8 @@ extension StatisticsGroup {
                   successRate: row.count > 0 ? Double(row.successes) / Double(row.count) : 0,
                   meanLossPercent: Self.finite(row.meanLossPercent), samples: row.samples,
                   mean: Self.finite(row.mean), min: Self.finite(row.min), max: Self.finite(row.max),
-                  p50: Self.finite(row.p50), p90: Self.finite(row.p90), p99: Self.finite(row.p99))
+                  p10: Self.finite(row.p10), p25: Self.finite(row.p25), p50: Self.finite(row.p50), p75: Self.finite(row.p75),
+                  p90: Self.finite(row.p90), p99: Self.finite(row.p99))
     }
 
     /// NaN and infinities as null, as the untyped writer sent them (JSONEncoder refuses them).
