@@ -170,7 +170,7 @@ public struct ControlConfiguration: Sendable {
         if let v = settings["web_root"] { webRoot = v }
         if let v = try int("webhook_attempts", 1...100) { webhookAttempts = v }
         if let v = try duration("webhook_retry") { webhookRetry = v }
-        if let v = try int("speedtest_max_bytes", 1...(1 << 32)) { speedTest.maxBytes = v }
+        if let v = try int("speedtest_max_bytes", 1...(1 << 28)) { speedTest.maxBytes = v }
         if let v = try int("speedtest_streams", 1...10_000) { speedTest.streams = v }
         if let v = try int("speedtest_streams_per_user", 1...10_000) { speedTest.streamsPerCaller = v }
         if let v = settings["audit_retention"] { auditRetention = v == "off" ? nil : try duration("audit_retention") }
@@ -229,7 +229,8 @@ public struct ControlConfiguration: Sendable {
 
 /// Bounds on the browser speed test's transfers.
 public struct SpeedTestLimits: Sendable {
-    /// Bytes one download may ask for, and one upload may send.
+    /// Bytes one download may ask for, and one upload may send (at most 256 MiB, the bound the
+    /// OpenAPI document declares).
     public var maxBytes = 256 << 20
     /// Transfers in flight on the server.
     public var streams = 64

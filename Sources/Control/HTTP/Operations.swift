@@ -644,7 +644,8 @@ public enum API {
         APIOperation("speedDownload", .get, "/api/v1/speedtest/download", .testsRun, tag: "speedtest",
                   "The browser speed test's download: `bytes` of incompressible data (application/octet-stream, no-store). "
                   + "429 while the speed-test transfers in flight reach speedtest_streams (or speedtest_streams_per_user for you)",
-                  query: [Field("bytes", .integer(minimum: 1, maximum: 1 << 32), "default 25 MiB; beyond speedtest_max_bytes (256 MiB) a 422")],
+                  query: [Field("bytes", .integer(minimum: 1, maximum: 1 << 28),
+                                "default 25 MiB; beyond speedtest_max_bytes (256 MiB, which a server may lower) a 422")],
                   statuses: [422, 429]),
         APIOperation("speedUpload", .post, "/api/v1/speedtest/upload", .testsRun, tag: "speedtest",
                   "The browser speed test's upload: any body (up to speedtest_max_bytes, else 413), read and discarded; "

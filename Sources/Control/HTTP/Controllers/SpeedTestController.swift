@@ -26,7 +26,7 @@ struct SpeedTestController {
 
         routes.on("speedDownload") { request, context, _ in
             let principal = try context.caller()
-            let bytes = try request.queryInt("bytes", default: min(25 << 20, limits.maxBytes), range: 1...(1 << 32))
+            let bytes = try request.queryInt("bytes", default: min(25 << 20, limits.maxBytes), range: 1...(1 << 28))
             guard bytes <= limits.maxBytes else {
                 throw APIError(.unprocessableContent, "too_large", "bytes: at most \(limits.maxBytes) on this server (speedtest_max_bytes)")
             }
