@@ -26,6 +26,7 @@ Usage: ui_test.py WADDLEPERF_BINARY WEB_ROOT SCREENSHOT_DIR   (exit 0 on success
 import base64
 import hashlib
 import hmac
+import json
 import os
 import socket
 import struct
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -64,6 +66,13 @@ def totp(secret, step):
     digest = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
     offset = digest[-1] & 0x0F
     return "%06d" % ((struct.unpack(">I", digest[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def click(driver, xpath):
+    """Scrolls the button to the middle of the window first (a long form's buttons sit below it)."""
+    element = driver.find_element(By.XPATH, xpath)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element)
+    element.click()
 
 
 def points(driver, testid):
@@ -165,6 +174,117 @@ def main():
         driver.save_screenshot(os.path.join(SHOTS, "account-key-1280.png"))
         print("ok: the admin created a unit, a reporter in it and an API key (shown once; it authenticates)")
 
+        # Users: role and unit edited in place, sessions revoked, another user's keys listed.
+        driver.get(base + "/#/users")
+        role = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[aria-label='Role of rita']")))
+        Select(role).select_by_value("user")
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main [role=status]"), "rita is now user"))
+        Select(driver.find_element(By.CSS_SELECTOR, "[aria-label='Role of rita']")).select_by_value("ou_reporter")
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main [role=status]"), "rita is now ou_reporter"))
+        row = driver.find_element(By.CSS_SELECTOR, "[data-testid=user-rita]")
+        row.find_element(By.XPATH, ".//button[text()='Revoke sessions']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main [role=status]"), "API keys revoked"))
+        row.find_element(By.XPATH, ".//button[text()='API keys']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid^=keys-]"), "no live API keys"))
+        print("ok: the admin changed rita's role and back in place, revoked her sessions, and listed her API keys")
+
+        # Units: a new unit moved under another with the parent picker.
+        driver.get(base + "/#/units")
+        wait.until(EC.presence_of_element_located((By.ID, "unit-name"))).send_keys("lab-annex")
+        driver.find_element(By.XPATH, "//button[text()='Create unit']").click()
+        parent = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[aria-label='Parent of lab-annex']")))
+        if any(o.text == "lab-annex" for o in Select(parent).options):
+            fail("a unit is offered as its own parent", driver)
+        Select(parent).select_by_visible_text("lab")
+        wait.until(lambda d: "└" in d.find_element(By.CSS_SELECTOR, "[data-testid=unit-lab-annex]").text)
+        options = [o.text for o in Select(driver.find_element(By.CSS_SELECTOR, "[aria-label='Parent of lab']")).options]
+        if "lab-annex" in options:
+            fail(f"lab may be moved under its own child: {options}", driver)
+        print("ok: a unit moved under another with the picker; the tree indents it, and no unit is offered a place inside itself")
+
+        # A client configuration with a scheduled check: the server's refusal on its field, then saved.
+        driver.get(base + "/#/configs")
+        Select(wait.until(EC.presence_of_element_located((By.ID, "config-new-unit")))).select_by_visible_text("lab")
+        driver.find_element(By.ID, "config-name").send_keys("lab checks")
+        click(driver, "//button[text()='Add a check']")
+        wait.until(EC.presence_of_element_located((By.ID, "check-0-target"))).send_keys("127.0.0.1")
+        # A run of 10 probes a second apart does not fit in 5 s: the schema cannot say so, the server does.
+        for field, value in (("check-0-every_s", "5"), ("check-0-count", "10")):
+            driver.find_element(By.ID, field).clear()
+            driver.find_element(By.ID, field).send_keys(value)
+        click(driver, "//button[text()='Save configuration']")
+        feedback = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#check-0-every_s ~ .invalid-feedback"))).text
+        if "longer than every_s" not in feedback:
+            fail(f"a run longer than every_s shows {feedback!r}", driver)
+        driver.find_element(By.ID, "check-0-count").clear()
+        driver.find_element(By.ID, "check-0-count").send_keys("3")
+        click(driver, "//button[text()='Save configuration']")
+        saved = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='config-lab checks']")))
+        cells = [c.text for c in saved.find_elements(By.TAG_NAME, "td")]
+        if cells[:3] != ["lab", "lab checks", "1"]:
+            fail(f"the saved config's row: {cells}", driver)
+        print(f"ok: 10 probes every 5 s were refused on every_s ({feedback}); with 3 the config saved with 1 check")
+
+        # An alert rule: created, edited, its (empty) history shown.
+        driver.get(base + "/#/alerts")
+        wait.until(EC.presence_of_element_located((By.XPATH, "//button[text()='New rule']"))).click()
+        driver.find_element(By.ID, "rule-name").send_keys("lab loss")
+        click(driver, "//button[text()='Save rule']")
+        rule = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid='rule-lab loss']")))
+        rule.find_element(By.XPATH, ".//button[text()='Edit']").click()
+        threshold = wait.until(EC.presence_of_element_located((By.ID, "rule-threshold")))
+        threshold.clear()
+        threshold.send_keys("12.5")
+        click(driver, "//button[text()='Save rule']")
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='rule-lab loss']"), "> 12.5"))
+        driver.find_element(By.CSS_SELECTOR, "[data-testid='rule-lab loss']").find_element(By.XPATH, ".//button[text()='History']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid='rule-lab loss']"), "No transitions yet"))
+        print("ok: an alert rule created and edited (threshold 12.5), its history shown")
+
+        # A server key: shown once, it uploads, and once revoked it does not.
+        driver.get(base + "/#/server-keys")
+        wait.until(EC.presence_of_element_located((By.ID, "server-key-name"))).send_keys("collector")
+        click(driver, "//button[text()='Issue key']")
+        server_key = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=new-server-key]"))).text.strip()
+
+        def upload_with(key):
+            body = json.dumps({"results": [{"test_type": "tcp", "target": "collector.example:443", "outcome": "success",
+                                            "success": True, "latency_ms": 1.0}]}).encode()
+            request = urllib.request.Request(base + "/api/v1/results", data=body, method="POST",
+                                             headers={"X-Manager-Key": key, "Content-Type": "application/json"})
+            try:
+                return urllib.request.urlopen(request).status
+            except urllib.error.HTTPError as e:
+                return e.code
+        if upload_with(server_key) != 201:
+            fail("the server key shown does not upload", driver)
+        driver.find_element(By.CSS_SELECTOR, "[data-testid=server-key-collector]").find_element(By.XPATH, ".//button[text()='Revoke']").click()
+        driver.switch_to.alert.accept()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=server-key-collector]"), "revoked"))
+        if upload_with(server_key) != 401:
+            fail("a revoked server key still uploads", driver)
+        print("ok: a server key shown once uploaded a result (201); revoked on the page, it is refused (401)")
+
+        # The audit log shows what was just done; the results explorer filters and opens a document.
+        driver.get(base + "/#/audit")
+        audit = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=audit-table] tbody tr")))
+        text = driver.find_element(By.CSS_SELECTOR, "[data-testid=audit-table]").text
+        if "server_key.revoke" not in text or "user.update" not in text:
+            fail(f"the audit log lacks the page's actions: {text[:400]}", driver)
+        driver.get(base + "/#/results")
+        Select(wait.until(EC.presence_of_element_located((By.ID, "results-test_type")))).select_by_value("tcp")
+        click(driver, "//button[text()='Apply']")
+        wait.until(lambda d: "collector.example" in d.find_element(By.CSS_SELECTOR, "[data-testid=results-table]").text)
+        kinds = {r.find_elements(By.TAG_NAME, "td")[1].text for r in driver.find_elements(By.CSS_SELECTOR, "[data-testid=results-table] tbody tr")}
+        if kinds != {"tcp"}:
+            fail(f"filtered on tcp, the explorer shows {kinds}", driver)
+        click(driver, "//button[text()='Document']")
+        document = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=result-document]"))).text
+        if '"test_type": "tcp"' not in document:
+            fail(f"the document: {document[:200]}", driver)
+        driver.save_screenshot(os.path.join(SHOTS, "results-1280.png"))
+        print("ok: the audit log lists the page's actions; the results explorer filters on tcp and opens a result's document")
+
         # Enrolling a device with a secret made here, and seeing it online.
         driver.get(base + "/#/enrollment")
         wait.until(EC.presence_of_element_located((By.ID, "secret-name"))).send_keys("lab agents")
@@ -261,7 +381,9 @@ def main():
         driver.set_window_size(390, 844)
         for page, ready in (("overview", "[data-testid=devices-online]"), ("dashboard", "[data-testid=chart-latency]"),
                             ("tests", "#test-target"), ("speed", "#speed-streams"), ("devices", "[data-testid^=device-]"),
-                            ("users", "[data-testid=user-rita]"), ("account", "#key-name")):
+                            ("users", "[data-testid=user-rita]"), ("account", "#key-name"), ("results", "[data-testid=results-table]"),
+                            ("configs", "[data-testid='config-lab checks']"), ("alerts", "[data-testid='rule-lab loss']"),
+                            ("audit", "[data-testid=audit-table]"), ("server-keys", "#server-key-name")):
             driver.get(base + f"/#/{page}")
             wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ready)))
             overflow = driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
@@ -330,6 +452,8 @@ def main():
                 print(f"whoami from the page: {probe}", file=sys.stderr)
             except Exception as inner:  # noqa: BLE001
                 print(f"whoami from the page: {inner}", file=sys.stderr)
+        import traceback
+        traceback.print_exc(limit=3)
         fail(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     finally:
         if driver:

@@ -96,13 +96,14 @@ function Input(props: { id: string; name: string; property: SchemaProperty; requ
                      required={props.required} value={props.value === undefined ? "" : String(props.value)}
                      onChange={(e) => props.onChange(e.target.value === "" ? undefined : Number(e.target.value))} />;
   } else if (p.type === "boolean") {
-    return (
-      <div className="col-12 col-md-3 form-check align-self-end ms-2">
-        <input id={props.id} type="checkbox" className={`form-check-input${invalid}`} checked={props.value === true}
-               onChange={(e) => props.onChange(e.target.checked ? true : undefined)} />
-        <label htmlFor={props.id} className="form-check-label">{props.name}</label>
-        {feedback}
-      </div>
+    // Absent, true or false: absent keeps the server's default (which the description states).
+    control = (
+      <select id={props.id} className={`form-select${invalid}`} value={props.value === undefined ? "" : String(props.value)}
+              onChange={(e) => props.onChange(e.target.value === "" ? undefined : e.target.value === "true")}>
+        <option value="">(default)</option>
+        <option value="true">yes</option>
+        <option value="false">no</option>
+      </select>
     );
   } else if (p.type === "string" && p.enum) {
     control = (

@@ -7,7 +7,11 @@ import { Devices } from "./pages/Devices";
 import { Enrollment } from "./pages/Enrollment";
 import { Login } from "./pages/Login";
 import { Overview } from "./pages/Overview";
+import { Audit } from "./pages/Audit";
+import { Configs } from "./pages/Configs";
 import { Dashboard } from "./pages/Dashboard";
+import { Results } from "./pages/Results";
+import { ServerKeys } from "./pages/ServerKeys";
 import { SpeedTest } from "./pages/SpeedTest";
 import { TestClient } from "./pages/TestClient";
 import { Units } from "./pages/Units";
@@ -25,6 +29,7 @@ interface Page {
 const pages: Record<string, Page> = {
   overview: { title: "Overview", render: () => <Overview /> },
   dashboard: { title: "Dashboards", render: () => <Dashboard /> },
+  results: { title: "Results", render: () => <Results /> },
   tests: { title: "Tests", render: () => <TestClient /> },
   speed: { title: "Speed test", render: () => <SpeedTest /> },
   devices: { title: "Devices", render: () => <Devices />, shown: (s) => s.canReadDirectory },
@@ -32,6 +37,9 @@ const pages: Record<string, Page> = {
   users: { title: "Users", render: () => <Users />, shown: (s) => s.canReadDirectory },
   units: { title: "Units", render: () => <Units />, shown: (s) => s.canReadDirectory },
   enrollment: { title: "Enrollment", render: () => <Enrollment />, shown: (s) => s.canWrite },
+  configs: { title: "Configs", render: () => <Configs />, shown: (s) => s.canWrite },
+  "server-keys": { title: "Server keys", render: () => <ServerKeys />, shown: (s) => s.canManageServerKeys },
+  audit: { title: "Audit", render: () => <Audit />, shown: (s) => s.canAudit },
   account: { title: "Account", render: () => <Account /> },
 };
 

@@ -9,11 +9,16 @@ export interface Session {
   canWrite: boolean;
   /// Reads users and units (reporters and admins).
   canReadDirectory: boolean;
+  /// Reads the audit log (global roles).
+  canAudit: boolean;
+  /// Issues and revokes server keys (global admins).
+  canManageServerKeys: boolean;
 }
 
 export function sessionFor(user: User): Session {
   const admin = user.role === "ou_admin" || user.role === "global_admin";
-  return { user, canWrite: admin, canReadDirectory: user.role !== "user" };
+  return { user, canWrite: admin, canReadDirectory: user.role !== "user", canAudit: user.role.startsWith("global"),
+           canManageServerKeys: user.role === "global_admin" };
 }
 
 export const SessionContext = createContext<Session | null>(null);

@@ -11,7 +11,8 @@ export interface Unit {
   description: string;
 }
 
-/// Organisation units in scope: create (under a parent), rename, delete.
+/// Organisation units in scope, as a tree: create (under a parent), rename, move (a parent picker
+/// that offers no unit inside the one moved), delete.
 export function Units() {
   const { canWrite } = useSession();
   const { data, error, reload } = useAPI<{ organization_units: Unit[] }>("/api/v1/ous");
@@ -20,6 +21,20 @@ export function Units() {
   const [failure, setFailure] = useState<unknown>(null);
   const units = data?.organization_units ?? [];
   const byID = new Map(units.map((u) => [u.id, u]));
+  const children = new Map<number | null, Unit[]>();
+  // A unit whose parent is out of scope is a root here.
+  units.forEach((u) => {
+    const parentKey = u.parent_id !== null && byID.has(u.parent_id) ? u.parent_id : null;
+    children.set(parentKey, [...(children.get(parentKey) ?? []), u]);
+  });
+  const tree: { unit: Unit; depth: number }[] = [];
+  const walk = (parentKey: number | null, depth: number) =>
+    (children.get(parentKey) ?? []).sort((a, b) => a.name.localeCompare(b.name)).forEach((u) => { tree.push({ unit: u, depth }); walk(u.id, depth + 1); });
+  walk(null, 0);
+  const inside = (id: number, ancestor: number): boolean => {
+    for (let at: number | null = id; at !== null; at = byID.get(at)?.parent_id ?? null) if (at === ancestor) return true;
+    return false;
+  };
 
   async function act(action: () => Promise<unknown>) {
     setFailure(null);
@@ -57,10 +72,18 @@ export function Units() {
       <table className="table table-sm">
         <thead><tr><th scope="col">Unit</th><th scope="col">Parent</th>{canWrite && <th scope="col">Actions</th>}</tr></thead>
         <tbody>
-          {units.map((u) => (
+          {tree.map(({ unit: u, depth }) => (
             <tr key={u.id} data-testid={`unit-${u.name}`}>
-              <td>{u.name}</td>
-              <td>{u.parent_id === null ? "–" : byID.get(u.parent_id)?.name ?? u.parent_id}</td>
+              <td style={{ paddingLeft: `${0.25 + depth * 1.25}rem` }}>{depth > 0 && <span className="text-muted" aria-hidden="true">└ </span>}{u.name}</td>
+              <td>
+                {canWrite ? (
+                  <select aria-label={`Parent of ${u.name}`} className="form-select form-select-sm" value={u.parent_id ?? ""}
+                          onChange={(e) => act(() => api("PATCH", `/api/v1/ous/${u.id}`, { parent_id: e.target.value ? Number(e.target.value) : null }))}>
+                    <option value="">(top level)</option>
+                    {units.filter((p) => !inside(p.id, u.id)).map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+                  </select>
+                ) : u.parent_id === null ? "–" : byID.get(u.parent_id)?.name ?? u.parent_id}
+              </td>
               {canWrite && (
                 <td className="d-flex gap-2">
                   <button className="btn btn-sm btn-outline-secondary" onClick={() => {

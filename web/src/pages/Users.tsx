@@ -12,7 +12,8 @@ interface UserRow extends User {
 }
 
 /// Users in scope: search; and for administrators, create (a role no higher than theirs, a unit in
-/// their scope), deactivate or reactivate, reset a password.
+/// their scope), change role and unit, deactivate or reactivate, reset a password, revoke every
+/// session, token and API key, and see or revoke a user's API keys.
 export function Users() {
   const { user: me, canWrite } = useSession();
   const [search, setSearch] = useState("");
@@ -21,11 +22,12 @@ export function Users() {
   const [form, setForm] = useState({ username: "", password: "", role: "user", ou: "" });
   const [failure, setFailure] = useState<unknown>(null);
   const [done, setDone] = useState<string | null>(null);
+  const [keysOf, setKeysOf] = useState<number | null>(null);
 
   async function act(action: () => Promise<unknown>, message: string) {
     setFailure(null);
     setDone(null);
-    try { await action(); setDone(message); users.reload(); } catch (e) { setFailure(e); }
+    try { await action(); if (message) setDone(message); users.reload(); } catch (e) { setFailure(e); }
   }
 
   function create(event: FormEvent) {
@@ -74,35 +76,90 @@ export function Users() {
       )}
       <div className="table-responsive">
         <table className="table table-sm align-middle">
-          <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Active</th>{canWrite && <th scope="col">Actions</th>}</tr></thead>
+          <thead>
+            <tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Unit</th><th scope="col">Active</th>
+                {canWrite && <th scope="col">Actions</th>}</tr>
+          </thead>
           <tbody>
-            {users.data?.users.map((u) => (
-              <tr key={u.id} data-testid={`user-${u.username}`}>
-                <td>{u.username}<div className="small text-muted">{u.email ?? ""}</div></td>
-                <td>{u.role}</td>
-                <td>{u.active ? "yes" : "no"}</td>
-                {canWrite && (
-                  <td className="d-flex flex-wrap gap-2">
-                    {u.id !== me.id && (
-                      <button className="btn btn-sm btn-outline-secondary"
-                              onClick={() => act(() => api("PATCH", `/api/v1/users/${u.id}`, { active: !u.active }),
-                                                 `${u.username} ${u.active ? "deactivated" : "reactivated"}.`)}>
-                        {u.active ? "Deactivate" : "Reactivate"}
-                      </button>
-                    )}
-                    {u.id !== me.id && (
-                      <button className="btn btn-sm btn-outline-secondary" onClick={() => {
-                        const password = window.prompt(`New password for ${u.username} (12+ characters)`);
-                        if (password) act(() => api("PUT", `/api/v1/users/${u.id}/password`, { password }), `${u.username}'s password was reset.`);
-                      }}>Reset password</button>
-                    )}
+            {users.data?.users.map((u) => {
+              const editable = canWrite && u.id !== me.id;
+              const unitName = units.data?.organization_units.find((x) => x.id === u.ou_id)?.name ?? (u.ou_id === null ? "(none)" : `#${u.ou_id}`);
+              return (
+                <tr key={u.id} data-testid={`user-${u.username}`}>
+                  <td>{u.username}<div className="small text-muted">{u.email ?? ""}</div></td>
+                  <td>
+                    {editable ? (
+                      <select aria-label={`Role of ${u.username}`} className="form-select form-select-sm" value={u.role}
+                              onChange={(e) => act(() => api("PATCH", `/api/v1/users/${u.id}`, { role: e.target.value }),
+                                                   `${u.username} is now ${e.target.value}.`)}>
+                        {Array.from(new Set([u.role, ...assignableRoles(me.role)])).map((r) => <option key={r} value={r}>{r}</option>)}
+                      </select>
+                    ) : u.role}
                   </td>
-                )}
-              </tr>
-            ))}
+                  <td>
+                    {editable ? (
+                      <select aria-label={`Unit of ${u.username}`} className="form-select form-select-sm" value={u.ou_id ?? ""}
+                              onChange={(e) => act(() => api("PATCH", `/api/v1/users/${u.id}`, { ou_id: e.target.value ? Number(e.target.value) : null }),
+                                                   `${u.username} moved.`)}>
+                        <option value="">(none)</option>
+                        {units.data?.organization_units.map((x) => <option key={x.id} value={x.id}>{x.name}</option>)}
+                      </select>
+                    ) : unitName}
+                  </td>
+                  <td>{u.active ? "yes" : "no"}</td>
+                  {canWrite && (
+                    <td>
+                      {editable && (
+                        <div className="d-flex flex-wrap gap-2">
+                          <button className="btn btn-sm btn-outline-secondary"
+                                  onClick={() => act(() => api("PATCH", `/api/v1/users/${u.id}`, { active: !u.active }),
+                                                     `${u.username} ${u.active ? "deactivated" : "reactivated"}.`)}>
+                            {u.active ? "Deactivate" : "Reactivate"}
+                          </button>
+                          <button className="btn btn-sm btn-outline-secondary" onClick={() => {
+                            const password = window.prompt(`New password for ${u.username} (12+ characters)`);
+                            if (password) act(() => api("PUT", `/api/v1/users/${u.id}/password`, { password }), `${u.username}'s password was reset.`);
+                          }}>Reset password</button>
+                          <button className="btn btn-sm btn-outline-danger"
+                                  onClick={() => act(async () => {
+                                    const r = await api<{ revoked: { tokens: number; sessions: number; api_keys: number } }>(
+                                      "POST", `/api/v1/users/${u.id}/revoke-tokens`);
+                                    setDone(`${u.username}: ${r.revoked.sessions} sessions, ${r.revoked.tokens} tokens and ${r.revoked.api_keys} API keys revoked.`);
+                                  }, "")}>Revoke sessions</button>
+                          <button className="btn btn-sm btn-link" aria-expanded={keysOf === u.id}
+                                  onClick={() => setKeysOf(keysOf === u.id ? null : u.id)}>API keys</button>
+                        </div>
+                      )}
+                      {keysOf === u.id && <UserKeys userID={u.id} onError={setFailure} />}
+                    </td>
+                  )}
+                </tr>
+              );
+            })}
           </tbody>
         </table>
       </div>
     </section>
+  );
+}
+
+interface KeyRow { id: number; name: string; prefix: string; last_used_at: string | null; revoked_at: string | null }
+
+/// Another user's API keys (never the keys themselves), each revocable.
+function UserKeys(props: { userID: number; onError: (e: unknown) => void }) {
+  const keys = useAPI<{ api_keys: KeyRow[] }>(`/api/v1/users/${props.userID}/api-keys`);
+  const live = keys.data?.api_keys.filter((k) => !k.revoked_at) ?? [];
+  return (
+    <ul className="list-unstyled small mt-2 mb-0" data-testid={`keys-${props.userID}`}>
+      {keys.error && <li className="text-danger">{keys.error}</li>}
+      {keys.data && !live.length && <li className="text-muted">no live API keys</li>}
+      {live.map((k) => (
+        <li key={k.id} className="d-flex gap-2 align-items-center">
+          <span>{k.name} <code>{k.prefix}</code>, last used {k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</span>
+          <button className="btn btn-sm btn-outline-danger py-0"
+                  onClick={() => api("DELETE", `/api/v1/users/${props.userID}/api-keys/${k.id}`).then(keys.reload, props.onError)}>Revoke</button>
+        </li>
+      ))}
+    </ul>
   );
 }
