@@ -9,7 +9,7 @@ import Testing
 @Suite("API bodies")
 struct APIBodyTests {
     static let bodies: [any APIBody.Type] = [
-        LoginRequest.self, LoginResponse.self, SpeedUploadResponse.self, ChangePasswordRequest.self, MFASetupResponse.self, MFACodeRequest.self,
+        LoginRequest.self, LoginResponse.self, SpeedUploadResponse.self, SeriesListResponse.self, SeriesEntry.self, ChangePasswordRequest.self, MFASetupResponse.self, MFACodeRequest.self,
         MFADisableRequest.self, MessageResponse.self, RevokedCounts.self, RevocationResponse.self,
         UserBody.self, UserList.self, CreateUserRequest.self, UpdateUserRequest.self, SetPasswordRequest.self,
         APIKeyBody.self, APIKeyList.self, CreateAPIKeyRequest.self, CreateServerKeyRequest.self, ServerKeyList.self, MFASetupRequest.self,

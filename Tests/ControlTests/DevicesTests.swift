@@ -299,6 +299,19 @@ struct DevicesTests {
             _ = try await c.createUser("plain.user", role: .user, ou: nil, token: admin)
             let user = try await c.token("plain.user", "Sturdy-Walrus-17")
             #expect((try await c.call(.get, "/api/v1/statistics", token: user).json["groups"] as? [Any])?.isEmpty == true)
+
+            // The series listing: read from the series table, in scope, filtered, ordered.
+            let listing = try await c.call(.get, "/api/v1/series", token: admin)
+            let entries = listing.json["series"] as? [[String: Any]] ?? []
+            let listed = entries.map { entry -> String in
+                let kind = entry["test_type"] as? String ?? "", target = entry["target"] as? String ?? ""
+                return kind + "/" + target
+            }
+            #expect(listed == ["icmp/a.example", "tcp/b.example"], "\(listing.text)")
+            #expect(entries.first.map { $0["device_id"] is NSNull } == true)
+            let tcpOnly = try await c.call(.get, "/api/v1/series?test_type=tcp", token: admin)
+            #expect((tcpOnly.json["series"] as? [Any])?.count == 1)
+            #expect((try await c.call(.get, "/api/v1/series", token: user).json["series"] as? [Any])?.isEmpty == true)
         }
     }
 }

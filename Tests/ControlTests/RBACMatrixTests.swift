@@ -86,6 +86,7 @@ struct RBACMatrixTests {
             Case(method: .post, path: "/api/v1/results", body: ["results": [["test_type": "icmp", "target": "127.0.0.1", "outcome": "success", "success": true] as [String: any Sendable]] as [any Sendable]])
         },
         "listResults": { _, _, _, _ in Case(method: .get, path: "/api/v1/results") },
+        "listSeries": { _, _, _, _ in Case(method: .get, path: "/api/v1/series") },
         // Tests probe 192.0.2.1 (TEST-NET-1: outside every protected range, so any role may).
         "createTest": { _, _, _, _ in Case(method: .post, path: "/api/v1/tests", body: quickTest) },
         "listTests": { _, _, _, _ in Case(method: .get, path: "/api/v1/tests") },

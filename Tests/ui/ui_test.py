@@ -79,6 +79,43 @@ def points(driver, testid):
     return int(driver.find_element(By.CSS_SELECTOR, f"[data-testid={testid}]").get_attribute("data-points") or 0)
 
 
+def first_login(driver, work, env):
+    """A fresh server generates the admin's one-time password; the first login must change it."""
+    env = {k: v for k, v in env.items() if k != "WADDLEPERF_ADMIN_PASSWORD"}
+    port = free_port()
+    log_path = f"{work}/first.log"
+    server = subprocess.Popen([BINARY, "serve", "--database", f"sqlite://{work}/first.db", "--port", str(port), "--agent", "off",
+                               "--echo-port", str(free_port()), "--secret-file", f"{work}/secret-first"], env=env, cwd=work,
+                              stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+    try:
+        password = None
+        for _ in range(200):
+            with open(log_path) as f:
+                text = f.read()
+            if "one-time password: " in text:
+                password = text.split("one-time password: ")[1].split()[0]
+                break
+            time.sleep(0.1)
+        if not password:
+            fail("the fresh server printed no one-time password")
+        wait = WebDriverWait(driver, 20)
+        driver.delete_all_cookies()
+        driver.get(f"http://127.0.0.1:{port}/")
+        driver.execute_script("localStorage.removeItem('wp_csrf')")
+        driver.refresh()
+        wait.until(EC.presence_of_element_located((By.ID, "username"))).send_keys("admin")
+        driver.find_element(By.ID, "password").send_keys(password)
+        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        wait.until(EC.presence_of_element_located((By.ID, "new-password"))).send_keys("Chosen-Root-Pass-42")
+        driver.save_screenshot(os.path.join(SHOTS, "first-login-1280.png"))
+        driver.find_element(By.XPATH, "//button[text()='Change password']").click()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "admin (global_admin)"))
+        print("ok: a fresh server's generated admin password had to be changed at the first login, then the admin was in")
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="wp-ui-")
     port, echo = free_port(), free_port()
@@ -383,7 +420,8 @@ def main():
                             ("tests", "#test-target"), ("speed", "#speed-streams"), ("devices", "[data-testid^=device-]"),
                             ("users", "[data-testid=user-rita]"), ("account", "#key-name"), ("results", "[data-testid=results-table]"),
                             ("configs", "[data-testid='config-lab checks']"), ("alerts", "[data-testid='rule-lab loss']"),
-                            ("audit", "[data-testid=audit-table]"), ("server-keys", "#server-key-name")):
+                            ("audit", "[data-testid=audit-table]"), ("server-keys", "#server-key-name"),
+                            ("units", "[data-testid=unit-lab]"), ("enrollment", "#secret-name")):
             driver.get(base + f"/#/{page}")
             wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, ready)))
             overflow = driver.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
@@ -440,6 +478,7 @@ def main():
         if errors:
             fail(f"console errors: {errors}", driver)
         print("ok: the reporter enabled two-factor login from the QR page's secret and logged in with a code")
+        first_login(driver, work, env)
         print(f"ok: no sideways scrolling at 390 px, no console errors; screenshots in {SHOTS}")
     except Exception as e:
         if driver:

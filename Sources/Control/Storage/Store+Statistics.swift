@@ -135,3 +135,30 @@ extension Store {
         }
     }
 }
+
+/// One series results were stored under: what a dashboard offers to chart.
+public struct SeriesRow: Sendable, Equatable {
+    public var testType: String
+    public var target: String
+    /// nil: results without a device (uploads by users, server-side tests).
+    public var deviceID: Int64?
+}
+
+extension Store {
+    /// The distinct (test type, target, device) series in scope, read from `result_series`
+    /// alone: no result row is touched, so listing them costs the same at 1M results as at 10.
+    /// A series stays listed after retention removed its results (it then charts as empty).
+    public func series(_ filter: ResultFilter, limit: Int) async throws -> [SeriesRow] {
+        if filter.seesNothing { return [] }
+        let condition = filter.seriesCondition()
+        let sql = "SELECT test_type, target, device_id FROM result_series" + (condition.map { " WHERE \($0.sql)" } ?? "")
+            + " GROUP BY test_type, target, device_id ORDER BY test_type, target, device_id LIMIT ?"
+        let binds = (condition?.binds ?? []) + [.int(Int64(limit))]
+        return try await pool.withConnection { c in
+            try c.query(sql, binds).map { row in
+                let device = row.int("device_id") ?? 0
+                return SeriesRow(testType: row.string("test_type") ?? "", target: row.string("target") ?? "", deviceID: device == 0 ? nil : device)
+            }
+        }
+    }
+}

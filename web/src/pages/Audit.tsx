@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useCursorPages } from "../Pager";
 import { useAPI } from "../useAPI";
 
 interface Entry {
@@ -14,9 +14,7 @@ interface Entry {
 
 /// Security-relevant actions, newest first, a page at a time (the server's cursor).
 export function Audit() {
-  // The cursors of the pages before this one, to go back.
-  const [cursors, setCursors] = useState<string[]>([]);
-  const cursor = cursors[cursors.length - 1];
+  const { cursor, pager } = useCursorPages();
   const page = useAPI<{ entries: Entry[]; next_cursor: string | null }>(`/api/v1/audit?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
   return (
     <section aria-labelledby="audit-title">
@@ -37,11 +35,7 @@ export function Audit() {
           </tbody>
         </table>
       </div>
-      <div className="d-flex gap-2">
-        <button className="btn btn-sm btn-outline-secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>Newer</button>
-        <button className="btn btn-sm btn-outline-secondary" disabled={!page.data?.next_cursor}
-                onClick={() => page.data?.next_cursor && setCursors([...cursors, page.data.next_cursor])}>Older</button>
-      </div>
+      {pager(page.data?.next_cursor)}
     </section>
   );
 }

@@ -27,6 +27,8 @@ interface Group {
 
 interface Statistics { since: number; until: number; groups: Group[] }
 
+interface Series { test_type: string; target: string; device_id: number | null }
+
 const ranges: [string, number][] = [["1 hour", 3600], ["6 hours", 6 * 3600], ["24 hours", 86400], ["7 days", 7 * 86400],
                                     ["30 days", 30 * 86400], ["90 days", 90 * 86400]];
 const buckets = [10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
@@ -57,11 +59,9 @@ export function Dashboard() {
   const [kind, setKind] = useState("");
   const [target, setTarget] = useState("");
   const [device, setDevice] = useState("");
-  const [kinds, setKinds] = useState<Group[]>([]);
-  const [targets, setTargets] = useState<Group[]>([]);
-  const [locations, setLocations] = useState<Group[]>([]);
+  const [series, setSeriesList] = useState<Series[]>([]);
   const [names, setNames] = useState<Record<string, string>>({});
-  const [series, setSeries] = useState<Statistics | null>(null);
+  const [latencySeries, setLatencySeries] = useState<Statistics | null>(null);
   const [phaseSeries, setPhaseSeries] = useState<Record<string, Group[]>>({});
   const [locationSeries, setLocationSeries] = useState<Record<string, Group[]>>({});
   const [failure, setFailure] = useState<unknown>(null);
@@ -69,45 +69,39 @@ export function Dashboard() {
   const view = useMemo(() => { const until = Date.now(); return { since: until - range * 1000, until }; }, [range]);
   const bucket = bucketFor(range);
 
+  // What there is to chart comes from the series table (no result rows read), then only the
+  // chosen target's buckets are computed.
   useEffect(() => {
-    api<Statistics>("GET", query({ group_by: "test_type", ...view })).then((s) => {
-      setKinds(s.groups);
-      setKind((k) => (k && s.groups.some((g) => g.key === k) ? k : s.groups[0]?.key ?? ""));
-    }, setFailure);
-  }, [view]);
-  useEffect(() => {
-    if (!kind) return;
-    api<Statistics>("GET", query({ group_by: "target", test_type: kind, limit: 1000, ...view })).then((s) => {
-      setTargets(s.groups);
-      setTarget((t) => (t && s.groups.some((g) => g.key === t) ? t : s.groups[0]?.key ?? ""));
-    }, setFailure);
-  }, [kind, view]);
+    api<{ series: Series[] }>("GET", "/api/v1/series?limit=10000").then((s) => setSeriesList(s.series), setFailure);
+  }, []);
+  const kinds = useMemo(() => Array.from(new Set(series.map((s) => s.test_type))), [series]);
+  const targets = useMemo(() => Array.from(new Set(series.filter((s) => s.test_type === kind).map((s) => s.target))), [series, kind]);
+  const locations = useMemo(() => series.filter((s) => s.test_type === kind && s.target === target && s.device_id !== null)
+    .map((s) => String(s.device_id)).slice(0, 8), [series, kind, target]);
+  useEffect(() => { if (!kinds.includes(kind) && kinds.length) setKind(kinds.includes("icmp") ? "icmp" : kinds[0]); }, [kinds, kind]);
+  useEffect(() => { if (!targets.includes(target) && targets.length) setTarget(targets[0]); }, [targets, target]);
   useEffect(() => {
     if (!session.canReadDirectory) return;
     api<{ devices: Device[] }>("GET", "/api/v1/devices?limit=1000").then(
       (d) => setNames(Object.fromEntries(d.devices.map((x) => [String(x.id), x.hostname || x.serial]))), () => undefined);
   }, [session.canReadDirectory]);
   useEffect(() => {
-    if (!kind || !target) return;
+    if (!kind || !target || !targets.includes(target)) return;
     const base = { group_by: "time", bucket, test_type: kind, target, device_id: device, limit: 10000, ...view };
     setFailure(null);
-    api<Statistics>("GET", query(base)).then(setSeries, setFailure);
+    api<Statistics>("GET", query(base)).then(setLatencySeries, setFailure);
     if (kind === "http") {
       Promise.all(phases.map((p) => api<Statistics>("GET", query({ ...base, metric: `${p}_ms` })).then((s) => [p, s.groups] as const)))
         .then((all) => setPhaseSeries(Object.fromEntries(all)), setFailure);
     } else {
       setPhaseSeries({});
     }
-    api<Statistics>("GET", query({ group_by: "device", test_type: kind, target, limit: 8, ...view })).then((s) => {
-      const devices = s.groups.filter((g) => g.key !== null);
-      setLocations(devices);
-      return Promise.all(devices.map((d) => api<Statistics>("GET", query({ ...base, device_id: d.key ?? "" }))
-        .then((x) => [d.key ?? "", x.groups] as const)));
-    }).then((all) => setLocationSeries(Object.fromEntries(all)), setFailure);
-  }, [kind, target, device, bucket, view]);
+    Promise.all(locations.map((d) => api<Statistics>("GET", query({ ...base, device_id: d })).then((x) => [d, x.groups] as const)))
+      .then((all) => setLocationSeries(Object.fromEntries(all)), setFailure);
+  }, [kind, target, targets, device, bucket, view, locations]);
 
   const at = (g: Group) => Number(g.key);
-  const groups = series?.groups ?? [];
+  const groups = latencySeries?.groups ?? [];
   const latency = useMemo(() => ({
     datasets: [
       { label: "p99", data: groups.map((g) => ({ x: at(g), y: g.p99 })), borderColor: "rgba(13,110,253,0.35)",
@@ -161,8 +155,8 @@ export function Dashboard() {
 
   const locationData = useMemo(() => ({
     datasets: locations.map((d, i) => ({
-      label: names[d.key ?? ""] ?? `device ${d.key}`, borderColor: palette[i % palette.length], pointRadius: pointRadius(groups.length),
-      data: (locationSeries[d.key ?? ""] ?? []).map((g) => ({ x: at(g), y: g.p50 })),
+      label: names[d] ?? `device ${d}`, borderColor: palette[i % palette.length], pointRadius: pointRadius(groups.length),
+      data: (locationSeries[d] ?? []).map((g) => ({ x: at(g), y: g.p50 })),
     })),
   }), [locations, locationSeries, names]);
   const locationOptions = useMemo(() => ({
@@ -177,20 +171,20 @@ export function Dashboard() {
         <div className="col-6 col-md-2">
           <label htmlFor="dash-kind" className="form-label">Kind</label>
           <select id="dash-kind" className="form-select" value={kind} onChange={(e) => { setKind(e.target.value); setTarget(""); }}>
-            {kinds.map((k) => <option key={k.key} value={k.key ?? ""}>{k.key} ({k.count})</option>)}
+            {kinds.map((k) => <option key={k} value={k}>{k}</option>)}
           </select>
         </div>
         <div className="col-12 col-md-4">
           <label htmlFor="dash-target" className="form-label">Target</label>
           <select id="dash-target" className="form-select" value={target} onChange={(e) => setTarget(e.target.value)}>
-            {targets.map((t) => <option key={t.key} value={t.key ?? ""}>{t.key} ({t.count})</option>)}
+            {targets.map((t) => <option key={t} value={t}>{t}</option>)}
           </select>
         </div>
         <div className="col-6 col-md-3">
           <label htmlFor="dash-device" className="form-label">Device</label>
           <select id="dash-device" className="form-select" value={device} onChange={(e) => setDevice(e.target.value)}>
             <option value="">all devices</option>
-            {locations.map((d) => <option key={d.key} value={d.key ?? ""}>{names[d.key ?? ""] ?? `device ${d.key}`}</option>)}
+            {locations.map((d) => <option key={d} value={d}>{names[d] ?? `device ${d}`}</option>)}
           </select>
         </div>
         <div className="col-6 col-md-2">
@@ -201,7 +195,7 @@ export function Dashboard() {
         </div>
       </form>
       <ErrorBox error={failure} />
-      {!kinds.length && <p className="text-muted">No results in this range yet.</p>}
+      {!kinds.length && <p className="text-muted">No results yet.</p>}
       {target && (
         <>
           <p className="small text-muted" data-testid="dash-summary">

@@ -1,4 +1,5 @@
 import { FormEvent, Fragment, useState } from "react";
+import { useCursorPages } from "../Pager";
 import { useAPI } from "../useAPI";
 
 interface StoredResult {
@@ -26,7 +27,7 @@ function millis(local: string): string {
 export function Results() {
   const [draft, setDraft] = useState<Filters>({ test_type: "", target: "", device_id: "", since: "", until: "" });
   const [filters, setFilters] = useState<Filters>(draft);
-  const [cursors, setCursors] = useState<string[]>([]);
+  const { cursor, pager, reset } = useCursorPages();
   const [open, setOpen] = useState<number | null>(null);
   const query = new URLSearchParams({ limit: "50" });
   if (filters.test_type) query.set("test_type", filters.test_type);
@@ -34,13 +35,12 @@ export function Results() {
   if (filters.device_id) query.set("device_id", filters.device_id);
   if (filters.since) query.set("since", millis(filters.since));
   if (filters.until) query.set("until", millis(filters.until));
-  const cursor = cursors[cursors.length - 1];
   if (cursor) query.set("cursor", cursor);
   const page = useAPI<{ results: StoredResult[]; next_cursor: string | null }>(`/api/v1/results?${query}`);
 
   function apply(event: FormEvent) {
     event.preventDefault();
-    setCursors([]);
+    reset();
     setFilters(draft);
   }
   const field = (key: keyof Filters, label: string, type = "text") => (
@@ -93,11 +93,7 @@ export function Results() {
         </table>
       </div>
       {page.data && !page.data.results.length && <p className="text-muted">No results match.</p>}
-      <div className="d-flex gap-2">
-        <button className="btn btn-sm btn-outline-secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>Newer</button>
-        <button className="btn btn-sm btn-outline-secondary" disabled={!page.data?.next_cursor}
-                onClick={() => page.data?.next_cursor && setCursors([...cursors, page.data.next_cursor])}>Older</button>
-      </div>
+      {pager(page.data?.next_cursor)}
     </section>
   );
 }

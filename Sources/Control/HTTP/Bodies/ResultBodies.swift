@@ -120,3 +120,34 @@ extension StatisticsGroup {
         return value
     }
 }
+
+/// The series in the caller's scope (`GET /api/v1/series`).
+struct SeriesListResponse: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.seriesList }
+
+    var series: [SeriesEntry]
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case series
+    }
+}
+
+struct SeriesEntry: APIBody, Equatable {
+    static var schema: ObjectSchema { Schemas.seriesEntry }
+
+    var testType: String
+    var target: String
+    @ExplicitNull var deviceID: Int64?
+
+    init(_ row: SeriesRow) {
+        testType = row.testType
+        target = row.target
+        deviceID = row.deviceID
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case testType = "test_type"
+        case target
+        case deviceID = "device_id"
+    }
+}

@@ -233,6 +233,13 @@ struct ResultsController {
             return JSONResponse.make(bytes: w.bytes)
         }
 
+        routes.on("listSeries") { request, context, _ in
+            let filter = try await filter(request, context)
+            let limit = try request.queryInt("limit", default: 1000, range: 1...10_000)
+            let rows = try await services.store.series(filter, limit: limit)
+            return JSONResponse.encode(SeriesListResponse(series: rows.map(SeriesEntry.init)))
+        }
+
         routes.on("statistics") { request, context, _ in
             var query = StatisticsQuery()
             query.filter = try await filter(request, context)
