@@ -88,8 +88,9 @@ python3 Tests/prometheus/scrape.py "$(swift build --show-bin-path)/waddleperf"
 # The agent and the server as processes: enrolment, config changes, a 30 s outage, kill -9
 # mid-upload, a lost answer, a full buffer, 1,000 checks on schedule (docs/agent.md).
 python3 Tests/agent/agent_e2e.py "$(swift build --show-bin-path)/waddleperf"
-# The web UI in a real headless Chromium (selenium from PyPI): login, the overview, devices,
-# the theme, no console errors, both viewport sizes; screenshots in .build/ui-screenshots/.
+# The web UI in a real headless Chromium (selenium from PyPI): every page against a real server
+# (docs/web-ui.md lists what it shows), then the speed test through a tbf-shaped namespace;
+# screenshots in .build/ui-screenshots/.
 scripts/ui-test.sh "$(swift build --show-bin-path)/waddleperf"
 # Alerts: a rule fires on a port the test closes and resolves when it reopens; the webhook
 # receiver gets exactly one of each (after one refused delivery); dead letters; SSRF.

@@ -18,4 +18,10 @@ if ! "$venv/bin/python" -c 'import selenium, sys; sys.exit(selenium.__version__ 
   done
 fi
 [ -f "$here/.build/web/index.html" ] || "$here/scripts/build-web.sh"
-exec "$venv/bin/python" "$here/Tests/ui/ui_test.py" "$binary" "$here/.build/web" "$here/.build/ui-screenshots"
+"$venv/bin/python" "$here/Tests/ui/ui_test.py" "$binary" "$here/.build/web" "$here/.build/ui-screenshots"
+# The speed test against a known truth: a namespace behind a tbf-shaped veth pair (root only).
+if [ "$(id -u)" -eq 0 ] && command -v tc >/dev/null; then
+  "$venv/bin/python" "$here/Tests/ui/speed_truth.py" "$binary" "$here/.build/web" "$here/.build/ui-screenshots"
+else
+  echo "skipped: the speed test's truth check needs root (network namespaces and tc)"
+fi
