@@ -340,7 +340,18 @@ def main():
         finally:
             agent.terminate()
             agent.wait(30)
-        print("ok: a secret made on the enrollment page enrolled an agent, which the devices page shows online")
+        # Its details, then deactivated from the page.
+        row = next(r for r in driver.find_elements(By.CSS_SELECTOR, "[data-testid^=device-]") if "ui-lab-agent" in r.text)
+        device_id = row.get_attribute("data-testid").split("-")[1]
+        click(driver, f"//tr[@data-testid='device-{device_id}']//button[text()='Details']")
+        details = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"[data-testid=device-details-{device_id}]"))).text
+        if "Agent version" not in details or "Checks running" not in details:
+            fail(f"the device's details: {details}", driver)
+        click(driver, f"//tr[@data-testid='device-{device_id}']//button[text()='Deactivate']")
+        driver.switch_to.alert.accept()
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"[data-testid=device-{device_id}]"), "deactivated"))
+        print("ok: a secret made on the enrollment page enrolled an agent, which the devices page shows online, "
+              "with its agent's details; deactivated from the page")
 
         # A live test: the chart grows from the stream while the test runs.
         driver.get(base + "/#/tests")
