@@ -40,6 +40,7 @@ import urllib.request
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -166,10 +167,17 @@ def main():
         alert = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
         if "invalid" not in alert.text.lower():
             fail(f"a wrong password shows: {alert.text}", driver)
+        # From the keyboard: Tab from the username to the password (a visible focus ring), Enter submits.
         driver.find_element(By.ID, "password").clear()
-        driver.find_element(By.ID, "password").send_keys(ADMIN_PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        driver.find_element(By.ID, "username").click()
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        focused = driver.execute_script("const e = document.activeElement; const s = getComputedStyle(e); "
+                                        "return [e.id, s.outlineStyle, s.outlineWidth]")
+        if focused[0] != "password" or focused[1] == "none" or focused[2] in ("0px", ""):
+            fail(f"Tab did not reach the password with a visible focus ring: {focused}", driver)
+        driver.switch_to.active_element.send_keys(ADMIN_PASSWORD + Keys.ENTER)
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=whoami]"), "admin (global_admin)"))
+        print(f"ok: the login form works from the keyboard (Tab to the password: outline {focused[1]} {focused[2]}; Enter submits)")
         # The embedded agent enrols at start and reports within its first heartbeat.
         WebDriverWait(driver, 40).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=devices-online] .fs-2"), "1"))
         WebDriverWait(driver, 40).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "[data-testid=ingest-rate] .fs-2").text) > 0)
