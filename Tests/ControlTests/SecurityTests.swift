@@ -155,6 +155,10 @@ struct SecurityTests {
             let session = String(setCookie.split(separator: ";")[0])   // wp_session=...
             let csrf = login.json["csrf_token"] as? String ?? ""
             #expect(!csrf.isEmpty)
+            // The cookie is the credential: no bearer token beside it (script could read it, and
+            // logging out would not end it).
+            #expect(login.json["token"] == nil && login.json["token_type"] == nil, "\(login.text)")
+            #expect((login.json["expires_in"] as? NSNumber)?.intValue == 12 * 3600)
             let cookie: HTTPFields = [.cookie: session]
             #expect(try await c.call(.get, "/api/v1/auth/whoami", headers: cookie).status == 200)
             // A state-changing request on the cookie alone (what a cross-site form would send) is refused.

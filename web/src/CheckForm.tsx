@@ -22,7 +22,10 @@ interface OpenAPIDocument {
 let documentPromise: Promise<OpenAPIDocument> | null = null;
 
 export function openAPI(): Promise<OpenAPIDocument> {
-  documentPromise ??= fetch("/api/v1/openapi.json").then((r) => r.json() as Promise<OpenAPIDocument>);
+  documentPromise ??= fetch("/api/v1/openapi.json").then((r) => {
+    if (!r.ok) throw new Error(`the API description answered ${r.status}`);
+    return r.json() as Promise<OpenAPIDocument>;
+  }).catch((e) => { documentPromise = null; throw e; });
   return documentPromise;
 }
 
@@ -32,7 +35,9 @@ export type CheckValues = Record<string, unknown>;
 export function CheckFields(props: { schemaName: string; value: CheckValues; onChange: (v: CheckValues) => void;
                                      errors?: Record<string, string>; idPrefix: string }) {
   const [doc, setDoc] = useState<OpenAPIDocument | null>(null);
-  useEffect(() => { openAPI().then(setDoc, () => undefined); }, []);
+  const [failure, setFailure] = useState<string | null>(null);
+  useEffect(() => { openAPI().then(setDoc, (e) => setFailure(e instanceof Error ? e.message : String(e))); }, []);
+  if (failure) return <div className="alert alert-danger" role="alert">Cannot draw the check form: {failure} (reload to retry)</div>;
   if (!doc) return <p aria-busy="true">Loading the check form…</p>;
   const schema = doc.components.schemas[props.schemaName];
   const properties = schema?.properties ?? {};

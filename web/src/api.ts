@@ -35,9 +35,12 @@ export function onSessionChange(listener: () => void): () => void {
   return () => listeners.delete(listener);
 }
 
-export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+/// `sessionCSRF`: the CSRF token of a session this page has not adopted yet (the one-time
+/// password's change, made before the page counts as logged in).
+export async function api<T>(method: string, path: string, body?: unknown, sessionCSRF?: string): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
-  if (csrf && method !== "GET") headers["X-CSRF-Token"] = csrf;
+  const token = sessionCSRF ?? csrf;
+  if (token && method !== "GET") headers["X-CSRF-Token"] = token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, credentials: "same-origin",
                                        body: body === undefined ? undefined : JSON.stringify(body) });

@@ -84,9 +84,9 @@ enum Schemas {
         Field("session", .boolean, "also start a cookie session for the web UI (returns a CSRF token)"),
     ])
     static let loginResponse = ObjectSchema("LoginResponse", strict: false, [
-        Field("token", .string(), required: true, "HS256 JWT for `Authorization: Bearer`"),
-        Field("token_type", .string(values: ["Bearer"]), required: true),
-        Field("expires_in", .integer(), required: true, "seconds"),
+        Field("token", .string(), "HS256 JWT for `Authorization: Bearer`; absent when a cookie session was started (the cookie is the credential)"),
+        Field("token_type", .string(values: ["Bearer"]), "with token"),
+        Field("expires_in", .integer(), required: true, "seconds, of the token or of the session"),
         Field("csrf_token", .string(), "present when a cookie session was started"),
         Field("user", .object(user), required: true),
         Field("password_change_required", .boolean, required: true,

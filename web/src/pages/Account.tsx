@@ -23,6 +23,8 @@ export function Account() {
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
   const [created, setCreated] = useState<APIKey | null>(null);
+  // Whether logins (and new keys) need a code: from whoami, then as this page changes it.
+  const [mfaEnabled, setMFAEnabled] = useState(user.mfa_enabled ?? false);
   const [failure, setFailure] = useState<unknown>(null);
 
   async function create(event: FormEvent) {
@@ -63,7 +65,7 @@ export function Account() {
           <input id="key-password" type="password" className="form-control" required autoComplete="current-password"
                  value={password} onChange={(e) => setPassword(e.target.value)} />
         </div>
-        {user.mfa_enabled && (
+        {mfaEnabled && (
           <div className="col-6 col-md-2">
             <label htmlFor="key-code" className="form-label">Authenticator code</label>
             <input id="key-code" className="form-control" inputMode="numeric" value={code} onChange={(e) => setCode(e.target.value)} />
@@ -85,15 +87,15 @@ export function Account() {
           ))}
         </tbody>
       </table>
-      <MFA enabled={user.mfa_enabled ?? false} />
+      <MFA enabled={mfaEnabled} onChange={setMFAEnabled} />
     </section>
   );
 }
 
 /// Two-factor login: the secret as a QR code (drawn here from the otpauth URI; it never leaves
 /// the page) and as base32 text; enabled once a code from the app checks out.
-function MFA(props: { enabled: boolean }) {
-  const [enabled, setEnabled] = useState(props.enabled);
+function MFA(props: { enabled: boolean; onChange: (enabled: boolean) => void }) {
+  const enabled = props.enabled, setEnabled = props.onChange;
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
   const [setup, setSetup] = useState<{ secret: string; otpauth_uri: string } | null>(null);

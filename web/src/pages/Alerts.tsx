@@ -60,7 +60,10 @@ function bodyOf(f: RuleForm): Record<string, unknown> {
 /// Series pending or firing; the rules in the caller's scope, which administrators create, edit
 /// and delete; each rule's transitions.
 export function Alerts() {
-  const { canWrite } = useSession();
+  const { canWrite, user } = useSession();
+  // Only a global admin may watch everything (ou_id null); an OU admin's rule watches a unit.
+  const global = user.role === "global_admin";
+  const fresh = (): RuleForm => ({ ...blank, ou_id: global || user.ou_id === null ? "" : String(user.ou_id) });
   const alerts = useAPI<{ alerts: Alert[] }>("/api/v1/alerts", 5000);
   const rules = useAPI<{ rules: AlertRule[] }>("/api/v1/alert-rules", 30_000);
   const units = useAPI<{ organization_units: Unit[] }>("/api/v1/ous");
@@ -119,7 +122,7 @@ export function Alerts() {
       <div className="d-flex align-items-center gap-3 mb-2">
         <h3 className="h6 mb-0">Rules</h3>
         {canWrite && editing === null && (
-          <button className="btn btn-sm btn-primary" onClick={() => { setForm(blank); setFailure(null); setEditing("new"); }}>New rule</button>
+          <button className="btn btn-sm btn-primary" onClick={() => { setForm(fresh()); setFailure(null); setEditing("new"); }}>New rule</button>
         )}
       </div>
       {editing !== null && (
@@ -137,7 +140,8 @@ export function Alerts() {
             {input("threshold", "Threshold", { type: "number", step: "any", required: true })}
             {input("window_s", "Window (s)", { type: "number", min: 1, required: true })}
             {input("for_s", "For (s)", { type: "number", min: 0 })}
-            {choice("ou_id", "Unit", [["", "(all in scope)"], ...(units.data?.organization_units ?? []).map((u) => [String(u.id), u.name] as [string, string])])}
+            {choice("ou_id", "Unit", [...(global ? [["", "(everything)"] as [string, string]] : []),
+                                      ...(units.data?.organization_units ?? []).map((u) => [String(u.id), u.name] as [string, string])])}
             {choice("test_type", "Kind", [["", "(any)"], ["icmp", "icmp"], ["tcp", "tcp"], ["udp", "udp"], ["http", "http"]])}
             {input("target", "Target")}
             {input("device_id", "Device id", { type: "number", min: 1 })}

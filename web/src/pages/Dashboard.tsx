@@ -65,8 +65,11 @@ export function Dashboard() {
   const [phaseSeries, setPhaseSeries] = useState<Record<string, Group[]>>({});
   const [locationSeries, setLocationSeries] = useState<Record<string, Group[]>>({});
   const [failure, setFailure] = useState<unknown>(null);
-  // One "now" per range choice, so the requests of one view cover the same window.
-  const view = useMemo(() => { const until = Date.now(); return { since: until - range * 1000, until }; }, [range]);
+  // One "now" per view (range, kind, target, device, or Refresh), so its requests cover the same window.
+  const [refreshed, setRefreshed] = useState(0);
+  const view = useMemo(() => { const until = Date.now(); return { since: until - range * 1000, until }; },
+                       // eslint-disable-next-line react-hooks/exhaustive-deps
+                       [range, kind, target, device, refreshed]);
   const bucket = bucketFor(range);
 
   // What there is to chart comes from the series table (no result rows read), then only the
@@ -89,15 +92,19 @@ export function Dashboard() {
     if (!kind || !target || !targets.includes(target)) return;
     const base = { group_by: "time", bucket, test_type: kind, target, device_id: device, limit: 10000, ...view };
     setFailure(null);
-    api<Statistics>("GET", query(base)).then(setLatencySeries, setFailure);
+    // A slow answer for an earlier choice must not overwrite this one.
+    let stale = false;
+    const fresh = <T,>(set: (v: T) => void) => (v: T) => { if (!stale) set(v); };
+    api<Statistics>("GET", query(base)).then(fresh(setLatencySeries), fresh(setFailure));
     if (kind === "http") {
       Promise.all(phases.map((p) => api<Statistics>("GET", query({ ...base, metric: `${p}_ms` })).then((s) => [p, s.groups] as const)))
-        .then((all) => setPhaseSeries(Object.fromEntries(all)), setFailure);
+        .then((all) => fresh(setPhaseSeries)(Object.fromEntries(all)), fresh(setFailure));
     } else {
       setPhaseSeries({});
     }
     Promise.all(locations.map((d) => api<Statistics>("GET", query({ ...base, device_id: d })).then((x) => [d, x.groups] as const)))
-      .then((all) => setLocationSeries(Object.fromEntries(all)), setFailure);
+      .then((all) => fresh(setLocationSeries)(Object.fromEntries(all)), fresh(setFailure));
+    return () => { stale = true; };
   }, [kind, target, targets, device, bucket, view, locations]);
 
   const at = (g: Group) => Number(g.key);
@@ -170,13 +177,13 @@ export function Dashboard() {
       <form className="row g-2 align-items-end mb-3" aria-label="What to chart" onSubmit={(e) => e.preventDefault()}>
         <div className="col-6 col-md-2">
           <label htmlFor="dash-kind" className="form-label">Kind</label>
-          <select id="dash-kind" className="form-select" value={kind} onChange={(e) => { setKind(e.target.value); setTarget(""); }}>
+          <select id="dash-kind" className="form-select" value={kind} onChange={(e) => { setKind(e.target.value); setTarget(""); setDevice(""); }}>
             {kinds.map((k) => <option key={k} value={k}>{k}</option>)}
           </select>
         </div>
         <div className="col-12 col-md-4">
           <label htmlFor="dash-target" className="form-label">Target</label>
-          <select id="dash-target" className="form-select" value={target} onChange={(e) => setTarget(e.target.value)}>
+          <select id="dash-target" className="form-select" value={target} onChange={(e) => { setTarget(e.target.value); setDevice(""); }}>
             {targets.map((t) => <option key={t} value={t}>{t}</option>)}
           </select>
         </div>
@@ -192,6 +199,9 @@ export function Dashboard() {
           <select id="dash-range" className="form-select" value={range} onChange={(e) => setRange(Number(e.target.value))}>
             {ranges.map(([label, s]) => <option key={s} value={s}>{label}</option>)}
           </select>
+        </div>
+        <div className="col-auto">
+          <button type="button" className="btn btn-outline-secondary" onClick={() => setRefreshed((n) => n + 1)}>Refresh</button>
         </div>
       </form>
       <ErrorBox error={failure} />

@@ -10,6 +10,7 @@ export function Login() {
   const [needsCode, setNeedsCode] = useState(false);
   const [change, setChange] = useState<LoginResponse | null>(null);
   const [newPassword, setNewPassword] = useState("");
+  const [newCode, setNewCode] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -44,16 +45,16 @@ export function Login() {
     setBusy(true);
     setError(null);
     try {
-      setSession(change.csrf_token);
-      await api("POST", "/api/v1/auth/password", { current_password: password, new_password: newPassword });
-      // Changing the password ends every session: log in again with the new one.
-      setSession(null);
+      // Made with the new session's CSRF token, but the page stays here until the change and
+      // the new login have both worked: a refused password is shown on this form.
+      await api("POST", "/api/v1/auth/password", { current_password: password, new_password: newPassword }, change.csrf_token);
+      // Changing the password ends every session: log in again with the new one (and, with MFA,
+      // a fresh code: the one just used is spent).
       const body: Record<string, string> = { username, password: newPassword };
-      if (needsCode) body.mfa_code = code;
+      if (needsCode) body.mfa_code = newCode;
       const reply = await login(body);
       setSession(reply.csrf_token);
     } catch (e) {
-      setSession(null);
       setError(e instanceof Error ? e.message : String(e));
     } finally {
       setBusy(false);
@@ -71,6 +72,13 @@ export function Login() {
             <input id="new-password" type="password" className="form-control" autoComplete="new-password" required
                    value={newPassword} onChange={(e) => setNewPassword(e.target.value)} />
           </div>
+          {needsCode && (
+            <div className="mb-3">
+              <label htmlFor="new-mfa-code" className="form-label">A new authenticator code (the last one is spent)</label>
+              <input id="new-mfa-code" className="form-control" inputMode="numeric" pattern="[0-9]{6}" autoComplete="one-time-code"
+                     required value={newCode} onChange={(e) => setNewCode(e.target.value)} />
+            </div>
+          )}
           {error && <div className="alert alert-danger" role="alert">{error}</div>}
           <button className="btn btn-primary" disabled={busy}>Change password</button>
         </form>

@@ -1,5 +1,5 @@
 import { Alert, DeviceSummary, Statistics } from "../api";
-import { useAPI } from "../useAPI";
+import { useAPI, useNow } from "../useAPI";
 
 function Card(props: { title: string; value: string; detail?: string; tone?: string; testid: string }) {
   return (
@@ -21,7 +21,9 @@ export function Overview() {
   const devices = useAPI<DeviceSummary>("/api/v1/devices/summary", 5000);
   const alerts = useAPI<{ alerts: Alert[] }>("/api/v1/alerts?state=firing", 5000);
   // The last minute's results by target: a target whose last minute had failures is failing.
-  const minute = useAPI<Statistics>(`/api/v1/statistics?group_by=target&since=${Date.now() - 60_000}`, 5000);
+  // The window moves every 5 s (a new path, so a new request); not at every render.
+  const now = useNow(5000);
+  const minute = useAPI<Statistics>(`/api/v1/statistics?group_by=target&since=${now - 60_000}&until=${now}`);
   const failing = minute.data?.groups.filter((g) => g.success_rate < 1) ?? [];
   const ingested = minute.data ? minute.data.groups.reduce((n, g) => n + g.count, 0) / 60 : null;
   const error = devices.error ?? alerts.error ?? minute.error;

@@ -1,4 +1,4 @@
-import { useMemo, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { APIError, csrfToken } from "../api";
 import { ChartView, palette } from "../charts";
 import { ErrorBox } from "../FieldError";
@@ -42,9 +42,9 @@ function jitter(values: number[]): number {
   return sum / (values.length - 1);
 }
 
-async function ping(): Promise<number> {
+async function ping(signal?: AbortSignal): Promise<number> {
   const start = performance.now();
-  const response = await fetch(`${PING}?t=${start}`, { cache: "no-store", credentials: "same-origin" });
+  const response = await fetch(`${PING}?t=${start}`, { cache: "no-store", credentials: "same-origin", signal });
   await response.arrayBuffer();
   if (!response.ok) throw new APIError(response.status, "speedtest", `ping answered ${response.status}`);
   return performance.now() - start;
@@ -75,30 +75,37 @@ export function SpeedTest() {
   const [samples, setSamples] = useState<Sample[]>([]);
   const [failure, setFailure] = useState<unknown>(null);
   const running = useRef(false);
+  // Leaving the page stops a run in progress (its streams, pings and uploads).
+  const stop = useRef<AbortController | null>(null);
+  useEffect(() => () => stop.current?.abort(), []);
 
   async function run() {
     if (running.current) return;
     running.current = true;
+    const controller = new AbortController();
+    stop.current = controller;
+    const signal = controller.signal;
     setFailure(null);
     setFigures({});
     setSamples([]);
     try {
       setPhase("latency");
       const idle: number[] = [];
-      await ping(); // opens the connection: not a sample
-      for (let i = 0; i < 20; i++) idle.push(await ping());
+      await ping(signal); // opens the connection: not a sample
+      for (let i = 0; i < 20; i++) idle.push(await ping(signal));
       const result: Figures = { idle: { median: median(idle), jitter: jitter(idle), samples: idle.length } };
       setFigures({ ...result });
       setPhase("download");
       const t0 = performance.now();
       const record = (s: Sample) => setSamples((old) => [...old, s]);
-      result.download = await transfer("down", streams, seconds * 1000, t0, { t: 0, down: 0, up: 0 }, record);
+      result.download = await transfer("down", streams, seconds * 1000, t0, { t: 0, down: 0, up: 0 }, record, signal);
       setFigures({ ...result });
       setPhase("upload");
-      result.upload = await transfer("up", streams, seconds * 1000, t0, { t: 0, down: result.download.bytes, up: 0 }, record);
+      result.upload = await transfer("up", streams, seconds * 1000, t0, { t: 0, down: result.download.bytes, up: 0 }, record, signal);
       setFigures({ ...result });
       setPhase("done");
     } catch (e) {
+      if (signal.aborted) return;
       setFailure(e);
       setPhase("failed");
     } finally {
@@ -188,7 +195,14 @@ function Figure(props: { label: string; unit: string; value: number | undefined;
 /// One direction: `streams` loops for `durationMs`, pings every 250 ms alongside, and the rate
 /// over the window after the warm-up.
 async function transfer(direction: "down" | "up", streams: number, durationMs: number, t0: number, carry: Sample,
-                        record: (s: Sample) => void) {
+                        record: (s: Sample) => void, outer: AbortSignal) {
+  // Made before the clock starts: filling 64 MiB blocks the page for a moment.
+  const upload = direction === "up" ? randomBytes(64 << 20) : null;
+  // One stream failing (or the page closing) stops the others.
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const abort = () => controller.abort();
+  outer.addEventListener("abort", abort);
   const start = performance.now();
   const end = start + durationMs;
   const warm = start + durationMs * 0.2;
@@ -205,18 +219,18 @@ async function transfer(direction: "down" | "up", streams: number, durationMs: n
     record({ t: performance.now() - t0, down: direction === "down" ? bytes : carry.down, up: direction === "up" ? bytes : carry.up });
   }, 250);
   const pinger = (async () => {
-    while (performance.now() < end) {
-      try { loaded.push(await ping()); } catch { /* a ping lost under load is not a sample */ }
+    while (performance.now() < end && !signal.aborted) {
+      try { loaded.push(await ping(signal)); } catch { /* a ping lost under load is not a sample */ }
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
-  const upload = direction === "up" ? randomBytes(64 << 20) : null;
   const loop = async () => {
     let size = 1 << 20;
     while (performance.now() < end) {
       const began = performance.now();
       if (direction === "down") {
-        const response = await fetch(`/api/v1/speedtest/download?bytes=${size}&t=${began}`, { cache: "no-store", credentials: "same-origin" });
+        const response = await fetch(`/api/v1/speedtest/download?bytes=${size}&t=${began}`,
+                                     { cache: "no-store", credentials: "same-origin", signal });
         if (!response.ok || !response.body) throw await refusal(response);
         const reader = response.body.getReader();
         for (;;) {
@@ -225,18 +239,22 @@ async function transfer(direction: "down" | "up", streams: number, durationMs: n
           add(value.byteLength);
         }
       } else {
-        await send(upload!.subarray(0, size), add);
+        await send(upload!.subarray(0, size), add, signal);
       }
       if (performance.now() - began < 500 && size < (64 << 20)) size *= 2;
     }
   };
+  let finished = 0;
   try {
     await Promise.all(Array.from({ length: streams }, loop));
+    // The transfers' end, before waiting for the last ping.
+    finished = performance.now();
   } finally {
     clearInterval(sampler);
+    abort();
+    outer.removeEventListener("abort", abort);
     await pinger;
   }
-  const finished = performance.now();
   const median_ = loaded.length ? median(loaded) : null;
   const origin = (atWarm ?? { t: start, bytes: 0 }) as { t: number; bytes: number };
   const seconds = (finished - origin.t) / 1000;
@@ -246,9 +264,11 @@ async function transfer(direction: "down" | "up", streams: number, durationMs: n
 /// One upload chunk through XMLHttpRequest, whose progress events say how many bytes the
 /// browser has sent so far (fetch() says nothing until the answer); the server's answer must
 /// confirm every byte.
-function send(body: Uint8Array, add: (n: number) => void): Promise<void> {
+function send(body: Uint8Array, add: (n: number) => void, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    signal.addEventListener("abort", () => xhr.abort(), { once: true });
+    xhr.onabort = () => reject(new DOMException("aborted", "AbortError"));
     let counted = 0;
     xhr.open("POST", "/api/v1/speedtest/upload");
     xhr.setRequestHeader("Content-Type", "application/octet-stream");

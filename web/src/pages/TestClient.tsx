@@ -60,6 +60,7 @@ export function TestClient() {
     event.preventDefault();
     setFailure(null);
     socket.current?.close();
+    socket.current = null;
     setPoints([]);
     setSummary(null);
     try {
@@ -76,8 +77,9 @@ export function TestClient() {
     const ws = new WebSocket(`${scheme}://${window.location.host}${created.stream}`);
     socket.current = ws;
     setStreamState("connecting");
-    ws.onopen = () => setStreamState("live");
+    ws.onopen = () => { if (socket.current === ws) setStreamState("live"); };
     ws.onmessage = (message) => {
+      if (socket.current !== ws) return;
       const frame = JSON.parse(String(message.data));
       if (frame.type === "probe") {
         const p = frame as ProbeEvent;
@@ -89,7 +91,7 @@ export function TestClient() {
         setTest(done);
         // The final figures: the test's own count and its result's metrics, not the last
         // once-a-second summary.
-        const m = (done.result?.metrics ?? {}) as Record<string, number | undefined>;
+        const m = (done.result ?? {}) as Record<string, number | undefined>;
         setSummary((old) => old && {
           ...old, status: done.status, sent: done.progress.sent, received: done.progress.received,
           loss_percent: m.loss_percent ?? old.loss_percent,
@@ -100,8 +102,10 @@ export function TestClient() {
       }
     };
     ws.onclose = (e) => {
+      // A test replaced by a newer one closes too: it no longer speaks for the page.
+      if (socket.current !== ws) return;
       setStreamState(e.code === 1000 ? "finished" : `closed (${e.code}${e.reason ? `: ${e.reason}` : ""})`);
-      if (socket.current === ws) socket.current = null;
+      socket.current = null;
     };
   }
 

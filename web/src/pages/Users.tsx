@@ -24,17 +24,18 @@ export function Users() {
   const [done, setDone] = useState<string | null>(null);
   const [keysOf, setKeysOf] = useState<number | null>(null);
 
-  async function act(action: () => Promise<unknown>, message: string) {
+  /// Runs an action; true when it worked (the server's refusal is shown).
+  async function act(action: () => Promise<unknown>, message: string): Promise<boolean> {
     setFailure(null);
     setDone(null);
-    try { await action(); if (message) setDone(message); users.reload(); } catch (e) { setFailure(e); }
+    try { await action(); if (message) setDone(message); users.reload(); return true; } catch (e) { setFailure(e); return false; }
   }
 
   function create(event: FormEvent) {
     event.preventDefault();
     act(() => api("POST", "/api/v1/users", { username: form.username, password: form.password, role: form.role,
                                               ou_id: form.ou ? Number(form.ou) : null }),
-        `Created ${form.username}.`).then(() => setForm({ ...form, username: "", password: "" }));
+        `Created ${form.username}.`).then((ok) => { if (ok) setForm({ ...form, username: "", password: "" }); });
   }
 
   return (

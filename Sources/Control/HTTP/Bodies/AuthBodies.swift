@@ -32,9 +32,11 @@ struct LoginRequest: APIBody, Equatable {
 struct LoginResponse: APIBody, Equatable {
     static var schema: ObjectSchema { Schemas.loginResponse }
 
-    var token: String
-    var tokenType: String
-    /// Seconds.
+    /// Absent when a cookie session was started: the cookie is the credential, and no bearer
+    /// token that script could read (and logout would not end) is issued beside it.
+    var token: String?
+    var tokenType: String?
+    /// Seconds: of the token, or of the session.
     var expiresIn: Int64
     /// Present when a cookie session was started.
     var csrfToken: String?
@@ -43,7 +45,7 @@ struct LoginResponse: APIBody, Equatable {
     /// logout and whoami answers 403 until it is changed.
     var passwordChangeRequired: Bool
 
-    init(token: String, tokenType: String = "Bearer", expiresIn: Int64, csrfToken: String? = nil, user: UserBody,
+    init(token: String?, tokenType: String? = "Bearer", expiresIn: Int64, csrfToken: String? = nil, user: UserBody,
          passwordChangeRequired: Bool = false) {
         self.token = token
         self.tokenType = tokenType

@@ -13,12 +13,11 @@ struct AuthController {
             let body = try await request.decode(LoginRequest.self, operation)
             let user = try await services.login.checkPassword(username: body.username, password: body.password,
                                                               mfaCode: body.mfaCode, source: context.remoteAddress, allowMFA: true)
-            let issued = try await services.tokens.issue(userID: user.id)
-            try await services.store.recordToken(jti: issued.jti, userID: user.id, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
-            var response = LoginResponse(token: issued.token, expiresIn: (issued.expiresAt - issued.issuedAt) / 1000, user: UserBody(user),
-                                         passwordChangeRequired: user.mustChangePassword)
+            var response: LoginResponse
             var headers: HTTPFields = [:]
             if body.session == true {
+                // A cookie session only: no bearer token beside it, which script could read and
+                // logging out would not end.
                 let sessionID = Secrets.randomHex(bytes: 32), csrf = Secrets.randomHex(bytes: 32)
                 let lifetime = services.configuration.sessionLifetime.components.seconds
                 try await services.store.createSession(idHash: Secrets.sha256Hex(sessionID), userID: user.id, csrfHash: Secrets.sha256Hex(csrf),
@@ -26,7 +25,13 @@ struct AuthController {
                 let cookie = Cookie(name: AuthenticationMiddleware.sessionCookie, value: sessionID, maxAge: Int(lifetime), path: "/",
                                     secure: services.configuration.secureCookies, httpOnly: true, sameSite: .strict)
                 headers[.setCookie] = cookie.description
-                response.csrfToken = csrf
+                response = LoginResponse(token: nil, tokenType: nil, expiresIn: lifetime, csrfToken: csrf, user: UserBody(user),
+                                         passwordChangeRequired: user.mustChangePassword)
+            } else {
+                let issued = try await services.tokens.issue(userID: user.id)
+                try await services.store.recordToken(jti: issued.jti, userID: user.id, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt)
+                response = LoginResponse(token: issued.token, expiresIn: (issued.expiresAt - issued.issuedAt) / 1000, user: UserBody(user),
+                                         passwordChangeRequired: user.mustChangePassword)
             }
             await services.audit(actor: "user:\(user.username)", userID: user.id, action: "login", subject: user.username,
                                  source: context.remoteAddress, detail: user.mfaEnabled ? "with MFA" : "")
