@@ -3,16 +3,15 @@
 first chart in headless Chromium (see Benchmarks/dashboard.sh). Usage: BASE RESULTS SERIES RUNS"""
 import http.client
 import json
+import os
 import statistics
 import sys
 import time
 import urllib.parse
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "Tests", "ui"))
+from browser import chromium, log_in  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 BASE, RESULTS, SERIES, RUNS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 PASSWORD = "Bench-Root-Pass-1"
@@ -73,18 +72,10 @@ print(f"server: statistics by test type over 24 h (the pickers computed from res
 print(f"server: /api/v1/series (the pickers from the series table): median {statistics.median(listing):.1f} ms")
 print(f"server: one target's 24 h in 10-min buckets (the first chart's data): median {statistics.median(one):.1f} ms")
 
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium()
 try:
     wait = WebDriverWait(driver, 60)
-    driver.get(BASE + "/")
-    wait.until(EC.presence_of_element_located((By.ID, "username"))).send_keys("admin")
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form button").click()
-    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=whoami]")))
+    log_in(driver, BASE, "admin", PASSWORD)
     times, requests = [], None
     for run in range(RUNS):
         driver.get("about:blank")
@@ -95,7 +86,7 @@ try:
         requests = driver.execute_script(
             "return performance.getEntriesByType('resource').filter(r => r.name.includes('/api/'))"
             ".map(r => [r.name.replace(location.origin, ''), Math.round(r.startTime), Math.round(r.duration)])")
-    points = driver.find_element(By.CSS_SELECTOR, "[data-testid=chart-latency]").get_attribute("data-points")
+    points = driver.execute_script("return document.querySelector('[data-testid=chart-latency]').dataset.points")
     print(f"first chart (latency, {points} points) after navigation, {RUNS} runs: median {statistics.median(times):.0f} ms, "
           f"max {max(times):.0f} ms (goal: under 1000 ms)")
     print("the last run's API requests (path, start ms, duration ms):")

@@ -15,11 +15,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser import chromium, log_in, wait_ready
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -78,12 +76,7 @@ def main():
                                    "--secret-file", f"{work}/secret"], env=env, cwd=work,
                                   stdout=open(f"{work}/server.log", "w"), stderr=subprocess.STDOUT)
         base = f"http://{SERVER_IP}:{PORT}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/ready", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(base)
         login = urllib.request.Request(base + "/api/v1/auth/login", data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
                                        headers={"Content-Type": "application/json"})
         token = json.load(urllib.request.urlopen(login))["token"]
@@ -95,17 +88,9 @@ def main():
         curl_up = curl_rate(["-w", "%{speed_upload}", *auth, "--data-binary", f"@{payload}", f"{base}/api/v1/speedtest/upload"])
         print(f"ok: curl through the shaped path: {curl_down:.1f} Mbit/s down (tbf {DOWN_MBIT}), {curl_up:.1f} up (tbf {UP_MBIT})")
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
-            options.add_argument(arg)
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = chromium()
         wait = WebDriverWait(driver, 20)
-        driver.get(base + "/")
-        wait.until(EC.presence_of_element_located((By.ID, "username"))).send_keys("admin")
-        driver.find_element(By.ID, "password").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form button").click()
-        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=whoami]")))
+        log_in(driver, base, "admin", PASSWORD)
         driver.get(base + "/#/speed")
         seconds = wait.until(EC.presence_of_element_located((By.ID, "speed-seconds")))
         seconds.clear()

@@ -37,8 +37,7 @@ import time
 import urllib.error
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser import chromium, wait_ready
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -129,12 +128,7 @@ def main():
     base = f"http://127.0.0.1:{port}"
     driver = None
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(base + "/ready", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(base)
         # Caching and the policy, from the server itself.
         index = urllib.request.urlopen(base + "/")
         html = index.read().decode()
@@ -146,12 +140,7 @@ def main():
             fail(f"asset headers: {dict(js.headers)}")
         print(f"ok: / revalidates (no-cache), {asset} is immutable for a year, CSP default-src 'self'")
 
-        options = webdriver.ChromeOptions()
-        options.binary_location = "/usr/bin/chromium"
-        for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800"):
-            options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        driver = chromium(console_log=True)
         wait = WebDriverWait(driver, 20)
 
         def console_errors():
@@ -312,7 +301,7 @@ def main():
 
         # The audit log shows what was just done; the results explorer filters and opens a document.
         driver.get(base + "/#/audit")
-        audit = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=audit-table] tbody tr")))
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=audit-table] tbody tr")))
         text = driver.find_element(By.CSS_SELECTOR, "[data-testid=audit-table]").text
         if "server_key.revoke" not in text or "user.update" not in text:
             fail(f"the audit log lacks the page's actions: {text[:400]}", driver)
