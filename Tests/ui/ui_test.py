@@ -220,7 +220,19 @@ def main():
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "main [role=status]"), "API keys revoked"))
         row.find_element(By.XPATH, ".//button[text()='API keys']").click()
         wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid^=keys-]"), "no live API keys"))
-        print("ok: the admin changed rita's role and back in place, revoked her sessions, and listed her API keys")
+        # A key issued in her name (with the admin's password), shown once, and it is hers.
+        panel = driver.find_element(By.CSS_SELECTOR, "[data-testid^=keys-]")
+        rita_id = panel.get_attribute("data-testid").split("-")[1]
+        driver.find_element(By.ID, f"user-{rita_id}-key-name").send_keys("rita-ci")
+        driver.find_element(By.ID, f"user-{rita_id}-key-password").send_keys(ADMIN_PASSWORD)
+        click(driver, f"//form[@aria-label='Issue an API key for rita']//button")
+        rita_key = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"[data-testid=user-key-{rita_id}]"))).text.strip()
+        request = urllib.request.Request(base + "/api/v1/auth/whoami", headers={"Authorization": f"Bearer {rita_key}"})
+        if b'"rita"' not in urllib.request.urlopen(request).read():
+            fail("the key issued for rita does not authenticate as rita", driver)
+        wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid^=keys-]"), "rita-ci"))
+        print("ok: the admin changed rita's role and back in place, revoked her sessions, listed her API keys and issued one "
+              "in her name (shown once; it authenticates as rita)")
 
         # Units: a new unit moved under another with the parent picker.
         driver.get(base + "/#/units")

@@ -131,7 +131,7 @@ export function Users() {
                                   onClick={() => setKeysOf(keysOf === u.id ? null : u.id)}>API keys</button>
                         </div>
                       )}
-                      {keysOf === u.id && <UserKeys userID={u.id} onError={setFailure} />}
+                      {keysOf === u.id && <UserKeys userID={u.id} username={u.username} mfa={me.mfa_enabled ?? false} onError={setFailure} />}
                     </td>
                   )}
                 </tr>
@@ -146,21 +146,69 @@ export function Users() {
 
 interface KeyRow { id: number; name: string; prefix: string; last_used_at: string | null; revoked_at: string | null }
 
-/// Another user's API keys (never the keys themselves), each revocable.
-function UserKeys(props: { userID: number; onError: (e: unknown) => void }) {
+/// Another user's API keys (never the keys themselves), each revocable; an administrator above
+/// them may issue one in their name (with the administrator's own password), shown once.
+function UserKeys(props: { userID: number; username: string; mfa: boolean; onError: (e: unknown) => void }) {
   const keys = useAPI<{ api_keys: KeyRow[] }>(`/api/v1/users/${props.userID}/api-keys`);
   const live = keys.data?.api_keys.filter((k) => !k.revoked_at) ?? [];
+  const [name, setName] = useState("");
+  const [password, setPassword] = useState("");
+  const [code, setCode] = useState("");
+  const [created, setCreated] = useState<string | null>(null);
+
+  async function issue(event: FormEvent) {
+    event.preventDefault();
+    try {
+      const body: Record<string, string> = { name, password };
+      if (code) body.mfa_code = code;
+      const key = await api<{ key: string }>("POST", `/api/v1/users/${props.userID}/api-keys`, body);
+      setCreated(key.key);
+      setName("");
+      setPassword("");
+      setCode("");
+      keys.reload();
+    } catch (e) {
+      props.onError(e);
+    }
+  }
+
+  const id = `user-${props.userID}-key`;
   return (
-    <ul className="list-unstyled small mt-2 mb-0" data-testid={`keys-${props.userID}`}>
-      {keys.error && <li className="text-danger">{keys.error}</li>}
-      {keys.data && !live.length && <li className="text-muted">no live API keys</li>}
-      {live.map((k) => (
-        <li key={k.id} className="d-flex gap-2 align-items-center">
-          <span>{k.name} <code>{k.prefix}</code>, last used {k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</span>
-          <button className="btn btn-sm btn-outline-danger py-0"
-                  onClick={() => api("DELETE", `/api/v1/users/${props.userID}/api-keys/${k.id}`).then(keys.reload, props.onError)}>Revoke</button>
-        </li>
-      ))}
-    </ul>
+    <div className="mt-2" data-testid={`keys-${props.userID}`}>
+      <ul className="list-unstyled small mb-2">
+        {keys.error && <li className="text-danger">{keys.error}</li>}
+        {keys.data && !live.length && <li className="text-muted">no live API keys</li>}
+        {live.map((k) => (
+          <li key={k.id} className="d-flex gap-2 align-items-center">
+            <span>{k.name} <code>{k.prefix}</code>, last used {k.last_used_at ? new Date(k.last_used_at).toLocaleString() : "never"}</span>
+            <button className="btn btn-sm btn-outline-danger py-0"
+                    onClick={() => api("DELETE", `/api/v1/users/${props.userID}/api-keys/${k.id}`).then(keys.reload, props.onError)}>Revoke</button>
+          </li>
+        ))}
+      </ul>
+      {created && (
+        <div className="alert alert-warning small py-2" role="status">
+          {props.username}'s new key, shown once: <code className="text-break" data-testid={`user-key-${props.userID}`}>{created}</code>
+        </div>
+      )}
+      <form className="row g-1 align-items-end" onSubmit={issue} aria-label={`Issue an API key for ${props.username}`}>
+        <div className="col-12 col-md-4">
+          <label htmlFor={`${id}-name`} className="form-label small mb-0">Key name</label>
+          <input id={`${id}-name`} className="form-control form-control-sm" required value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div className="col-12 col-md-4">
+          <label htmlFor={`${id}-password`} className="form-label small mb-0">Your password</label>
+          <input id={`${id}-password`} type="password" className="form-control form-control-sm" required autoComplete="current-password"
+                 value={password} onChange={(e) => setPassword(e.target.value)} />
+        </div>
+        {props.mfa && (
+          <div className="col-6 col-md-2">
+            <label htmlFor={`${id}-code`} className="form-label small mb-0">Code</label>
+            <input id={`${id}-code`} className="form-control form-control-sm" inputMode="numeric" value={code} onChange={(e) => setCode(e.target.value)} />
+          </div>
+        )}
+        <div className="col-auto"><button className="btn btn-sm btn-outline-primary">Issue key</button></div>
+      </form>
+    </div>
   );
 }
