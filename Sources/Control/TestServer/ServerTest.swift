@@ -38,6 +38,10 @@ final class ServerTest: Sendable {
         var outcomes: [String: Int] = [:]
         var viewers: [Int: Viewer] = [:]
         var nextViewer = 0
+        /// The latest events (up to `replayLimit`, kept while the test runs): a viewer who joins
+        /// late is sent these first, so a browser that opens the stream just after starting the
+        /// test misses none of its first probes.
+        var recent: [CheckEvent] = []
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -71,6 +75,9 @@ final class ServerTest: Sendable {
 
     // MARK: From the ring threads
 
+    /// Events a late viewer is sent first.
+    static let replayLimit = 1024
+
     /// Records a batch of results and offers each to every viewer; never blocks.
     func deliver(_ events: [CheckEvent]) {
         state.withLock { s in
@@ -78,6 +85,9 @@ final class ServerTest: Sendable {
                 s.outcomes[e.outcome, default: 0] += 1
                 if let latency = e.latency { s.latency.record(latency) }
             }
+            s.recent.append(contentsOf: events)
+            // Trimmed in halves, so appending stays amortised O(1).
+            if s.recent.count >= 2 * Self.replayLimit { s.recent.removeFirst(s.recent.count - Self.replayLimit) }
             for viewer in s.viewers.values {
                 for e in events {
                     if case .dropped = viewer.continuation.yield(.event(e)) { viewer.dropped.add(1, ordering: .relaxed) }
@@ -88,7 +98,8 @@ final class ServerTest: Sendable {
 
     // MARK: Viewers
 
-    /// A new viewer's stream of events from now on, at most `buffer` waiting; and its record.
+    /// A new viewer's stream: the latest events so far (up to `replayLimit`), then each one as it
+    /// comes, at most `buffer` waiting; and its record.
     func subscribe(buffer: Int) -> (AsyncStream<Viewer.Item>, Viewer)? {
         let (stream, continuation) = AsyncStream<Viewer.Item>.makeStream(bufferingPolicy: .bufferingOldest(buffer))
         let viewer = Viewer(continuation)
@@ -97,6 +108,10 @@ final class ServerTest: Sendable {
             let key = s.nextViewer
             s.nextViewer += 1
             s.viewers[key] = viewer
+            // Under the lock that `deliver` takes: no event is both replayed and delivered, none skipped.
+            for e in s.recent.suffix(Self.replayLimit) {
+                if case .dropped = continuation.yield(.event(e)) { viewer.dropped.add(1, ordering: .relaxed) }
+            }
             return key
         }
         guard let key = added else {
@@ -120,8 +135,9 @@ final class ServerTest: Sendable {
             s.stored = stored
             s.finishedAt = WallClock.nowMillis()
             s.finishedInstant = .now
-            // The document has the figures now; the histogram (~270 KB) need not be kept.
+            // The document has the figures now; the histogram (~270 KB) and the replay need not be kept.
             s.latency = LatencyStatistics()
+            s.recent = []
             s.status = document == nil ? .failed : s.cancelledBy != nil ? .cancelled : .completed
             defer {
                 s.viewers = [:]

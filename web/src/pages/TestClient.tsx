@@ -146,7 +146,6 @@ export function TestClient() {
               <span>Test <code>{test.id}</code>: {test.check.kind} {test.check.target}</span>
               <span data-testid="test-status">{test.status}</span>
               <span>stream: <span data-testid="stream-state">{streamState}</span></span>
-              {points.length > 0 && points[0].x > 1 && <span>(joined after probe {points[0].x - 1}: earlier probes are in the totals, not the chart)</span>}
             </div>
             <div className="row row-cols-2 row-cols-md-6 g-2 mb-2" aria-label="Live figures">
               <Gauge label="sent" value={summary?.sent} />
