@@ -54,14 +54,17 @@ func stream(_ arguments: [String]) async throws {
                         guard ws.status == 101 else { throw WebSocketTestClient.Failure("upgrade: \(ws.status) \(ws.refusal)") }
                         var mine: [UInt64] = []
                         mine.reserveCapacity(count)
-                        var lost = 0
+                        var lost = 0, replayed = 0
                         loop: while true {
                             switch try ws.receive() {
                             case .close: break loop
                             case .text(let text):
                                 let now = monotonicNanoseconds()
-                                // Probe frames end with "engine_ns":N}; read it without a JSON parser.
-                                if text.hasPrefix("{\"type\":\"probe\""), let range = text.range(of: "\"engine_ns\":") {
+                                // Probe frames end with "engine_ns":N}; read it without a JSON parser. A
+                                // replayed one (the viewer joined after it) is counted, not timed.
+                                if text.hasPrefix("{\"type\":\"probe\""), text.contains("\"replayed\":true") {
+                                    replayed += 1
+                                } else if text.hasPrefix("{\"type\":\"probe\""), let range = text.range(of: "\"engine_ns\":") {
                                     let digits = text[range.upperBound...].prefix { $0.isNumber }
                                     if let stamped = UInt64(digits), now >= stamped { mine.append(now - stamped) }
                                 } else if text.hasPrefix("{\"type\":\"result\""), let range = text.range(of: "\"dropped\":") {
@@ -69,7 +72,7 @@ func stream(_ arguments: [String]) async throws {
                                 }
                             }
                         }
-                        let (frames, lostFrames) = (mine.count, lost)
+                        let (frames, lostFrames) = (mine.count + replayed, lost)
                         latencies.withLock { $0 += mine }
                         delivered.withLock { $0 += frames }
                         dropped.withLock { $0 += lostFrames }

@@ -98,6 +98,31 @@ struct TestServerTests {
         }
     }
 
+    @Test("a viewer who joins late is sent the probes so far first, flagged replayed, then the rest as they come")
+    func lateViewerGetsReplay() async throws {
+        try await APIHarness.run(testing: .live) { c in
+            let admin = try await c.adminToken()
+            let created = try await c.call(.post, "/api/v1/tests", token: admin,
+                                           json: ["kind": "icmp", "target": "127.0.0.1", "count": 20, "interval_ms": 100])
+            let id = created.json["id"] as? String ?? ""
+            // Join once half the probes have gone.
+            for _ in 0..<100 {
+                let progress = try await c.call(.get, "/api/v1/tests/\(id)", token: admin).json["progress"] as? [String: Any]
+                if (progress?["received"] as? Int ?? 0) >= 10 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let (frames, close) = try await Self.watch(port: c.port, id: id, token: admin)
+            #expect(close == 1000)
+            let probes = frames.filter { $0["type"] as? String == "probe" }
+            let replayed = probes.prefix { $0["replayed"] as? Bool == true }
+            #expect(probes.count == 20 && Set(probes.compactMap { $0["seq"] as? Int }).count == 20, "\(probes.count) probe frames")
+            // The replayed ones come first, in order; the live ones after them carry no flag.
+            #expect(replayed.count >= 10 && replayed.count < 20, "\(replayed.count) replayed")
+            #expect(probes.dropFirst(replayed.count).allSatisfy { $0["replayed"] == nil })
+            #expect(probes.compactMap { $0["seq"] as? Int } == probes.compactMap { $0["seq"] as? Int }.sorted())
+        }
+    }
+
     @Test("a slow stream reader loses events, counted; the engine and the other viewers keep their pace")
     func slowReaderDropsEvents() async throws {
         // More frames (about 16 MB) than the kernel's socket buffers hold (tcp_wmem's 4 MB at most),

@@ -50,6 +50,8 @@ final class ServerTest: Sendable {
     final class Viewer: Sendable {
         enum Item: Sendable {
             case event(CheckEvent)
+            /// An event from before the viewer joined.
+            case replayed(CheckEvent)
             /// Time for a summary (the stream's ticker).
             case tick
         }
@@ -110,7 +112,7 @@ final class ServerTest: Sendable {
             s.viewers[key] = viewer
             // Under the lock that `deliver` takes: no event is both replayed and delivered, none skipped.
             for e in s.recent.suffix(Self.replayLimit) {
-                if case .dropped = continuation.yield(.event(e)) { viewer.dropped.add(1, ordering: .relaxed) }
+                if case .dropped = continuation.yield(.replayed(e)) { viewer.dropped.add(1, ordering: .relaxed) }
             }
             return key
         }

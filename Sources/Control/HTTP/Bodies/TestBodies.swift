@@ -72,7 +72,9 @@ struct TestList: APIBody {
 /// The frames of `/api/v1/tests/{id}/stream` (docs/test-server.md), as JSON text messages.
 enum StreamFrame {
     /// One probe's result as it completed.
-    static func probe(_ e: CheckEvent) -> String {
+    /// `replayed`: sent to a viewer that joined after the probe completed (its `engine_ns` is
+    /// then older than the connection, not a measure of the stream's delay).
+    static func probe(_ e: CheckEvent, replayed: Bool = false) -> String {
         var w = JSONBuffer(capacity: 256)
         w.beginObject()
         w.field("type", "probe")
@@ -87,6 +89,7 @@ enum StreamFrame {
         w.endObject()
         if let status = e.status { w.field("status", status) }
         if let message = e.message { w.field("message", message) }
+        if replayed { w.field("replayed", true) }
         w.field("engine_ns", e.completedAt)
         w.endObject()
         return w.text

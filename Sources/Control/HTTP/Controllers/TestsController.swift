@@ -105,6 +105,7 @@ struct TestsController {
         for await item in events {
             switch item {
             case .event(let e): try await outbound.write(.text(StreamFrame.probe(e)))
+            case .replayed(let e): try await outbound.write(.text(StreamFrame.probe(e, replayed: true)))
             case .tick: try await outbound.write(.text(StreamFrame.summary(test, dropped: viewer.dropped.load(ordering: .relaxed))))
             }
         }
