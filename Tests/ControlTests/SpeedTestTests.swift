@@ -58,5 +58,13 @@ struct SpeedTestTests {
         b()
         c()
         _ = try slots.acquire("a")
+        // A slot dropped without its release (a response body that never ran) frees its place:
+        // with one held, a second taken and dropped, a third still fits the global bound of 2.
+        let held = try slots.acquire("x")
+        do { _ = try slots.acquire("e") }
+        let third = try slots.acquire("f")
+        #expect(throws: APIError.self) { try slots.acquire("g") }
+        held()
+        third()
     }
 }

@@ -42,3 +42,15 @@ def log_in(driver, base, username, password):
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "[data-testid=whoami]")))
+
+
+def run_speed_test(driver, base, seconds, timeout):
+    """Runs the page's speed test for `seconds` a direction; returns its figures (Mbit/s, ms)."""
+    wait = WebDriverWait(driver, 20)
+    driver.get(base + "/#/speed")
+    field = wait.until(EC.presence_of_element_located((By.ID, "speed-seconds")))
+    field.clear()
+    field.send_keys(str(seconds))
+    driver.find_element(By.XPATH, "//button[text()='Start']").click()
+    WebDriverWait(driver, timeout).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=speed-phase]"), "done"))
+    return {k: float(driver.find_element(By.CSS_SELECTOR, f"[data-testid=speed-{k}]").text) for k in ("download", "upload", "latency")}

@@ -17,10 +17,7 @@ import sys
 import tempfile
 import urllib.request
 
-from browser import chromium, log_in, wait_ready
-from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from browser import chromium, log_in, run_speed_test, wait_ready
 
 BINARY, WEB_ROOT, SHOTS = sys.argv[1], sys.argv[2], sys.argv[3]
 DOWN_MBIT, UP_MBIT = 80, 40
@@ -89,16 +86,9 @@ def main():
         print(f"ok: curl through the shaped path: {curl_down:.1f} Mbit/s down (tbf {DOWN_MBIT}), {curl_up:.1f} up (tbf {UP_MBIT})")
 
         driver = chromium()
-        wait = WebDriverWait(driver, 20)
         log_in(driver, base, "admin", PASSWORD)
-        driver.get(base + "/#/speed")
-        seconds = wait.until(EC.presence_of_element_located((By.ID, "speed-seconds")))
-        seconds.clear()
-        seconds.send_keys("6")
-        driver.find_element(By.XPATH, "//button[text()='Start']").click()
-        WebDriverWait(driver, 90).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=speed-phase]"), "done"))
-        down = float(driver.find_element(By.CSS_SELECTOR, "[data-testid=speed-download]").text)
-        up = float(driver.find_element(By.CSS_SELECTOR, "[data-testid=speed-upload]").text)
+        figures = run_speed_test(driver, base, seconds=6, timeout=90)
+        down, up = figures["download"], figures["upload"]
         driver.save_screenshot(os.path.join(SHOTS, "speed-truth-1280.png"))
         for name, measured, shaped, peer in (("download", down, DOWN_MBIT, curl_down), ("upload", up, UP_MBIT, curl_up)):
             if not 0.80 * shaped <= measured <= 1.0 * shaped:

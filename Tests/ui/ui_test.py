@@ -37,7 +37,7 @@ import time
 import urllib.error
 import urllib.request
 
-from browser import chromium, wait_ready
+from browser import chromium, run_speed_test, wait_ready
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -225,7 +225,7 @@ def main():
         rita_id = panel.get_attribute("data-testid").split("-")[1]
         driver.find_element(By.ID, f"user-{rita_id}-key-name").send_keys("rita-ci")
         driver.find_element(By.ID, f"user-{rita_id}-key-password").send_keys(ADMIN_PASSWORD)
-        click(driver, f"//form[@aria-label='Issue an API key for rita']//button")
+        click(driver, "//form[@aria-label='Issue an API key for rita']//button")
         rita_key = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"[data-testid=user-key-{rita_id}]"))).text.strip()
         request = urllib.request.Request(base + "/api/v1/auth/whoami", headers={"Authorization": f"Bearer {rita_key}"})
         if b'"rita"' not in urllib.request.urlopen(request).read():
@@ -398,14 +398,7 @@ def main():
         print(f"ok: a check the server refuses shows its message ({refusal})")
 
         # The speed test.
-        driver.get(base + "/#/speed")
-        seconds = wait.until(EC.presence_of_element_located((By.ID, "speed-seconds")))
-        seconds.clear()
-        seconds.send_keys("3")
-        driver.find_element(By.XPATH, "//button[text()='Start']").click()
-        WebDriverWait(driver, 60).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=speed-phase]"), "done"))
-        figures = {k: float(driver.find_element(By.CSS_SELECTOR, f"[data-testid=speed-{k}]").text)
-                   for k in ("download", "upload", "latency")}
+        figures = run_speed_test(driver, base, seconds=3, timeout=60)
         if not (figures["download"] > 10 and figures["upload"] > 10 and 0 < figures["latency"] < 1000) or points(driver, "speed-chart") < 10:
             fail(f"speed test figures: {figures}", driver)
         if "How these figures are computed" not in driver.find_element(By.TAG_NAME, "main").text:

@@ -30,9 +30,11 @@ struct SpeedTestController {
             guard bytes <= limits.maxBytes else {
                 throw APIError(.unprocessableContent, "too_large", "bytes: at most \(limits.maxBytes) on this server (speedtest_max_bytes)")
             }
-            let release = try slots.acquire(principal.quotaKey)
+            // Released when the body is written, or when an unwritten body is dropped (a client
+            // gone before the response started).
+            let slot = try slots.acquire(principal.quotaKey)
             let body = ResponseBody(contentLength: bytes) { writer in
-                defer { release() }
+                defer { slot.release() }
                 var left = bytes
                 while left > 0 {
                     let n = min(left, Self.noise.readableBytes)
@@ -46,8 +48,8 @@ struct SpeedTestController {
 
         routes.on("speedUpload") { request, context, _ in
             let principal = try context.caller()
-            let release = try slots.acquire(principal.quotaKey)
-            defer { release() }
+            let slot = try slots.acquire(principal.quotaKey)
+            defer { slot.release() }
             let started = ContinuousClock.now
             let body = request.body
             let counted: (Int, ContinuousClock.Instant?) = try await withThrowingTaskGroup(of: (Int, ContinuousClock.Instant?)?.self) { group in
@@ -84,8 +86,8 @@ struct SpeedTestController {
     }
 }
 
-/// Transfers in flight, bounded globally and per caller. `acquire` answers the release, or
-/// throws a 429 with Retry-After.
+/// Transfers in flight, bounded globally and per caller. `acquire` answers the slot, or throws
+/// a 429 with Retry-After.
 final class TransferSlots: Sendable {
     private let global: Int, perCaller: Int
     private let state = Mutex<(total: Int, byCaller: [String: Int])>((0, [:]))
@@ -95,7 +97,7 @@ final class TransferSlots: Sendable {
         self.perCaller = perCaller
     }
 
-    func acquire(_ caller: String) throws -> @Sendable () -> Void {
+    func acquire(_ caller: String) throws -> TransferSlot {
         let refusal: String? = state.withLock { s in
             if s.total >= global { return "the server runs \(global) speed-test transfers already (speedtest_streams)" }
             if s.byCaller[caller, default: 0] >= perCaller {
@@ -106,20 +108,36 @@ final class TransferSlots: Sendable {
             return nil
         }
         if let refusal { throw APIError(.tooManyRequests, "too_many_transfers", refusal, retryAfterSeconds: 1) }
-        let once = Once()
-        return { [self] in
-            guard once.first() else { return }
-            state.withLock { s in
-                s.total -= 1
-                s.byCaller[caller, default: 1] -= 1
-                if s.byCaller[caller] == 0 { s.byCaller[caller] = nil }
-            }
+        return TransferSlot(slots: self, caller: caller)
+    }
+
+    fileprivate func release(_ caller: String) {
+        state.withLock { s in
+            s.total -= 1
+            s.byCaller[caller, default: 1] -= 1
+            if s.byCaller[caller] == 0 { s.byCaller[caller] = nil }
         }
     }
 }
 
-/// True the first time only.
-private final class Once: Sendable {
-    private let done = Atomic<Bool>(false)
-    func first() -> Bool { !done.exchange(true, ordering: .relaxed) }
+/// One transfer's place: given back by `release()` (once, however often called) or, failing
+/// that, when the last reference goes, so a path that never runs its release cannot leak it.
+final class TransferSlot: Sendable {
+    private let slots: TransferSlots
+    private let caller: String
+    private let released = Atomic<Bool>(false)
+
+    fileprivate init(slots: TransferSlots, caller: String) {
+        self.slots = slots
+        self.caller = caller
+    }
+
+    func release() {
+        guard !released.exchange(true, ordering: .relaxed) else { return }
+        slots.release(caller)
+    }
+
+    func callAsFunction() { release() }
+
+    deinit { release() }
 }
