@@ -17,8 +17,10 @@
 #           p99 included) vs a bare Hummingbird route (the framework ceiling);
 #           and, to tell the credential check from the listing's own work, the
 #           same server's GET /health (no check), /api/v1/auth/whoami (the check
-#           alone) and /api/v1/results?limit=1 with the JWT; server pinned to
-#           CPU 0, wrk to CPU 1
+#           alone) and /api/v1/results?limit=1 with the JWT; then limit=50
+#           again on a server with results_cache_ttl=0, every page rendered from
+#           the store (the figure when results are committed between two reads);
+#           server pinned to CPU 0, wrk to CPU 1
 #
 # Env: WADDLEPERF / WADDLEPERF_BENCH (default .build/release/...), ROWS (writer,
 # default 300000), RUNS (default 3; the median is reported), DURATION (wrk
@@ -89,7 +91,7 @@ start_control() {
   # The server reads every WADDLEPERF_* variable as a setting: pass only its own. The
   # per-principal rate limit is off: one token drives all the load, and this measures capacity.
   local unset=(); for v in $(compgen -e | grep '^WADDLEPERF_' || true); do unset+=(-u "$v"); done
-  env "${unset[@]}" WADDLEPERF_JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef WADDLEPERF_ADMIN_PASSWORD=$ADMIN_PASSWORD WADDLEPERF_RATE_LIMIT=off \
+  env "${unset[@]}" ${EXTRA_ENV:-} WADDLEPERF_JWT_SECRET=bench-secret-0123456789abcdef0123456789abcdef WADDLEPERF_ADMIN_PASSWORD=$ADMIN_PASSWORD WADDLEPERF_RATE_LIMIT=off \
     "${pin[@]}" "$WP" control --database "$database" --port $API_PORT >"$RES/$name.log" 2>&1 &
   SERVER=$!; PIDS+=("$SERVER")
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$API_PORT/ready" >/dev/null && break; sleep 0.1; done
@@ -159,12 +161,16 @@ PY
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$base/api/v1/auth/whoami" >"$RES/rest_whoami.wrk" 2>&1 || true
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$base/api/v1/results?limit=1" >"$RES/rest_limit1.wrk" 2>&1 || true
   stop_control
+  # The same store, every page rendered: no rendered page is served twice.
+  EXTRA_ENV=WADDLEPERF_RESULTS_CACHE_TTL=0 start_control rest_uncached "sqlite://$work/rest.db" 0
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" >"$RES/rest_uncached.wrk" 2>&1 || true
+  stop_control
   taskset -c 0 "$BENCH" hello $HELLO_PORT >"$RES/hello.log" 2>&1 &
   local hello=$!; PIDS+=("$hello")
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$HELLO_PORT/hello" >/dev/null && break; sleep 0.1; done
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$HELLO_PORT/hello" >"$RES/rest_hello.wrk" 2>&1 || true
   kill "$hello" 2>/dev/null || true
-  for f in jwt apikey health whoami limit1 hello; do sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/rest_$f.wrk" | sed "s/^/  $f: /"; done
+  for f in jwt apikey health whoami limit1 uncached hello; do sed -n '/Requests\/sec/p;/Non-2xx/p' "$RES/rest_$f.wrk" | sed "s/^/  $f: /"; done
 }
 
 case $MODE in
@@ -234,9 +240,10 @@ if hello:
     for name, w in (("JWT", jwt), ("API key", key), ("bare Hummingbird /hello", hello)):
         if w: print(f"  {name:<24} {fmt(w['rps'])} req/s   p99 {w['p99_ms']:.2f} ms   ratio to bare {ratio(w['rps'], hello['rps'])}   non-2xx {w['non2xx']}")
     parts = [(label, wrk(name)) for label, name in (("GET /health (no credential)", "rest_health"), ("GET /auth/whoami (JWT check alone)", "rest_whoami"),
-                                                   ("GET /results?limit=1 (JWT)", "rest_limit1"))]
+                                                   ("GET /results?limit=1 (JWT)", "rest_limit1"),
+                                                   ("limit=50, JWT, results_cache_ttl=0", "rest_uncached"))]
     if any(w for _, w in parts):
-        print("  The same server, to tell the credential check from the listing's work:")
+        print("  The same store, to tell the credential check from the listing's work (and every page rendered):")
         for label, w in parts:
             if w: print(f"    {label:<36} {fmt(w['rps'])} req/s   p99 {w['p99_ms']:.2f} ms   ratio to bare {ratio(w['rps'], hello['rps'])}   non-2xx {w['non2xx']}")
 PY

@@ -70,6 +70,10 @@ public struct ControlConfiguration: Sendable {
     /// against the store. Changes made through this server take effect at once whatever the value;
     /// it bounds how late one made through another server of a cluster is seen here.
     public var authCacheTTL: Duration = .seconds(10)
+    /// How long a rendered page of the result listing is served again (see `ResultPageCache`); 0
+    /// renders every request. Results committed through this server show at once whatever the
+    /// value; it bounds how late one committed through another server of a cluster is seen here.
+    public var resultsCacheTTL: Duration = .seconds(1)
     /// Targets tests run by this server may reach beyond the defaults (`allow_targets`), and may
     /// never reach (`deny_targets`); see `TargetPolicy`.
     public var allowTargets: [TargetPolicy.Rule] = []
@@ -128,7 +132,7 @@ public struct ControlConfiguration: Sendable {
         }
         let known: Set<String> = ["host", "port", "database", "jwt_secret", "token_lifetime", "session_lifetime", "bcrypt_cost",
                                   "db_connections", "dev", "secure_cookies", "admin_username", "admin_password", "retention",
-                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "audit_retention",
+                                  "retention_interval", "batch_rows", "batch_delay", "auth_cache_ttl", "results_cache_ttl", "audit_retention",
                                   "trusted_proxies", "idle_timeout", "body_timeout", "statistics_window", "statistics_max_window",
                                   "db_queue_limit", "db_queue_timeout", "max_response_bytes",
                                   "rate_limit", "rate_burst", "upload_share", "allow_targets", "deny_targets",
@@ -177,6 +181,7 @@ public struct ControlConfiguration: Sendable {
         if let v = try int("batch_rows", 1...100_000) { writer.maxBatchRows = v }
         if let v = try duration("batch_delay") { writer.maxDelay = v }
         if let v = try duration("auth_cache_ttl") { authCacheTTL = v }
+        if let v = try duration("results_cache_ttl") { resultsCacheTTL = v }
         if let v = settings["idle_timeout"] { idleTimeout = v == "off" ? nil : try duration("idle_timeout") }
         if let v = try duration("body_timeout") { bodyTimeout = v }
         if let v = try int("db_queue_limit", 1...1_000_000) { databaseLimits.maxQueued = v }

@@ -10,6 +10,8 @@ public final class ControlServices: Sendable {
     let tokens: TokenIssuer
     let secretBox: SecretBox
     let credentials: CredentialCache
+    /// Rendered pages of the result listing (see `ResultPageCache`).
+    let resultPages: ResultPageCache
     let audit: AuditLog
     let login: LoginPolicy
     let quotas: PrincipalQuotas
@@ -26,6 +28,7 @@ public final class ControlServices: Sendable {
         tokens = await TokenIssuer(secret: jwtSecret, lifetime: configuration.tokenLifetime)
         secretBox = SecretBox(masterSecret: jwtSecret)
         credentials = CredentialCache(maxAge: configuration.authCacheTTL)
+        resultPages = ResultPageCache(maxAge: configuration.resultsCacheTTL)
         audit = AuditLog(store: store, logger: logger)
         quotas = PrincipalQuotas(rate: configuration.rateLimit, burst: configuration.rateBurst,
                                  queuedRowShare: max(1, configuration.writer.maxQueuedRows * configuration.uploadSharePercent / 100))

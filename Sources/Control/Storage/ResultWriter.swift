@@ -61,6 +61,7 @@ public final class ResultWriter: Sendable {
     /// The INSERT for a full chunk of `rowsPerStatement` rows, built once.
     private let fullStatement: String
     private let connect: @Sendable () throws -> any SQLConnection
+    private let committed: @Sendable () -> Void
     private let state: Mutex<State>
     /// Records each committed batch's rows (`ServerMetrics`).
     let batchRecorder = Mutex<Recorder?>(nil)
@@ -72,11 +73,14 @@ public final class ResultWriter: Sendable {
     private let series = SeriesResolver()
 
     public convenience init(store: Store, configuration: Configuration = .init()) {
-        self.init(configuration: configuration, pipelined: store.dialect == .mariadb) { try store.makeConnection() }
+        self.init(configuration: configuration, pipelined: store.dialect == .mariadb, committed: store.resultsChanged) { try store.makeConnection() }
     }
 
-    init(configuration: Configuration, pipelined: Bool = false, connect: @escaping @Sendable () throws -> any SQLConnection) {
+    /// `committed` runs on the writer thread after each commit, before any submitter is answered.
+    init(configuration: Configuration, pipelined: Bool = false, committed: @escaping @Sendable () -> Void = {},
+         connect: @escaping @Sendable () throws -> any SQLConnection) {
         self.configuration = configuration
+        self.committed = committed
         self.state = Mutex(State(queue: BatchQueue(limits: .init(maxBatchRows: configuration.maxBatchRows, maxDelay: configuration.maxDelay,
                                                                  maxQueuedRows: configuration.maxQueuedRows))))
         self.fullStatement = Self.insertStatement(rows: configuration.rowsPerStatement)
@@ -250,6 +254,7 @@ public final class ResultWriter: Sendable {
                 let rows = batch.reduce(0) { $0 + $1.rows.count }
                 state.withLock { $0.committedRows += Int64(rows); $0.committedBatches += 1 }
                 batchRecorder.withLock { $0 }?.record(rows)
+                committed()
                 // Each submission learns the last id of the whole batch: its rows are all at or below it.
                 for submission in batch { submission.continuation.resume(returning: lastID) }
                 return

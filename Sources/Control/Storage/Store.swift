@@ -30,6 +30,9 @@ public final class Store: Sendable {
     /// their tokens, keys and sessions, devices, units); `CredentialCache` serves only entries read
     /// under the current value.
     private let authenticationEpochCounter = Atomic<UInt64>(0)
+    /// Advanced after every committed change to `test_results` made here (the writer's commits,
+    /// retention's deletes); `ResultPageCache` serves only pages rendered under the current value.
+    private let resultsGenerationCounter = Atomic<UInt64>(0)
 
     public var dialect: SQLDialect { pool.dialect }
 
@@ -91,6 +94,14 @@ public final class Store: Sendable {
 
     /// Advances the authentication epoch (after a committed change; see `changingAuthentication`).
     func authenticationChanged() { authenticationEpochCounter.add(1, ordering: .releasing) }
+
+    /// See `resultsGenerationCounter`.
+    var resultsGeneration: UInt64 { resultsGenerationCounter.load(ordering: .acquiring) }
+
+    /// Advances the results generation: call after a change to `test_results` has committed, and
+    /// before anyone is told it has (a client that saw its upload acknowledged must not be served
+    /// a page rendered before it).
+    func resultsChanged() { resultsGenerationCounter.add(1, ordering: .releasing) }
 
     public func ping() async -> Bool {
         (try? await pool.withConnection { connection in
@@ -717,6 +728,7 @@ extension Store {
                                                [.int(cutoff), .int(Int64(chunk))]) else { return 0 }
                 return try c.execute("DELETE FROM test_results WHERE id <= ? AND created_at < ?", [.int(maxID), .int(cutoff)]).affectedRows
             }
+            if deleted > 0 { resultsChanged() }
             total += deleted
             if deleted < chunk { return total }
         }

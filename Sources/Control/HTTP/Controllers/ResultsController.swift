@@ -220,6 +220,12 @@ struct ResultsController {
                 guard let id = Int64(cursor), id > 0 else { throw APIError.invalid("cursor", "is not a cursor this API returned") }
                 filter.beforeID = id
             }
+            // A page asked for again since the last change to the results is sent as rendered.
+            let key = ResultPageCache.Key(filter)
+            let generation = services.store.resultsGeneration
+            if let page = services.resultPages.lookup(key, generation: generation, now: WallClock.nowMillis()) {
+                return JSONResponse.make(buffer: page)
+            }
             // Rendered on the database thread, row by row as the driver holds them.
             let page = try await services.store.resultArray(filter, capacity: filter.limit * 700 + 64,
                                                             maxBytes: services.configuration.maxResponseBytes) { row, columns, w in
@@ -230,7 +236,9 @@ struct ResultsController {
             page.json.withUnsafeBufferPointer { w.field("results", json: $0) }
             w.field("next_cursor", page.count == filter.limit || page.full ? page.lastID.map { String($0) } : nil)
             w.endObject()
-            return JSONResponse.make(bytes: w.bytes)
+            let body = ByteBuffer(bytes: w.bytes)
+            services.resultPages.insert(key, body, generation: generation, current: services.store.resultsGeneration, now: WallClock.nowMillis())
+            return JSONResponse.make(buffer: body)
         }
 
         routes.on("listSeries") { request, context, _ in
