@@ -38,7 +38,7 @@ rm -f "$RES"/*
 for tool in wrk taskset prometheus-blackbox-exporter nginx; do
   command -v "$tool" >/dev/null || { echo "error: $tool is missing (scripts/test.sh installs the peers)" >&2; exit 2; }
 done
-[ -x "$WP" ] && [ -x "$BENCH" ] || { echo "error: build first: swift build -c release --product waddleperf --product waddleperf-bench" >&2; exit 2; }
+[ -x "$WP" ] && [ -x "$BENCH" ] || { echo "error: build first: swift build -c release --product waddleperf && swift build -c release --product waddleperf-bench" >&2; exit 2; }
 
 work=$(mktemp -d /tmp/waddleperf-probe-bench.XXXXXX)
 pids=()
@@ -117,6 +117,7 @@ if [ "$MODE" = exporter ] || [ "$MODE" = all ]; then
       p99[$exporter]=$(printf '%s\n' "${p99s[@]}" | median)
       cpu[$exporter]=$(printf '%s\n' "${cpus[@]}" | median)
     done
+    if [ "$module" = tcp_connect ]; then bb_tcp_cpu=${cpu[blackbox]}; fi
     for exporter in waddleperf blackbox; do
       ratio_cpu=$(awk -v b="${cpu[blackbox]}" -v o="${cpu[$exporter]}" 'BEGIN { printf "%.2fx", b / o }')
       ratio_p99=$(awk -v b="${p99[blackbox]}" -v o="${p99[$exporter]}" 'BEGIN { printf "%.2fx", b / o }')
@@ -124,6 +125,23 @@ if [ "$MODE" = exporter ] || [ "$MODE" = all ]; then
     done
   done
   say "(ratio_cpu: blackbox's CPU per probe / this row's; above 1 is cheaper than blackbox. p99_ratio likewise: above 1 is faster.)"
+  # The floors under any exporter's figure, on CPU 0 as the exporters ran: a TCP connect alone
+  # (C, blocking connect + RST close to the same nginx), and an empty HTTP request answered by a
+  # bare Hummingbird route (the framework /probe is served by), at the same concurrency.
+  mkdir -p Benchmarks/bin
+  gcc -O2 -Wall -o Benchmarks/bin/connect_floor Benchmarks/connect_floor.c
+  connect_floor=$(taskset -c 0 Benchmarks/bin/connect_floor "$NGINX_PORT" 100000)
+  HELLO_PORT=$(free_port)
+  taskset -c 0 "$BENCH" hello "$HELLO_PORT" > "$RES/hello.log" 2>&1 &
+  HELLO=$!; pids+=("$HELLO")
+  wait_http "http://127.0.0.1:$HELLO_PORT/hello"
+  before=$(cpu_seconds "$HELLO")
+  taskset -c 1 wrk -t 1 -c "$CONCURRENCY" -d "${DURATION}s" "http://127.0.0.1:$HELLO_PORT/hello" > "$RES/hello.txt"
+  after=$(cpu_seconds "$HELLO")
+  kill "$HELLO" 2>/dev/null || true
+  hello_cpu=$(awk -v a="$after" -v b="$before" -v n="$(awk '/requests in/ { print $1 }' "$RES/hello.txt")" 'BEGIN { printf "%.1f", (a - b) * 1e6 / n }')
+  say "floors on CPU 0: a TCP connect alone (C loop) $connect_floor us CPU; an empty HTTP request to a bare Hummingbird route $hello_cpu us CPU"
+  say "(the goal, 10x blackbox's probes per CPU-second, means tcp_connect at $(awk -v b="${bb_tcp_cpu:-0}" 'BEGIN { printf "%.1f", b / 10 }') us CPU per probe)"
 fi
 
 if [ "$MODE" = stream ] || [ "$MODE" = all ]; then
