@@ -77,6 +77,15 @@ unsigned cprobe_ring_slot_count(const cprobe_ring *ring) { return ring->slot_cou
 unsigned cprobe_ring_slot_buffer_size(const cprobe_ring *ring) { return ring->buffer_size; }
 unsigned cprobe_ring_pending(const cprobe_ring *ring) { return ring->queued; }
 
+unsigned cprobe_ring_entries(const cprobe_ring *ring) { return ring->ring.sq.ring_entries; }
+
+void cprobe_ring_clear_slots(cprobe_ring *ring, unsigned count) {
+    if (count > ring->slot_count) count = ring->slot_count;
+    memset(ring->slots, 0, (size_t)count * sizeof(cprobe_slot));
+    memset(ring->buffers, 0, (size_t)count * ring->buffer_size);
+    ring->queued = 0;
+}
+
 uint8_t *cprobe_ring_slot_buffer(cprobe_ring *ring, uint32_t slot) {
     return ring->buffers + (size_t)slot * ring->buffer_size;
 }

@@ -308,6 +308,11 @@ int cprobe_ring_prep_connect_address(cprobe_ring *ring, uint32_t slot, uint8_t o
 
 /// Number of SQEs queued but not yet submitted.
 unsigned cprobe_ring_pending(const cprobe_ring *ring);
+/// The ring's submission queue size (`entries` rounded up to a power of two).
+unsigned cprobe_ring_entries(const cprobe_ring *ring);
+/// Zeroes the first `count` slot records and their buffers, as `cprobe_ring_create` left them:
+/// for a ring used again by another run, once the last one has nothing in flight.
+void cprobe_ring_clear_slots(cprobe_ring *ring, unsigned count);
 
 /// Submits queued SQEs and harvests up to `max` completions into `out`.
 /// With `wait_ns` > 0, waits up to that long for the first completion when

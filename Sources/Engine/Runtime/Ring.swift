@@ -15,6 +15,15 @@ final class Ring {
         self.bufferSize = Int(bufferSize)
     }
 
+    /// The submission queue's size (at least the `entries` asked for).
+    var entries: UInt32 { cprobe_ring_entries(pointer) }
+
+    /// True if a plan could run on this ring as on one made for it: as many entries and slots
+    /// at least, and the very buffer size (clients size their I/O by it).
+    func fits(_ plan: SlotPlan) -> Bool {
+        entries >= plan.entries && slotCount >= plan.bufferedSlots && bufferSize == Int(plan.bufferSize)
+    }
+
     deinit { cprobe_ring_destroy(pointer) }
 
     @inline(__always) func buffer(_ slot: UInt32) -> UnsafeMutablePointer<UInt8> {

@@ -31,10 +31,20 @@ final class RingRuntime {
     /// Longest wait for a reply to arrive together with its send's completion.
     static let gatherWindow: UInt64 = 1_000_000
 
+    /// Set once a run ended with every client idle and nothing queued: the ring may serve the
+    /// thread's next run (`RingReuse`).
+    private var endedIdle = false
+
     init(_ plan: SlotPlan) throws {
-        ring = try Ring(entries: plan.entries, slots: plan.bufferedSlots, bufferSize: plan.bufferSize)
+        ring = try RingReuse.take(fitting: plan) ?? Ring(entries: plan.entries, slots: plan.bufferedSlots, bufferSize: plan.bufferSize)
         ranges = plan.ranges
         owners = Array(repeating: nil, count: ranges.count)
+    }
+
+    deinit {
+        // The clients are gone with this runtime (their sockets closed); a ring whose run ended
+        // idle has nothing in flight and is kept for this thread's next run.
+        if endedIdle { RingReuse.keep(ring) }
     }
 
     /// The slots of request `index` of the plan, for the client that asked.
@@ -79,7 +89,10 @@ final class RingRuntime {
             }
             if allFinished {
                 for c in clients { c.shutdown(now: now) }
-                if clients.allSatisfy(\.isIdle) && cprobe_ring_pending(ring.pointer) == 0 { break }
+                if clients.allSatisfy(\.isIdle) && cprobe_ring_pending(ring.pointer) == 0 {
+                    endedIdle = true
+                    break
+                }
             }
             for c in clients { c.beforeSubmit(now: now) }
             let wait = wake > now ? min(wake - now, Self.maximumWait) : 0
