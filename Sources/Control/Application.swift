@@ -112,7 +112,7 @@ public func buildApplication(_ configuration: ControlConfiguration, logger: Logg
     let exporter = ExporterAccess(mode: configuration.probeAccess)
     ProbeController(modules: configuration.probeModules, access: exporter, policy: configuration.targetPolicy, metrics: metrics)
         .register(&routes)
-    MetricsController(access: exporter, metrics: metrics, writer: services.writer, tests: tests).register(&routes)
+    MetricsController(access: exporter, metrics: metrics, writer: services.writer, tests: tests, resultPages: services.resultPages).register(&routes)
     routes.finish()
 
     let application = Application(

@@ -157,6 +157,7 @@ struct ProbeExporterTests {
             let id = created.json["id"] as? String ?? ""
             _ = try await TestServerTests.waitFinished(c, id, token: admin)
             _ = try await c.call(.get, "/probe?module=icmp&target=127.0.0.1")
+            for _ in 0..<2 { _ = try await c.call(.get, "/api/v1/results?limit=5", token: admin) }
             let reply = try await c.call(.get, "/metrics")
             #expect(reply.status == 200)
             let m = Self.samples(reply.text)
@@ -169,6 +170,10 @@ struct ProbeExporterTests {
             #expect((m["waddleperf_ring_busy_seconds_total"] ?? 0) > 0 && (m["waddleperf_ring_wait_seconds_total"] ?? 0) > 0)
             #expect((m["waddleperf_db_wait_seconds_count"] ?? 0) > 0)
             #expect(m["waddleperf_tests_running"] == 0)
+            // The second page was sent as rendered; the test and the scrape each started on a ring.
+            #expect(m["waddleperf_result_pages_total{outcome=\"cached\"}"] == 1 && m["waddleperf_result_pages_total{outcome=\"rendered\"}"] == 1,
+                    "\(m.filter { $0.key.contains("pages") })")
+            #expect((m["waddleperf_ring_setups_total{outcome=\"reused\"}"] ?? 0) + (m["waddleperf_ring_setups_total{outcome=\"created\"}"] ?? 0) >= 2)
             // Every family has its help text.
             let types = reply.text.split(separator: "\n").filter { $0.hasPrefix("# TYPE ") }.count
             let helps = reply.text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.count

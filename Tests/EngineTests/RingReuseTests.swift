@@ -80,12 +80,12 @@ struct RingReuseTests {
         let server = try EchoServer({ var c = EchoServer.Configuration(); c.tcpPort = 0; c.udpPort = nil; return c }())
         try server.start()
         defer { server.stop() }
-        let before = RingReuse.reused.load(ordering: .relaxed)
+        let before = RingStatistics.ringsReused.load(ordering: .relaxed)
         for _ in 0..<10 {
             let spec = ProbeSpec(kind: "tcp", target: "127.0.0.1:\(server.tcpPort!)", count: 1, intervalMilliseconds: 5)
             let report = try await CheckRun([spec]).run()
             #expect(report.documents.first?.success == true)
         }
-        #expect(RingReuse.reused.load(ordering: .relaxed) > before)
+        #expect(RingStatistics.ringsReused.load(ordering: .relaxed) > before)
     }
 }

@@ -30,6 +30,10 @@ public final class ServerMetrics: Sendable {
     private let ringWait: FloatingPointCounter
     /// What the cumulative sources read at the last scrape (counters grow by the difference).
     private let last = Mutex<(rows: Int64, batches: Int64, busy: UInt64, wait: UInt64)>((0, 0, 0, 0))
+    /// Counters whose totals are kept elsewhere (atomics, caches), by label and outcome, and the
+    /// totals they were last advanced to.
+    private let sourced: [String: Metrics.Counter]
+    private let sourcedTotals = Mutex<[String: UInt64]>([:])
 
     struct RequestKey: Hashable {
         var route: String
@@ -61,6 +65,21 @@ public final class ServerMetrics: Sendable {
         committedBatches = Metrics.Counter(label: "waddleperf_writer_committed_batches_total", factory: factory)
         ringBusy = FloatingPointCounter(label: "waddleperf_ring_busy_seconds_total", factory: factory)
         ringWait = FloatingPointCounter(label: "waddleperf_ring_wait_seconds_total", factory: factory)
+        var sourced: [String: Metrics.Counter] = [:]
+        for (label, outcome) in [("waddleperf_result_pages_total", "cached"), ("waddleperf_result_pages_total", "rendered"),
+                                 ("waddleperf_ring_setups_total", "reused"), ("waddleperf_ring_setups_total", "created")] {
+            sourced["\(label) \(outcome)"] = Metrics.Counter(label: label, dimensions: [("outcome", outcome)], factory: factory)
+        }
+        self.sourced = sourced
+    }
+
+    /// Advances the counter `key` ("label outcome") to `total`.
+    private func advance(_ key: String, to total: UInt64) {
+        let delta = sourcedTotals.withLock { totals -> UInt64 in
+            defer { totals[key] = total }
+            return total &- (totals[key] ?? 0)
+        }
+        if delta > 0, delta < UInt64(Int64.max) { sourced[key]?.increment(by: Int64(delta)) }
     }
 
     /// Counts and times one answered request by its route template (`/api/v1/users/:id`).
@@ -96,7 +115,11 @@ public final class ServerMetrics: Sendable {
     }
 
     /// The exposition, with the levels and cumulative sources read now.
-    func render(writer: ResultWriter.Statistics, testsRunning running: Int) -> [UInt8] {
+    func render(writer: ResultWriter.Statistics, testsRunning running: Int, resultPages: (hits: UInt64, misses: UInt64)) -> [UInt8] {
+        advance("waddleperf_result_pages_total cached", to: resultPages.hits)
+        advance("waddleperf_result_pages_total rendered", to: resultPages.misses)
+        advance("waddleperf_ring_setups_total reused", to: RingStatistics.ringsReused.load(ordering: .relaxed))
+        advance("waddleperf_ring_setups_total created", to: RingStatistics.ringsCreated.load(ordering: .relaxed))
         queuedRows.record(writer.queuedRows)
         testsRunning.record(running)
         let loops = RingStatistics.runsStarted.load(ordering: .relaxed) &- RingStatistics.runsEnded.load(ordering: .relaxed)
@@ -131,6 +154,8 @@ public final class ServerMetrics: Sendable {
         "waddleperf_ring_busy_seconds_total": "Ring-thread time spent outside the kernel wait: polling, building and matching probes",
         "waddleperf_ring_wait_seconds_total": "Ring-thread time spent waiting in the kernel for completions",
         "waddleperf_ring_loops_running": "Ring loops running now (one per ring thread of a running check run)",
+        "waddleperf_ring_setups_total": "Rings runs started on: reused (kept on the thread from its last run) or created",
+        "waddleperf_result_pages_total": "Pages of GET /api/v1/results: cached (sent again, no database trip) or rendered",
         "waddleperf_agent_buffer_results": "Results an agent holds waiting for upload, by device (its last heartbeat)",
         "waddleperf_agent_buffer_bytes": "Bytes of an agent's result buffer, by device (its last heartbeat)",
         "waddleperf_agent_buffer_oldest_seconds": "Age of the oldest result an agent holds, by device (its last heartbeat)",

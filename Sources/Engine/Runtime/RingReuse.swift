@@ -1,6 +1,5 @@
 import CProbe
 import Foundation
-import Synchronization
 
 /// One ring kept per thread between runs, so a thread of `RingThreadPool` that runs check after
 /// check (a `/probe` scrape, an agent's batch, a server-side test) does not set up and tear down
@@ -15,25 +14,21 @@ enum RingReuse {
     static let maxKeptBytes = 1 << 20
     private static let key = "waddleperf.ring"
 
-    /// Runs that found a ring to use, and rings set up because none fitted (for tests and /metrics).
-    static let reused = Atomic<UInt64>(0)
-    static let created = Atomic<UInt64>(0)
-
     /// This thread's kept ring, if `plan` fits it, ready for a new run; else nil (and a ring that
     /// does not fit is dropped, so the one this run makes can be kept instead).
     static func take(fitting plan: SlotPlan) -> Ring? {
         let dictionary = Thread.current.threadDictionary
         guard let ring = dictionary[key] as? Ring else {
-            created.add(1, ordering: .relaxed)
+            RingStatistics.ringsCreated.add(1, ordering: .relaxed)
             return nil
         }
         dictionary.removeObject(forKey: key)
         guard ring.fits(plan) else {
-            created.add(1, ordering: .relaxed)
+            RingStatistics.ringsCreated.add(1, ordering: .relaxed)
             return nil
         }
         cprobe_ring_clear_slots(ring.pointer, plan.bufferedSlots)
-        reused.add(1, ordering: .relaxed)
+        RingStatistics.ringsReused.add(1, ordering: .relaxed)
         return ring
     }
 

@@ -10,6 +10,9 @@ public enum RingStatistics {
     /// Ring loops that have started, and ended.
     public static let runsStarted = Atomic<UInt64>(0)
     public static let runsEnded = Atomic<UInt64>(0)
+    /// Rings a run found kept on its thread and used (`RingReuse`), and rings set up anew.
+    public static let ringsReused = Atomic<UInt64>(0)
+    public static let ringsCreated = Atomic<UInt64>(0)
 
     /// A ring loop's time not yet published.
     struct Local {

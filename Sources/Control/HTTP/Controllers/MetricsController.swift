@@ -8,12 +8,13 @@ struct MetricsController {
     let metrics: ServerMetrics
     let writer: ResultWriter
     let tests: TestRunner
+    let resultPages: ResultPageCache
 
     func register(_ routes: inout Routes) {
-        let access = self.access, metrics = self.metrics, writer = self.writer, tests = self.tests
+        let access = self.access, metrics = self.metrics, writer = self.writer, tests = self.tests, pages = self.resultPages
         routes.on("metrics") { request, context, _ in
             _ = try access.admit(request, context, requiring: .auditRead, exemption: .auditRead)
-            let body = metrics.render(writer: writer.statistics, testsRunning: tests.runningCount)
+            let body = metrics.render(writer: writer.statistics, testsRunning: tests.runningCount, resultPages: pages.counts)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))
         }
