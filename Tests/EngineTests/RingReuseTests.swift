@@ -73,7 +73,11 @@ struct RingReuseTests {
         for _ in 0..<200 where done.load(ordering: .relaxed) < 2 { try await Task.sleep(for: .milliseconds(5)) }
         #expect(done.load(ordering: .relaxed) == 2)
     }
+}
 
+/// In the loopback suite, which runs one test at a time: its leak checks count sockets, and this
+/// test opens some.
+extension LoopbackProbeTests {
     /// Through the engine: runs after the first go to kept threads and rings, and measure as before.
     @Test("sequential check runs reuse rings and still measure")
     func checkRunsReuse() async throws {
