@@ -36,7 +36,7 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
 
     /// Open sockets: what a leak would leave. (Not every descriptor: a ring thread keeps its
     /// io_uring instance for the next run, `RingReuse`.)
-    static func openDescriptors() -> Int {
+    static func openSockets() -> Int {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return -1 }
         return names.filter { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)"))?.hasPrefix("socket:") == true }.count
     }
@@ -132,13 +132,13 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
         try nft("add chain inet \(table) out { type filter hook output priority 0 ; }")
         try nft("add rule inet \(table) out ip daddr 127.0.0.1 tcp dport \(dropped) drop")
 
-        let before = Self.openDescriptors()
+        let before = Self.openSockets()
         var s = settings(count: 4, interval: 5_000_000, timeout: 300_000_000)
         s.size = 16
         s.expectBytes = 16
         let t = try await targets(["127.0.0.1:\(open)", "127.0.0.1:\(closed)", "127.0.0.1:\(dropped)"])
         let (report, results) = try await run(TCPConnectProbe.self, t, s)
-        #expect(await Self.descriptorsSettle(at: before), "no socket leaked")
+        #expect(await Self.socketsSettle(atMost: before), "no socket leaked")
         let (ok, refused, timeout) = (report.summaries[0], report.summaries[1], report.summaries[2])
         #expect(ok.sent == 4 && ok.received == 4)
         #expect(ok.secondaryPhases.count == 2 && ok.secondaryPhases[0].count == 4, "ttfb measured for the echo round trip")
@@ -159,14 +159,14 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
         let server = try EchoServer(config)
         try server.start()
         defer { server.stop() }
-        let before = Self.openDescriptors()
+        let before = Self.openSockets()
         var s = settings(count: 1, timeout: 10_000_000_000)
         s.concurrency = 10_000
         // 10,000 distinct loopback addresses, all started before any answer is needed.
         let t = Array(try await targets(["127.4.0.0/18"], port: server.tcpPort!).prefix(10_000))
         let (report, _) = try await run(TCPConnectProbe.self, t, s)
         #expect(report.total.sent == 10_000 && report.total.received == 10_000)
-        #expect(await Self.descriptorsSettle(at: before), "no socket leaked")
+        #expect(await Self.socketsSettle(atMost: before), "no socket leaked")
         print("tcp: 10,000 connects with 10,000 in flight: \(Double(report.wallNanoseconds) / 1e6) ms, peak RSS \(peakRSSKilobytes()) KiB")
     }
 
@@ -232,11 +232,11 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
         let second = try EchoServer(config)
         #expect(throws: SystemError.self) { try second.start() }
         // And stop returns promptly: the blocking receive is woken.
-        let before = LoopbackProbeTests.openDescriptors()
+        let before = LoopbackProbeTests.openSockets()
         let third = try EchoServer({ var c = config; c.udpPort = 0; return c }())
         try third.start()
         third.stop()
-        #expect(await LoopbackProbeTests.descriptorsSettle(at: before))
+        #expect(await LoopbackProbeTests.socketsSettle(atMost: before))
     }
 
     @Test func udpPortUnreachableIsRefused() async throws {
@@ -251,12 +251,12 @@ let mustBePrivileged = ProcessInfo.processInfo.environment["WADDLEPERF_REQUIRE_P
     /// give it a moment before comparing socket counts. A leak leaves more
     /// sockets than before the run; fewer is an earlier test's socket closing
     /// meanwhile (servers close theirs on their own threads), not this run's.
-    static func descriptorsSettle(at expected: Int) async -> Bool {
+    static func socketsSettle(atMost expected: Int) async -> Bool {
         for _ in 0..<100 {
-            if openDescriptors() <= expected { return true }
+            if openSockets() <= expected { return true }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        return openDescriptors() <= expected
+        return openSockets() <= expected
     }
 
     static func unusedPort(udp: Bool = false) throws -> UInt16 {

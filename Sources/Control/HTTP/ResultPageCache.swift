@@ -66,15 +66,16 @@ final class ResultPageCache: Sendable {
 
     var enabled: Bool { maxAgeMillis > 0 && maxEntries > 0 && maxBytes > 0 }
 
-    /// Pages served from the cache, and pages rendered, since the start.
+    /// Pages served from the cache, and pages asked for that were not (and so rendered), since the start.
     var counts: (hits: UInt64, misses: UInt64) { state.withLock { ($0.hits, $0.misses) } }
 
     /// The page for `key` if it was rendered under `generation` (the store's current one) and has
     /// not aged out.
+    /// A miss is counted whether or not the cache is on: the caller renders the page either way.
     func lookup(_ key: Key, generation: UInt64, now: Int64) -> ByteBuffer? {
-        guard enabled else { return nil }
+        let enabled = self.enabled
         return state.withLock { state in
-            guard let entry = state.entries[key], entry.generation == generation, now < entry.expiresAt else {
+            guard enabled, let entry = state.entries[key], entry.generation == generation, now < entry.expiresAt else {
                 state.misses += 1
                 return nil
             }

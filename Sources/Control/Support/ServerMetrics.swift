@@ -28,12 +28,10 @@ public final class ServerMetrics: Sendable {
     private let committedBatches: Metrics.Counter
     private let ringBusy: FloatingPointCounter
     private let ringWait: FloatingPointCounter
-    /// What the cumulative sources read at the last scrape (counters grow by the difference).
-    private let last = Mutex<(rows: Int64, batches: Int64, busy: UInt64, wait: UInt64)>((0, 0, 0, 0))
-    /// Counters whose totals are kept elsewhere (atomics, caches), by label and outcome, and the
-    /// totals they were last advanced to.
+    /// Counters whose totals are kept elsewhere (atomics, caches), by label and outcome.
     private let sourced: [String: Metrics.Counter]
-    private let sourcedTotals = Mutex<[String: UInt64]>([:])
+    /// What each cumulative source read at the last scrape, by name (counters grow by the difference).
+    private let lastTotals = Mutex<[String: UInt64]>([:])
 
     struct RequestKey: Hashable {
         var route: String
@@ -73,14 +71,22 @@ public final class ServerMetrics: Sendable {
         self.sourced = sourced
     }
 
-    /// Advances the counter `key` ("label outcome") to `total`.
-    private func advance(_ key: String, to total: UInt64) {
-        let delta = sourcedTotals.withLock { totals -> UInt64 in
+    /// How far the cumulative source `key` moved since the last scrape, now that it reads `total`.
+    private func delta(_ key: String, _ total: UInt64) -> UInt64 {
+        lastTotals.withLock { totals in
             defer { totals[key] = total }
             return total &- (totals[key] ?? 0)
         }
-        if delta > 0, delta < UInt64(Int64.max) { sourced[key]?.increment(by: Int64(delta)) }
     }
+
+    /// Advances `counter` by what the cumulative source `key` moved since the last scrape.
+    private func advance(_ counter: Metrics.Counter?, _ key: String, to total: UInt64) {
+        let d = delta(key, total)
+        if d > 0, d < UInt64(Int64.max) { counter?.increment(by: Int64(d)) }
+    }
+
+    /// Advances the sourced counter `key` ("label outcome") to `total`.
+    private func advance(_ key: String, to total: UInt64) { advance(sourced[key], key, to: total) }
 
     /// Counts and times one answered request by its route template (`/api/v1/users/:id`).
     func request(route: String, method: String, status: Int, nanoseconds: Int64) {
@@ -124,16 +130,12 @@ public final class ServerMetrics: Sendable {
         testsRunning.record(running)
         let loops = RingStatistics.runsStarted.load(ordering: .relaxed) &- RingStatistics.runsEnded.load(ordering: .relaxed)
         ringsRunning.record(Int64(bitPattern: loops))
-        let busy = RingStatistics.busyNanoseconds.load(ordering: .relaxed)
-        let wait = RingStatistics.waitNanoseconds.load(ordering: .relaxed)
-        let delta = last.withLock { l -> (Int64, Int64, UInt64, UInt64) in
-            defer { l = (writer.committedRows, writer.committedBatches, busy, wait) }
-            return (writer.committedRows - l.rows, writer.committedBatches - l.batches, busy &- l.busy, wait &- l.wait)
-        }
-        if delta.0 > 0 { committedRows.increment(by: delta.0) }
-        if delta.1 > 0 { committedBatches.increment(by: delta.1) }
-        if delta.2 > 0 { ringBusy.increment(by: Double(delta.2) / 1e9) }
-        if delta.3 > 0 { ringWait.increment(by: Double(delta.3) / 1e9) }
+        advance(committedRows, "committed rows", to: UInt64(max(0, writer.committedRows)))
+        advance(committedBatches, "committed batches", to: UInt64(max(0, writer.committedBatches)))
+        let busy = delta("ring busy", RingStatistics.busyNanoseconds.load(ordering: .relaxed))
+        let wait = delta("ring wait", RingStatistics.waitNanoseconds.load(ordering: .relaxed))
+        if busy > 0 { ringBusy.increment(by: Double(busy) / 1e9) }
+        if wait > 0 { ringWait.increment(by: Double(wait) / 1e9) }
         return Self.withHelp(registry.emitToBuffer())
     }
 
